@@ -1,0 +1,373 @@
+#include "messaging_client.hpp"
+
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+
+#include "errors.hpp"
+#include "socket_util.hpp"
+
+namespace netcore {
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+clock_type::time_point deadline_after(double timeout_s) {
+  return clock_type::now() + std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(timeout_s));
+}
+
+std::string seconds(double s) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3g s", s);
+  return buf;
+}
+
+/// First allocation of a send queue: large enough that a burst of small
+/// frames does not regrow it, small enough to be cheap to drop when idle.
+constexpr std::size_t initial_queue_capacity = 64 * 1024;
+constexpr int reads_per_event = 4;
+
+}  // namespace
+
+std::shared_ptr<reactor> shared_client_reactor() {
+  static std::mutex mutex;
+  static std::weak_ptr<reactor> current;
+  std::lock_guard<std::mutex> lock(mutex);
+  auto r = current.lock();
+  if (!r) {
+    r = std::make_shared<reactor>();
+    current = r;
+  }
+  return r;
+}
+
+messaging_client::messaging_client(std::string name, client_options options)
+    : name_(std::move(name)), options_(options), decoder_(options.max_frame) {
+  if (options_.max_frame == 0) throw std::invalid_argument("max_frame must be positive");
+  if (options_.send_high_water == 0) throw std::invalid_argument("send_high_water must be positive");
+  if (options_.inbox_high_water == 0) throw std::invalid_argument("inbox_high_water must be positive");
+}
+
+messaging_client::~messaging_client() {
+  if (reactor_) reactor_->run_sync([this] { close_on_loop("client destroyed"); });
+}
+
+void messaging_client::connect(const std::string& host, std::uint16_t port, double timeout_s) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (state_ == state::connected || state_ == state::closing) {
+      throw netcore_error("client '" + name_ + "' is already connected");
+    }
+  }
+  unique_fd fd = connect_with_timeout(host, port, timeout_s);
+  if (!reactor_) reactor_ = shared_client_reactor();
+  reactor_->run_sync([&] {
+    fd_ = std::move(fd);
+    decoder_ = frame_decoder(options_.max_frame);
+    writing_.clear();
+    writing_off_ = 0;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      state_ = state::connected;
+      close_reason_.clear();
+      read_paused_ = false;
+    }
+    interest_ = EPOLLIN | EPOLLRDHUP;
+    reactor_->add(fd_.get(), interest_, this);
+  });
+}
+
+void messaging_client::check_frame_size(std::size_t size) const {
+  if (size > options_.max_frame) {
+    throw std::invalid_argument("frame of " + std::to_string(size) + " bytes exceeds max_frame (" +
+                                std::to_string(options_.max_frame) + ")");
+  }
+}
+
+void messaging_client::throw_not_connected_locked(const char* op) const {
+  if (state_ == state::idle) throw not_connected_error(std::string(op) + ": client '" + name_ + "' was never connected");
+  throw not_connected_error(std::string(op) + ": client '" + name_ + "' is not connected (" + close_reason_ + ")");
+}
+
+bool messaging_client::enqueue_locked(std::unique_lock<std::mutex>& lock, std::size_t need, double timeout_s) {
+  if (state_ != state::connected) throw_not_connected_locked("send");
+  const auto full = [&] { return queued_bytes_ > 0 && queued_bytes_ + need > options_.send_high_water; };
+  if (!full()) return true;
+  if (timeout_s <= 0) {
+    throw backpressure_error("send queue of client '" + name_ + "' is full (" + std::to_string(queued_bytes_) +
+                             " bytes queued, high-water mark " + std::to_string(options_.send_high_water) +
+                             "): the peer is not reading fast enough");
+  }
+  const auto deadline = deadline_after(timeout_s);
+  cv_.wait_until(lock, deadline, [&] { return !full() || state_ != state::connected; });
+  if (state_ != state::connected) throw_not_connected_locked("send");
+  if (full()) {
+    throw backpressure_error("send queue of client '" + name_ + "' still full after " + seconds(timeout_s) + " (" +
+                             std::to_string(queued_bytes_) + " bytes queued): the peer is not reading");
+  }
+  return true;
+}
+
+void messaging_client::schedule_flush_locked() {
+  if (flush_scheduled_) return;
+  flush_scheduled_ = true;
+  reactor_->post([this] { drain(); });
+}
+
+void messaging_client::send(const char* data, std::size_t size, double timeout_s) {
+  check_frame_size(size);
+  std::unique_lock<std::mutex> lock(mutex_);
+  const std::size_t need = frame_header_size + size;
+  enqueue_locked(lock, need, timeout_s);
+  if (pending_.capacity() == 0) pending_.reserve(initial_queue_capacity);
+  char header[frame_header_size];
+  encode_frame_header(static_cast<std::uint32_t>(size), header);
+  pending_.insert(pending_.end(), header, header + frame_header_size);
+  pending_.insert(pending_.end(), data, data + size);
+  queued_bytes_ += need;
+  ++messages_sent_;
+  bytes_sent_ += size;
+  schedule_flush_locked();
+}
+
+void messaging_client::send_repeated(const char* data, std::size_t size, std::uint64_t count, double timeout_s) {
+  check_frame_size(size);
+  const std::size_t need = frame_header_size + size;
+  char header[frame_header_size];
+  encode_frame_header(static_cast<std::uint32_t>(size), header);
+  std::unique_lock<std::mutex> lock(mutex_);
+  while (count > 0) {
+    enqueue_locked(lock, need, timeout_s);
+    // Queue as many copies as fit under the high-water mark in one go.
+    const std::size_t room = options_.send_high_water > queued_bytes_ ? options_.send_high_water - queued_bytes_ : 0;
+    std::uint64_t batch = std::max<std::uint64_t>(1, room / need);
+    batch = std::min<std::uint64_t>(batch, count);
+    const std::size_t start = pending_.size();
+    pending_.resize(start + static_cast<std::size_t>(batch) * need);
+    char* out = pending_.data() + start;
+    for (std::uint64_t i = 0; i < batch; ++i, out += need) {
+      std::memcpy(out, header, frame_header_size);
+      std::memcpy(out + frame_header_size, data, size);
+    }
+    queued_bytes_ += static_cast<std::size_t>(batch) * need;
+    messages_sent_ += batch;
+    bytes_sent_ += batch * size;
+    count -= batch;
+    schedule_flush_locked();
+  }
+}
+
+void messaging_client::flush(double timeout_s) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  if (state_ != state::connected) throw_not_connected_locked("flush");
+  const bool done = cv_.wait_until(lock, deadline_after(timeout_s),
+                                   [&] { return queued_bytes_ == 0 || state_ != state::connected; });
+  if (state_ != state::connected) throw_not_connected_locked("flush");
+  if (!done) {
+    throw timeout_error("flush: " + std::to_string(queued_bytes_) + " bytes of client '" + name_ +
+                        "' still queued after " + seconds(timeout_s));
+  }
+}
+
+std::string messaging_client::receive(double timeout_s) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  if (state_ == state::idle) throw_not_connected_locked("receive");
+  const bool got = cv_.wait_until(lock, deadline_after(timeout_s), [&] {
+    return inbox_head_ < inbox_.size() || state_ == state::closed;
+  });
+  if (inbox_head_ >= inbox_.size()) {
+    if (state_ == state::closed) throw_not_connected_locked("receive");
+    if (!got) throw timeout_error("receive: no frame for client '" + name_ + "' within " + seconds(timeout_s));
+  }
+  std::string frame = std::move(inbox_[inbox_head_++]);
+  inbox_bytes_ -= frame.size();
+  if (inbox_head_ == inbox_.size()) {
+    std::vector<std::string>().swap(inbox_);
+    inbox_head_ = 0;
+  } else if (inbox_head_ >= 1024 && inbox_head_ * 2 >= inbox_.size()) {
+    inbox_.erase(inbox_.begin(), inbox_.begin() + static_cast<std::ptrdiff_t>(inbox_head_));
+    inbox_head_ = 0;
+  }
+  if (read_paused_ && inbox_bytes_ <= options_.inbox_high_water / 2 && state_ != state::closed) {
+    read_paused_ = false;
+    reactor_->post([this] {
+      if (fd_) set_interest(interest_ | EPOLLIN | EPOLLRDHUP);
+    });
+  }
+  return frame;
+}
+
+void messaging_client::disconnect(double timeout_s) {
+  const auto deadline = deadline_after(timeout_s);
+  std::size_t unsent = 0;
+  {
+    std::unique_lock<std::mutex> lock(mutex_);
+    if (state_ != state::connected) return;  // never connected, or already closed: nothing to do
+    cv_.wait_until(lock, deadline, [&] { return queued_bytes_ == 0 || state_ != state::connected; });
+    unsent = queued_bytes_;
+    if (unsent == 0 && state_ == state::connected) {
+      // Half-close: the peer reads every byte, then sees EOF and closes its end.
+      reactor_->post([this] {
+        if (!fd_) return;
+        ::shutdown(fd_.get(), SHUT_WR);
+      });
+      state_ = state::closing;
+      cv_.wait_until(lock, deadline, [&] { return state_ == state::closed; });
+    }
+  }
+  reactor_->run_sync([this] { close_on_loop("disconnected"); });
+  if (unsent > 0) {
+    throw timeout_error("disconnect: " + std::to_string(unsent) + " bytes of client '" + name_ +
+                        "' were still queued after " + seconds(timeout_s) + " and were dropped");
+  }
+}
+
+void messaging_client::abort() {
+  if (reactor_) reactor_->run_sync([this] { close_on_loop("aborted"); });
+}
+
+client_stats messaging_client::stats() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return {messages_sent_,
+          bytes_sent_,
+          messages_received_.load(),
+          bytes_received_.load(),
+          queued_bytes_,
+          inbox_.size() - inbox_head_,
+          state_ == state::connected};
+}
+
+void messaging_client::set_interest(std::uint32_t events) {
+  if (events == interest_ || !fd_) return;
+  interest_ = events;
+  reactor_->modify(fd_.get(), events, this);
+}
+
+void messaging_client::on_events(std::uint32_t events) {
+  if (!fd_) return;
+  if (events & EPOLLERR) {
+    int err = 0;
+    socklen_t len = sizeof err;
+    ::getsockopt(fd_.get(), SOL_SOCKET, SO_ERROR, &err, &len);
+    close_on_loop(std::string("socket error: ") + std::strerror(err));
+    return;
+  }
+  if (events & EPOLLOUT) drain();
+  const bool readable = (interest_ & EPOLLIN) && (events & (EPOLLIN | EPOLLRDHUP));
+  if (fd_ && (readable || (events & EPOLLHUP))) read_ready();
+}
+
+void messaging_client::drain() {
+  while (fd_) {
+    if (writing_off_ >= writing_.size()) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (pending_.empty()) {
+        flush_scheduled_ = false;
+        std::vector<char>().swap(writing_);  // an idle client owns no buffer
+        std::vector<char>().swap(pending_);
+        writing_off_ = 0;
+        cv_.notify_all();
+        set_interest(interest_ & ~std::uint32_t{EPOLLOUT});
+        return;
+      }
+      writing_.clear();
+      writing_.swap(pending_);  // the caller reuses our old buffer's capacity
+      writing_off_ = 0;
+    }
+    const ssize_t n = ::send(fd_.get(), writing_.data() + writing_off_, writing_.size() - writing_off_, MSG_NOSIGNAL);
+    if (n > 0) {
+      writing_off_ += static_cast<std::size_t>(n);
+      std::lock_guard<std::mutex> lock(mutex_);
+      queued_bytes_ -= static_cast<std::size_t>(n);
+      cv_.notify_all();
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      set_interest(interest_ | EPOLLOUT);
+      return;
+    }
+    close_on_loop(std::string("send failed: ") + std::strerror(errno));
+    return;
+  }
+}
+
+void messaging_client::read_ready() {
+  char* buf = reactor_->read_buffer();
+  std::vector<std::string> frames;
+  for (int i = 0; i < reads_per_event && fd_; ++i) {
+    const ssize_t n = ::recv(fd_.get(), buf, reactor::read_buffer_size, 0);
+    if (n == 0) {
+      bool closing = false;
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        closing = state_ == state::closing;
+      }
+      close_on_loop(closing ? "disconnected" : "peer closed the connection");
+      return;
+    }
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      close_on_loop(std::string("recv failed: ") + std::strerror(errno));
+      return;
+    }
+    const char* p = buf;
+    std::size_t left = static_cast<std::size_t>(n);
+    std::uint64_t bytes = 0;
+    while (left > 0) {
+      const auto r = decoder_.next(p, left);
+      p += r.consumed;
+      left -= r.consumed;
+      if (r.what == frame_decoder::status::frame) {
+        frames.emplace_back(r.data, r.size);
+        bytes += r.size;
+      } else if (r.what == frame_decoder::status::too_long) {
+        close_on_loop("protocol error: peer announced a frame of " + std::to_string(r.bad_length) +
+                      " bytes, above max_frame " + std::to_string(options_.max_frame));
+        return;
+      }
+    }
+    decoder_.trim();
+    bool pause = false;
+    if (!frames.empty()) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      messages_received_.fetch_add(frames.size(), std::memory_order_relaxed);
+      bytes_received_.fetch_add(bytes, std::memory_order_relaxed);
+      for (auto& f : frames) inbox_.push_back(std::move(f));
+      inbox_bytes_ += bytes;
+      frames.clear();
+      if (inbox_bytes_ > options_.inbox_high_water) read_paused_ = pause = true;
+      cv_.notify_all();
+    }
+    if (pause) {
+      set_interest(interest_ & ~std::uint32_t{EPOLLIN | EPOLLRDHUP});
+      return;
+    }
+    if (static_cast<std::size_t>(n) < reactor::read_buffer_size) break;
+  }
+}
+
+void messaging_client::close_on_loop(const std::string& reason) {
+  if (!fd_) return;
+  reactor_->remove(fd_.get());
+  fd_.reset();
+  interest_ = 0;
+  std::vector<char>().swap(writing_);
+  writing_off_ = 0;
+  decoder_ = frame_decoder(options_.max_frame);
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::string why = reason;
+  if (queued_bytes_ > 0) why += " (" + std::to_string(queued_bytes_) + " queued bytes dropped)";
+  state_ = state::closed;
+  close_reason_ = std::move(why);
+  std::vector<char>().swap(pending_);
+  queued_bytes_ = 0;
+  flush_scheduled_ = false;
+  cv_.notify_all();
+}
+
+}  // namespace netcore

@@ -1,0 +1,118 @@
+// A TCP client whose socket is served by the process-wide client reactor.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "frame_decoder.hpp"
+#include "reactor.hpp"
+#include "unique_fd.hpp"
+
+namespace netcore {
+
+/// Settings of a client, fixed at construction.
+struct client_options {
+  std::uint32_t max_frame = default_max_frame;           ///< largest payload sent or accepted
+  std::size_t send_high_water = 8u * 1024u * 1024u;      ///< queued bytes before send() reports backpressure
+  std::size_t inbox_high_water = 16u * 1024u * 1024u;    ///< received bytes kept before reading pauses
+};
+
+/// A point-in-time copy of a client's counters.
+struct client_stats {
+  std::uint64_t messages_sent, bytes_sent, messages_received, bytes_received, queued_bytes, inbox_frames;
+  bool connected;
+};
+
+/// One connection to a server.
+///
+/// The caller's thread frames and queues messages; the shared client reactor
+/// thread (one for all clients in the process) writes and reads the socket.
+/// The send queue is bounded by `send_high_water`: a full queue is reported
+/// as backpressure_error (or waited on, with a timeout), never grown.
+/// Received frames are kept in a bounded inbox for `receive`; a full inbox
+/// pauses reading, which pushes back on the peer through TCP.
+class messaging_client final : public io_handler {
+ public:
+  /// An unconnected client called `name`.
+  messaging_client(std::string name, client_options options);
+  messaging_client(const messaging_client&) = delete;
+  messaging_client& operator=(const messaging_client&) = delete;
+  /// Closes abruptly if still connected (use disconnect() for a graceful close).
+  ~messaging_client();
+
+  /// Connects to host:port; returns only once connected. Throws os_error or timeout_error.
+  void connect(const std::string& host, std::uint16_t port, double timeout_s);
+  /// Queues one frame. With `timeout_s` > 0 waits that long for queue room,
+  /// otherwise throws backpressure_error at once when the queue is full.
+  void send(const char* data, std::size_t size, double timeout_s);
+  /// Queues `count` copies of one frame, waiting for room as needed (up to
+  /// `timeout_s` for each wait). Drives the core without a per-frame call.
+  void send_repeated(const char* data, std::size_t size, std::uint64_t count, double timeout_s);
+  /// Waits until every queued byte is handed to the kernel. Throws timeout_error.
+  void flush(double timeout_s);
+  /// Waits for the next received frame and returns it. Throws timeout_error.
+  std::string receive(double timeout_s);
+  /// Graceful close: flush, half-close, wait for the peer to close, release.
+  /// Throws timeout_error if queued bytes could not be written in time.
+  void disconnect(double timeout_s);
+  /// Closes the socket at once, dropping anything queued.
+  void abort();
+
+  /// A snapshot of the counters.
+  client_stats stats() const;
+  /// The name given at construction.
+  const std::string& name() const noexcept { return name_; }
+
+  /// Reactor callback.
+  void on_events(std::uint32_t events) override;
+
+ private:
+  enum class state : std::uint8_t { idle, connected, closing, closed };
+
+  void check_frame_size(std::size_t size) const;
+  bool enqueue_locked(std::unique_lock<std::mutex>& lock, std::size_t need, double timeout_s);
+  void schedule_flush_locked();
+  void drain();       // reactor thread
+  void read_ready();  // reactor thread
+  void close_on_loop(const std::string& reason);  // reactor thread
+  void set_interest(std::uint32_t events);        // reactor thread
+  [[noreturn]] void throw_not_connected_locked(const char* op) const;
+
+  std::string name_;
+  client_options options_;
+  std::shared_ptr<reactor> reactor_;  ///< the shared client reactor, while connected
+
+  // Reactor-thread state.
+  unique_fd fd_;
+  frame_decoder decoder_;
+  std::vector<char> writing_;  ///< bytes being written, swapped out of `pending_`
+  std::size_t writing_off_ = 0;
+  std::uint32_t interest_ = 0;
+
+  // Shared state, guarded by mutex_.
+  mutable std::mutex mutex_;
+  std::condition_variable cv_;
+  state state_ = state::idle;
+  std::string close_reason_;
+  std::vector<char> pending_;           ///< framed bytes queued by the caller
+  std::size_t queued_bytes_ = 0;        ///< pending_ plus unwritten writing_
+  bool flush_scheduled_ = false;
+  bool read_paused_ = false;
+  std::vector<std::string> inbox_;      ///< received frames, oldest at inbox_head_
+  std::size_t inbox_head_ = 0;
+  std::size_t inbox_bytes_ = 0;
+  std::uint64_t messages_sent_ = 0, bytes_sent_ = 0;
+  std::atomic<std::uint64_t> messages_received_{0}, bytes_received_{0};
+};
+
+/// The reactor shared by all clients of this process, started on first use
+/// and stopped when the last client releases it.
+std::shared_ptr<reactor> shared_client_reactor();
+
+}  // namespace netcore

@@ -1,0 +1,148 @@
+#include "messaging_server.hpp"
+
+#include <fcntl.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <chrono>
+
+#include "errors.hpp"
+#include "socket_util.hpp"
+
+namespace netcore {
+
+/// Adapts listener readiness to messaging_server::accept_ready.
+class messaging_server::acceptor final : public io_handler {
+ public:
+  explicit acceptor(messaging_server& server) : server_(server) {}
+  void on_events(std::uint32_t) override { server_.accept_ready(); }
+
+ private:
+  messaging_server& server_;
+};
+
+messaging_server::messaging_server(std::string name, server_options options)
+    : name_(std::move(name)), options_(options) {
+  if (options_.max_frame == 0) throw std::invalid_argument("max_frame must be positive");
+  if (options_.write_high_water == 0) throw std::invalid_argument("write_high_water must be positive");
+}
+
+messaging_server::~messaging_server() { stop(); }
+
+std::uint16_t messaging_server::start(const std::string& host, std::uint16_t port) {
+  if (reactor_) throw netcore_error("server '" + name_ + "' is already running on port " + std::to_string(port_));
+  unique_fd listener = make_listener(host, port, options_.backlog);
+  port_ = local_port(listener.get());
+  listener_ = std::move(listener);
+  spare_fd_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  acceptor_ = std::make_unique<acceptor>(*this);
+  reactor_ = std::make_unique<reactor>();
+  reactor_->run_sync([this] { reactor_->add(listener_.get(), EPOLLIN, acceptor_.get()); });
+  return port_;
+}
+
+void messaging_server::stop() {
+  if (!reactor_) return;
+  reactor_->run_sync([this] { close_all(); });
+  reactor_.reset();  // joins the thread; deferred deletions have run
+  acceptor_.reset();
+  listener_.reset();
+  spare_fd_.reset();
+  by_fd_.clear();
+  port_ = 0;
+  notify_waiters();
+}
+
+void messaging_server::close_all() {
+  if (listener_) {
+    reactor_->remove(listener_.get());
+    listener_.reset();
+  }
+  for (auto& conn : by_fd_) {
+    if (conn) conn->close();  // on_closed moves it to the deferred list
+  }
+}
+
+void messaging_server::accept_ready() {
+  for (;;) {
+    unique_fd fd(::accept4(listener_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
+    if (!fd) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      if ((errno == EMFILE || errno == ENFILE) && spare_fd_) {
+        // Out of descriptors: free the spare to accept and drop the peer, so the
+        // level-triggered listener does not spin and the peer is not left hanging.
+        spare_fd_.reset();
+        unique_fd dropped(::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC));
+        dropped.reset();
+        spare_fd_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+        counters_.accept_errors.fetch_add(1);
+        continue;
+      }
+      return;  // EAGAIN, or an error we cannot act on
+    }
+    set_nodelay(fd.get());
+    const auto slot = static_cast<std::size_t>(fd.get());
+    if (slot >= by_fd_.size()) by_fd_.resize(slot + 1);
+    connection_owner& owner = *this;
+    by_fd_[slot] = std::make_unique<server_connection>(owner, std::move(fd), options_.max_frame);
+    by_fd_[slot]->start();
+    counters_.sessions.fetch_add(1);
+    counters_.sessions_total.fetch_add(1);
+    notify_waiters();
+  }
+}
+
+void messaging_server::on_frames(std::uint64_t frames, std::uint64_t bytes) noexcept {
+  counters_.messages_received.fetch_add(frames);
+  counters_.bytes_received.fetch_add(bytes);
+  notify_waiters();
+}
+
+void messaging_server::on_echoed(std::uint64_t frames, std::uint64_t bytes) noexcept {
+  counters_.messages_sent.fetch_add(frames, std::memory_order_relaxed);
+  counters_.bytes_sent.fetch_add(bytes, std::memory_order_relaxed);
+}
+
+void messaging_server::on_protocol_error() noexcept { counters_.protocol_errors.fetch_add(1); }
+
+void messaging_server::on_read_paused() noexcept { counters_.reads_paused.fetch_add(1, std::memory_order_relaxed); }
+
+void messaging_server::on_closed(int fd) noexcept {
+  const auto slot = static_cast<std::size_t>(fd);
+  if (slot < by_fd_.size() && by_fd_[slot]) {
+    // The connection may still be on the call stack or appear later in this
+    // event batch: destroy it after the batch.
+    std::shared_ptr<server_connection> doomed(std::move(by_fd_[slot]));
+    reactor_->defer([doomed] {});
+  }
+  counters_.sessions.fetch_sub(1);
+  notify_waiters();
+}
+
+void messaging_server::notify_waiters() noexcept {
+  if (waiters_.load() == 0) return;
+  std::lock_guard<std::mutex> lock(wait_mutex_);
+  wait_cv_.notify_all();
+}
+
+server_stats messaging_server::stats() const noexcept {
+  const auto& c = counters_;
+  return {c.sessions.load(),       c.sessions_total.load(), c.messages_received.load(),
+          c.bytes_received.load(), c.messages_sent.load(),  c.bytes_sent.load(),
+          c.protocol_errors.load(), c.accept_errors.load(), c.reads_paused.load()};
+}
+
+bool messaging_server::wait_for(std::int64_t messages, std::int64_t sessions, double timeout_s) {
+  const auto met = [&] {
+    const bool m = messages < 0 || counters_.messages_received.load() >= static_cast<std::uint64_t>(messages);
+    const bool s = sessions < 0 || counters_.sessions.load() == static_cast<std::uint64_t>(sessions);
+    return m && s;
+  };
+  std::unique_lock<std::mutex> lock(wait_mutex_);
+  waiters_.fetch_add(1);
+  const bool ok = wait_cv_.wait_for(lock, std::chrono::duration<double>(timeout_s), met);
+  waiters_.fetch_sub(1);
+  return ok;
+}
+
+}  // namespace netcore

@@ -1,0 +1,149 @@
+#include "reactor.hpp"
+
+#include <sys/eventfd.h>
+
+#include <cerrno>
+#include <condition_variable>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <system_error>
+
+namespace netcore {
+
+namespace {
+
+/// Marks the wake descriptor's registration in epoll_event.data.ptr.
+io_handler* const wake_marker = nullptr;
+
+std::system_error sys_error(const char* what) { return {errno, std::generic_category(), what}; }
+
+constexpr int max_events = 256;
+
+}  // namespace
+
+reactor::reactor()
+    : epoll_fd_(::epoll_create1(EPOLL_CLOEXEC)),
+      wake_fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)),
+      read_buffer_(read_buffer_size),
+      events_(max_events) {
+  if (!epoll_fd_) throw sys_error("epoll_create1");
+  if (!wake_fd_) throw sys_error("eventfd");
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.ptr = wake_marker;
+  if (::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_ADD, wake_fd_.get(), &ev) != 0) throw sys_error("epoll_ctl(wake)");
+  thread_ = std::thread([this] { loop(); });
+}
+
+reactor::~reactor() {
+  {
+    std::lock_guard<std::mutex> lock(tasks_mutex_);
+    stopping_ = true;
+  }
+  wake();
+  if (thread_.joinable()) thread_.join();
+}
+
+void reactor::add(int fd, std::uint32_t events, io_handler* handler) {
+  epoll_event ev{};
+  ev.events = events;
+  ev.data.ptr = handler;
+  if (::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_ADD, fd, &ev) != 0) throw sys_error("epoll_ctl(add)");
+}
+
+void reactor::modify(int fd, std::uint32_t events, io_handler* handler) {
+  epoll_event ev{};
+  ev.events = events;
+  ev.data.ptr = handler;
+  if (::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_MOD, fd, &ev) != 0) throw sys_error("epoll_ctl(mod)");
+}
+
+void reactor::remove(int fd) {
+  ::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_DEL, fd, nullptr);
+}
+
+void reactor::wake() {
+  const std::uint64_t one = 1;
+  // A full eventfd counter still leaves it readable, so a failed write is harmless.
+  [[maybe_unused]] const auto n = ::write(wake_fd_.get(), &one, sizeof one);
+}
+
+void reactor::post(std::function<void()> task) {
+  bool need_wake = false;
+  {
+    std::lock_guard<std::mutex> lock(tasks_mutex_);
+    tasks_.push_back(std::move(task));
+    need_wake = !woken_;
+    woken_ = true;
+  }
+  if (need_wake) wake();
+}
+
+void reactor::run_sync(const std::function<void()>& task) {
+  if (in_loop()) {
+    task();
+    return;
+  }
+  std::mutex m;
+  std::condition_variable cv;
+  bool done = false;
+  post([&] {
+    task();
+    std::lock_guard<std::mutex> lock(m);
+    done = true;
+    cv.notify_one();
+  });
+  std::unique_lock<std::mutex> lock(m);
+  cv.wait(lock, [&] { return done; });
+}
+
+void reactor::defer(std::function<void()> task) { deferred_.push_back(std::move(task)); }
+
+void reactor::run_tasks() {
+  std::vector<std::function<void()>> batch;
+  {
+    std::lock_guard<std::mutex> lock(tasks_mutex_);
+    batch.swap(tasks_);
+    woken_ = false;
+  }
+  for (auto& task : batch) task();
+}
+
+void reactor::loop() {
+  for (;;) {
+    const int n = ::epoll_wait(epoll_fd_.get(), events_.data(), max_events, -1);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      std::terminate();  // an epoll fd we own became invalid: nothing sane is left to do
+    }
+    bool wake_seen = false;
+    for (int i = 0; i < n; ++i) {
+      auto* handler = static_cast<io_handler*>(events_[static_cast<std::size_t>(i)].data.ptr);
+      if (handler == wake_marker) {
+        wake_seen = true;
+        continue;
+      }
+      handler->on_events(events_[static_cast<std::size_t>(i)].events);
+    }
+    if (wake_seen) {
+      std::uint64_t count = 0;
+      [[maybe_unused]] const auto r = ::read(wake_fd_.get(), &count, sizeof count);
+      bool stop = false;
+      {
+        std::lock_guard<std::mutex> lock(tasks_mutex_);
+        stop = stopping_;
+      }
+      run_tasks();
+      if (stop) {
+        for (auto& task : deferred_) task();
+        deferred_.clear();
+        return;
+      }
+    }
+    for (auto& task : deferred_) task();
+    deferred_.clear();
+  }
+}
+
+}  // namespace netcore
