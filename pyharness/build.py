@@ -53,6 +53,13 @@ def source_root() -> Path:
     return SOURCE_ROOT
 
 
+def default_build_root() -> Path:
+    """``build/`` in the checkout, or ``$PYHARNESS_BUILD_ROOT`` when set (separate
+    checkouts or concurrent runs each keep their own persistent trees)."""
+    override = os.environ.get("PYHARNESS_BUILD_ROOT")
+    return Path(override).resolve() if override else source_root() / "build"
+
+
 def _run(cmd: list[str], *, cwd: Path, env: dict[str, str], what: str, verbose: bool) -> None:
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=not verbose, text=True, check=False)
     if proc.returncode != 0:
@@ -76,7 +83,7 @@ def stage(variant_id: str, *, build_root: Path | None = None, verbose: bool = Fa
         raise ConfigError(f"unknown variant {variant_id!r}; choose from {', '.join(VARIANTS)}")
     variant = VARIANTS[variant_id]
     root = source_root()
-    build_dir = (build_root or root / "build") / variant_id
+    build_dir = (build_root or default_build_root()) / variant_id
     stage_dir = build_dir / "stage"
     env = dict(os.environ)
     env.pop("LD_PRELOAD", None)  # a sanitizer runtime must never reach the compiler
