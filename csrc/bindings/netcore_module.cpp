@@ -152,6 +152,7 @@ PYBIND11_MODULE(_netcore, m, py::multiple_interpreters::not_supported()) {
                 throw py::error_already_set();
               }
             }
+            d.trim();  // every frame is copied into a bytes object by now
             return frames;
           },
           "data"_a, "Decode `data` (any slice of the stream); return the frames it completes.")

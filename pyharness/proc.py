@@ -1,0 +1,304 @@
+"""The one subprocess gateway: start a ``LaunchSpec``, sample its RSS, bound its time.
+
+Every process the harness starts goes through here: argv lists only (never a
+shell), the command logged with ``shlex.join``, ``LC_ALL=C`` so any text we
+parse is in one locale. ``run`` puts the process in its own session (so a
+timeout can signal the whole tree: a subject's helper processes too), samples
+the subject's RSS with psutil at a fixed interval, and on timeout sends SIGTERM
+to the group, waits a grace period (Valgrind and heaptrack write their reports
+on SIGTERM, never on SIGKILL), then SIGKILLs it.
+
+Nothing here decides whether an exit code is good news: the result carries the
+return code, the signal and the stderr tail, and ``ProcResult.ok`` compares
+them with the spec's ``success_codes``. The environment is taken as given:
+runners decide what it holds (``LD_PRELOAD`` included).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shlex
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+import psutil
+
+from pyharness.errors import SubjectError
+from pyharness.runners.base import LaunchSpec
+
+log = logging.getLogger("pyharness.proc")
+
+DEFAULT_SAMPLE_INTERVAL_S = 0.05
+DEFAULT_GRACE_S = 8.0  # between SIGTERM and SIGKILL: long enough for a tool to write its report
+STDERR_TAIL_LINES = 40
+_TAIL_BYTES = 64 * 1024  # how much of stderr is kept in memory when it is not going to a file
+_STDOUT_LIMIT = 16 * 1024 * 1024  # captured stdout beyond this is dropped (oldest first)
+
+
+@dataclass(frozen=True)
+class RssSample:
+    """One psutil reading: the subject alone and the subject with its descendants."""
+
+    t: float  # time.monotonic(), comparable with the subject's own event times
+    rss: int  # bytes, the subject process
+    tree_rss: int  # bytes, the subject and every descendant
+    fds: int | None  # open descriptors of the subject (None when unreadable)
+
+
+@dataclass(frozen=True)
+class ProcResult:
+    """What happened to one process."""
+
+    argv: tuple[str, ...]
+    label: str
+    pid: int
+    returncode: int
+    signal: int | None  # the signal that ended it, if any
+    timed_out: bool
+    started: float  # time.monotonic() at start
+    duration_s: float
+    stdout: str  # captured stdout ("" when it went to a file)
+    stderr_tail: str  # the last lines of stderr
+    samples: tuple[RssSample, ...]
+    success_codes: frozenset[int]
+
+    @property
+    def ok(self) -> bool:
+        """True when it exited on its own with one of the spec's success codes."""
+        return not self.timed_out and self.signal is None and self.returncode in self.success_codes
+
+    def describe(self) -> str:
+        """How it ended, in words: ``exit 3``, ``killed by SIGSEGV``, ``timed out after 30 s``."""
+        if self.timed_out:
+            how = f"killed by {signal.Signals(self.signal).name}" if self.signal else f"exit {self.returncode}"
+            return f"timed out after {self.duration_s:.0f} s ({how})"
+        if self.signal is not None:
+            try:
+                name = signal.Signals(self.signal).name
+            except ValueError:
+                name = f"signal {self.signal}"
+            return f"killed by {name}"
+        return f"exit {self.returncode}"
+
+    @property
+    def peak_rss(self) -> int | None:
+        return max((s.rss for s in self.samples), default=None)
+
+
+TickCallback = Callable[[float, RssSample | None], None]
+
+
+class _Drain(threading.Thread):
+    """Reads a pipe to its end so the child never blocks on a full pipe; keeps a bounded tail."""
+
+    def __init__(self, stream: IO[bytes], limit: int) -> None:
+        super().__init__(daemon=True)
+        self._stream = stream
+        self._limit = limit
+        self._data = bytearray()
+
+    def run(self) -> None:
+        with self._stream:
+            for chunk in iter(lambda: self._stream.read1(65536), b""):
+                self._data += chunk
+                if len(self._data) > self._limit:
+                    del self._data[: len(self._data) - self._limit]
+
+    def text(self) -> str:
+        return self._data.decode("utf-8", "replace")
+
+
+def _tail_lines(text: str, lines: int = STDERR_TAIL_LINES) -> str:
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def _file_tail(path: Path) -> str:
+    try:
+        with path.open("rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - _TAIL_BYTES))
+            return _tail_lines(f.read().decode("utf-8", "replace"))
+    except OSError:
+        return ""
+
+
+def child_env(env: Mapping[str, str]) -> dict[str, str]:
+    """The environment a child gets: as given, plus ``LC_ALL=C``."""
+    out = dict(env)
+    out["LC_ALL"] = "C"
+    return out
+
+
+def _sample(proc: psutil.Process) -> RssSample | None:
+    t = time.monotonic()
+    try:
+        rss = int(proc.memory_info().rss)
+    except psutil.Error:
+        return None
+    tree = rss
+    try:
+        for child in proc.children(recursive=True):
+            try:
+                tree += int(child.memory_info().rss)
+            except psutil.Error:
+                continue
+    except psutil.Error:
+        pass
+    try:
+        fds: int | None = int(proc.num_fds())
+    except psutil.Error:
+        fds = None
+    return RssSample(t, rss, tree, fds)
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _stop_group(popen: subprocess.Popen[bytes], grace_s: float) -> None:
+    """SIGTERM the whole group, wait ``grace_s``, then SIGKILL it."""
+    _signal_group(popen.pid, signal.SIGTERM)
+    try:
+        popen.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        log.warning("pid %d ignored SIGTERM for %.0f s: sending SIGKILL", popen.pid, grace_s)
+        _signal_group(popen.pid, signal.SIGKILL)
+        popen.wait()
+
+
+def run(
+    spec: LaunchSpec,
+    *,
+    sample_interval: float | None = DEFAULT_SAMPLE_INTERVAL_S,
+    grace_s: float = DEFAULT_GRACE_S,
+    on_tick: TickCallback | None = None,
+) -> ProcResult:
+    """Run ``spec`` to completion (or timeout) and say how it went.
+
+    ``sample_interval=None`` disables RSS sampling (for short helper commands).
+    ``on_tick(elapsed_s, latest_sample)`` is called after every sample, from
+    this thread, e.g. to update a progress line. Raises ``SubjectError`` only
+    when the process cannot be started at all.
+    """
+    argv = list(spec.argv)
+    if not argv:
+        raise SubjectError("empty command line")
+    log.info("%s: %s", spec.label or "run", shlex.join(argv))
+    stdout_file = spec.stdout_path.open("wb") if spec.stdout_path else None
+    stderr_file = spec.stderr_path.open("wb") if spec.stderr_path else None
+    started = time.monotonic()
+    try:
+        popen = subprocess.Popen(
+            argv,
+            env=child_env(spec.env),
+            cwd=spec.cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=stdout_file or subprocess.PIPE,
+            stderr=stderr_file or subprocess.PIPE,
+            start_new_session=True,  # its own process group: timeouts signal the whole tree
+        )
+    except OSError as err:
+        raise SubjectError(f"could not start {shlex.join(argv)}: {err}") from err
+    finally:
+        # The child holds its own copies; ours would only keep the files open.
+        for f in (stdout_file, stderr_file):
+            if f is not None:
+                f.close()
+    drains = {
+        name: _Drain(stream, limit)
+        for name, stream, limit in (("stdout", popen.stdout, _STDOUT_LIMIT), ("stderr", popen.stderr, _TAIL_BYTES))
+        if stream is not None
+    }
+    for d in drains.values():
+        d.start()
+
+    samples: list[RssSample] = []
+    timed_out = False
+    deadline = started + spec.timeout_s
+    try:
+        ps: psutil.Process | None = psutil.Process(popen.pid)
+    except psutil.Error:
+        ps = None
+    try:
+        while True:
+            sample = _sample(ps) if ps is not None and sample_interval is not None else None
+            if sample is not None:
+                samples.append(sample)
+            if on_tick is not None:
+                on_tick(time.monotonic() - started, sample)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                timed_out = True
+                log.warning("%s: timed out after %.0f s: sending SIGTERM", spec.label or argv[0], spec.timeout_s)
+                _stop_group(popen, grace_s)
+                break
+            try:
+                popen.wait(timeout=min(sample_interval or remaining, remaining))
+                break
+            except subprocess.TimeoutExpired:
+                continue
+    finally:
+        if popen.poll() is None:  # interrupted (e.g. KeyboardInterrupt): never leave it running
+            _stop_group(popen, grace_s)
+    duration = time.monotonic() - started
+    # Helpers the subject started but did not reap must not outlive the cell.
+    _signal_group(popen.pid, signal.SIGKILL)
+    for d in drains.values():
+        d.join(timeout=5.0)
+
+    rc = popen.returncode
+    sig = -rc if rc < 0 else None
+    if "stderr" in drains:
+        stderr_tail = _tail_lines(drains["stderr"].text())
+    elif spec.stderr_path is not None:
+        stderr_tail = _file_tail(spec.stderr_path)
+    else:
+        stderr_tail = ""
+    result = ProcResult(
+        argv=tuple(argv),
+        label=spec.label,
+        pid=popen.pid,
+        returncode=rc,
+        signal=sig,
+        timed_out=timed_out,
+        started=started,
+        duration_s=duration,
+        stdout=drains["stdout"].text() if "stdout" in drains else "",
+        stderr_tail=stderr_tail,
+        samples=tuple(samples),
+        success_codes=spec.success_codes,
+    )
+    log.info("%s: %s after %.2f s", spec.label or argv[0], result.describe(), duration)
+    return result
+
+
+def start_piped(argv: Sequence[str], env: Mapping[str, str]) -> subprocess.Popen[str]:
+    """Start a helper that talks over line-buffered text pipes (stdin/stdout).
+
+    Used by a workload for its own helper processes (the client fleet); the
+    helper stays in the caller's process group, so the caller's timeout and
+    cleanup reach it. stderr is inherited: it lands in the subject's log.
+    """
+    log.info("helper: %s", shlex.join(argv))
+    try:
+        return subprocess.Popen(
+            list(argv),
+            env=child_env(env),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+        )
+    except OSError as err:
+        raise SubjectError(f"could not start {shlex.join(argv)}: {err}") from err

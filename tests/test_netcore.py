@@ -1,0 +1,349 @@
+"""The messaging core through its Python API (pyharness._netcore), on loopback.
+
+Every wait here is on a condition (``wait_for``, ``recv``, ``flush``) with a
+bound; nothing sleeps to let the core catch up.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+import subprocess
+import threading
+import time
+from types import ModuleType
+
+import pytest
+
+from pyharness import build
+
+HOST = "127.0.0.1"
+KIB = 1024
+
+
+def raw_frame(payload: bytes) -> bytes:
+    return struct.pack(">I", len(payload)) + payload
+
+
+@pytest.fixture
+def server(netcore: ModuleType):  # type: ignore[no-untyped-def]
+    srv = netcore.MessagingServer("test-server")
+    srv.start(HOST, 0)
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def echo_server(netcore: ModuleType):  # type: ignore[no-untyped-def]
+    srv = netcore.MessagingServer("echo-server", echo=True)
+    srv.start(HOST, 0)
+    yield srv
+    srv.stop()
+
+
+def connect(netcore: ModuleType, port: int, name: str = "client"):  # type: ignore[no-untyped-def]
+    client = netcore.MessagingClient(name)
+    client.connect(HOST, port, timeout=5.0)
+    return client
+
+
+# --- the decoder, alone -------------------------------------------------------
+
+
+def test_cpp_decoder_tests_pass(plain_build: build.StagedBuild) -> None:
+    proc = subprocess.run(
+        ["meson", "test", "-C", str(plain_build.build_dir), "--print-errorlogs"],
+        capture_output=True, text=True, check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_stream_split_at_every_byte_decodes_the_same(netcore: ModuleType) -> None:
+    payloads = [b"", b"a", b"hello world", bytes(range(256)) * 3, b"", b"\x00\xff"]
+    stream = b"".join(raw_frame(p) for p in payloads)
+    for cut in range(len(stream) + 1):
+        decoder = netcore.FrameDecoder()
+        got = decoder.feed(stream[:cut]) + decoder.feed(stream[cut:])
+        assert got == payloads, f"split at byte {cut}"
+        assert not decoder.mid_frame
+        assert decoder.owned_bytes == 0
+    decoder = netcore.FrameDecoder()
+    one_by_one = [f for i in range(len(stream)) for f in decoder.feed(stream[i : i + 1])]
+    assert one_by_one == payloads
+
+
+def test_decoder_rejects_length_above_maximum_from_the_header(netcore: ModuleType) -> None:
+    decoder = netcore.FrameDecoder(max_frame=100)
+    assert decoder.feed(raw_frame(b"x" * 100)) == [b"x" * 100]
+    with pytest.raises(netcore.ProtocolError, match="101 exceeds max_frame 100"):
+        decoder.feed(struct.pack(">I", 101))
+    with pytest.raises(netcore.ProtocolError, match="4294967295"):
+        netcore.FrameDecoder().feed(b"\xff\xff\xff\xff")
+
+
+def test_encode_frame_matches_the_wire_format(netcore: ModuleType) -> None:
+    assert netcore.encode_frame(b"abc") == b"\x00\x00\x00\x03abc"
+    assert netcore.encode_frame(b"") == b"\x00\x00\x00\x00"
+
+
+# --- server and client --------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [0, 1, 2, 3, 4, 5, 1023, 1024, 65_535, 65_536, 1 << 20, (16 << 20) - 1, 16 << 20])
+def test_frames_round_trip_from_empty_to_maximum(netcore: ModuleType, echo_server, size: int) -> None:  # type: ignore[no-untyped-def]
+    client = connect(netcore, echo_server.port)
+    payload = bytes((i * 7 + size) & 0xFF for i in range(size)) if size < 70_000 else b"\xa5" * size
+    client.send(payload)
+    assert client.recv(timeout=30.0) == payload
+    client.disconnect()
+    stats = echo_server.stats()
+    assert stats["messages_received"] == 1
+    assert stats["bytes_received"] == size
+
+
+def test_frame_above_client_maximum_is_refused_before_sending(netcore: ModuleType, server) -> None:  # type: ignore[no-untyped-def]
+    client = netcore.MessagingClient("small", max_frame=10)
+    client.connect(HOST, server.port)
+    with pytest.raises(ValueError, match="exceeds max_frame"):
+        client.send(b"x" * 11)
+    client.disconnect()
+
+
+def test_overlong_length_closes_that_connection_only(netcore: ModuleType, server) -> None:  # type: ignore[no-untyped-def]
+    good = connect(netcore, server.port, "good")
+    assert server.wait_for(sessions=1, timeout=5)
+    with socket.create_connection((HOST, server.port), timeout=5) as bad:
+        assert server.wait_for(sessions=2, timeout=5)
+        bad.sendall(struct.pack(">I", netcore.DEFAULT_MAX_FRAME + 1))
+        bad.settimeout(5)
+        assert bad.recv(1) == b"", "server should close the offending connection"
+    assert server.wait_for(sessions=1, timeout=5)
+    assert server.stats()["protocol_errors"] == 1
+    for i in range(100):
+        good.send(b"still here %d" % i)
+    assert server.wait_for(messages=100, timeout=10)
+    good.disconnect()
+
+
+def test_thousand_clients_connected_at_once(netcore: ModuleType, server) -> None:  # type: ignore[no-untyped-def]
+    clients = [connect(netcore, server.port, f"c{i}") for i in range(1000)]
+    assert server.wait_for(sessions=1000, timeout=30)
+    for c in clients:
+        c.send(b"hi")
+    assert server.wait_for(messages=1000, timeout=30)
+    for c in clients:
+        c.disconnect()
+    assert server.wait_for(sessions=0, timeout=30)
+    assert server.stats()["sessions_total"] == 1000
+
+
+def test_hundred_thousand_frames_arrive_exactly(netcore: ModuleType, server) -> None:  # type: ignore[no-untyped-def]
+    n = 100_000
+    client = connect(netcore, server.port)
+    payload = b"m" * KIB
+    for _ in range(n):
+        client.send(payload, timeout=10.0)
+    client.flush(timeout=30)
+    assert server.wait_for(messages=n, timeout=30)
+    client.disconnect()
+    assert server.wait_for(sessions=0, timeout=10)
+    stats = server.stats()
+    assert stats["messages_received"] == n
+    assert stats["bytes_received"] == n * KIB
+
+
+def test_send_repeated_delivers_exactly(netcore: ModuleType, server) -> None:  # type: ignore[no-untyped-def]
+    client = connect(netcore, server.port)
+    client.send_repeated(b"r" * KIB, 50_000)
+    client.disconnect(timeout=30)
+    assert server.wait_for(messages=50_000, sessions=0, timeout=30)
+    assert server.stats()["bytes_received"] == 50_000 * KIB
+    assert client.stats()["messages_sent"] == 50_000
+
+
+def test_graceful_disconnect_delivers_every_frame(netcore: ModuleType, server) -> None:  # type: ignore[no-untyped-def]
+    for round_ in range(20):
+        client = connect(netcore, server.port)
+        for i in range(500):
+            client.send(b"%d:%d" % (round_, i) * 50)
+        client.flush()
+        client.disconnect()
+        assert not client.connected
+    assert server.wait_for(messages=20 * 500, sessions=0, timeout=30)
+    assert server.stats()["messages_received"] == 20 * 500
+
+
+def test_stop_with_frames_in_flight_hangs_nothing(netcore: ModuleType) -> None:
+    srv = netcore.MessagingServer("busy", echo=True)
+    port = srv.start(HOST, 0)
+    clients = [connect(netcore, port, f"c{i}") for i in range(20)]
+    done = threading.Event()
+
+    def blast(c) -> None:  # type: ignore[no-untyped-def]
+        try:
+            c.send_repeated(b"z" * KIB, 100_000, timeout=2.0)
+        except (netcore.NetcoreError, TimeoutError):
+            pass  # the server went away mid-send: expected
+        done.set()
+
+    threads = [threading.Thread(target=blast, args=(c,)) for c in clients]
+    for t in threads:
+        t.start()
+    assert srv.wait_for(messages=1000, timeout=10)
+    t0 = time.monotonic()
+    srv.stop()
+    assert time.monotonic() - t0 < 5
+    for t in threads:
+        t.join(timeout=15)
+        assert not t.is_alive()
+    for c in clients:
+        with pytest.raises(netcore.NotConnectedError):
+            for _ in range(10_000):  # the close may take a moment to reach this client
+                c.send(b"x", timeout=1.0)
+                c.flush(timeout=1.0)
+        c.disconnect()  # closed already: a no-op
+
+
+def test_backpressure_when_the_peer_never_reads(netcore: ModuleType) -> None:
+    with socket.socket() as listener:
+        listener.bind((HOST, 0))
+        listener.listen(1)
+        client = netcore.MessagingClient("pushy", send_high_water=1 << 20)
+        client.connect(HOST, listener.getsockname()[1])
+        peer, _ = listener.accept()
+        with peer:
+            # Fill the kernel's buffers (autotuned, several MiB) and then our queue.
+            with pytest.raises(netcore.BackpressureError, match="still full after"):
+                for _ in range(1000):  # bounded: 64 MiB at most
+                    client.send(b"b" * 64 * KIB, timeout=0.5)
+            assert client.stats()["queued_bytes"] <= (1 << 20) + 64 * KIB + 4
+            with pytest.raises(netcore.BackpressureError, match="is full"):
+                client.send(b"b" * 64 * KIB)  # timeout 0: reported at once
+            with pytest.raises(TimeoutError, match="still queued"):
+                client.flush(timeout=0.3)
+        client.abort()
+
+
+def test_echo_returns_every_frame_in_order(netcore: ModuleType, echo_server) -> None:  # type: ignore[no-untyped-def]
+    client = connect(netcore, echo_server.port)
+    frames = [b"frame-%06d" % i * (1 + i % 7) for i in range(5000)]
+    for f in frames:
+        client.send(f, timeout=5.0)
+    got = [client.recv(timeout=10.0) for _ in frames]
+    assert got == frames
+    assert client.stats()["messages_received"] == 5000
+    client.disconnect()
+    assert echo_server.stats()["messages_sent"] == 5000
+
+
+def test_raw_one_byte_at_a_time_sender(netcore: ModuleType, server) -> None:  # type: ignore[no-untyped-def]
+    stream = b"".join(raw_frame(b"p" * n) for n in (0, 1, 300, 5))
+    with socket.create_connection((HOST, server.port)) as s:
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for i in range(len(stream)):
+            s.sendall(stream[i : i + 1])
+        assert server.wait_for(messages=4, timeout=10)
+    assert server.stats()["bytes_received"] == 306
+
+
+# --- errors -------------------------------------------------------------------
+
+
+def test_connection_refused_is_a_python_error(netcore: ModuleType) -> None:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        port = s.getsockname()[1]  # bound, not listening: nothing accepts here
+        with pytest.raises(ConnectionRefusedError, match="connect 127.0.0.1"):
+            netcore.MessagingClient("c").connect(HOST, port, timeout=2.0)
+
+
+def test_connect_timeout(netcore: ModuleType) -> None:
+    # A listener that never accepts, with its backlog filled: further SYNs go unanswered.
+    with socket.socket() as listener:
+        listener.bind((HOST, 0))
+        listener.listen(0)
+        port = listener.getsockname()[1]
+        fillers = []
+        try:
+            with pytest.raises(TimeoutError, match="timed out"):
+                for _ in range(64):  # bounded: the backlog is tiny
+                    s = socket.socket()
+                    s.setblocking(False)
+                    s.connect_ex((HOST, port))
+                    fillers.append(s)
+                    netcore.MessagingClient("late").connect(HOST, port, timeout=0.3)
+        finally:
+            for s in fillers:
+                s.close()
+
+
+def test_port_in_use_is_an_os_error(netcore: ModuleType, server) -> None:  # type: ignore[no-untyped-def]
+    other = netcore.MessagingServer("second")
+    with pytest.raises(OSError, match="Address already in use"):
+        other.start(HOST, server.port)
+
+
+def test_send_on_never_connected_and_closed_clients(netcore: ModuleType, server) -> None:  # type: ignore[no-untyped-def]
+    client = netcore.MessagingClient("lonely")
+    with pytest.raises(netcore.NotConnectedError, match="never connected"):
+        client.send(b"x")
+    with pytest.raises(netcore.NotConnectedError):
+        client.flush()
+    client.connect(HOST, server.port)
+    client.disconnect()
+    with pytest.raises(netcore.NotConnectedError, match="not connected \\(disconnected\\)"):
+        client.send(b"x")
+
+
+def test_peer_closing_is_reported_on_send(netcore: ModuleType) -> None:
+    srv = netcore.MessagingServer("short-lived")
+    port = srv.start(HOST, 0)
+    client = connect(netcore, port)
+    srv.stop()
+    with pytest.raises(netcore.NotConnectedError, match="peer closed"):
+        client.recv(timeout=5.0)
+
+
+def test_bad_arguments(netcore: ModuleType, server) -> None:  # type: ignore[no-untyped-def]
+    client = netcore.MessagingClient("args")
+    with pytest.raises(ValueError, match="port"):
+        client.connect(HOST, 70_000)
+    with pytest.raises(ValueError, match="timeout"):
+        client.connect(HOST, server.port, timeout=-1)
+    client.connect(HOST, server.port)
+    with pytest.raises(TypeError, match="bytes-like"):
+        client.send("text is not bytes")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="messages"):
+        server.wait_for(messages=-1)
+    with pytest.raises(netcore.NetcoreError, match="already running"):
+        server.start(HOST, 0)
+    with pytest.raises(netcore.NetcoreError, match="cannot resolve"):
+        netcore.MessagingClient("dns").connect("no-such-host.invalid", 1, timeout=1)
+    client.disconnect()
+
+
+def test_recv_timeout(netcore: ModuleType, server) -> None:  # type: ignore[no-untyped-def]
+    client = connect(netcore, server.port)
+    with pytest.raises(TimeoutError, match="no frame"):
+        client.recv(timeout=0.1)
+    client.disconnect()
+
+
+def test_blocking_calls_release_the_gil(netcore: ModuleType, server) -> None:  # type: ignore[no-untyped-def]
+    ticks = 0
+    stop = threading.Event()
+
+    def spin() -> None:
+        nonlocal ticks
+        while not stop.is_set():
+            ticks += 1
+
+    t = threading.Thread(target=spin)
+    t.start()
+    try:
+        before = ticks
+        assert not server.wait_for(messages=1, timeout=0.3)  # nothing is sent: waits the full 0.3 s
+        assert ticks - before > 1000, "another Python thread must run while wait_for blocks"
+    finally:
+        stop.set()
+        t.join()
