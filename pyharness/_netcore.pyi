@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from collections.abc import Buffer
+from typing_extensions import Buffer
 
 DEFAULT_MAX_FRAME: int
 HEADER_SIZE: int
