@@ -58,7 +58,8 @@ class byte_view {
 };
 
 double check_timeout(double timeout, const char* what) {
-  if (std::isnan(timeout) || timeout < 0) throw py::value_error(std::string(what) + " must be a non-negative number of seconds");
+  if (std::isnan(timeout) || timeout < 0)
+    throw py::value_error(std::string(what) + " must be a non-negative number of seconds");
   return timeout;
 }
 
@@ -75,11 +76,10 @@ std::int64_t optional_count(const py::object& value, const char* what) {
 }
 
 py::dict server_stats_dict(const netcore::server_stats& s) {
-  return py::dict("sessions"_a = s.sessions, "sessions_total"_a = s.sessions_total,
-                  "messages_received"_a = s.messages_received, "bytes_received"_a = s.bytes_received,
-                  "messages_sent"_a = s.messages_sent, "bytes_sent"_a = s.bytes_sent,
-                  "protocol_errors"_a = s.protocol_errors, "accept_errors"_a = s.accept_errors,
-                  "reads_paused"_a = s.reads_paused);
+  return py::dict(
+      "sessions"_a = s.sessions, "sessions_total"_a = s.sessions_total, "messages_received"_a = s.messages_received,
+      "bytes_received"_a = s.bytes_received, "messages_sent"_a = s.messages_sent, "bytes_sent"_a = s.bytes_sent,
+      "protocol_errors"_a = s.protocol_errors, "accept_errors"_a = s.accept_errors, "reads_paused"_a = s.reads_paused);
 }
 
 py::dict client_stats_dict(const netcore::client_stats& s) {

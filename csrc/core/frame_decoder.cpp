@@ -32,8 +32,8 @@ frame_decoder::result frame_decoder::next(const char* data, std::size_t size) {
     header_have_ = static_cast<std::uint8_t>(header_have_ + take);
     used += take;
     if (header_have_ < frame_header_size) return {status::need_more, used, nullptr, 0, 0};
-    length_ = (std::uint32_t{header_[0]} << 24) | (std::uint32_t{header_[1]} << 16) |
-              (std::uint32_t{header_[2]} << 8) | std::uint32_t{header_[3]};
+    length_ = (std::uint32_t{header_[0]} << 24) | (std::uint32_t{header_[1]} << 16) | (std::uint32_t{header_[2]} << 8) |
+              std::uint32_t{header_[3]};
     if (length_ > max_frame_) {
       const std::uint32_t bad = length_;
       reset_frame();

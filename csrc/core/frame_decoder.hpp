@@ -71,7 +71,7 @@ class frame_decoder {
 
   std::vector<char> partial_;  ///< payload bytes of a frame split across slices
   std::uint32_t max_frame_;
-  std::uint32_t length_ = 0;   ///< payload length, valid once the header is complete
+  std::uint32_t length_ = 0;  ///< payload length, valid once the header is complete
   std::uint8_t header_[frame_header_size] = {};
   std::uint8_t header_have_ = 0;
   bool release_partial_ = false;  ///< a frame was served from `partial_`

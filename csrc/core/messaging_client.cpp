@@ -88,7 +88,8 @@ void messaging_client::check_frame_size(std::size_t size) const {
 }
 
 void messaging_client::throw_not_connected_locked(const char* op) const {
-  if (state_ == state::idle) throw not_connected_error(std::string(op) + ": client '" + name_ + "' was never connected");
+  if (state_ == state::idle)
+    throw not_connected_error(std::string(op) + ": client '" + name_ + "' was never connected");
   throw not_connected_error(std::string(op) + ": client '" + name_ + "' is not connected (" + close_reason_ + ")");
 }
 
@@ -163,8 +164,8 @@ void messaging_client::send_repeated(const char* data, std::size_t size, std::ui
 void messaging_client::flush(double timeout_s) {
   std::unique_lock<std::mutex> lock(mutex_);
   if (state_ != state::connected) throw_not_connected_locked("flush");
-  const bool done = cv_.wait_until(lock, deadline_after(timeout_s),
-                                   [&] { return queued_bytes_ == 0 || state_ != state::connected; });
+  const bool done =
+      cv_.wait_until(lock, deadline_after(timeout_s), [&] { return queued_bytes_ == 0 || state_ != state::connected; });
   if (state_ != state::connected) throw_not_connected_locked("flush");
   if (!done) {
     throw timeout_error("flush: " + std::to_string(queued_bytes_) + " bytes of client '" + name_ +
@@ -175,9 +176,8 @@ void messaging_client::flush(double timeout_s) {
 std::string messaging_client::receive(double timeout_s) {
   std::unique_lock<std::mutex> lock(mutex_);
   if (state_ == state::idle) throw_not_connected_locked("receive");
-  const bool got = cv_.wait_until(lock, deadline_after(timeout_s), [&] {
-    return inbox_head_ < inbox_.size() || state_ == state::closed;
-  });
+  const bool got = cv_.wait_until(lock, deadline_after(timeout_s),
+                                  [&] { return inbox_head_ < inbox_.size() || state_ == state::closed; });
   if (inbox_head_ >= inbox_.size()) {
     if (state_ == state::closed) throw_not_connected_locked("receive");
     if (!got) throw timeout_error("receive: no frame for client '" + name_ + "' within " + seconds(timeout_s));

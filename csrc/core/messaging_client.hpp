@@ -18,9 +18,9 @@ namespace netcore {
 
 /// Settings of a client, fixed at construction.
 struct client_options {
-  std::uint32_t max_frame = default_max_frame;           ///< largest payload sent or accepted
-  std::size_t send_high_water = 8u * 1024u * 1024u;      ///< queued bytes before send() reports backpressure
-  std::size_t inbox_high_water = 16u * 1024u * 1024u;    ///< received bytes kept before reading pauses
+  std::uint32_t max_frame = default_max_frame;         ///< largest payload sent or accepted
+  std::size_t send_high_water = 8u * 1024u * 1024u;    ///< queued bytes before send() reports backpressure
+  std::size_t inbox_high_water = 16u * 1024u * 1024u;  ///< received bytes kept before reading pauses
 };
 
 /// A point-in-time copy of a client's counters.
@@ -78,8 +78,8 @@ class messaging_client final : public io_handler {
   void check_frame_size(std::size_t size) const;
   bool enqueue_locked(std::unique_lock<std::mutex>& lock, std::size_t need, double timeout_s);
   void schedule_flush_locked();
-  void drain();       // reactor thread
-  void read_ready();  // reactor thread
+  void drain();                                   // reactor thread
+  void read_ready();                              // reactor thread
   void close_on_loop(const std::string& reason);  // reactor thread
   void set_interest(std::uint32_t events);        // reactor thread
   [[noreturn]] void throw_not_connected_locked(const char* op) const;
@@ -100,11 +100,11 @@ class messaging_client final : public io_handler {
   std::condition_variable cv_;
   state state_ = state::idle;
   std::string close_reason_;
-  std::vector<char> pending_;           ///< framed bytes queued by the caller
-  std::size_t queued_bytes_ = 0;        ///< pending_ plus unwritten writing_
+  std::vector<char> pending_;     ///< framed bytes queued by the caller
+  std::size_t queued_bytes_ = 0;  ///< pending_ plus unwritten writing_
   bool flush_scheduled_ = false;
   bool read_paused_ = false;
-  std::vector<std::string> inbox_;      ///< received frames, oldest at inbox_head_
+  std::vector<std::string> inbox_;  ///< received frames, oldest at inbox_head_
   std::size_t inbox_head_ = 0;
   std::size_t inbox_bytes_ = 0;
   std::uint64_t messages_sent_ = 0, bytes_sent_ = 0;

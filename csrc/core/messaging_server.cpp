@@ -127,9 +127,9 @@ void messaging_server::notify_waiters() noexcept {
 
 server_stats messaging_server::stats() const noexcept {
   const auto& c = counters_;
-  return {c.sessions.load(),       c.sessions_total.load(), c.messages_received.load(),
-          c.bytes_received.load(), c.messages_sent.load(),  c.bytes_sent.load(),
-          c.protocol_errors.load(), c.accept_errors.load(), c.reads_paused.load()};
+  return {c.sessions.load(),        c.sessions_total.load(), c.messages_received.load(),
+          c.bytes_received.load(),  c.messages_sent.load(),  c.bytes_sent.load(),
+          c.protocol_errors.load(), c.accept_errors.load(),  c.reads_paused.load()};
 }
 
 bool messaging_server::wait_for(std::int64_t messages, std::int64_t sessions, double timeout_s) {

@@ -20,16 +20,16 @@ namespace netcore {
 
 /// Settings of a server, fixed at construction.
 struct server_options {
-  bool echo = false;                                ///< write every frame back to its sender
-  std::uint32_t max_frame = default_max_frame;      ///< largest payload accepted
+  bool echo = false;                                  ///< write every frame back to its sender
+  std::uint32_t max_frame = default_max_frame;        ///< largest payload accepted
   std::size_t write_high_water = 4u * 1024u * 1024u;  ///< per-connection echo bytes before reads pause
-  int backlog = 4096;                               ///< listen(2) backlog
+  int backlog = 4096;                                 ///< listen(2) backlog
 };
 
 /// A point-in-time copy of the counters.
 struct server_stats {
-  std::uint64_t sessions, sessions_total, messages_received, bytes_received, messages_sent, bytes_sent,
-      protocol_errors, accept_errors, reads_paused;
+  std::uint64_t sessions, sessions_total, messages_received, bytes_received, messages_sent, bytes_sent, protocol_errors,
+      accept_errors, reads_paused;
 };
 
 /// Accepts connections and decodes frames on one reactor thread it owns.

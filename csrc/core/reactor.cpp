@@ -59,9 +59,7 @@ void reactor::modify(int fd, std::uint32_t events, io_handler* handler) {
   if (::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_MOD, fd, &ev) != 0) throw sys_error("epoll_ctl(mod)");
 }
 
-void reactor::remove(int fd) {
-  ::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_DEL, fd, nullptr);
-}
+void reactor::remove(int fd) { ::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_DEL, fd, nullptr); }
 
 void reactor::wake() {
   const std::uint64_t one = 1;

@@ -45,10 +45,10 @@ class server_connection final : public io_handler {
   connection_owner& owner_;
   unique_fd fd_;
   frame_decoder decoder_;
-  std::vector<char> out_;     ///< echoed frames not yet written (bounded by the owner's high-water mark)
-  std::size_t out_off_ = 0;   ///< bytes of `out_` already written
+  std::vector<char> out_;    ///< echoed frames not yet written (bounded by the owner's high-water mark)
+  std::size_t out_off_ = 0;  ///< bytes of `out_` already written
   std::uint32_t interest_ = 0;
-  bool peer_done_ = false;    ///< peer half-closed: close once `out_` is written
+  bool peer_done_ = false;  ///< peer half-closed: close once `out_` is written
 };
 
 }  // namespace netcore

@@ -74,7 +74,8 @@ unique_fd connect_with_timeout(const std::string& host, std::uint16_t port, doub
   if (errno != EINPROGRESS) throw os_error(errno, "connect " + endpoint(host, port));
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
   for (;;) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0 && timeout_s >= 0) {
       throw timeout_error("connect " + endpoint(host, port) + " timed out after " + std::to_string(timeout_s) + " s");
     }

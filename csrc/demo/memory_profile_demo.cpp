@@ -48,8 +48,8 @@ class reporter {
   }
   void checkpoint(const std::string& scenario, const std::string& label, std::uint64_t rss, double x = -1) {
     if (!json_) std::printf("[%s] RSS: %.2f MiB\n", label.c_str(), static_cast<double>(rss) / (1024.0 * 1024.0));
-    std::string item = "{\"scenario\":\"" + scenario + "\",\"label\":\"" + label + "\",\"rss_bytes\":" +
-                       std::to_string(rss);
+    std::string item =
+        "{\"scenario\":\"" + scenario + "\",\"label\":\"" + label + "\",\"rss_bytes\":" + std::to_string(rss);
     if (x >= 0) item += ",\"x\":" + std::to_string(static_cast<std::uint64_t>(x));
     checkpoints_.push_back(item + "}");
     std::fflush(stdout);
@@ -112,7 +112,8 @@ std::string read_line(int fd) {
       if (cmd.rfind("connect ", 0) == 0) {
         const auto target = std::stoull(cmd.substr(8));
         while (clients.size() < target) {
-          auto c = std::make_unique<messaging_client>("client-" + std::to_string(clients.size()), netcore::client_options{});
+          auto c =
+              std::make_unique<messaging_client>("client-" + std::to_string(clients.size()), netcore::client_options{});
           c->connect("127.0.0.1", port, 10.0);
           clients.push_back(std::move(c));
         }
@@ -273,12 +274,18 @@ options parse(int argc, char** argv) {
       }
       return v;
     };
-    if (a == "--json") opt.json = true;
-    else if (a == "--connections") opt.connections = number("--connections");
-    else if (a == "--messages") opt.messages = number("--messages");
-    else if (a == "--cycles") opt.cycles = number("--cycles");
-    else if (a == "-h" || a == "--help") usage(argv[0], 0);
-    else if (a == "connections" || a == "messages" || a == "stability" || a == "all") opt.mode = a;
+    if (a == "--json")
+      opt.json = true;
+    else if (a == "--connections")
+      opt.connections = number("--connections");
+    else if (a == "--messages")
+      opt.messages = number("--messages");
+    else if (a == "--cycles")
+      opt.cycles = number("--cycles");
+    else if (a == "-h" || a == "--help")
+      usage(argv[0], 0);
+    else if (a == "connections" || a == "messages" || a == "stability" || a == "all")
+      opt.mode = a;
     else {
       std::fprintf(stderr, "%s: unknown argument '%s'\n", argv[0], a.c_str());
       usage(argv[0], 2);
@@ -295,8 +302,8 @@ int main(int argc, char** argv) {
   try {
     const auto limit = demo::raise_fd_limit();
     if (opt.connections + 64 > limit) {
-      throw std::runtime_error("--connections " + std::to_string(opt.connections) + " needs more descriptors than the limit " +
-                               std::to_string(limit));
+      throw std::runtime_error("--connections " + std::to_string(opt.connections) +
+                               " needs more descriptors than the limit " + std::to_string(limit));
     }
     if (opt.mode == "connections" || opt.mode == "all") profile_connections(opt, out);
     if (opt.mode == "messages" || opt.mode == "all") profile_messages(opt, out);
