@@ -93,21 +93,34 @@ void messaging_client::throw_not_connected_locked(const char* op) const {
   throw not_connected_error(std::string(op) + ": client '" + name_ + "' is not connected (" + close_reason_ + ")");
 }
 
+template <class Pred>
+bool messaging_client::wait_locked(std::unique_lock<std::mutex>& lock, clock_type::time_point deadline, Pred pred) {
+  // Announce the waiter before testing the predicate: the reactor updates
+  // queued_bytes_ without the mutex and notifies only when someone waits.
+  waiters_.fetch_add(1);
+  const bool ok = cv_.wait_until(lock, deadline, pred);
+  waiters_.fetch_sub(1);
+  return ok;
+}
+
 bool messaging_client::enqueue_locked(std::unique_lock<std::mutex>& lock, std::size_t need, double timeout_s) {
   if (state_ != state::connected) throw_not_connected_locked("send");
-  const auto full = [&] { return queued_bytes_ > 0 && queued_bytes_ + need > options_.send_high_water; };
+  const auto full = [&] {
+    const std::size_t queued = queued_bytes_.load();
+    return queued > 0 && queued + need > options_.send_high_water;
+  };
   if (!full()) return true;
   if (timeout_s <= 0) {
-    throw backpressure_error("send queue of client '" + name_ + "' is full (" + std::to_string(queued_bytes_) +
+    throw backpressure_error("send queue of client '" + name_ + "' is full (" + std::to_string(queued_bytes_.load()) +
                              " bytes queued, high-water mark " + std::to_string(options_.send_high_water) +
                              "): the peer is not reading fast enough");
   }
   const auto deadline = deadline_after(timeout_s);
-  cv_.wait_until(lock, deadline, [&] { return !full() || state_ != state::connected; });
+  wait_locked(lock, deadline, [&] { return !full() || state_ != state::connected; });
   if (state_ != state::connected) throw_not_connected_locked("send");
   if (full()) {
     throw backpressure_error("send queue of client '" + name_ + "' still full after " + seconds(timeout_s) + " (" +
-                             std::to_string(queued_bytes_) + " bytes queued): the peer is not reading");
+                             std::to_string(queued_bytes_.load()) + " bytes queued): the peer is not reading");
   }
   return true;
 }
@@ -143,7 +156,8 @@ void messaging_client::send_repeated(const char* data, std::size_t size, std::ui
   while (count > 0) {
     enqueue_locked(lock, need, timeout_s);
     // Queue as many copies as fit under the high-water mark in one go.
-    const std::size_t room = options_.send_high_water > queued_bytes_ ? options_.send_high_water - queued_bytes_ : 0;
+    const std::size_t queued = queued_bytes_.load();
+    const std::size_t room = options_.send_high_water > queued ? options_.send_high_water - queued : 0;
     std::uint64_t batch = std::max<std::uint64_t>(1, room / need);
     batch = std::min<std::uint64_t>(batch, count);
     const std::size_t start = pending_.size();
@@ -165,10 +179,10 @@ void messaging_client::flush(double timeout_s) {
   std::unique_lock<std::mutex> lock(mutex_);
   if (state_ != state::connected) throw_not_connected_locked("flush");
   const bool done =
-      cv_.wait_until(lock, deadline_after(timeout_s), [&] { return queued_bytes_ == 0 || state_ != state::connected; });
+      wait_locked(lock, deadline_after(timeout_s), [&] { return queued_bytes_ == 0 || state_ != state::connected; });
   if (state_ != state::connected) throw_not_connected_locked("flush");
   if (!done) {
-    throw timeout_error("flush: " + std::to_string(queued_bytes_) + " bytes of client '" + name_ +
+    throw timeout_error("flush: " + std::to_string(queued_bytes_.load()) + " bytes of client '" + name_ +
                         "' still queued after " + seconds(timeout_s));
   }
 }
@@ -206,7 +220,7 @@ void messaging_client::disconnect(double timeout_s) {
   {
     std::unique_lock<std::mutex> lock(mutex_);
     if (state_ != state::connected) return;  // never connected, or already closed: nothing to do
-    cv_.wait_until(lock, deadline, [&] { return queued_bytes_ == 0 || state_ != state::connected; });
+    wait_locked(lock, deadline, [&] { return queued_bytes_ == 0 || state_ != state::connected; });
     unsent = queued_bytes_;
     if (unsent == 0 && state_ == state::connected) {
       // Half-close: the peer reads every byte, then sees EOF and closes its end.
@@ -235,7 +249,7 @@ client_stats messaging_client::stats() const {
           bytes_sent_,
           messages_received_.load(),
           bytes_received_.load(),
-          queued_bytes_,
+          queued_bytes_.load(),
           inbox_.size() - inbox_head_,
           state_ == state::connected};
 }
@@ -280,9 +294,11 @@ void messaging_client::drain() {
     const ssize_t n = ::send(fd_.get(), writing_.data() + writing_off_, writing_.size() - writing_off_, MSG_NOSIGNAL);
     if (n > 0) {
       writing_off_ += static_cast<std::size_t>(n);
-      std::lock_guard<std::mutex> lock(mutex_);
-      queued_bytes_ -= static_cast<std::size_t>(n);
-      cv_.notify_all();
+      queued_bytes_.fetch_sub(static_cast<std::size_t>(n));
+      if (waiters_.load() > 0) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        cv_.notify_all();
+      }
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
@@ -361,7 +377,7 @@ void messaging_client::close_on_loop(const std::string& reason) {
   decoder_ = frame_decoder(options_.max_frame);
   std::lock_guard<std::mutex> lock(mutex_);
   std::string why = reason;
-  if (queued_bytes_ > 0) why += " (" + std::to_string(queued_bytes_) + " queued bytes dropped)";
+  if (queued_bytes_ > 0) why += " (" + std::to_string(queued_bytes_.load()) + " queued bytes dropped)";
   state_ = state::closed;
   close_reason_ = std::move(why);
   std::vector<char>().swap(pending_);

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -76,6 +77,8 @@ class messaging_client final : public io_handler {
   enum class state : std::uint8_t { idle, connected, closing, closed };
 
   void check_frame_size(std::size_t size) const;
+  template <class Pred>
+  bool wait_locked(std::unique_lock<std::mutex>& lock, std::chrono::steady_clock::time_point deadline, Pred pred);
   bool enqueue_locked(std::unique_lock<std::mutex>& lock, std::size_t need, double timeout_s);
   void schedule_flush_locked();
   void drain();                                   // reactor thread
@@ -100,8 +103,11 @@ class messaging_client final : public io_handler {
   std::condition_variable cv_;
   state state_ = state::idle;
   std::string close_reason_;
-  std::vector<char> pending_;     ///< framed bytes queued by the caller
-  std::size_t queued_bytes_ = 0;  ///< pending_ plus unwritten writing_
+  std::vector<char> pending_;  ///< framed bytes queued by the caller
+  /// pending_ plus unwritten writing_. Atomic so the reactor can count written
+  /// bytes without taking mutex_ per write (the caller's send path contends on it).
+  std::atomic<std::size_t> queued_bytes_{0};
+  std::atomic<int> waiters_{0};  ///< threads blocked on cv_ (see wait_locked)
   bool flush_scheduled_ = false;
   bool read_paused_ = false;
   std::vector<std::string> inbox_;  ///< received frames, oldest at inbox_head_
