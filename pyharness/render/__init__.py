@@ -1,0 +1,82 @@
+"""Renderers of a run: ``Summary`` in, text on a stream out (memray's reporter shape).
+
+``summary`` holds the model, ``markdown``, ``junit`` and ``html`` each have one
+``render(summary, stream)``, and ``write`` is the one place that touches the run
+directory. This module holds the wording the renderers share, so a finding or
+a metric reads the same in the CI log, the JUnit failure and the HTML page.
+"""
+
+from __future__ import annotations
+
+from pyharness.baselines import format_delta, format_quantity
+from pyharness.model import CellReport, Finding, Frame, Metric
+
+STACK_FRAMES_SHOWN = 8  # the top of a stack; deeper frames are interpreter plumbing
+
+
+def counted(cell: CellReport) -> list[Finding]:
+    """Findings that fail the cell: in project code and not suppressed."""
+    return [f for f in cell.findings if f.counts]
+
+
+def ignored(cell: CellReport) -> tuple[int, int]:
+    """(suppressed, foreign): findings shown only as counts, they do not fail the cell."""
+    suppressed = sum(1 for f in cell.findings if f.suppressed)
+    foreign = sum(1 for f in cell.findings if not f.suppressed and f.project_frame is None)
+    return suppressed, foreign
+
+
+def frame_text(frame: Frame) -> str:
+    where = frame.where()
+    text = frame.function if where == frame.function else f"{frame.function} at {where}"
+    return f"{text} ({frame.object})" if frame.object else text
+
+
+def size_text(finding: Finding) -> str:
+    """``1,024 bytes in 2 blocks``, or empty when the tool gave no size."""
+    parts = []
+    if finding.bytes is not None:
+        parts.append(f"{finding.bytes:,} bytes")
+    if finding.blocks is not None:
+        parts.append(f"{'in ' if parts else ''}{finding.blocks:,} block{'s' if finding.blocks != 1 else ''}")
+    return " ".join(parts)
+
+
+def finding_headline(finding: Finding) -> str:
+    """``asan leak.definite, 64 bytes in 1 block, at csrc/x.cpp:12 in leak_it``."""
+    parts = [f"{finding.tool} {finding.kind}"]
+    if size := size_text(finding):
+        parts.append(size)
+    if finding.project_frame is not None:
+        parts.append(f"at {finding.project_frame.where()} in {finding.project_frame.function}")
+    return ", ".join(parts)
+
+
+def finding_lines(finding: Finding, frames: int = STACK_FRAMES_SHOWN) -> list[str]:
+    """The headline, the tool's message and the top of the stack, one line each."""
+    lines = [finding_headline(finding)]
+    if finding.message:
+        lines.append(f"  {finding.message}")
+    lines.extend(f"  #{i} {frame_text(fr)}" for i, fr in enumerate(finding.stack[:frames]))
+    if len(finding.stack) > frames:
+        lines.append(f"  ... {len(finding.stack) - frames} more frames")
+    return lines
+
+
+def metric_columns(metric: Metric) -> tuple[str, str, str, str, str]:
+    """(value, baseline, delta, tolerance, verdict); an ungated metric says so."""
+    if metric.baseline is None:
+        gated = "not gated" if metric.verdict == "info" else metric.verdict
+        return format_quantity(metric.value, metric.unit), "-", "-", "-", gated
+    tolerance = "-" if metric.tolerance is None else "±" + format_quantity(metric.tolerance, metric.unit)
+    return (
+        format_quantity(metric.value, metric.unit),
+        format_quantity(metric.baseline, metric.unit),
+        format_delta(metric),
+        tolerance,
+        metric.verdict,
+    )
+
+
+def duration_text(seconds: float) -> str:
+    return f"{seconds:.1f} s" if seconds < 120 else f"{int(seconds // 60)} min {seconds % 60:.0f} s"

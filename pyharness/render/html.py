@@ -1,0 +1,292 @@
+"""``report.html``: the whole run in one self-contained file (no scripts, no external assets).
+
+A summary table links to one section per cell: its RSS over time as an inline
+SVG plot, its metrics with baseline gating, and its findings with their stacks
+and, for each frame in the project's own code, the source lines around it.
+Source is read only from under ``source_root`` (a report is often shared; it
+must not quote arbitrary files named by a tool's stack), and everything is
+HTML-escaped. Stacks fold with ``<details>``, which needs no script.
+
+Per-cell inputs read from ``CellReport.extra`` (both optional):
+
+- ``rss_series``: ``[[t_seconds, rss_bytes], ...]``, seconds since the subject
+  started; extra elements in a pair are ignored, malformed pairs skipped.
+- ``checkpoints``: ``[{"t": t_seconds, "label": str}, ...]`` on the same clock,
+  drawn as labelled vertical markers.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from pathlib import Path
+from typing import Any, TextIO
+
+from pyharness.model import CellReport, Finding, Frame
+from pyharness.render import (
+    STACK_FRAMES_SHOWN,
+    counted,
+    duration_text,
+    finding_headline,
+    frame_text,
+    ignored,
+    metric_columns,
+)
+from pyharness.render.summary import Summary
+
+SOURCE_CONTEXT_LINES = 3  # lines shown either side of a project frame's line
+MAX_PLOT_POINTS = 1200  # more points add bytes to the file, not detail to a 700 px plot
+_W, _H = 720, 260
+_LEFT, _RIGHT, _TOP, _BOTTOM = 64, 16, 16, 44
+_MIB = float(1 << 20)
+
+_CSS = """
+body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}
+table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:2px 8px;text-align:left}
+td.num{text-align:right;font-variant-numeric:tabular-nums}
+.pass{color:#1a7f37}.fail,.error{color:#cf222e;font-weight:bold}.skipped,.info{color:#777}
+section{border-top:2px solid #ddd;margin-top:2em}pre{background:#f6f8fa;padding:.5em;overflow-x:auto}
+pre.src span.hit{background:#ffe08a;display:inline-block;width:100%}li.project{font-weight:bold}
+svg text{font:11px sans-serif;fill:#333}
+"""
+
+
+def _e(value: object) -> str:
+    return html.escape(str(value), quote=True)
+
+
+# -- the RSS plot --------------------------------------------------------------
+
+
+def rss_series(cell: CellReport) -> list[tuple[float, float]]:
+    """The cell's ``(t_seconds, rss_bytes)`` points in time order; malformed points are dropped."""
+    points: list[tuple[float, float]] = []
+    raw = cell.extra.get("rss_series")
+    for item in raw if isinstance(raw, list) else []:
+        if isinstance(item, list | tuple) and len(item) >= 2:
+            t, rss = item[0], item[1]
+            if isinstance(t, int | float) and isinstance(rss, int | float) and math.isfinite(t + rss):
+                points.append((float(t), float(rss)))
+    return sorted(points)
+
+
+def checkpoints(cell: CellReport) -> list[tuple[float, str]]:
+    marks: list[tuple[float, str]] = []
+    raw = cell.extra.get("checkpoints")
+    for item in raw if isinstance(raw, list) else []:
+        if isinstance(item, dict) and isinstance(item.get("t"), int | float):
+            marks.append((float(item["t"]), str(item.get("label", ""))))
+    return marks
+
+
+def _thin(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    # Keep each bucket's lowest and highest sample: a plain stride would drop peaks.
+    if len(points) <= MAX_PLOT_POINTS:
+        return points
+    size = math.ceil(len(points) / (MAX_PLOT_POINTS // 2))
+    kept: list[tuple[float, float]] = []
+    for i in range(0, len(points), size):
+        bucket = points[i : i + size]
+        lo, hi = min(bucket, key=lambda p: p[1]), max(bucket, key=lambda p: p[1])
+        kept.extend(sorted({lo, hi}))
+    return kept
+
+
+def _ticks(lo: float, hi: float, target: int = 5) -> tuple[list[float], int]:
+    """Round-numbered ticks covering [lo, hi] (steps of 1, 2 or 5 x 10^k) and their decimals."""
+    if hi - lo < 1e-9:
+        lo, hi = lo - 0.5, hi + 0.5
+    raw = (hi - lo) / target
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw)
+    first, last = math.floor(lo / step), math.ceil(hi / step)
+    decimals = max(0, -math.floor(math.log10(step)))
+    return [i * step for i in range(first, last + 1)], decimals
+
+
+def rss_svg(cell: CellReport) -> str:
+    """An inline SVG of RSS (MiB) over time (s), or a note when the cell has no series."""
+    points = rss_series(cell)
+    if len(points) < 2:
+        return "<p class=info>No RSS series recorded for this cell.</p>"
+    shown = _thin(points)
+    xt, xd = _ticks(points[0][0], points[-1][0])
+    yt, yd = _ticks(min(p[1] for p in points) / _MIB, max(p[1] for p in points) / _MIB)
+    pw, ph = _W - _LEFT - _RIGHT, _H - _TOP - _BOTTOM
+
+    def x(t: float) -> float:
+        return _LEFT + (t - xt[0]) / (xt[-1] - xt[0]) * pw
+
+    def y(mib: float) -> float:
+        return _TOP + ph - (mib - yt[0]) / (yt[-1] - yt[0]) * ph
+
+    peak = max(points, key=lambda p: p[1])
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{_W}" height="{_H}" viewBox="0 0 {_W} {_H}" '
+        f'role="img"><title>RSS over time, {_e(cell.id)}</title>',
+        f'<rect x="{_LEFT}" y="{_TOP}" width="{pw}" height="{ph}" fill="#fff" stroke="#999"/>',
+    ]
+    for v in xt:
+        parts.append(
+            f'<line x1="{x(v):.1f}" y1="{_TOP + ph}" x2="{x(v):.1f}" y2="{_TOP + ph + 4}" stroke="#999"/>'
+        )
+        parts.append(f'<text x="{x(v):.1f}" y="{_TOP + ph + 16}" text-anchor="middle">{v:.{xd}f}</text>')
+    for v in yt:
+        parts.append(f'<line x1="{_LEFT}" y1="{y(v):.1f}" x2="{_LEFT + pw}" y2="{y(v):.1f}" stroke="#eee"/>')
+        parts.append(f'<text x="{_LEFT - 6}" y="{y(v) + 4:.1f}" text-anchor="end">{v:.{yd}f}</text>')
+    parts.append(f'<text x="{_LEFT + pw / 2:.0f}" y="{_H - 6}" text-anchor="middle">time (s)</text>')
+    parts.append(
+        f'<text x="14" y="{_TOP + ph / 2:.0f}" text-anchor="middle" '
+        f'transform="rotate(-90 14 {_TOP + ph / 2:.0f})">RSS (MiB)</text>'
+    )
+    # Labels step down in three rows so neighbouring checkpoints stay legible.
+    for i, (t, label) in enumerate(checkpoints(cell)):
+        if xt[0] <= t <= xt[-1]:
+            parts.append(
+                f"<g><title>{_e(label)} at {t:.2f} s</title>"
+                f'<line x1="{x(t):.1f}" y1="{_TOP}" x2="{x(t):.1f}" y2="{_TOP + ph}" '
+                f'stroke="#d4a017" stroke-dasharray="4 3"/><text x="{x(t) + 3:.1f}" '
+                f'y="{_TOP + 12 + 12 * (i % 3)}">{_e(label)}</text></g>'
+            )
+    line = " ".join(f"{x(t):.1f},{y(r / _MIB):.1f}" for t, r in shown)
+    parts.append(f'<polyline fill="none" stroke="#0969da" stroke-width="1.5" points="{line}"/>')
+    parts.append("</svg>")
+    caption = (
+        f"{len(points)} samples; peak {peak[1] / _MIB:.1f} MiB at {peak[0]:.2f} s; "
+        f"last {points[-1][1] / _MIB:.1f} MiB"
+    )
+    return "".join(parts) + f"<p>{_e(caption)}</p>"
+
+
+# -- source lines ----------------------------------------------------------------
+
+
+def _source_file(root: Path, name: str) -> Path | None:
+    """``name`` as a file under ``root``; build-relative ``../../csrc/x.cpp`` counts as ``csrc/x.cpp``."""
+    given = Path(name)
+    candidate = (
+        given if given.is_absolute() else root.joinpath(*[p for p in given.parts if p not in ("..", ".")])
+    )
+    try:
+        resolved = candidate.resolve()
+        resolved.relative_to(root.resolve())
+    except (OSError, ValueError):
+        return None  # outside the source tree: not ours to quote
+    return resolved if resolved.is_file() else None
+
+
+def _snippet(root: Path | None, frame: Frame, cache: dict[str, list[str] | None]) -> str:
+    if root is None or not frame.file or not frame.line:
+        return ""
+    if frame.file not in cache:
+        path = _source_file(root, frame.file)
+        try:
+            cache[frame.file] = (
+                path.read_text(encoding="utf-8", errors="replace").splitlines() if path else None
+            )
+        except OSError:
+            cache[frame.file] = None
+    lines = cache[frame.file]
+    if not lines or frame.line > len(lines):
+        return ""
+    first = max(1, frame.line - SOURCE_CONTEXT_LINES)
+    last = min(len(lines), frame.line + SOURCE_CONTEXT_LINES)
+    rows = []
+    for n in range(first, last + 1):
+        text = f"{n:>5} {_e(lines[n - 1])}"
+        rows.append(f'<span class="hit">{text}</span>' if n == frame.line else text)
+    return f'<pre class="src">{chr(10).join(rows)}</pre>'
+
+
+# -- sections ------------------------------------------------------------------
+
+
+def _summary_table(summary: Summary) -> str:
+    rows = ["<table><tr><th>cell<th>status<th>duration<th>findings<th>metrics failing<th>reason</tr>"]
+    for cell in summary.cells:
+        suppressed, foreign = ignored(cell)
+        failing = sum(1 for m in cell.metrics if m.verdict == "fail")
+        rows.append(
+            f'<tr><td><a href="#{_e(cell.id)}">{_e(cell.id)}</a><td class="{cell.status}">{cell.status}'
+            f'<td class="num">{duration_text(cell.duration_s)}'
+            f'<td class="num">{len(counted(cell))} (+{suppressed} suppressed, {foreign} foreign)'
+            f'<td class="num">{failing}/{len(cell.metrics)}<td>{_e(cell.reason)}</tr>'
+        )
+    return "".join(rows) + "</table>"
+
+
+def _metrics_table(cell: CellReport) -> str:
+    if not cell.metrics:
+        return ""
+    rows = ["<table><tr><th>metric<th>value<th>baseline<th>delta<th>tolerance<th>verdict</tr>"]
+    for metric in cell.metrics:
+        value, baseline, delta, tolerance, verdict = metric_columns(metric)
+        nums = "".join(f'<td class="num">{_e(v)}' for v in (value, baseline, delta, tolerance))
+        rows.append(f'<tr><td>{_e(metric.name)}{nums}<td class="{metric.verdict}">{_e(verdict)}</tr>')
+    return "".join(rows) + "</table>"
+
+
+def _finding(finding: Finding, root: Path | None, cache: dict[str, list[str] | None]) -> str:
+    out = [f"<li><b>{_e(finding_headline(finding))}</b>"]
+    if finding.suppressed:
+        out.append(" <span class=info>(suppressed)</span>")
+    out.append(f"<pre>{_e(finding.message)}</pre>")
+    if finding.project_frame is not None:
+        out.append(_snippet(root, finding.project_frame, cache))
+    if finding.stack:
+        out.append(f"<details><summary>stack ({len(finding.stack)} frames)</summary><ol start=0>")
+        for i, frame in enumerate(finding.stack):
+            project = frame == finding.project_frame
+            out.append(f"<li{' class=project' if project else ''}>{_e(frame_text(frame))}")
+            # Any top frame whose file lies in the source tree is project code worth quoting;
+            # the attributed frame is already quoted above, and deep frames are plumbing.
+            if not project and i < STACK_FRAMES_SHOWN:
+                out.append(_snippet(root, frame, cache))
+            out.append("</li>")
+        out.append("</ol></details>")
+    return "".join(out) + "</li>"
+
+
+def _cell_section(cell: CellReport, root: Path | None, cache: dict[str, list[str] | None]) -> str:
+    out = [
+        f'<section id="{_e(cell.id)}">',
+        f'<h2>{_e(cell.id)}: <span class="{cell.status}">{cell.status}</span></h2>',
+        f"<p>{_e(cell.reason)} ({duration_text(cell.duration_s)})</p>",
+        rss_svg(cell),
+        _metrics_table(cell),
+    ]
+    shown = counted(cell)
+    others = [f for f in cell.findings if not f.counts]
+    if shown:
+        out.append(f"<h3>Findings ({len(shown)})</h3><ul>")
+        out.extend(_finding(f, root, cache) for f in shown)
+        out.append("</ul>")
+    if others:
+        out.append(
+            f"<details><summary>{len(others)} findings not counted (suppressed or foreign)</summary><ul>"
+        )
+        out.extend(_finding(f, None, cache) for f in others)
+        out.append("</ul></details>")
+    return "".join(out) + "</section>"
+
+
+def render(summary: Summary, stream: TextIO, source_root: Path | None = None) -> None:
+    """Write the HTML report of ``summary`` to ``stream``; quote source from ``source_root``."""
+    cache: dict[str, list[str] | None] = {}
+    git: dict[str, Any] = {
+        "commit": summary.git.commit,
+        "branch": summary.git.branch,
+        "dirty": summary.git.dirty,
+    }
+    counts = ", ".join(f"{n} {status}" for status, n in summary.counts().items() if n) or "no cells"
+    stream.write(
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        f"<title>pyharness {_e(summary.run_id)}</title><style>{_CSS}</style></head><body>"
+        f"<h1>pyharness {_e(summary.run_id)}: {_e(summary.verdict())}</h1>"
+        f"<p>{_e(counts)} · created {_e(summary.created)} · {_e(summary.host.platform_id)} on "
+        f"{_e(summary.host.hostname)} · git {_e(git)}</p>"
+    )
+    stream.write(_summary_table(summary))
+    for cell in summary.cells:
+        stream.write(_cell_section(cell, source_root, cache))
+    stream.write("</body></html>\n")

@@ -1,0 +1,102 @@
+"""``summary.md``: the run as a person reads it in a CI log or a GitHub job summary.
+
+Three parts, most important first: one line with the verdict and counts, a
+table of cells, a table of metrics with their baseline gating, then the
+findings of each failing or errored cell with the project frame as
+``file:line`` and the top of the stack. Findings that do not fail a cell
+(suppressed, or outside the project's code) are only counted.
+"""
+
+from __future__ import annotations
+
+from typing import TextIO
+
+from pyharness.model import CellReport
+from pyharness.render import (
+    counted,
+    duration_text,
+    finding_headline,
+    finding_lines,
+    ignored,
+    metric_columns,
+)
+from pyharness.render.summary import Summary
+
+
+def _cell(text: str) -> str:
+    # A pipe or a newline inside a table cell would break the table.
+    return text.replace("|", "\\|").replace("\n", " ").strip() or " "
+
+
+def _row(*columns: str) -> str:
+    return "| " + " | ".join(_cell(c) for c in columns) + " |\n"
+
+
+def _header(summary: Summary, out: TextIO) -> None:
+    counts = summary.counts()
+    tally = ", ".join(f"{n} {status}" for status, n in counts.items() if n)
+    out.write(f"## pyharness {summary.run_id}: {summary.verdict()} ({tally or 'no cells'})\n\n")
+    git = summary.git
+    if git.commit:
+        dirty = " (dirty)" if git.dirty else ""
+        out.write(f"commit `{git.commit[:12]}`{dirty} on {git.branch or 'detached HEAD'} · ")
+    host = summary.host
+    out.write(
+        f"{host.platform_id} · {host.hostname}, {host.cpu_count or '?'} CPUs · created {summary.created}\n\n"
+    )
+
+
+def _findings_cell(cell: CellReport) -> str:
+    suppressed, foreign = ignored(cell)
+    text = str(len(counted(cell)))
+    if suppressed or foreign:
+        text += f" (+{suppressed} suppressed, {foreign} foreign)"
+    return text
+
+
+def _cells_table(summary: Summary, out: TextIO) -> None:
+    out.write(_row("cell", "status", "duration", "findings", "reason"))
+    out.write("|---|---|---:|---|---|\n")
+    for cell in summary.cells:
+        status = cell.status.upper() if cell.status in ("fail", "error") else cell.status
+        out.write(_row(cell.id, status, duration_text(cell.duration_s), _findings_cell(cell), cell.reason))
+    out.write("\n")
+
+
+def _metrics_table(summary: Summary, out: TextIO) -> None:
+    rows = [(cell, metric) for cell in summary.cells for metric in cell.metrics]
+    if not rows:
+        return
+    out.write("### Metrics\n\n")
+    out.write(_row("cell", "metric", "value", "baseline", "delta", "tolerance", "verdict"))
+    out.write("|---|---|---:|---:|---:|---:|---|\n")
+    for cell, metric in rows:
+        value, baseline, delta, tolerance, verdict = metric_columns(metric)
+        shown = verdict.upper() if verdict == "fail" else verdict
+        out.write(_row(cell.id, metric.name, value, baseline, delta, tolerance, shown))
+    out.write("\n")
+
+
+def _findings(cell: CellReport, out: TextIO) -> None:
+    out.write(f"### {cell.id}: {cell.status.upper()}\n\n{_cell(cell.reason)}\n\n")
+    for finding in counted(cell):
+        out.write(f"- **{finding_headline(finding)}**\n\n  ```\n")
+        for line in finding_lines(finding)[1:]:
+            out.write(f"  {line}\n")
+        out.write("  ```\n\n")
+    suppressed, foreign = ignored(cell)
+    if suppressed or foreign:
+        out.write(
+            f"Not counted: {suppressed} suppressed, {foreign} outside project code "
+            "(see report.html for their stacks).\n\n"
+        )
+
+
+def render(summary: Summary, stream: TextIO) -> None:
+    """Write the Markdown report of ``summary`` to ``stream``."""
+    _header(summary, stream)
+    _cells_table(summary, stream)
+    _metrics_table(summary, stream)
+    for cell in summary.cells:
+        if cell.status in ("fail", "error"):
+            _findings(cell, stream)

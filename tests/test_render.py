@@ -1,0 +1,208 @@
+"""The renderers and the run writer, on hand-built summaries (no tools, no compiled code)."""
+
+from __future__ import annotations
+
+import io
+import json
+import xml.etree.ElementTree as ET
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from pyharness.model import CellReport, Finding, Frame, Metric
+from pyharness.render import html, junit, markdown
+from pyharness.render.summary import GitFacts, HostFacts, Summary, git_facts
+from pyharness.render.write import write_run
+
+MIB = 1 << 20
+LEAK_FRAME = Frame("netcore::leak_it(int)", "csrc/core/leaky.cpp", 3, "_netcore.so")
+SOURCE = "// line 1\nint keep;\nvoid leak_it() { new char[64]; } // <here> & more\nint after;\n"
+
+
+def _leak(**overrides: object) -> Finding:
+    fields: dict[str, object] = {
+        "tool": "asan",
+        "kind": "leak.definite",
+        "message": "Direct leak of 64 byte(s) in 1 object(s)",
+        "bytes": 64,
+        "blocks": 1,
+        "stack": (Frame("operator new[](unsigned long)", None, None, "libasan.so.8"), LEAK_FRAME),
+        "project_frame": LEAK_FRAME,
+    }
+    fields.update(overrides)
+    return Finding(**fields)  # type: ignore[arg-type]
+
+
+def _summary(*cells: CellReport) -> Summary:
+    host = HostFacts("box", "Linux-6", "x86_64", 2, "3.11.7", "gcc12", "linux-x86_64-py311-gcc12")
+    return Summary(
+        "20260101T000000Z", "2026-01-01T00:00:00+00:00", host, GitFacts("a" * 40, "main", True), cells
+    )
+
+
+PASS = CellReport(
+    "plain",
+    "rss",
+    "connections",
+    "pass",
+    "ok",
+    12.5,
+    metrics=(
+        Metric("peak_rss", 40.0 * MIB, "B", 39.0 * MIB, 2.0 * MIB, "pass"),
+        Metric("conns", 1000, "count"),
+    ),
+    extra={
+        "rss_series": [[0.0, 30 * MIB], [1.0, 35 * MIB], [2.5, 40 * MIB], "junk", [3.0, 38 * MIB]],
+        "checkpoints": [{"t": 1.0, "label": "100 <conns>"}, {"t": 2.5, "label": "1000"}],
+    },
+)
+FAIL = CellReport(
+    "asan",
+    "asan",
+    "messages",
+    "fail",
+    "1 finding in project code",
+    30.0,
+    findings=(
+        _leak(),
+        _leak(suppressed=True),
+        _leak(project_frame=None, stack=(Frame("_PyObject_Malloc", None, None, "libpython3.11.so"),)),
+    ),
+)
+ERROR = CellReport("relwithdebinfo", "valgrind", "stability", "error", "timed out after 300 s", 300.0)
+SKIPPED = CellReport("relwithdebinfo", "heaptrack", "messages", "skipped", "heaptrack not installed", 0.0)
+ALL = _summary(PASS, FAIL, ERROR, SKIPPED)
+
+
+def _render(render: object, summary: Summary, **kwargs: object) -> str:
+    out = io.StringIO()
+    render(summary, out, **kwargs)  # type: ignore[operator]
+    return out.getvalue()
+
+
+def test_summary_counts_exit_code_and_json_round_trip() -> None:
+    assert ALL.counts() == {"pass": 1, "fail": 1, "error": 1, "skipped": 1}
+    assert ALL.exit_code() == 2
+    assert _summary(PASS, FAIL, SKIPPED).exit_code() == 1
+    assert _summary(PASS, SKIPPED).exit_code() == 0
+    assert _summary().exit_code() == 2, "a run that judged nothing is not a pass"
+    doc = json.loads(json.dumps(ALL.to_json()))
+    assert doc["schema"] == "pyharness.summary/1"
+    assert doc["cells"][1]["findings"][0]["frame"]["line"] == 3
+    assert Summary.from_json(doc) == ALL
+
+
+def test_git_facts_tolerate_a_directory_outside_git(tmp_path: Path) -> None:
+    assert git_facts(tmp_path) == GitFacts(None, None, None)
+
+
+def test_markdown_has_table_metrics_and_finding_location() -> None:
+    text = _render(markdown.render, ALL)
+    assert text.startswith("## pyharness 20260101T000000Z: ERROR (1 pass, 1 fail, 1 error, 1 skipped)")
+    assert "| asan-asan-messages | FAIL | 30.0 s | 1 (+1 suppressed, 1 foreign) |" in text
+    assert (
+        "| plain-rss-connections | peak_rss | 40.00 MiB | 39.00 MiB | +1.00 MiB (+2.6%) | ±2.00 MiB | pass |"
+        in text
+    )
+    assert "| conns | 1000 count | - | - | - | not gated |" in text
+    assert "csrc/core/leaky.cpp:3 in netcore::leak_it(int)" in text
+    assert "#0 operator new[](unsigned long) (libasan.so.8)" in text
+    assert "Not counted: 1 suppressed, 1 outside project code" in text
+    assert "### relwithdebinfo-valgrind-stability: ERROR" in text
+    assert "heaptrack-messages: SKIPPED" not in text
+
+
+def test_junit_counts_and_failure_text() -> None:
+    root = ET.fromstring(_render(junit.render, ALL))
+    suite = root.find("testsuite")
+    assert suite is not None
+    assert {k: suite.get(k) for k in ("tests", "failures", "errors", "skipped")} == {
+        "tests": "4",
+        "failures": "1",
+        "errors": "1",
+        "skipped": "1",
+    }
+    cases = suite.findall("testcase")
+    assert [(c.get("classname"), c.get("name")) for c in cases][:2] == [
+        ("plain.rss", "connections"),
+        ("asan.asan", "messages"),
+    ]
+    assert cases[1].get("time") == "30.000"
+    failures = suite.findall("testcase/failure")
+    assert len(failures) == 1
+    assert "csrc/core/leaky.cpp:3" in (failures[0].text or "")
+    assert len(suite.findall("testcase/error")) == 1
+    assert len(suite.findall("testcase/skipped")) == 1
+
+
+def test_junit_survives_control_characters_in_tool_output() -> None:
+    noisy = CellReport(
+        "asan", "asan", "w", "fail", "\x1b[1mred\x1b[0m", 1.0, findings=(_leak(message="\x1b[31mx"),)
+    )
+    root = ET.fromstring(_render(junit.render, _summary(noisy)))
+    assert root.find("testsuite/testcase/failure") is not None
+
+
+def test_html_is_one_file_with_plot_and_escaped_source(tmp_path: Path) -> None:
+    (tmp_path / "csrc" / "core").mkdir(parents=True)
+    (tmp_path / "csrc" / "core" / "leaky.cpp").write_text(SOURCE)
+    (tmp_path.parent / "secret.cpp").write_text("SECRET\n" * 5)
+    outside = Frame("f", str(tmp_path.parent / "secret.cpp"), 2)
+    probe = _leak(stack=(outside, LEAK_FRAME))
+    page = _render(
+        html.render,
+        _summary(PASS, replace(FAIL, findings=(probe,))),
+        source_root=tmp_path,
+    )
+    assert page.count("<svg") == 1, "one plot: the fail cell has no series"
+    assert "RSS (MiB)" in page and "time (s)" in page
+    assert "100 &lt;conns&gt;" in page and "<conns>" not in page
+    assert "// &lt;here&gt; &amp; more" in page
+    assert "SECRET" not in page, "files outside source_root are never quoted"
+    assert "No RSS series recorded" in page
+    assert "src=" not in page and "<script" not in page and "<link" not in page
+
+
+def test_html_without_source_root_still_renders() -> None:
+    page = _render(html.render, ALL)
+    assert "leaky.cpp:3" in page and "&lt;here&gt;" not in page
+
+
+def test_rss_series_drops_malformed_points() -> None:
+    assert html.rss_series(PASS) == [(0.0, 30 * MIB), (1.0, 35 * MIB), (2.5, 40 * MIB), (3.0, 38 * MIB)]
+    many = CellReport(
+        "p", "rss", "w", "pass", "", 1.0, extra={"rss_series": [[i, (i % 7) * MIB] for i in range(10_000)]}
+    )
+    svg = html.rss_svg(many)
+    assert svg.count(",") < 2 * html.MAX_PLOT_POINTS + 50
+
+
+def test_write_run_is_atomic_and_points_latest(tmp_path: Path) -> None:
+    reports = tmp_path / "reports"
+    first = write_run(ALL, reports / "run-1")
+    assert sorted(p.name for p in first.run_dir.iterdir()) == [
+        "junit.xml",
+        "report.html",
+        "summary.json",
+        "summary.md",
+    ]
+    assert (reports / "latest").is_symlink()
+    assert (reports / "latest").resolve() == first.run_dir.resolve()
+    second = write_run(_summary(PASS), reports / "run-2")
+    assert (reports / "latest").resolve() == second.run_dir.resolve()
+    assert sorted(p.name for p in reports.iterdir()) == ["latest", "run-1", "run-2"], "no temp files left"
+    assert json.loads((reports / "latest" / "summary.json").read_text())["cells"][0]["id"] == PASS.id
+
+
+def test_write_run_leaves_nothing_when_a_renderer_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def boom(*_: object, **__: object) -> None:
+        raise RuntimeError("renderer broke")
+
+    monkeypatch.setattr(html, "render", boom)
+    with pytest.raises(RuntimeError):
+        write_run(ALL, tmp_path / "run")
+    assert list((tmp_path / "run").iterdir()) == []
+    assert not (tmp_path / "latest").exists()
