@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from pyharness.errors import ConfigError
 from pyharness.model import CellReport, Finding, Frame, Metric
 from pyharness.render import html, junit, markdown
 from pyharness.render.summary import GitFacts, HostFacts, Summary, git_facts
@@ -156,7 +157,7 @@ def test_html_is_one_file_with_plot_and_escaped_source(tmp_path: Path) -> None:
         source_root=tmp_path,
     )
     assert page.count("<svg") == 1, "one plot: the fail cell has no series"
-    assert "RSS (MiB)" in page and "time (s)" in page
+    assert "RSS (MiB)" in page and "time since the first sample (s)" in page
     assert "100 &lt;conns&gt;" in page and "<conns>" not in page
     assert "// &lt;here&gt; &amp; more" in page
     assert "SECRET" not in page, "files outside source_root are never quoted"
@@ -206,3 +207,39 @@ def test_write_run_leaves_nothing_when_a_renderer_fails(
         write_run(ALL, tmp_path / "run")
     assert list((tmp_path / "run").iterdir()) == []
     assert not (tmp_path / "latest").exists()
+
+
+def test_plot_on_the_monotonic_clock_draws_checkpoints_from_the_first_sample() -> None:
+    t0 = 81234.5  # time.monotonic() of the first sample
+    cell = CellReport(
+        "plain",
+        "rss",
+        "messages",
+        "pass",
+        "ok",
+        1.0,
+        extra={
+            "rss_series": [[t0, 10 * MIB], [t0 + 2, 12 * MIB], [t0 + 4, 11 * MIB]],
+            "checkpoints": [{"t": t0 + 2, "label": "peak", "rss": 12 * MIB}, {"label": "no time"}],
+        },
+    )
+    svg = html.rss_svg(cell)
+    assert ">peak</text>" in svg
+    assert "no time" not in svg
+    assert "81234" not in svg, "the axis counts from the first sample"
+    assert ">4</text>" in svg and ">0</text>" in svg
+
+
+def test_summary_from_json_tolerates_other_host_facts() -> None:
+    doc = {
+        "schema": "pyharness.summary/1",
+        "run_id": "r",
+        "host": {"hostname": "h", "system": "Linux", "cpus": 2},
+        "git": {},
+        "cells": [PASS.to_json()],
+    }
+    summary = Summary.from_json(doc)
+    assert summary.host.hostname == "h" and summary.git.commit is None
+    assert ET.fromstring(_render(junit.render, summary)).find("testsuite") is not None
+    with pytest.raises(ConfigError):
+        Summary.from_json({**doc, "schema": "pyharness.cell/1"})

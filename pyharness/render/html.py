@@ -9,10 +9,14 @@ HTML-escaped. Stacks fold with ``<details>``, which needs no script.
 
 Per-cell inputs read from ``CellReport.extra`` (both optional):
 
-- ``rss_series``: ``[[t_seconds, rss_bytes], ...]``, seconds since the subject
-  started; extra elements in a pair are ignored, malformed pairs skipped.
-- ``checkpoints``: ``[{"t": t_seconds, "label": str}, ...]`` on the same clock,
-  drawn as labelled vertical markers.
+- ``rss_series``: ``[[t_seconds, rss_bytes], ...]`` on any clock in seconds
+  (``time.monotonic()`` or seconds since the subject started); elements after
+  the second are ignored, malformed pairs skipped.
+- ``checkpoints``: ``[{"t": t_seconds, "label": str, ...}, ...]`` on the same
+  clock as the series, drawn as labelled vertical markers; other keys are
+  ignored, and entries without ``t`` or outside the series' time span are not drawn.
+
+The time axis shows seconds since the first sample, so both clocks plot alike.
 """
 
 from __future__ import annotations
@@ -109,6 +113,8 @@ def rss_svg(cell: CellReport) -> str:
     points = rss_series(cell)
     if len(points) < 2:
         return "<p class=info>No RSS series recorded for this cell.</p>"
+    t0 = points[0][0]
+    points = [(t - t0, rss) for t, rss in points]
     shown = _thin(points)
     xt, xd = _ticks(points[0][0], points[-1][0])
     yt, yd = _ticks(min(p[1] for p in points) / _MIB, max(p[1] for p in points) / _MIB)
@@ -134,14 +140,18 @@ def rss_svg(cell: CellReport) -> str:
     for v in yt:
         parts.append(f'<line x1="{_LEFT}" y1="{y(v):.1f}" x2="{_LEFT + pw}" y2="{y(v):.1f}" stroke="#eee"/>')
         parts.append(f'<text x="{_LEFT - 6}" y="{y(v) + 4:.1f}" text-anchor="end">{v:.{yd}f}</text>')
-    parts.append(f'<text x="{_LEFT + pw / 2:.0f}" y="{_H - 6}" text-anchor="middle">time (s)</text>')
+    parts.append(
+        f'<text x="{_LEFT + pw / 2:.0f}" y="{_H - 6}" text-anchor="middle">'
+        "time since the first sample (s)</text>"
+    )
     parts.append(
         f'<text x="14" y="{_TOP + ph / 2:.0f}" text-anchor="middle" '
         f'transform="rotate(-90 14 {_TOP + ph / 2:.0f})">RSS (MiB)</text>'
     )
     # Labels step down in three rows so neighbouring checkpoints stay legible.
-    for i, (t, label) in enumerate(checkpoints(cell)):
-        if xt[0] <= t <= xt[-1]:
+    for i, (t_abs, label) in enumerate(checkpoints(cell)):
+        t = t_abs - t0
+        if points[0][0] <= t <= points[-1][0]:
             parts.append(
                 f"<g><title>{_e(label)} at {t:.2f} s</title>"
                 f'<line x1="{x(t):.1f}" y1="{_TOP}" x2="{x(t):.1f}" y2="{_TOP + ph}" '

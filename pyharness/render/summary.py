@@ -12,10 +12,10 @@ import platform
 import socket
 import subprocess
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pyharness.baselines import compiler_id, platform_id
 from pyharness.errors import ConfigError
@@ -27,19 +27,20 @@ EXIT_FAIL = 1  # some cell failed (a finding or a regression), none errored
 EXIT_ERROR = 2  # some cell errored, or no cell ran: the run could not judge everything
 
 _GIT_TIMEOUT_S = 10.0
+_F = TypeVar("_F", "HostFacts", "GitFacts")
 
 
 @dataclass(frozen=True)
 class HostFacts:
     """Where the run happened; ``platform_id`` names the baselines file it was gated against."""
 
-    hostname: str
-    platform: str
-    machine: str
-    cpu_count: int | None
-    python: str
-    compiler: str | None
-    platform_id: str
+    hostname: str = ""
+    platform: str = ""
+    machine: str = ""
+    cpu_count: int | None = None
+    python: str = ""
+    compiler: str | None = None
+    platform_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -161,10 +162,17 @@ class Summary:
         try:
             return cls(
                 run_id=d["run_id"],
-                created=d["created"],
-                host=HostFacts(**d["host"]),
-                git=GitFacts(**d["git"]),
+                created=d.get("created", ""),
+                host=_facts(HostFacts, d.get("host", {})),
+                git=_facts(GitFacts, d.get("git", {})),
                 cells=tuple(CellReport.from_json(c) for c in d["cells"]),
             )
         except (KeyError, TypeError, ValueError) as err:
             raise ConfigError(f"malformed {SUMMARY_SCHEMA} document: {err}") from err
+
+
+def _facts(kind: type[_F], raw: dict[str, Any]) -> _F:
+    # Facts are informational: a summary from an older or newer writer, with
+    # fields added or missing, still loads (missing ones take their defaults).
+    names = {f.name for f in fields(kind)}
+    return kind(**{name: value for name, value in raw.items() if name in names})
