@@ -12,6 +12,9 @@ see DESIGN section 9; ``subject_env`` checks the variant at import time.)
 
 from __future__ import annotations
 
+import fcntl
+import importlib.metadata
+import importlib.util
 import json
 import os
 import shutil
@@ -68,22 +71,50 @@ def _run(cmd: list[str], *, cwd: Path, env: dict[str, str], what: str, verbose: 
 
 
 def _meson() -> list[str]:
-    if shutil.which("meson") is None:
+    if shutil.which("meson") is not None:
+        return ["meson"]
+    if importlib.util.find_spec("mesonbuild") is None:
+        raise ToolMissingError("meson", "pip install meson ninja")
+    return [sys.executable, "-m", "mesonbuild.mesonmain"]
+
+
+def build_interpreter() -> str:
+    """The interpreter builds are made for: the base one behind any virtual
+    environment, so every nox session's venv shares one persistent tree per
+    variant instead of reconfiguring it (the staged package is imported by
+    whichever venv runs the subject)."""
+    base = getattr(sys, "_base_executable", None) or sys.executable
+    return base if Path(base).is_file() else sys.executable
+
+
+def _stamp(setup_args: list[str]) -> str:
+    versions = {}
+    for dist in ("pybind11", "meson"):
         try:
-            import mesonbuild  # noqa: F401
-        except ImportError as err:
-            raise ToolMissingError("meson", "pip install meson ninja") from err
-        return [sys.executable, "-m", "mesonbuild.mesonmain"]
-    return ["meson"]
+            versions[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            versions[dist] = "missing"
+    return json.dumps(
+        {"args": setup_args, "python": build_interpreter(), "versions": versions}, sort_keys=True
+    )
 
 
 def stage(variant_id: str, *, build_root: Path | None = None, verbose: bool = False) -> StagedBuild:
-    """Configure (once), compile (incrementally) and stage ``variant_id``; return where it is."""
+    """Configure (once), compile (incrementally) and stage ``variant_id``; return where it is.
+
+    Concurrent callers on one tree are serialised by a lock file.
+    """
     if variant_id not in VARIANTS:
         raise ConfigError(f"unknown variant {variant_id!r}; choose from {', '.join(VARIANTS)}")
-    variant = VARIANTS[variant_id]
-    root = source_root()
     build_dir = (build_root or default_build_root()) / variant_id
+    build_dir.mkdir(parents=True, exist_ok=True)
+    with (build_dir.parent / f".{variant_id}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _stage_locked(variant_id, build_dir, verbose)
+
+
+def _stage_locked(variant_id: str, build_dir: Path, verbose: bool) -> StagedBuild:
+    root = source_root()
     stage_dir = build_dir / "stage"
     env = dict(os.environ)
     env.pop("LD_PRELOAD", None)  # a sanitizer runtime must never reach the compiler
@@ -96,28 +127,51 @@ def stage(variant_id: str, *, build_root: Path | None = None, verbose: bool = Fa
         f"-Dvariant={variant_id}",
         "--native-file",
         str(_native_file(build_dir)),
-        *variant.meson_args,
+        *VARIANTS[variant_id].meson_args,
     ]
     stamp = build_dir / "pyharness-setup.json"
-    wanted = json.dumps({"args": setup_args, "python": sys.executable})
+    wanted = _stamp(setup_args)
     meson = _meson()
-    if not (build_dir / "build.ninja").is_file() or not stamp.is_file() or stamp.read_text() != wanted:
+
+    def setup() -> None:
         wipe = ["--wipe"] if (build_dir / "meson-private").is_dir() else []
-        _run([*meson, "setup", *wipe, str(build_dir), str(root), *setup_args], cwd=root, env=env,
-             what=f"meson setup ({variant_id})", verbose=verbose)
+        _run(
+            [*meson, "setup", *wipe, str(build_dir), str(root), *setup_args],
+            cwd=root,
+            env=env,
+            what=f"meson setup ({variant_id})",
+            verbose=verbose,
+        )
         stamp.write_text(wanted)
-    _run([*meson, "compile", "-C", str(build_dir)], cwd=root, env=env, what=f"compile ({variant_id})",
-         verbose=verbose)
-    _run([*meson, "install", "-C", str(build_dir), "--destdir", str(stage_dir), "--quiet", "--only-changed"],
-         cwd=root, env=env, what=f"stage ({variant_id})", verbose=verbose)
+
+    configured_now = False
+    if not (build_dir / "build.ninja").is_file() or not stamp.is_file() or stamp.read_text() != wanted:
+        setup()
+        configured_now = True
+    compile_cmd = [*meson, "compile", "-C", str(build_dir)]
+    try:
+        _run(compile_cmd, cwd=root, env=env, what=f"compile ({variant_id})", verbose=verbose)
+    except BuildError:
+        if configured_now:
+            raise
+        # The tree may have been configured from an environment that is gone
+        # (its pybind11 headers with it): configure afresh once before failing.
+        setup()
+        _run(compile_cmd, cwd=root, env=env, what=f"compile ({variant_id})", verbose=verbose)
+    _run(
+        [*meson, "install", "-C", str(build_dir), "--destdir", str(stage_dir), "--quiet", "--only-changed"],
+        cwd=root,
+        env=env,
+        what=f"stage ({variant_id})",
+        verbose=verbose,
+    )
     return StagedBuild(variant_id, build_dir, stage_dir / "site", stage_dir / "bin")
 
 
 def _native_file(build_dir: Path) -> Path:
-    """A meson native file pinning the interpreter this harness runs under."""
-    build_dir.mkdir(parents=True, exist_ok=True)
+    """A meson native file pinning the interpreter builds are made for."""
     path = build_dir.parent / f"{build_dir.name}-native.ini"
-    text = f"[binaries]\npython = '{sys.executable}'\n"
+    text = f"[binaries]\npython = '{build_interpreter()}'\n"
     if not path.is_file() or path.read_text() != text:
         path.write_text(text)
     return path
