@@ -1,8 +1,239 @@
-"""The command line (placeholder until the harness CLI lands)."""
+"""The command line: ``pyharness scenario | run | report``.
+
+This is the one place where errors become exit codes:
+
+- 0: every cell passed (or was skipped); a scenario ran to its end;
+- 1: a cell failed (a metric over its limit, frames lost, growth, findings);
+- 2: a cell erred (the build failed, the tool is missing, the subject crashed,
+  hung or could not listen), or the harness could not do what was asked
+  (a bad option, an unknown id, no reports): any ``HarnessError``.
+"""
 
 from __future__ import annotations
 
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
 
-def main(argv: list[str] | None = None) -> int:
-    print("pyharness: the command line is not built yet")
-    return 2
+from pyharness import __version__, build, orchestrate, proc, rss
+from pyharness.errors import HarnessError
+from pyharness.matrix import TOOLS, VARIANTS, WORKLOADS
+from pyharness.progress import Progress
+from pyharness.report.collect import SUMMARY_FILE, collect, render_table, write_summary
+from pyharness.workloads import SCENARIOS
+from pyharness.workloads.common import check_variant, raise_fd_limit
+from pyharness.workloads.events import EventLog
+from pyharness.workloads.parsing import add_scenario_options
+
+EXIT_OK = 0
+EXIT_FAIL = 1
+EXIT_ERROR = 2
+STATUS_EXIT = {"pass": EXIT_OK, "skipped": EXIT_OK, "fail": EXIT_FAIL, "error": EXIT_ERROR}
+
+EXIT_CODES_HELP = """exit codes:
+  0  every cell passed (or was skipped); a scenario ran to its end
+  1  a cell failed: a metric over its limit, lost frames, memory growth, findings
+  2  a cell erred (build failed, tool missing, subject crashed, hung or could not
+     listen) or the request was bad (unknown id, bad option, no reports)
+"""
+
+log = logging.getLogger("pyharness")
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pyharness",
+        description="Sanitizer and memory-profiling matrix for the netcore messaging library.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"pyharness {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log every command started, and more")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_scenario(sub)
+    _add_run(sub)
+    _add_report(sub)
+    return parser
+
+
+def _add_scenario(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+
+    p = sub.add_parser(
+        "scenario",
+        help="run one workload in this process (the subject)",
+        description="Run one workload in this process: the subject side of a cell. The orchestrator "
+        "(`pyharness run`) starts this under the tool; run it by hand to try a workload. "
+        "Events (phases, checkpoints, result) go to --events as JSON lines.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    scenarios = p.add_subparsers(dest="scenario", required=True, metavar="WORKLOAD")
+    for scenario in SCENARIOS.values():
+        sp = scenarios.add_parser(scenario.id, help=scenario.help, description=scenario.help)
+        add_scenario_options(sp, scenario)
+    p.set_defaults(handler=_scenario)
+
+
+def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+
+    p = sub.add_parser(
+        "run",
+        help="orchestrate one cell: variant x tool x workload",
+        description="Build the variant, run the workload's subject under the tool, judge it, and write the "
+        "cell report (cell.json in the cell's directory, and --json PATH). Options after `--` go to the "
+        "workload (see `pyharness scenario WORKLOAD --help`), e.g. "
+        "`pyharness run --tool rss --workload stability -- --cycles 2000`.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--tool", required=True, choices=list(TOOLS), help="measurement tool")
+    p.add_argument("--workload", required=True, choices=list(WORKLOADS), help="what the subject does")
+    p.add_argument(
+        "--variant",
+        choices=list(VARIANTS),
+        help="build variant (default: the tool's: "
+        + ", ".join(f"{t.id}->{t.variant}" for t in TOOLS.values())
+        + ")",
+    )
+    p.add_argument(
+        "--sweep",
+        action="store_true",
+        help="pre-release sizes (10,000 connections, 10,000 stability cycles, 1 M frames)",
+    )
+    p.add_argument("--json", type=Path, metavar="PATH", help="also write the cell report to PATH")
+    p.add_argument(
+        "--out-dir",
+        type=Path,
+        metavar="DIR",
+        help="the run's report directory; the cell goes in DIR/<cell id>/ (default reports/<run id>)",
+    )
+    p.add_argument(
+        "--timeout",
+        type=float,
+        metavar="S",
+        help="subject time limit before the tool's slowdown factor (default 600, --sweep 3600)",
+    )
+    p.add_argument(
+        "--sample-interval",
+        type=float,
+        default=proc.DEFAULT_SAMPLE_INTERVAL_S,
+        metavar="S",
+        help=f"RSS sampling interval (default {proc.DEFAULT_SAMPLE_INTERVAL_S})",
+    )
+    p.add_argument(
+        "--max-server-bytes-per-connection",
+        type=float,
+        default=rss.SERVER_BYTES_PER_CONNECTION_LIMIT,
+        metavar="B",
+        help=f"connections: fail above this slope (default {rss.SERVER_BYTES_PER_CONNECTION_LIMIT:.0f})",
+    )
+    p.add_argument(
+        "--max-drift-bytes",
+        type=float,
+        default=rss.STABILITY_DRIFT_LIMIT_BYTES,
+        metavar="B",
+        help="stability: fail when RSS grows more than this after warm-up "
+        f"(default {rss.STABILITY_DRIFT_LIMIT_BYTES:.0f})",
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress line on stderr")
+    p.set_defaults(handler=_run)
+
+
+def _add_report(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "report",
+        help="collect cell reports under DIR into DIR/summary.json",
+        description="Collect every cell report under DIR into a summary (DIR/summary.json, or --out) and "
+        "print a short table. Exits with the worst cell's code.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("dir", type=Path, metavar="DIR", help="a run's report directory")
+    p.add_argument(
+        "--out", type=Path, metavar="PATH", help="where to write the summary (default DIR/summary.json)"
+    )
+    p.add_argument("--run-id", help="the run id recorded in the summary (default: DIR's name)")
+    p.set_defaults(handler=_report)
+
+
+def _scenario(args: argparse.Namespace, rest: Sequence[str]) -> int:
+
+    scenario = SCENARIOS[args.scenario]
+    abort_after = 1 if getattr(args, "inject_crash", False) else 0
+    with EventLog(args.events, abort_after_checkpoints=abort_after) as events:
+        try:
+            variant = check_variant()
+            raise_fd_limit()
+            if not scenario.internal:
+                events.emit("start", scenario=scenario.id, variant=variant, pid=os.getpid(), argv=sys.argv)
+            scenario.run(args, events)
+        except Exception as err:
+            # The orchestrator reads the reason from here; the traceback (if any) goes to stderr.
+            reason = str(err) if isinstance(err, HarnessError) else f"{type(err).__name__}: {err}"
+            events.emit("error", reason=reason)
+            raise
+    return EXIT_OK
+
+
+def _run(args: argparse.Namespace, rest: Sequence[str]) -> int:
+
+    variant = args.variant or TOOLS[args.tool].variant
+    request = orchestrate.CellRequest(
+        variant=variant,
+        tool=args.tool,
+        workload=args.workload,
+        sweep=args.sweep,
+        scenario_args=tuple(rest),
+        timeout_s=args.timeout,
+        out_dir=args.out_dir,
+        json_path=args.json,
+        sample_interval_s=args.sample_interval,
+        limits=rss.RssLimits(args.max_server_bytes_per_connection, args.max_drift_bytes),
+    )
+    progress = Progress(request.cell_id, enabled=not args.no_progress)
+    report = orchestrate.run_cell(request, progress=progress)
+    print(f"{report.id}: {report.status}: {report.reason}")
+    for metric in report.metrics:
+        mark = "" if metric.verdict == "info" else f"  [{metric.verdict}]"
+        print(f"  {metric.name:<34} {metric.value:>16,.1f} {metric.unit}{mark}")
+    where = args.json or (args.out_dir or Path("reports")) / report.id
+    print(f"  report: {where}")
+    return STATUS_EXIT[report.status]
+
+
+def _report(args: argparse.Namespace, rest: Sequence[str]) -> int:
+
+    summary = collect(args.dir, run_id=args.run_id, checkout=build.SOURCE_ROOT)
+    out = args.out or args.dir / SUMMARY_FILE
+    write_summary(summary, out)
+    render_table(summary, sys.stdout)
+    print(f"summary: {out}")
+    return STATUS_EXIT[summary.status]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse, dispatch, and map errors to exit codes (the only place that does)."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    rest: list[str] = []
+    command = next((a for a in args_list if not a.startswith("-")), None)
+    if command == "run" and "--" in args_list:  # `run ... -- WORKLOAD OPTIONS`
+        cut = args_list.index("--")
+        args_list, rest = args_list[:cut], args_list[cut + 1 :]
+    args = _build_parser().parse_args(args_list)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="pyharness: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        code: int = args.handler(args, rest)
+    except HarnessError as err:
+        print(f"pyharness: error: {err}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("pyharness: interrupted", file=sys.stderr)
+        return 130
+    return code

@@ -16,6 +16,7 @@ runners decide what it holds (``LD_PRELOAD`` included).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shlex
@@ -77,7 +78,9 @@ class ProcResult:
     def describe(self) -> str:
         """How it ended, in words: ``exit 3``, ``killed by SIGSEGV``, ``timed out after 30 s``."""
         if self.timed_out:
-            how = f"killed by {signal.Signals(self.signal).name}" if self.signal else f"exit {self.returncode}"
+            how = (
+                f"killed by {signal.Signals(self.signal).name}" if self.signal else f"exit {self.returncode}"
+            )
             return f"timed out after {self.duration_s:.0f} s ({how})"
         if self.signal is not None:
             try:
@@ -105,8 +108,9 @@ class _Drain(threading.Thread):
         self._data = bytearray()
 
     def run(self) -> None:
+        fd = self._stream.fileno()
         with self._stream:
-            for chunk in iter(lambda: self._stream.read1(65536), b""):
+            for chunk in iter(lambda: os.read(fd, 65536), b""):
                 self._data += chunk
                 if len(self._data) > self._limit:
                     del self._data[: len(self._data) - self._limit]
@@ -160,10 +164,8 @@ def _sample(proc: psutil.Process) -> RssSample | None:
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):  # the group is already gone
         os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _stop_group(popen: subprocess.Popen[bytes], grace_s: float) -> None:
@@ -217,7 +219,10 @@ def run(
                 f.close()
     drains = {
         name: _Drain(stream, limit)
-        for name, stream, limit in (("stdout", popen.stdout, _STDOUT_LIMIT), ("stderr", popen.stderr, _TAIL_BYTES))
+        for name, stream, limit in (
+            ("stdout", popen.stdout, _STDOUT_LIMIT),
+            ("stderr", popen.stderr, _TAIL_BYTES),
+        )
         if stream is not None
     }
     for d in drains.values():
@@ -240,7 +245,9 @@ def run(
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 timed_out = True
-                log.warning("%s: timed out after %.0f s: sending SIGTERM", spec.label or argv[0], spec.timeout_s)
+                log.warning(
+                    "%s: timed out after %.0f s: sending SIGTERM", spec.label or argv[0], spec.timeout_s
+                )
                 _stop_group(popen, grace_s)
                 break
             try:

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 import psutil
 
+import pyharness
 from pyharness.errors import ConfigError, SubjectError
 from pyharness.workloads.events import EventLog
 
@@ -124,8 +125,6 @@ def check_variant() -> str:
     editable install or a stale ``PYTHONPATH`` would otherwise measure the wrong
     build without a word.
     """
-    import pyharness
-
     expected = os.environ.get("PYHARNESS_EXPECT_VARIANT")
     where = os.path.dirname(pyharness.__file__)
     try:

@@ -9,7 +9,7 @@ orchestrator's psutil samples use, so the two join by time) and ``event``:
 - ``sample``: a periodic reading inside a loop (stability cycles);
 - ``result``: the workload's raw totals (frames sent and received...);
 - ``error``: the workload could not run (``{"reason": "..."}``), written just
-  before the subject exits with ``EXIT_SUBJECT_ERROR``.
+  before the subject exits non-zero.
 
 Each line is flushed as written: a subject that crashes leaves every event
 before the crash on disk.
@@ -18,6 +18,7 @@ before the crash on disk.
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,16 +27,16 @@ from typing import IO, Any
 
 Event = dict[str, Any]
 
-# The subject's exit code for "the workload could not run" (reason in an error event).
-EXIT_SUBJECT_ERROR = 3
-
 
 class EventLog:
     """Appends events to a file (or discards them when no path is given)."""
 
-    def __init__(self, path: Path | None) -> None:
+    def __init__(self, path: Path | None, *, abort_after_checkpoints: int = 0) -> None:
         self._file: IO[str] | None = path.open("a", encoding="utf-8") if path is not None else None
         self.last: Event | None = None
+        # Test hook (``--inject-crash``): abort the process after this many checkpoints.
+        self._abort_after = abort_after_checkpoints
+        self._checkpoints = 0
 
     def emit(self, event: str, **fields: Any) -> Event:
         record: Event = {"t": time.monotonic(), "event": event, **fields}
@@ -49,7 +50,11 @@ class EventLog:
         return self.emit("phase", label=label)
 
     def checkpoint(self, label: str, **fields: Any) -> Event:
-        return self.emit("checkpoint", label=label, **fields)
+        record = self.emit("checkpoint", label=label, **fields)
+        self._checkpoints += 1
+        if self._abort_after and self._checkpoints >= self._abort_after:
+            os.abort()  # the injected crash: SIGABRT, no cleanup, as a native fault would
+        return record
 
     def close(self) -> None:
         if self._file is not None:
@@ -59,7 +64,9 @@ class EventLog:
     def __enter__(self) -> EventLog:
         return self
 
-    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()
 
 

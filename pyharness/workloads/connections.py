@@ -1,0 +1,160 @@
+"""The ``connections`` workload: server RSS as idle connected clients grow.
+
+The server runs in this process (the subject); the clients run in a client
+fleet process it starts (``client_fleet``), because one process may hold at
+most 20,000 descriptors and it is the server we size. At 0 clients and at
+each checkpoint count the subject waits until the server holds exactly that
+many sessions (``wait_for``, never a sleep), then records its own RSS and the
+fleet's. The analysis fits bytes per connection to those checkpoints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from pyharness.errors import ConfigError
+from pyharness.workloads.client_fleet import FleetHandle
+from pyharness.workloads.common import (
+    Scenario,
+    add_port_option,
+    load_netcore,
+    need_fds,
+    positive_int,
+    preset,
+    self_stats,
+    start_server,
+)
+from pyharness.workloads.events import EventLog
+
+ID = "connections"
+QUICK_CHECKPOINTS = (100, 1000, 2000)
+SWEEP_CHECKPOINTS = (100, 1000, 2500, 5000, 7500, 10_000)
+CONNECT_TIMEOUT_S = 5.0
+SETTLE_TIMEOUT_S = 60.0  # for the server to accept (or close) every connection of one step
+
+
+def parse_checkpoints(text: str) -> tuple[int, ...]:
+    """argparse type: ``100,1000,10000`` -> (100, 1000, 10000), sorted, unique, all >= 1."""
+    try:
+        counts = sorted({positive_int(part) for part in text.split(",") if part.strip()})
+    except argparse.ArgumentTypeError as err:
+        raise argparse.ArgumentTypeError(f"bad checkpoint list {text!r}: {err}") from err
+    if not counts:
+        raise argparse.ArgumentTypeError("need at least one checkpoint count")
+    return tuple(counts)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_port_option(parser)
+    parser.add_argument(
+        "--checkpoints",
+        type=parse_checkpoints,
+        metavar="N,N,...",
+        help="connected-client counts at which RSS is recorded, besides 0 "
+        f"(quick: {','.join(map(str, QUICK_CHECKPOINTS))}; --sweep: {','.join(map(str, SWEEP_CHECKPOINTS))})",
+    )
+    parser.add_argument(
+        "--connections",
+        type=positive_int,
+        metavar="N",
+        help="shorthand: checkpoints at 100, 1000 and N (those <= N)",
+    )
+    parser.add_argument(
+        "--connect-timeout",
+        type=float,
+        default=CONNECT_TIMEOUT_S,
+        metavar="S",
+        help=f"per-client connect timeout (default {CONNECT_TIMEOUT_S})",
+    )
+    parser.add_argument(
+        "--settle-timeout",
+        type=float,
+        default=SETTLE_TIMEOUT_S,
+        metavar="S",
+        help=f"how long the server may take to hold each step's sessions (default {SETTLE_TIMEOUT_S})",
+    )
+
+
+def checkpoints(args: argparse.Namespace) -> tuple[int, ...]:
+    if args.checkpoints is not None and args.connections is not None:
+        raise ConfigError("give --checkpoints or --connections, not both")
+    if args.connections is not None:
+        n = int(args.connections)
+        return tuple(sorted({c for c in (100, 1000) if c < n} | {n}))
+    counts: tuple[int, ...] = preset(args, "checkpoints", QUICK_CHECKPOINTS, SWEEP_CHECKPOINTS)
+    return counts
+
+
+def run(args: argparse.Namespace, events: EventLog) -> None:
+    counts = checkpoints(args)
+    target = counts[-1]
+    need_fds(target, f"the server side of {target} connections")
+    netcore = load_netcore()
+    events.checkpoint("before server start", connections=0, **self_stats())
+    server = start_server(netcore, "connections", args.port)
+    fleet: FleetHandle | None = None
+    try:
+        fleet = FleetHandle(server.port, dict(os.environ))
+        reply = fleet.request("status")
+        events.checkpoint(
+            "0 connected",
+            step=True,
+            connections=0,
+            sessions=server.stats()["sessions"],
+            client_rss=reply["rss"],
+            client_fds=reply["fds"],
+            **self_stats(),
+        )
+        reached = 0
+        for n in counts:
+            events.phase(f"connecting {n}")
+            reply = fleet.request("grow", to=n, timeout=args.connect_timeout)
+            settled = server.wait_for(sessions=n, timeout=args.settle_timeout)
+            sessions = server.stats()["sessions"]
+            events.checkpoint(
+                f"{n} connected",
+                step=True,
+                connections=n,
+                sessions=sessions,
+                settled=settled,
+                client_rss=reply["rss"],
+                client_fds=reply["fds"],
+                **self_stats(),
+            )
+            if not settled:
+                break  # the analysis fails the cell on the sessions mismatch; growing further is moot
+            reached = n
+        events.phase("disconnecting")
+        reply = fleet.request("close", timeout=args.connect_timeout)
+        settled = server.wait_for(sessions=0, timeout=args.settle_timeout)
+        stats = server.stats()
+        events.checkpoint(
+            "after cleanup",
+            connections=0,
+            sessions=stats["sessions"],
+            settled=settled,
+            client_rss=reply["rss"],
+            client_fds=reply["fds"],
+            **self_stats(),
+        )
+        events.emit(
+            "result",
+            target=target,
+            reached=reached,
+            sessions_total=stats["sessions_total"],
+            protocol_errors=stats["protocol_errors"],
+            accept_errors=stats["accept_errors"],
+        )
+    finally:
+        if fleet is not None:
+            fleet.stop()
+        server.stop()
+
+
+SCENARIO = Scenario(
+    ID,
+    "server RSS at 0 and at growing counts of connected clients (clients in another process)",
+    add_arguments,
+    run,
+)

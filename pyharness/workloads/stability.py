@@ -1,0 +1,149 @@
+"""The ``stability`` workload: connect, send, verify delivery, disconnect, repeated.
+
+Each cycle opens a fresh client, sends a few frames, waits until the server
+has counted them (``wait_for``), disconnects gracefully and waits until the
+server holds no session. After every ``--sample-every`` cycles the subject
+records its RSS, open descriptors and the server's session count. The
+analysis judges growth by a robust (Theil-Sen) slope after the warm-up and
+checks that descriptors and sessions are back where they started.
+
+``--inject-growth-bytes B`` is a test hook: it keeps B bytes per cycle in a
+Python list, a leak the growth detector must catch.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from pyharness.errors import ConfigError
+from pyharness.workloads.common import (
+    KIB,
+    LOOPBACK,
+    Scenario,
+    add_port_option,
+    load_netcore,
+    non_negative_int,
+    positive_int,
+    preset,
+    self_stats,
+    start_server,
+)
+from pyharness.workloads.events import EventLog
+
+ID = "stability"
+QUICK_CYCLES = 1_000
+SWEEP_CYCLES = 10_000
+WARMUP_FRACTION = 5  # the first 1/5 of the cycles are warm-up unless --warmup says otherwise
+CYCLE_TIMEOUT_S = 5.0
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_port_option(parser)
+    parser.add_argument(
+        "--cycles",
+        type=positive_int,
+        metavar="N",
+        help=f"connect/send/verify/disconnect cycles (quick: {QUICK_CYCLES:,}; --sweep: {SWEEP_CYCLES:,})",
+    )
+    parser.add_argument(
+        "--warmup",
+        type=non_negative_int,
+        metavar="N",
+        help=f"cycles excluded from the growth judgement (default: 1/{WARMUP_FRACTION} of --cycles)",
+    )
+    parser.add_argument(
+        "--frames", type=positive_int, default=4, metavar="N", help="frames sent per cycle (default 4)"
+    )
+    parser.add_argument(
+        "--size",
+        type=positive_int,
+        default=KIB,
+        metavar="BYTES",
+        help=f"payload bytes per frame (default {KIB})",
+    )
+    parser.add_argument(
+        "--sample-every",
+        type=positive_int,
+        default=1,
+        metavar="N",
+        help="record RSS, fds and sessions every N cycles (default 1)",
+    )
+    parser.add_argument(
+        "--cycle-timeout",
+        type=float,
+        default=CYCLE_TIMEOUT_S,
+        metavar="S",
+        help=f"bound on each wait inside a cycle (default {CYCLE_TIMEOUT_S})",
+    )
+    parser.add_argument(
+        "--inject-growth-bytes",
+        type=non_negative_int,
+        default=0,
+        metavar="B",
+        help="TEST HOOK: keep B bytes per cycle alive in a Python list (a deliberate leak the growth "
+        "check must fail on); default 0",
+    )
+
+
+def run(args: argparse.Namespace, events: EventLog) -> None:
+    cycles: int = preset(args, "cycles", QUICK_CYCLES, SWEEP_CYCLES)
+    warmup: int = args.warmup if args.warmup is not None else cycles // WARMUP_FRACTION
+    if warmup >= cycles:
+        raise ConfigError(f"--warmup {warmup} leaves no cycles to judge out of {cycles}")
+    netcore = load_netcore()
+    payload = b"\x5a" * args.size
+    timeout: float = args.cycle_timeout
+    kept: list[bytes] = []  # the injected leak, if any
+    server = start_server(netcore, "stability", args.port)
+    try:
+        start = server.stats()
+        events.checkpoint("start", cycle=0, sessions=start["sessions"], **self_stats())
+        events.phase(f"cycling {cycles:,} times (warm-up {warmup:,})")
+        expected_frames = int(start["messages_received"])
+        failure = ""
+        done = 0
+        for cycle in range(1, cycles + 1):
+            client = netcore.MessagingClient("stability")
+            client.connect(LOOPBACK, server.port, timeout=timeout)
+            for _ in range(args.frames):
+                client.send(payload, timeout=timeout)
+            client.flush(timeout=timeout)
+            expected_frames += args.frames
+            if not server.wait_for(messages=expected_frames, timeout=timeout):
+                failure = (
+                    f"cycle {cycle}: server counted {server.stats()['messages_received']} frames, "
+                    f"expected {expected_frames}"
+                )
+            client.disconnect(timeout=timeout)
+            del client
+            if not failure and not server.wait_for(sessions=0, timeout=timeout):
+                failure = f"cycle {cycle}: the server still holds {server.stats()['sessions']} sessions"
+            if args.inject_growth_bytes:
+                kept.append(b"\xa5" * args.inject_growth_bytes)  # written, so its pages are resident
+            done = cycle
+            if failure:
+                break
+            if cycle % args.sample_every == 0 or cycle == cycles:
+                events.emit("sample", cycle=cycle, sessions=server.stats()["sessions"], **self_stats())
+        end = server.stats()
+        events.checkpoint("end", cycle=done, sessions=end["sessions"], **self_stats())
+        events.emit(
+            "result",
+            cycles=cycles,
+            cycles_done=done,
+            warmup=warmup,
+            frames_expected=expected_frames,
+            frames_received=int(end["messages_received"]),
+            bytes_received=int(end["bytes_received"]),
+            sessions_total=int(end["sessions_total"]),
+            protocol_errors=int(end["protocol_errors"]),
+            injected_bytes_per_cycle=args.inject_growth_bytes,
+            failure=failure,
+        )
+    finally:
+        server.stop()
+
+
+SCENARIO = Scenario(
+    ID, "connect/send/verify/disconnect cycles: RSS, fds and sessions must not drift", add_arguments, run
+)
