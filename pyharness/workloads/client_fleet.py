@@ -8,7 +8,7 @@ object per line each way:
     -> {"op": "grow", "to": 1000, "timeout": 5.0}   connect until 1000 clients are connected
     -> {"op": "close", "timeout": 5.0}              disconnect every client gracefully
     -> {"op": "status"}                             just report
-    <- {"ok": true, "connected": 1000, "rss": ..., "peak_rss": ..., "fds": ...}
+    <- {"ok": true, "connected": 1000, "pid": ..., "rss": ..., "peak_rss": ..., "fds": ...}
     <- {"ok": false, "error": "ConnectionRefusedError: ...", "connected": 998, ...}
 
 End of input disconnects everything and exits. Nothing else may write to
@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import subprocess
 import sys
 from typing import Any
@@ -62,7 +63,7 @@ def run(args: argparse.Namespace, events: EventLog) -> None:
                     raise ValueError(f"unknown op {op!r}")
             except Exception as err:  # every failure goes back to the subject as a reply
                 reply = {"ok": False, "error": f"{type(err).__name__}: {err}"}
-            reply.update(connected=len(clients), **self_stats())
+            reply.update(connected=len(clients), pid=os.getpid(), **self_stats())
             sys.stdout.write(json.dumps(reply) + "\n")
             sys.stdout.flush()
     finally:

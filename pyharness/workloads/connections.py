@@ -104,6 +104,7 @@ def run(args: argparse.Namespace, events: EventLog) -> None:
             sessions=server.stats()["sessions"],
             client_rss=reply["rss"],
             client_fds=reply["fds"],
+            client_pid=reply["pid"],
             **self_stats(),
         )
         reached = 0
