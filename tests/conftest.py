@@ -42,6 +42,7 @@ def plain_build() -> build.StagedBuild:
 
 @pytest.fixture(scope="session")
 def netcore(plain_build: build.StagedBuild) -> Iterator[ModuleType]:
-    from pyharness import _netcore
+    # Imported here, not at the top: it exists only once plain_build extended __path__.
+    from pyharness import _netcore  # noqa: PLC0415
 
     yield _netcore
