@@ -12,6 +12,7 @@ This is the one place where errors become exit codes:
 from __future__ import annotations
 
 import argparse
+import io
 import logging
 import os
 import sys
@@ -160,7 +161,6 @@ def _add_report(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 
 
 def _scenario(args: argparse.Namespace, rest: Sequence[str]) -> int:
-
     scenario = SCENARIOS[args.scenario]
     abort_after = 1 if getattr(args, "inject_crash", False) else 0
     with EventLog(args.events, abort_after_checkpoints=abort_after) as events:
@@ -178,9 +178,20 @@ def _scenario(args: argparse.Namespace, rest: Sequence[str]) -> int:
     return EXIT_OK
 
 
-def _run(args: argparse.Namespace, rest: Sequence[str]) -> int:
+def _print_lines(lines: Sequence[str]) -> None:
+    """Print to stdout; a reader that went away (``| head``) is not an error of the cell."""
+    try:
+        for line in lines:
+            print(line)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # Point stdout at /dev/null so the interpreter's final flush does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
+
+def _run(args: argparse.Namespace, rest: Sequence[str]) -> int:
     variant = args.variant or TOOLS[args.tool].variant
+    out_dir = args.out_dir or Path("reports") / orchestrate.new_run_id()
     request = orchestrate.CellRequest(
         variant=variant,
         tool=args.tool,
@@ -188,29 +199,31 @@ def _run(args: argparse.Namespace, rest: Sequence[str]) -> int:
         sweep=args.sweep,
         scenario_args=tuple(rest),
         timeout_s=args.timeout,
-        out_dir=args.out_dir,
+        out_dir=out_dir,
         json_path=args.json,
         sample_interval_s=args.sample_interval,
         limits=rss.RssLimits(args.max_server_bytes_per_connection, args.max_drift_bytes),
     )
     progress = Progress(request.cell_id, enabled=not args.no_progress)
     report = orchestrate.run_cell(request, progress=progress)
-    print(f"{report.id}: {report.status}: {report.reason}")
+    lines = [f"{report.id}: {report.status}: {report.reason}"]
     for metric in report.metrics:
         mark = "" if metric.verdict == "info" else f"  [{metric.verdict}]"
-        print(f"  {metric.name:<34} {metric.value:>16,.1f} {metric.unit}{mark}")
-    where = args.json or (args.out_dir or Path("reports")) / report.id
-    print(f"  report: {where}")
+        lines.append(f"  {metric.name:<34} {metric.value:>16,.1f} {metric.unit}{mark}")
+    lines.append(f"  report: {out_dir / report.id / orchestrate.CELL_FILE}")
+    if args.json:
+        lines.append(f"  report: {args.json}")
+    _print_lines(lines)
     return STATUS_EXIT[report.status]
 
 
 def _report(args: argparse.Namespace, rest: Sequence[str]) -> int:
-
     summary = collect(args.dir, run_id=args.run_id, checkout=build.SOURCE_ROOT)
     out = args.out or args.dir / SUMMARY_FILE
     write_summary(summary, out)
-    render_table(summary, sys.stdout)
-    print(f"summary: {out}")
+    table = io.StringIO()
+    render_table(summary, table)
+    _print_lines([*table.getvalue().splitlines(), f"summary: {out}"])
     return STATUS_EXIT[summary.status]
 
 
