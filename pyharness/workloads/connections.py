@@ -28,7 +28,7 @@ from pyharness.workloads.common import (
 from pyharness.workloads.events import EventLog
 
 ID = "connections"
-QUICK_CHECKPOINTS = (100, 1000, 2000)
+QUICK_CHECKPOINTS = (100, 1000, 2500, 5000)  # 1,000 up: enough points for a stable slope
 SWEEP_CHECKPOINTS = (100, 1000, 2500, 5000, 7500, 10_000)
 CONNECT_TIMEOUT_S = 5.0
 SETTLE_TIMEOUT_S = 60.0  # for the server to accept (or close) every connection of one step
