@@ -25,6 +25,9 @@ namespace canaries {
 // overwrite loses the only pointer to it, so leak checkers see a definite leak.
 void* volatile leak_escape = nullptr;
 
+// Written only on one side of uninitialised_branch()'s branch.
+volatile int uninit_sink = 0;
+
 // Keeps what grow() allocated: reachable, so it is growth, not a leak.
 std::vector<std::unique_ptr<char[]>>& grown() {
   static std::vector<std::unique_ptr<char[]>> blocks;
@@ -44,8 +47,12 @@ void leak(std::size_t nbytes) {
 int heap_overflow_read() {
   auto* array = new int[8];
   for (int i = 0; i < 8; ++i) array[i] = i;
-  volatile std::size_t index = 8;  // volatile: the compiler may not prove it out of bounds and fold it
-  const int value = array[index];
+  // Through a volatile pointer and index: the compiler can neither fold the read
+  // away nor let UBSan's object-size check (which knows new[]'s size) report it
+  // before ASan does; the defect must reach ASan as a heap-buffer-overflow.
+  int* volatile view = array;
+  volatile std::size_t index = 8;
+  const int value = view[index];
   delete[] array;
   return value;
 }
@@ -65,14 +72,12 @@ int uninitialised_branch() {
   auto* cell = static_cast<int*>(std::malloc(sizeof(int) * 4));
   if (cell == nullptr) throw std::bad_alloc();
   int* volatile view = cell;  // volatile: the load cannot be proven undefined and dropped
-  int result = 0;
-  if (view[1] > 42) {  // memcheck: "Conditional jump or move depends on uninitialised value(s)"
-    result = 1;
-  } else {
-    result = 2;
-  }
+  // The branch guards a volatile store, so the optimiser must emit a real
+  // conditional jump here (a cmov or setcc would carry the undefined value
+  // silently into the interpreter, and memcheck would blame libpython).
+  if (view[1] > 42) uninit_sink = 1;
   std::free(cell);
-  return result;
+  return 0;
 }
 
 /// x + INT_MAX: a signed overflow for any positive x (UBSan signed-integer-overflow).
