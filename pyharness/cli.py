@@ -1,4 +1,4 @@
-"""The command line: ``pyharness scenario | run | report``.
+"""The command line: ``pyharness scenario | run | matrix | report``.
 
 This is the one place where errors become exit codes:
 
@@ -19,11 +19,13 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from pyharness import __version__, build, orchestrate, proc, rss
+from pyharness import __version__, build, orchestrate, proc, rss, runs
 from pyharness.errors import HarnessError
 from pyharness.matrix import TOOLS, VARIANTS, WORKLOADS
 from pyharness.progress import Progress
-from pyharness.report.collect import SUMMARY_FILE, collect, render_table, write_summary
+from pyharness.render.summary import Summary
+from pyharness.render.write import WrittenRun
+from pyharness.report.collect import finish_run, render_table
 from pyharness.workloads import SCENARIOS
 from pyharness.workloads.common import check_variant, raise_fd_limit
 from pyharness.workloads.events import EventLog
@@ -56,6 +58,7 @@ def _build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_scenario(sub)
     _add_run(sub)
+    _add_matrix(sub)
     _add_report(sub)
     return parser
 
@@ -143,20 +146,49 @@ def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(handler=_run)
 
 
+def _add_matrix(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "matrix",
+        help="run several cells into one report (the nox sessions call this)",
+        description="Run every selected tool x workload cell (each tool on its variant) into one run "
+        "directory, rewriting the report after each cell (summary.json, summary.md, junit.xml, "
+        "report.html; reports/latest points at the run). Select with words: tool ids and workload ids, "
+        "e.g. `pyharness matrix asan messages`; none means all. Options after `--` go to every workload.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("select", nargs="*", metavar="TOOL|WORKLOAD", help="tools and workloads to run")
+    p.add_argument("--sweep", action="store_true", help="pre-release sizes for every workload")
+    p.add_argument(
+        "--run-dir", type=Path, metavar="DIR", help="the run's directory (default reports/<run id>)"
+    )
+    _add_baselines_option(p)
+    p.add_argument("--no-progress", action="store_true", help="no progress line on stderr")
+    p.set_defaults(handler=_matrix)
+
+
+def _add_baselines_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--baselines",
+        type=Path,
+        metavar="PATH",
+        help="baselines file to gate against (default baselines/<platform>.json when present)",
+    )
+
+
 def _add_report(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "report",
-        help="collect cell reports under DIR into DIR/summary.json",
-        description="Collect every cell report under DIR into a summary (DIR/summary.json, or --out) and "
-        "print a short table. Exits with the worst cell's code.",
+        help="collect the cell reports under DIR into the run's report",
+        description="Collect every cell report under DIR, gate it against the baselines, and write "
+        "DIR/summary.json, summary.md, junit.xml and report.html (reports/latest points at DIR). "
+        "Prints a short table and exits with the run's code.",
         epilog=EXIT_CODES_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("dir", type=Path, metavar="DIR", help="a run's report directory")
-    p.add_argument(
-        "--out", type=Path, metavar="PATH", help="where to write the summary (default DIR/summary.json)"
-    )
     p.add_argument("--run-id", help="the run id recorded in the summary (default: DIR's name)")
+    _add_baselines_option(p)
     p.set_defaults(handler=_report)
 
 
@@ -217,14 +249,45 @@ def _run(args: argparse.Namespace, rest: Sequence[str]) -> int:
     return STATUS_EXIT[report.status]
 
 
-def _report(args: argparse.Namespace, rest: Sequence[str]) -> int:
-    summary = collect(args.dir, run_id=args.run_id, checkout=build.SOURCE_ROOT)
-    out = args.out or args.dir / SUMMARY_FILE
-    write_summary(summary, out)
+def _print_run(summary: Summary, written: WrittenRun) -> int:
     table = io.StringIO()
     render_table(summary, table)
-    _print_lines([*table.getvalue().splitlines(), f"summary: {out}"])
-    return STATUS_EXIT[summary.status]
+    _print_lines(
+        [
+            *table.getvalue().splitlines(),
+            f"report: {written.summary_md} (also summary.json, junit.xml, report.html)",
+            f"        {written.latest} -> {written.run_dir.name}",
+        ]
+    )
+    return summary.exit_code()
+
+
+def _report(args: argparse.Namespace, rest: Sequence[str]) -> int:
+    summary, written = finish_run(
+        args.dir, run_id=args.run_id, checkout=build.SOURCE_ROOT, baselines_file=args.baselines
+    )
+    return _print_run(summary, written)
+
+
+def _matrix(args: argparse.Namespace, rest: Sequence[str]) -> int:
+    tools, workloads = runs.parse_selection(args.select)
+    request = runs.MatrixRequest(
+        tools=tools or tuple(TOOLS),
+        workloads=workloads or tuple(WORKLOADS),
+        run_dir=args.run_dir or Path("reports") / orchestrate.new_run_id(),
+        sweep=args.sweep,
+        scenario_args=tuple(rest),
+        baselines_file=args.baselines,
+        progress=not args.no_progress,
+    )
+    try:
+        summary, written = runs.run_matrix(request)
+    except KeyboardInterrupt:
+        print(
+            f"pyharness: interrupted; the finished cells are reported in {request.run_dir}", file=sys.stderr
+        )
+        return 130
+    return _print_run(summary, written)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -232,7 +295,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     rest: list[str] = []
     command = next((a for a in args_list if not a.startswith("-")), None)
-    if command == "run" and "--" in args_list:  # `run ... -- WORKLOAD OPTIONS`
+    if command in ("run", "matrix") and "--" in args_list:  # `run ... -- WORKLOAD OPTIONS`
         cut = args_list.index("--")
         args_list, rest = args_list[:cut], args_list[cut + 1 :]
     args = _build_parser().parse_args(args_list)

@@ -113,7 +113,14 @@ class Metric:
 
     @classmethod
     def from_json(cls, name: str, d: dict[str, Any]) -> Metric:
-        return cls(name, float(d["value"]), d["unit"], d.get("baseline"), d.get("tolerance"), d.get("verdict", "info"))
+        return cls(
+            name,
+            float(d["value"]),
+            d["unit"],
+            d.get("baseline"),
+            d.get("tolerance"),
+            d.get("verdict", "info"),
+        )
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from pyharness import build, proc, rss
-from pyharness.errors import ConfigError, HarnessError
+from pyharness.errors import ConfigError, HarnessError, ToolMissingError
 from pyharness.matrix import VARIANTS, WORKLOADS
 from pyharness.model import CellReport, Finding, Metric, Status
 from pyharness.progress import Progress
@@ -69,6 +69,11 @@ class CellRequest:
 
 
 Stager = Callable[[str], build.StagedBuild]
+
+
+def in_ci() -> bool:
+    """True under ``CI=true`` (or 1/yes): missing tools are errors there, not skips."""
+    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
 
 
 def new_run_id() -> str:
@@ -116,6 +121,9 @@ def run_cell(
     cell = _Cell(req, runner, cell_dir, progress or Progress(req.cell_id, enabled=False))
     try:
         report = cell.run(stage)
+    except ToolMissingError as err:
+        # Locally a missing tool skips its cells (with the install command); CI must have it.
+        report = cell.report("error" if in_ci() else "skipped", str(err))
     except HarnessError as err:
         report = cell.report("error", str(err))
     _write(report, cell_dir, req.json_path)
@@ -163,6 +171,13 @@ class _Cell:
         result = proc.run(spec, sample_interval=req.sample_interval_s, on_tick=on_tick)
         events = read_events(self.events_path)
         _write_series(self.cell_dir / SERIES_FILE, result)
+        # For the report's plot: seconds since the subject started, on the events' clock too.
+        self.extra["rss_series"] = [[round(s.t - result.started, 3), s.rss] for s in result.samples]
+        self.extra["rss_marks"] = [
+            {"t": round(float(e["t"]) - result.started, 3), "label": str(e.get("label", ""))}
+            for e in events
+            if e.get("event") == "checkpoint"
+        ]
         self.extra["subject"] = {
             "argv": list(result.argv),
             "pid": result.pid,

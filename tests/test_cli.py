@@ -37,7 +37,7 @@ def pyharness_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.parametrize(
     "args",
-    [[], ["run"], ["report"], ["scenario"], *(["scenario", s] for s in SCENARIOS)],
+    [[], ["run"], ["matrix"], ["report"], ["scenario"], *(["scenario", s] for s in SCENARIOS)],
     ids=lambda a: " ".join(a) or "top",
 )
 def test_every_command_has_help(args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
@@ -46,7 +46,7 @@ def test_every_command_has_help(args: list[str], capsys: pytest.CaptureFixture[s
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
     assert "usage: pyharness" in out
-    if args in ([], ["run"], ["report"]):
+    if args in ([], ["run"], ["matrix"], ["report"]):
         assert "exit codes" in out
 
 
@@ -178,8 +178,8 @@ def test_collect_summary_and_table(tmp_path: Path) -> None:
         (tmp_path / c.id).mkdir()
         (tmp_path / c.id / "cell.json").write_text(json.dumps(c.to_json()))
     (tmp_path / "unrelated.json").write_text('{"schema": "something else"}')
-    summary = collect(tmp_path, run_id="r1")
-    assert summary.status == "fail"
+    summary = collect(tmp_path, run_id="r1", checkout=tmp_path)  # no baselines there: nothing gated
+    assert summary.exit_code() == 1
     assert summary.counts() == {"pass": 1, "fail": 1, "error": 0, "skipped": 0}
     data = summary.to_json()
     assert data["run_id"] == "r1" and data["host"]["python"]
@@ -188,8 +188,11 @@ def test_collect_summary_and_table(tmp_path: Path) -> None:
     render_table(summary, stream)
     table = stream.getvalue()
     assert "frames_per_s=123,456.0" in table and "fail because" in table
-    assert table.splitlines()[-1] == "2 cells: 1 pass, 1 fail -> fail"
+    assert table.splitlines()[-1] == "2 cells: 1 pass, 1 fail -> FAIL"
     assert cli.main(["report", str(tmp_path)]) == 1
+    for name in ("summary.json", "summary.md", "junit.xml", "report.html"):
+        assert (tmp_path / name).is_file(), name
+    assert (tmp_path.parent / "latest").resolve() == tmp_path.resolve()
 
 
 class _Tty(io.StringIO):

@@ -55,7 +55,7 @@ PASS = CellReport(
     ),
     extra={
         "rss_series": [[0.0, 30 * MIB], [1.0, 35 * MIB], [2.5, 40 * MIB], "junk", [3.0, 38 * MIB]],
-        "checkpoints": [{"t": 1.0, "label": "100 <conns>"}, {"t": 2.5, "label": "1000"}],
+        "rss_marks": [{"t": 1.0, "label": "100 <conns>"}, {"t": 2.5, "label": "1000"}],
     },
 )
 FAIL = CellReport(
@@ -220,7 +220,7 @@ def test_plot_on_the_monotonic_clock_draws_checkpoints_from_the_first_sample() -
         1.0,
         extra={
             "rss_series": [[t0, 10 * MIB], [t0 + 2, 12 * MIB], [t0 + 4, 11 * MIB]],
-            "checkpoints": [{"t": t0 + 2, "label": "peak", "rss": 12 * MIB}, {"label": "no time"}],
+            "rss_marks": [{"t": t0 + 2, "label": "peak", "rss": 12 * MIB}, {"label": "no time"}],
         },
     )
     svg = html.rss_svg(cell)

@@ -12,7 +12,7 @@ Per-cell inputs read from ``CellReport.extra`` (both optional):
 - ``rss_series``: ``[[t_seconds, rss_bytes], ...]`` on any clock in seconds
   (``time.monotonic()`` or seconds since the subject started); elements after
   the second are ignored, malformed pairs skipped.
-- ``checkpoints``: ``[{"t": t_seconds, "label": str, ...}, ...]`` on the same
+- ``rss_marks``: ``[{"t": t_seconds, "label": str, ...}, ...]`` on the same
   clock as the series, drawn as labelled vertical markers; other keys are
   ignored, and entries without ``t`` or outside the series' time span are not drawn.
 
@@ -76,7 +76,7 @@ def rss_series(cell: CellReport) -> list[tuple[float, float]]:
 
 def checkpoints(cell: CellReport) -> list[tuple[float, str]]:
     marks: list[tuple[float, str]] = []
-    raw = cell.extra.get("checkpoints")
+    raw = cell.extra.get("rss_marks")
     for item in raw if isinstance(raw, list) else []:
         if isinstance(item, dict) and isinstance(item.get("t"), int | float):
             marks.append((float(item["t"]), str(item.get("label", ""))))

@@ -1,30 +1,26 @@
-"""Collecting cell reports into one run summary (``summary.json``), and a short table.
+"""Collecting cell reports into one run summary, gated against the baselines.
 
-``collect`` reads every cell report under a directory (files whose ``schema``
-is the cell schema), adds the host and git facts, and returns a ``Summary``;
-``write_summary`` writes it; ``render_table`` prints a plain-text table to the
-stream it is given. The fuller renderers (Markdown, JUnit, HTML) take the same
-``Summary``.
+``collect`` reads every cell report under a run directory (files whose
+``schema`` is the cell schema), gates each against the platform's baselines
+file, and returns the ``render.summary.Summary`` every renderer takes;
+``finish_run`` then writes all renderings (``render.write.write_run``).
+``render_table`` prints a plain-text table to the stream it is given.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import platform
-import socket
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
-from pyharness import proc
-from pyharness.errors import ConfigError, HarnessError, ParseError
-from pyharness.model import SCHEMA, STATUSES, SUMMARY_SCHEMA, CellReport
-from pyharness.runners.base import LaunchSpec
+from pyharness import baselines
+from pyharness.errors import ConfigError, ParseError
+from pyharness.model import SCHEMA, CellReport
+from pyharness.render.summary import Summary
+from pyharness.render.write import WrittenRun, write_run
 
 SUMMARY_FILE = "summary.json"
-GIT_TIMEOUT_S = 10.0
 
 # Metrics shown in the table, in order of preference; the first two a cell has are printed.
 HEADLINE_METRICS = (
@@ -35,38 +31,6 @@ HEADLINE_METRICS = (
     "rss_slope_bytes_per_cycle",
     "rss_drift_bytes",
 )
-
-
-@dataclass(frozen=True)
-class Summary:
-    """Every cell of one run, with where and from what it ran."""
-
-    run_id: str
-    cells: tuple[CellReport, ...]
-    host: dict[str, Any] = field(default_factory=dict)
-    git: dict[str, Any] = field(default_factory=dict)
-
-    def counts(self) -> dict[str, int]:
-        return {s: sum(1 for c in self.cells if c.status == s) for s in STATUSES}
-
-    @property
-    def status(self) -> str:
-        """``error`` if any cell erred, else ``fail`` if any failed, else ``pass``."""
-        counts = self.counts()
-        if counts["error"]:
-            return "error"
-        return "fail" if counts["fail"] else "pass"
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "schema": SUMMARY_SCHEMA,
-            "run_id": self.run_id,
-            "status": self.status,
-            "counts": self.counts(),
-            "host": self.host,
-            "git": self.git,
-            "cells": [c.to_json() for c in self.cells],
-        }
 
 
 def find_cell_reports(root: Path) -> list[Path]:
@@ -91,38 +55,8 @@ def load_cell(path: Path) -> CellReport:
         raise ParseError(f"{path}: not a readable cell report: {err}") from err
 
 
-def host_facts() -> dict[str, Any]:
-    uname = platform.uname()
-    return {
-        "hostname": socket.gethostname(),
-        "system": uname.system,
-        "release": uname.release,
-        "machine": uname.machine,
-        "python": platform.python_version(),
-        "cpus": os.cpu_count(),
-    }
-
-
-def git_facts(checkout: Path) -> dict[str, Any]:
-    """Commit, branch and dirtiness of ``checkout`` ({} when it is not a git checkout)."""
-
-    def git(*args: str) -> str | None:
-        spec = LaunchSpec(("git", "-C", str(checkout), *args), dict(os.environ), GIT_TIMEOUT_S, label="git")
-        try:
-            result = proc.run(spec, sample_interval=None)
-        except HarnessError:
-            return None
-        return result.stdout.strip() if result.ok else None
-
-    commit = git("rev-parse", "HEAD")
-    if commit is None:
-        return {}
-    status = git("status", "--porcelain", "--untracked-files=no")
-    return {"commit": commit, "branch": git("rev-parse", "--abbrev-ref", "HEAD"), "dirty": bool(status)}
-
-
-def collect(root: Path, *, run_id: str | None = None, checkout: Path | None = None) -> Summary:
-    """The summary of every cell report under ``root`` (ConfigError when there is none)."""
+def load_cells(root: Path) -> tuple[CellReport, ...]:
+    """The cells under ``root``, one per id (the newest file wins), sorted by id."""
     if not root.is_dir():
         raise ConfigError(f"no such report directory: {root}")
     by_id: dict[str, tuple[float, CellReport]] = {}
@@ -132,19 +66,39 @@ def collect(root: Path, *, run_id: str | None = None, checkout: Path | None = No
         # The same cell may be there twice (cell.json and a --json copy): keep the newest.
         if cell.id not in by_id or mtime > by_id[cell.id][0]:
             by_id[cell.id] = (mtime, cell)
-    if not by_id:
+    return tuple(cell for _, cell in sorted(by_id.values(), key=lambda mc: mc[1].id))
+
+
+def collect(
+    root: Path,
+    *,
+    run_id: str | None = None,
+    checkout: Path,
+    baselines_file: Path | None = None,
+) -> Summary:
+    """The gated summary of every cell report under ``root`` (ConfigError when there is none).
+
+    ``baselines_file`` defaults to the platform's file under ``<checkout>/baselines``;
+    a missing default file gates nothing, a missing explicit one is an error.
+    """
+    cells = load_cells(root)
+    if not cells:
         raise ConfigError(f"no cell reports (schema {SCHEMA}) under {root}")
-    cells = tuple(cell for _, cell in sorted(by_id.values(), key=lambda mc: mc[1].id))
-    return Summary(
-        run_id=run_id or root.resolve().name,
-        cells=cells,
-        host=host_facts(),
-        git=git_facts(checkout) if checkout is not None else {},
+    if baselines_file is None:
+        table = baselines.load(baselines.baseline_path(checkout / "baselines"), missing_ok=True)
+    else:
+        table = baselines.load(baselines_file)
+    return Summary.gather(
+        baselines.gate_all(cells, table), run_id=run_id or root.resolve().name, root=checkout
     )
 
 
-def write_summary(summary: Summary, path: Path) -> None:
-    path.write_text(json.dumps(summary.to_json(), indent=2) + "\n", encoding="utf-8")
+def finish_run(
+    root: Path, *, checkout: Path, run_id: str | None = None, baselines_file: Path | None = None
+) -> tuple[Summary, WrittenRun]:
+    """Collect, gate and write every rendering of the run in ``root``."""
+    summary = collect(root, run_id=run_id, checkout=checkout, baselines_file=baselines_file)
+    return summary, write_run(summary, root, source_root=checkout)
 
 
 def _headline(cell: CellReport, names: Sequence[str] = HEADLINE_METRICS) -> str:
@@ -161,4 +115,4 @@ def render_table(summary: Summary, stream: TextIO) -> None:
         detail = _headline(cell) if cell.status == "pass" else cell.reason
         stream.write(f"{cell.id:<{width}}  {cell.status:<7}  {cell.duration_s:6.1f}s  {detail}\n")
     counts = ", ".join(f"{n} {s}" for s, n in summary.counts().items() if n)
-    stream.write(f"{len(summary.cells)} cells: {counts} -> {summary.status}\n")
+    stream.write(f"{len(summary.cells)} cells: {counts} -> {summary.verdict()}\n")

@@ -42,7 +42,9 @@ class Runner(Protocol):
     def check_available(self) -> None:
         """Raise ToolMissingError (with the install command) when the tool is absent."""
 
-    def launch(self, subject: Sequence[str], env: Mapping[str, str], cell_dir: Path, timeout_s: float) -> LaunchSpec:
+    def launch(
+        self, subject: Sequence[str], env: Mapping[str, str], cell_dir: Path, timeout_s: float
+    ) -> LaunchSpec:
         """The spec that runs ``subject`` under this tool, writing artifacts into ``cell_dir``."""
 
     def followups(self, cell_dir: Path, timeout_s: float) -> Sequence[Followup]:
@@ -60,7 +62,9 @@ class NullRunner:
     def check_available(self) -> None:
         return None
 
-    def launch(self, subject: Sequence[str], env: Mapping[str, str], cell_dir: Path, timeout_s: float) -> LaunchSpec:
+    def launch(
+        self, subject: Sequence[str], env: Mapping[str, str], cell_dir: Path, timeout_s: float
+    ) -> LaunchSpec:
         return LaunchSpec(tuple(subject), {**env, **self.extra_env}, timeout_s, label=self.id)
 
     def followups(self, cell_dir: Path, timeout_s: float) -> Sequence[Followup]:

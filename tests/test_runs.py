@@ -1,0 +1,76 @@
+"""`pyharness matrix`: several cells into one run directory, a report after every cell."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pyharness import cli, orchestrate, runs
+from pyharness.errors import ConfigError
+from pyharness.model import CellReport
+
+
+def fake_cell(req: orchestrate.CellRequest, status: str = "pass") -> CellReport:
+    report = CellReport(req.variant, req.tool, req.workload, status, f"{status} (fake)", 0.1)  # type: ignore[arg-type]
+    assert req.out_dir is not None
+    cell_dir = req.out_dir / req.cell_id
+    cell_dir.mkdir(parents=True, exist_ok=True)
+    (cell_dir / orchestrate.CELL_FILE).write_text(json.dumps(report.to_json()))
+    return report
+
+
+def test_selection_words_split_into_tools_and_workloads() -> None:
+    assert runs.parse_selection(["asan", "messages", "rss"]) == (("asan", "rss"), ("messages",))
+    assert runs.parse_selection([]) == ((), ())
+    with pytest.raises(ConfigError, match="unknown tool or workload: bogus"):
+        runs.parse_selection(["bogus"])
+
+
+def test_matrix_runs_cells_and_writes_every_rendering(tmp_path: Path) -> None:
+    run_dir = tmp_path / "reports" / "r1"
+    code = cli.main(
+        ["matrix", "rss", "stability", "--run-dir", str(run_dir), "--no-progress", "--", "--cycles", "60"]
+    )
+    assert code == 0
+    for name in ("summary.json", "summary.md", "junit.xml", "report.html"):
+        assert (run_dir / name).is_file(), name
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert [c["id"] for c in summary["cells"]] == ["plain-rss-stability"]
+    assert (run_dir.parent / "latest").resolve() == run_dir.resolve()
+    assert "<svg" in (run_dir / "report.html").read_text()
+
+
+def test_interrupted_matrix_still_reports_finished_cells(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[str] = []
+
+    def run_cell(req: orchestrate.CellRequest, **_: object) -> CellReport:
+        calls.append(req.cell_id)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return fake_cell(req)
+
+    monkeypatch.setattr(orchestrate, "run_cell", run_cell)
+    run_dir = tmp_path / "run"
+    assert cli.main(["matrix", "rss", "--run-dir", str(run_dir), "--no-progress"]) == 130
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert [c["id"] for c in summary["cells"]] == [calls[0]]
+
+
+def test_a_failing_cell_fails_the_matrix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(
+        orchestrate,
+        "run_cell",
+        lambda req, **_: fake_cell(req, "fail" if req.workload == "messages" else "pass"),
+    )
+    run_dir = tmp_path / "run"
+    assert cli.main(["matrix", "rss", "--run-dir", str(run_dir), "--no-progress"]) == 1
+    assert "FAIL" in (run_dir / "summary.md").read_text() or "fail" in (run_dir / "summary.md").read_text()
+
+
+def test_bad_workload_option_fails_before_anything_runs(tmp_path: Path) -> None:
+    assert cli.main(["matrix", "rss", "--run-dir", str(tmp_path / "r"), "--", "--no-such-option"]) == 2
+    assert not (tmp_path / "r").exists()
