@@ -1,0 +1,188 @@
+"""Parse AddressSanitizer, LeakSanitizer and UBSan text reports into findings.
+
+Format: the sanitizer runtimes' report text, documented with each tool at
+https://github.com/google/sanitizers/wiki/AddressSanitizer (and the
+LeakSanitizer and UndefinedBehaviorSanitizer pages of the clang manual). The
+runner sends them to ``asan.<pid>`` files (``log_path``) and, for UBSan, which
+ignores ``log_path`` in gcc 12, to the subject's stderr. Every report ends with
+a ``SUMMARY:`` line, which is also what classifies it (ASan and LSan share an
+exit code). Lines matched, e.g.::
+
+    ==11509==ERROR: AddressSanitizer: heap-use-after-free on address 0x603000051a08 at pc ...
+    READ of size 4 at 0x603000051a08 thread T0
+        #0 0x7f168e2a3643 in canaries::use_after_free() ../../csrc/canaries/canaries_module.cpp:59
+    SUMMARY: AddressSanitizer: heap-use-after-free ../../csrc/canaries/canaries_module.cpp:59 in ...
+    ==11484==ERROR: LeakSanitizer: detected memory leaks
+    Direct leak of 4096 byte(s) in 1 object(s) allocated from:
+    SUMMARY: AddressSanitizer: 4096 byte(s) leaked in 1 allocation(s).
+    ../../csrc/canaries/canaries_module.cpp:81:14: runtime error: signed integer overflow: ...
+    SUMMARY: UndefinedBehaviorSanitizer: signed-integer-overflow ../../csrc/canaries/...:81:14 in
+
+An ASan or LSan report that starts but has no ``SUMMARY:`` line (a killed
+process, a cut file) raises ParseError. UBSan prints its summary only with
+``print_summary=1`` (the runner sets it); a UBSan report without one is
+accepted when its stack is complete, i.e. followed by another report or the end.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pyharness.errors import ParseError
+from pyharness.model import Finding, Frame
+from pyharness.parsers.attribution import attribute
+from pyharness.runners.asan import log_files
+
+TOOL = "asan"
+
+_ASAN_ERROR = re.compile(r"^==(?P<pid>\d+)==ERROR: AddressSanitizer: (?P<what>.*)$")
+_LSAN_ERROR = re.compile(r"^==(?P<pid>\d+)==ERROR: LeakSanitizer: (?P<what>.*)$")
+_UBSAN_ERROR = re.compile(r"^(?P<where>\S+?:\d+(?::\d+)?): runtime error: (?P<what>.*)$")
+_LEAK = re.compile(
+    r"^(?P<kind>Direct|Indirect) leak of (?P<bytes>\d+) byte\(s\) "
+    r"in (?P<blocks>\d+) object\(s\) allocated from:$"
+)
+_ACCESS = re.compile(r"^(?:READ|WRITE) of size (?P<size>\d+) at ")
+_SUMMARY = re.compile(
+    r"^SUMMARY: (?P<tool>AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer): (?P<rest>.*)$"
+)
+_FRAME = re.compile(r"^\s*#(?P<n>\d+) 0x[0-9a-fA-F]+(?: in)?\s*(?P<rest>.*)$")
+_FRAME_OBJ = re.compile(r"\s*\((?P<obj>[^()\s]+?)\+0x[0-9a-fA-F]+\)$")
+_FRAME_FILE = re.compile(r"\s(?P<file>\S+?):(?P<line>\d+)(?::\d+)?$")
+_BUILD_ID = re.compile(r"\s*\(BuildId: [0-9a-fA-F]+\)$")
+
+
+def parse_frame(line: str) -> Frame | None:
+    """One ``#N 0xADDR in function file:line`` (or ``(object+0xOFF)``) line, else None."""
+    m = _FRAME.match(line)
+    if m is None:
+        return None
+    rest = _BUILD_ID.sub("", m["rest"].rstrip())
+    if (obj := _FRAME_OBJ.search(rest)) is not None:
+        return Frame(rest[: obj.start()].strip() or "??", object=obj["obj"])
+    if (loc := _FRAME_FILE.search(" " + rest)) is not None:
+        fn = (" " + rest)[: loc.start()].strip()
+        return Frame(fn or "??", loc["file"], int(loc["line"]))
+    return Frame(rest or "??")
+
+
+@dataclass
+class _Open:
+    """A report being read: its header, the lines after it, and where it started."""
+
+    tool: str  # "asan", "lsan" or "ubsan"
+    header: str
+    lineno: int
+    lines: list[str] = field(default_factory=list)
+
+
+def _stacks(lines: list[str]) -> list[tuple[str, list[Frame]]]:
+    """Consecutive frame lines grouped into stacks, each with the line that introduced it."""
+    out: list[tuple[str, list[Frame]]] = []
+    intro = ""
+    current: list[Frame] | None = None
+    for line in lines:
+        frame = parse_frame(line)
+        if frame is not None:
+            if current is None:
+                current = []
+                out.append((intro, current))
+            current.append(frame)
+        else:
+            current = None
+            if line.strip():
+                intro = line.strip()
+    return out
+
+
+def _close(report: _Open, summary: str) -> list[Finding]:
+    if report.tool == "lsan":
+        return _leaks(report)
+    words = summary.split(maxsplit=1)
+    kind = words[0] if words else "undefined-behavior"
+    stacks = _stacks(report.lines)
+    stack = tuple(stacks[0][1]) if stacks else ()
+    size: int | None = None
+    message = report.header
+    for line in report.lines:
+        if (access := _ACCESS.match(line.strip())) is not None:
+            size = int(access["size"])
+            message = f"{report.header}; {line.strip()}"
+            break
+    return [Finding(TOOL, kind, message, bytes=size, blocks=None, stack=stack)]
+
+
+def _leaks(report: _Open) -> list[Finding]:
+    findings = []
+    for intro, frames in _stacks(report.lines):
+        m = _LEAK.match(intro)
+        if m is None:
+            continue
+        findings.append(
+            Finding(
+                TOOL,
+                f"leak.{m['kind'].lower()}",
+                intro.removesuffix(" allocated from:"),
+                bytes=int(m["bytes"]),
+                blocks=int(m["blocks"]),
+                stack=tuple(frames),
+            )
+        )
+    return findings
+
+
+def _unsummarised(report: _Open, source: str) -> list[Finding]:
+    """A report cut off before its SUMMARY: acceptable only for UBSan with a whole stack."""
+    if report.tool == "ubsan" and _stacks(report.lines):
+        return _close(report, "undefined-behavior")
+    raise ParseError(f"{source}:{report.lineno}: report {report.header!r} has no SUMMARY line (truncated?)")
+
+
+def parse_text(text: str, source: str = "<text>") -> tuple[Finding, ...]:
+    """Every report in ``text`` as attributed findings; lines outside reports are ignored."""
+    findings: list[Finding] = []
+    report: _Open | None = None
+    for lineno, raw in enumerate(text.splitlines(), start=1):
+        line = raw.rstrip("\n")
+        if (summary := _SUMMARY.match(line)) is not None:
+            if report is None:
+                raise ParseError(f"{source}:{lineno}: SUMMARY line with no report before it: {line!r}")
+            findings.extend(_close(report, summary["rest"]))
+            report = None
+            continue
+        header = None
+        if (m := _ASAN_ERROR.match(line)) is not None:
+            header = _Open("asan", f"AddressSanitizer: {m['what']}", lineno)
+        elif (m := _LSAN_ERROR.match(line)) is not None:
+            header = _Open("lsan", f"LeakSanitizer: {m['what']}", lineno)
+        elif (m := _UBSAN_ERROR.match(line.strip())) is not None:
+            header = _Open("ubsan", f"{m['where']}: runtime error: {m['what']}", lineno)
+        if header is not None:
+            if report is not None:
+                findings.extend(_unsummarised(report, source))
+            report = header
+        elif report is not None:
+            report.lines.append(line)
+    if report is not None:
+        findings.extend(_unsummarised(report, source))
+    return tuple(attribute(f) for f in findings)
+
+
+def parse_files(paths: Iterable[Path]) -> tuple[Finding, ...]:
+    """Findings from every file, in order (per-pid logs, then the subject's stderr)."""
+    out: list[Finding] = []
+    for path in paths:
+        try:
+            text = path.read_text(errors="replace")
+        except OSError as err:
+            raise ParseError(f"cannot read {path}: {err}") from err
+        out.extend(parse_text(text, str(path)))
+    return tuple(out)
+
+
+def parse_cell(cell_dir: Path) -> tuple[Finding, ...]:
+    """Findings from the artifacts the asan runner leaves in ``cell_dir``."""
+    return parse_files(log_files(cell_dir))
