@@ -1,24 +1,91 @@
-"""Nox sessions: the matrix, defined by pyharness.matrix, and the project's checks.
+"""Nox sessions: the matrix (read from pyharness.matrix, never spelled out here) and the checks.
 
+`nox` alone runs the quick matrix (every tool on its variant, then the report);
 `nox -s tests` is the test command CI runs (see README.md and .ci/run).
+Posargs pass through: `nox -s asan -- messages` runs one workload,
+`nox -s valgrind -- --sweep` the pre-release sizes.
 """
 
 from __future__ import annotations
 
+import os
+import sys
+import time
+from pathlib import Path
+
 import nox
+
+ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT))
+from pyharness.matrix import TOOLS, VARIANTS  # noqa: E402  (the matrix is defined once, in code)
 
 nox.needs_version = ">=2025.2.9"
 nox.options.default_venv_backend = "venv"
-nox.options.reuse_existing_virtualenvs = True
-nox.options.sessions = ["tests"]
+nox.options.reuse_venv = "yes"
+nox.options.sessions = ["matrix"]
 
 PYPROJECT = nox.project.load_toml("pyproject.toml")
 PYTHON = "3.11"
+# One run directory for every session of this nox invocation, so `nox` (matrix)
+# gathers all four tools' cells into one report.
+RUN_ID = os.environ.get("PYHARNESS_RUN_ID") or time.strftime("%Y%m%d-%H%M%S")
+RUN_DIR = f"reports/{RUN_ID}"
+FUZZ_SECONDS = 60
 
 
 def group(name: str) -> list[str]:
     """Requirements of one dependency group in pyproject.toml."""
     return nox.project.dependency_groups(PYPROJECT, name)
+
+
+def harness(session: nox.Session, *args: str) -> None:
+    """Run `python -m pyharness ARGS` from the checkout, with what it needs installed."""
+    session.install(*group("harness"))
+    session.run("python", "-m", "pyharness", *args)
+
+
+def _tool_session(tool_id: str) -> None:
+    tool = TOOLS[tool_id]
+
+    def run_tool(session: nox.Session) -> None:
+        harness(session, "matrix", tool.id, "--run-dir", RUN_DIR, *session.posargs)
+
+    run_tool.__doc__ = (
+        f"{tool.description} on the {tool.variant} variant: every workload, then the report "
+        "(`-- WORKLOAD`, `-- --sweep`)."
+    )
+    run_tool.__name__ = tool.id
+    nox.session(name=tool.id, python=PYTHON, tags=[tool.id, tool.variant, "matrix"], default=False)(run_tool)
+
+
+for _tool in TOOLS:
+    _tool_session(_tool)
+
+
+@nox.session(python=PYTHON, requires=list(TOOLS), tags=["matrix"])
+def matrix(session: nox.Session) -> None:
+    """The quick matrix: every tool's session, then one report of all their cells."""
+    harness(session, "report", RUN_DIR)
+
+
+@nox.session(python=PYTHON, default=False)
+def report(session: nox.Session) -> None:
+    """Re-render a run's report: `nox -s report -- reports/<run-id>` (default reports/latest)."""
+    harness(session, "report", *(session.posargs or ["reports/latest"]))
+
+
+@nox.session(python=PYTHON, default=False)
+def baseline(session: nox.Session) -> None:
+    """Measure baselines/<platform>.json from repeated rss runs and the native demo (`-- --runs N`)."""
+    harness(session, "baseline", *session.posargs)
+
+
+@nox.session(python=PYTHON, default=False)
+def build(session: nox.Session) -> None:
+    """Build and stage every variant (or those named: `-- asan plain`)."""
+    session.install(*group("harness"))
+    for variant in session.posargs or list(VARIANTS):
+        session.run("python", "-c", f"from pyharness import build; print(build.stage({variant!r}))")
 
 
 @nox.session(python=PYTHON)
@@ -27,15 +94,45 @@ def tests(session: nox.Session) -> None:
     session.install(*group("test"))
     session.install(".")  # meson-python, plain variant, memory_profile_demo into bin
     # -P: import the installed copy, not the checkout in the current directory.
-    session.run("python", "-P", "-c", "import pyharness._netcore, pyharness._build_config as b; print(b.VARIANT)")
+    session.run(
+        "python", "-P", "-c", "import pyharness._netcore, pyharness._build_config as b; print(b.VARIANT)"
+    )
     session.run("memory_profile_demo", "connections", "--connections", "1000")
     session.run("pytest", *session.posargs)
 
 
-@nox.session(python=PYTHON)
+@nox.session(python=PYTHON, default=False)
+def fuzz(session: nox.Session) -> None:
+    """Fuzz the frame decoder with libFuzzer under ASan+UBSan (needs clang; `-- SECONDS`)."""
+    seconds = session.posargs[0] if session.posargs else str(FUZZ_SECONDS)
+    out = ROOT / "build" / "fuzz"
+    (out / "corpus").mkdir(parents=True, exist_ok=True)
+    binary = out / "fuzz_frame_decoder"
+    session.run(
+        "clang++", "-std=c++17", "-g", "-O1", "-fsanitize=fuzzer,address,undefined",
+        "-fno-sanitize-recover=undefined", f"-I{ROOT / 'csrc'}",
+        str(ROOT / "csrc/fuzz/fuzz_frame_decoder.cpp"), str(ROOT / "csrc/core/frame_decoder.cpp"),
+        "-o", str(binary), external=True,
+    )  # fmt: skip
+    session.run(
+        str(binary), f"-max_total_time={seconds}", f"-artifact_prefix={out}/", "-print_final_stats=1",
+        str(out / "corpus"), str(ROOT / "csrc/fuzz/corpus"), external=True,
+    )  # fmt: skip
+
+
+@nox.session(python=PYTHON, default=False)
+def bench(session: nox.Session) -> None:
+    """Our core against asyncio, uvloop and pyzmq over loopback (`-- --quick`, `-- --runs N`)."""
+    session.install(*group("harness"), *group("bench"))
+    session.run("python", "-m", "pyharness.bench", *session.posargs)
+
+
+@nox.session(python=PYTHON, default=False)
 def lint(session: nox.Session) -> None:
-    """ruff (lint and format check) and mypy --strict on the package."""
+    """ruff (lint and format check), mypy --strict on the package, clang-format on csrc/."""
     session.install(*group("lint"))
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
-    session.run("mypy", *session.posargs)
+    session.run("mypy")
+    sources = sorted(str(p) for p in (ROOT / "csrc").rglob("*.[ch]pp"))
+    session.run("clang-format", "--dry-run", "--Werror", *sources)

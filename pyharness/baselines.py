@@ -42,11 +42,16 @@ K_SIGMA = 4.0
 RELATIVE_FLOOR = 0.05
 # RSS is counted in 4 KiB pages: a tolerance below one page is below the
 # measurement's resolution. Other units have no floor beyond the relative one.
-ABSOLUTE_FLOORS: dict[str, float] = {"B": 4096.0, "bytes": 4096.0, "s": 0.005}
+ABSOLUTE_FLOORS: dict[str, float] = {"B": 4096.0, "bytes": 4096.0, "s": 0.005, "B/cycle": 8.0}
+# Throughput on a shared 2-core machine moves far more between sessions than
+# within one measuring session: a relative floor per unit keeps the gate on
+# regressions (a halved rate) rather than on a busy neighbour.
+RELATIVE_FLOORS: dict[str, float] = {"frames/s": 0.3}
 
 TOLERANCE_RULE = (
     f"value = median of n runs; sigma = {MAD_TO_SIGMA} * median absolute deviation; "
-    f"tolerance = max({K_SIGMA:g} * sigma, {RELATIVE_FLOOR:g} * |value|, absolute floor of the unit "
+    f"tolerance = max({K_SIGMA:g} * sigma, relative floor * |value| ({RELATIVE_FLOOR:g}, or per unit "
+    f"{json.dumps(RELATIVE_FLOORS, sort_keys=True)}), absolute floor of the unit "
     f"{json.dumps(ABSOLUTE_FLOORS, sort_keys=True)}); "
     "lower-is-better fails above value + tolerance, higher-is-better below value - tolerance, "
     "both outside either bound"
@@ -92,7 +97,19 @@ class Baselines:
     entries: Mapping[BaselineKey, BaselineEntry]
 
     def lookup(self, cell: CellReport, metric: str) -> BaselineEntry | None:
-        return self.entries.get(BaselineKey(cell.variant, cell.tool, cell.workload, metric))
+        workload = preset_workload(cell)
+        if workload is None:
+            return None
+        return self.entries.get(BaselineKey(cell.variant, cell.tool, workload, metric))
+
+
+def preset_workload(cell: CellReport) -> str | None:
+    """The workload key a cell's numbers compare under: ``connections`` at the quick
+    preset, ``connections@sweep`` at the sweep sizes, None (not comparable, so not
+    gated) when the workload ran with options of its own."""
+    if cell.extra.get("scenario_args"):
+        return None
+    return f"{cell.workload}@sweep" if cell.extra.get("sweep") else cell.workload
 
 
 # -- platform identity --------------------------------------------------------
@@ -150,7 +167,8 @@ def derive_entry(
     sigma = MAD_TO_SIGMA * statistics.median([abs(v - center) for v in values])
     candidates = {
         f"{K_SIGMA:g} * sigma": K_SIGMA * sigma,
-        f"{RELATIVE_FLOOR:g} * |value|": RELATIVE_FLOOR * abs(center),
+        f"{RELATIVE_FLOORS.get(unit, RELATIVE_FLOOR):g} * |value|": RELATIVE_FLOORS.get(unit, RELATIVE_FLOOR)
+        * abs(center),
         "absolute floor": ABSOLUTE_FLOORS.get(unit, 0.0),
     }
     winner = max(candidates, key=lambda k: candidates[k])

@@ -19,7 +19,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from pyharness import __version__, build, orchestrate, proc, rss, runs
+from pyharness import __version__, baselines, build, calibrate, orchestrate, proc, rss, runs
 from pyharness.errors import HarnessError
 from pyharness.matrix import TOOLS, VARIANTS, WORKLOADS
 from pyharness.progress import Progress
@@ -60,6 +60,7 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_run(sub)
     _add_matrix(sub)
     _add_report(sub)
+    _add_baseline(sub)
     return parser
 
 
@@ -190,6 +191,41 @@ def _add_report(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.add_argument("--run-id", help="the run id recorded in the summary (default: DIR's name)")
     _add_baselines_option(p)
     p.set_defaults(handler=_report)
+
+
+def _add_baseline(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "baseline",
+        help="measure the baselines file (what `nox -s baseline` runs)",
+        description="Run every rss cell (connections at --sweep size) and the native demo --runs times, "
+        "derive each gated metric's value (median) and tolerance (from the run-to-run spread), and write "
+        "baselines/<platform>.json. Fails without writing when a cell does not pass.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--runs", type=int, default=5, help="repetitions (default 5; 3 or more)")
+    p.add_argument(
+        "--out", type=Path, metavar="PATH", help="default baselines/<platform>.json in the checkout"
+    )
+    p.add_argument(
+        "--work-dir",
+        type=Path,
+        metavar="DIR",
+        help="where the runs' cells go (default reports/baseline-<id>)",
+    )
+    p.add_argument("--no-demo", action="store_true", help="skip the native demo's numbers")
+    p.add_argument("--no-progress", action="store_true", help="no progress line on stderr")
+    p.set_defaults(handler=_baseline)
+
+
+def _baseline(args: argparse.Namespace, rest: Sequence[str]) -> int:
+    out = args.out or baselines.baseline_path(build.source_root() / "baselines")
+    work_dir = args.work_dir or Path("reports") / f"baseline-{orchestrate.new_run_id()}"
+    written = calibrate.calibrate(
+        args.runs, out, work_dir, demo=not args.no_demo, progress=not args.no_progress
+    )
+    _print_lines([f"baselines written: {written} ({args.runs} runs; cells in {work_dir})"])
+    return EXIT_OK
 
 
 def _scenario(args: argparse.Namespace, rest: Sequence[str]) -> int:

@@ -106,3 +106,34 @@ WORKLOADS: dict[str, Workload] = {
 def variant_for_tool(tool_id: str) -> Variant:
     """The variant a tool runs against."""
     return VARIANTS[TOOLS[tool_id].variant]
+
+
+@dataclass(frozen=True)
+class GatedMetric:
+    """A metric the baselines file records and cells are gated on."""
+
+    name: str
+    direction: str  # "lower-is-better" | "higher-is-better" | "both" (see baselines.DIRECTIONS)
+
+
+# What `nox -s baseline` measures and the gate compares, per (tool, workload).
+# RSS metrics belong to the rss tool only: under ASan or Valgrind RSS is meaningless.
+GATED_METRICS: dict[tuple[str, str], tuple[GatedMetric, ...]] = {
+    ("rss", "connections"): (
+        GatedMetric("server_bytes_per_connection", "lower-is-better"),
+        GatedMetric("client_bytes_per_connection", "lower-is-better"),
+        GatedMetric("server_rss_0", "lower-is-better"),
+        GatedMetric("server_rss_100", "lower-is-better"),
+        GatedMetric("server_rss_1000", "lower-is-better"),
+        GatedMetric("server_rss_10000", "lower-is-better"),  # --sweep cells only
+    ),
+    ("rss", "messages"): (
+        GatedMetric("frames_per_s", "higher-is-better"),
+        GatedMetric("rss_peak", "lower-is-better"),
+        GatedMetric("rss_growth", "lower-is-better"),
+    ),
+    ("rss", "stability"): (
+        GatedMetric("rss_drift_bytes", "lower-is-better"),
+        GatedMetric("rss_slope_bytes_per_cycle", "lower-is-better"),
+    ),
+}

@@ -185,7 +185,7 @@ def _connections(
     v.gate(
         "server_bytes_per_connection",
         server.slope,
-        "B",
+        "B/connection",
         limits.server_bytes_per_connection,
         "server bytes per connection",
     )
@@ -195,7 +195,7 @@ def _connections(
         client_slope = least_squares(
             [float(c["connections"]) for c in client_points], [float(c["client_rss"]) for c in client_points]
         ).slope
-        v.info("client_bytes_per_connection", client_slope, "B")
+        v.info("client_bytes_per_connection", client_slope, "B/connection")
     if cleanup:
         v.info("server_rss_after_cleanup", cleanup[-1]["rss"], "B")
     summary = f"server {server.slope:,.0f} B/connection{_limit_note(limits.server_bytes_per_connection)}"
