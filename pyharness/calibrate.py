@@ -41,6 +41,13 @@ DEMO_RESULTS: tuple[tuple[str, str, str, str, Direction], ...] = (
         "B/connection",
         "lower-is-better",
     ),
+    (
+        "connections",
+        "kernel_slab_bytes_per_connection",
+        "kernel_slab_bytes_per_connection",
+        "B/connection",
+        "both",
+    ),
     ("messages", "frames_per_second", "frames_per_s", "frames/s", "higher-is-better"),
     ("messages", "peak_rss_bytes", "rss_peak", "B", "lower-is-better"),
     (

@@ -161,7 +161,7 @@ void profile_connections(const options& opt, reporter& out) {
   write_line(parent_end.get(), std::to_string(port));
   out.checkpoint("connections", "After server start (0 connections)", demo::current_rss(), 0);
 
-  std::vector<double> xs, server_rss, client_rss;
+  std::vector<double> xs, server_rss, client_rss, slab;
   for (const auto n : steps) {
     write_line(parent_end.get(), "connect " + std::to_string(n));
     const std::string reply = read_line(parent_end.get());
@@ -175,6 +175,7 @@ void profile_connections(const options& opt, reporter& out) {
       xs.push_back(static_cast<double>(n));
       server_rss.push_back(static_cast<double>(rss));
       client_rss.push_back(std::stod(reply.substr(3)));
+      slab.push_back(static_cast<double>(demo::system_slab()));
     }
   }
   write_line(parent_end.get(), "close");
@@ -187,6 +188,9 @@ void profile_connections(const options& opt, reporter& out) {
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) throw std::runtime_error("client process failed");
   out.result("server_bytes_per_connection", demo::slope(xs, server_rss), "B (slope of server RSS)");
   out.result("client_bytes_per_connection", demo::slope(xs, client_rss), "B (slope of client-process RSS)");
+  // Both ends of every connection are on this host: the slope covers a client and a server socket.
+  out.result("kernel_slab_bytes_per_connection", demo::slope(xs, slab),
+             "B (slope of system-wide kernel slab, both ends; not in any RSS)");
 }
 
 void profile_messages(const options& opt, reporter& out) {

@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <fstream>
+#include <string>
 
 namespace demo {
 
@@ -15,6 +16,17 @@ std::uint64_t current_rss() {
   std::uint64_t resident_pages = 0;
   statm >> size_pages >> resident_pages;  // first field is the total size; RSS is the second
   return resident_pages * static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+}
+
+std::uint64_t system_slab() {
+  std::ifstream meminfo("/proc/meminfo");
+  std::string key;
+  std::uint64_t kib = 0;
+  std::string unit;
+  while (meminfo >> key >> kib >> unit) {
+    if (key == "Slab:") return kib * 1024;
+  }
+  return 0;
 }
 
 std::size_t open_fds() {

@@ -10,6 +10,10 @@ namespace demo {
 /// Resident set size in bytes (/proc/self/statm, second field).
 std::uint64_t current_rss();
 
+/// The kernel's slab memory, system-wide (/proc/meminfo "Slab"): socket
+/// structures live there, outside every process's RSS.
+std::uint64_t system_slab();
+
 /// Open file descriptors (entries of /proc/self/fd).
 std::size_t open_fds();
 
