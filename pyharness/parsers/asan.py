@@ -3,10 +3,11 @@
 Format: the sanitizer runtimes' report text, documented with each tool at
 https://github.com/google/sanitizers/wiki/AddressSanitizer (and the
 LeakSanitizer and UndefinedBehaviorSanitizer pages of the clang manual). The
-runner sends them to ``asan.<pid>`` files (``log_path``) and, for UBSan, which
-ignores ``log_path`` in gcc 12, to the subject's stderr. Every report ends with
-a ``SUMMARY:`` line, which is also what classifies it (ASan and LSan share an
-exit code). Lines matched, e.g.::
+runner sends them to ``asan.<pid>`` files (``log_path``). gcc 12's UBSan
+writes its report to stderr and only its SUMMARY line to ``log_path``, so the
+subject's stderr is read too and the two halves are joined by location. Every
+report ends with a ``SUMMARY:`` line, which is also what classifies it (ASan
+and LSan share an exit code). Lines matched, e.g.::
 
     ==11509==ERROR: AddressSanitizer: heap-use-after-free on address 0x603000051a08 at pc ...
     READ of size 4 at 0x603000051a08 thread T0
@@ -28,7 +29,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from pyharness.errors import ParseError
@@ -141,17 +142,37 @@ def _unsummarised(report: _Open, source: str) -> list[Finding]:
     raise ParseError(f"{source}:{report.lineno}: report {report.header!r} has no SUMMARY line (truncated?)")
 
 
-def parse_text(text: str, source: str = "<text>") -> tuple[Finding, ...]:
-    """Every report in ``text`` as attributed findings; lines outside reports are ignored."""
-    findings: list[Finding] = []
+@dataclass
+class _Parsed:
+    findings: list[Finding]
+    # UBSan reports that had no SUMMARY in their own file, by "file:line:col" location.
+    open_ubsan: dict[str, int]
+    # UBSan SUMMARY lines with no report before them: (kind, location).
+    orphan_summaries: list[tuple[str, str]]
+
+
+def _parse(text: str, source: str) -> _Parsed:
+    out = _Parsed([], {}, [])
     report: _Open | None = None
+
+    def unsummarised(r: _Open) -> None:
+        out.open_ubsan[r.header.split(": runtime error:", 1)[0]] = len(out.findings)
+        out.findings.extend(_unsummarised(r, source))
+
     for lineno, raw in enumerate(text.splitlines(), start=1):
         line = raw.rstrip("\n")
         if (summary := _SUMMARY.match(line)) is not None:
-            if report is None:
+            if report is not None:
+                out.findings.extend(_close(report, summary["rest"]))
+                report = None
+            elif summary["tool"] == "UndefinedBehaviorSanitizer":
+                # gcc 12's UBSan prints its report on stderr but this line to log_path.
+                words = summary["rest"].split()
+                out.orphan_summaries.append(
+                    (words[0] if words else "undefined-behavior", words[1] if len(words) > 1 else "")
+                )
+            else:
                 raise ParseError(f"{source}:{lineno}: SUMMARY line with no report before it: {line!r}")
-            findings.extend(_close(report, summary["rest"]))
-            report = None
             continue
         header = None
         if (m := _ASAN_ERROR.match(line)) is not None:
@@ -162,25 +183,54 @@ def parse_text(text: str, source: str = "<text>") -> tuple[Finding, ...]:
             header = _Open("ubsan", f"{m['where']}: runtime error: {m['what']}", lineno)
         if header is not None:
             if report is not None:
-                findings.extend(_unsummarised(report, source))
+                unsummarised(report)
             report = header
         elif report is not None:
             report.lines.append(line)
     if report is not None:
-        findings.extend(_unsummarised(report, source))
+        unsummarised(report)
+    return out
+
+
+def _merge(parsed: list[_Parsed]) -> tuple[Finding, ...]:
+    """Join UBSan reports with summaries found in other files (matched by location)."""
+    findings: list[Finding] = []
+    open_reports: dict[str, tuple[int, int]] = {}
+    for i, p in enumerate(parsed):
+        for where, index in p.open_ubsan.items():
+            open_reports[where] = (i, index)
+    for p in parsed:
+        for kind, where in p.orphan_summaries:
+            if where in open_reports:
+                i, index = open_reports.pop(where)
+                parsed[i].findings[index] = replace(parsed[i].findings[index], kind=kind)
+            else:  # the report body is lost (stderr not kept): the summary alone still names the site
+                file, _, rest = where.partition(":")
+                line = rest.split(":", 1)[0]
+                frame = Frame("??", file or None, int(line) if line.isdigit() else None)
+                findings.append(
+                    Finding(TOOL, kind, f"UndefinedBehaviorSanitizer: {kind} {where}", stack=(frame,))
+                )
+    for p in parsed:
+        findings.extend(p.findings)
     return tuple(attribute(f) for f in findings)
 
 
+def parse_text(text: str, source: str = "<text>") -> tuple[Finding, ...]:
+    """Every report in ``text`` as attributed findings; lines outside reports are ignored."""
+    return _merge([_parse(text, source)])
+
+
 def parse_files(paths: Iterable[Path]) -> tuple[Finding, ...]:
-    """Findings from every file, in order (per-pid logs, then the subject's stderr)."""
-    out: list[Finding] = []
+    """Findings from every file (per-pid logs, then the subject's stderr), UBSan halves joined."""
+    parsed: list[_Parsed] = []
     for path in paths:
         try:
             text = path.read_text(errors="replace")
         except OSError as err:
             raise ParseError(f"cannot read {path}: {err}") from err
-        out.extend(parse_text(text, str(path)))
-    return tuple(out)
+        parsed.append(_parse(text, str(path)))
+    return _merge(parsed)
 
 
 def parse_cell(cell_dir: Path) -> tuple[Finding, ...]:

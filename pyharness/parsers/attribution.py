@@ -19,10 +19,13 @@ A frame is the project's when
   namespace.
 
 For leaks, the body of a module's init function (``pybind11_init__netcore``,
-``pybind11_exec__canaries`` in pybind11 3's multi-phase init, ``PyInit_*``) is foreign too: what it allocates (function records,
-registered types) lives as long as the interpreter, and heaptrack reports it
-as "leaked" at exit. Lambdas defined inside that body run later and stay the
-project's.
+pybind11 3's ``pybind11_exec__canaries``, ``PyInit_*``) is foreign too: what
+it allocates (function records, registered types) lives as long as the
+interpreter, and heaptrack reports it as "leaked" at exit. So is memory that
+glibc allocates inside ``pthread_create`` (thread stacks and TLS it caches
+after a join and never frees): heaptrack reported it under
+``netcore::reactor::reactor()`` for a server that was stopped and joined.
+Lambdas defined inside a module's init body run later and stay the project's.
 """
 
 from __future__ import annotations
@@ -37,6 +40,9 @@ PROJECT_DIRS = ("csrc", "pyharness")
 PROJECT_OBJECT_PREFIXES = ("_netcore.", "_canaries.")
 PROJECT_NAMESPACES = ("netcore::", "canaries::")
 FOREIGN_NAMESPACES = ("pybind11::", "std::", "__gnu_cxx::", "__cxxabiv1::")
+# Allocations made inside these belong to the C runtime, which keeps them for reuse.
+RUNTIME_OWNERS = frozenset({"pthread_create", "__pthread_create_2_1", "allocate_stack", "_dl_allocate_tls"})
+_SHARED_OBJECT = re.compile(r"\.so(?:\.[\d.]+)?(?::\d+)?$")
 _MODULE_INIT = re.compile(r"^(?:pybind11_init_|pybind11_exec_|PyInit_)\w+$")
 # Header directories that may sit under a project-looking path (a virtualenv
 # inside the checkout, pybind11 vendored in a build tree): never project code.
@@ -49,8 +55,8 @@ def project_path(path: str | None) -> str | None:
     ``../../csrc/core/x.cpp`` and ``/work/main/build/../csrc/core/x.cpp`` both give
     ``csrc/core/x.cpp``, whatever build directory the tool saw them from.
     """
-    if not path:
-        return None
+    if not path or _SHARED_OBJECT.search(path):
+        return None  # a tool that could not symbolize may print the object where the file goes
     parts = [p for p in path.replace("\\", "/").split("/") if p not in ("", ".")]
     for i in range(len(parts) - 2, -1, -1):
         if parts[i] in PROJECT_DIRS:
@@ -117,6 +123,8 @@ def is_project_frame(frame: Frame, *, leak: bool = False) -> bool:
 def project_frame(stack: Sequence[Frame], *, leak: bool = False) -> Frame | None:
     """The first project frame from the top, with its file made repository-relative."""
     for frame in stack:
+        if leak and qualified_name(frame.function) in RUNTIME_OWNERS:
+            return None
         if is_project_frame(frame, leak=leak):
             return replace(frame, file=normalise_path(frame.file))
     return None

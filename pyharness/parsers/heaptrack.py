@@ -42,8 +42,10 @@ TOOL = "heaptrack"
 
 _SIZE = r"(?P<amount>[0-9.]+)(?P<unit>[KMGTP]?)B?"
 _LEAK_HEADER = re.compile(rf"^(?P<indent> *){_SIZE} leaked over (?P<calls>\d+) calls from:?$")
-_SECTION = re.compile(r"^(MEMORY LEAKS|MOST CALLS TO ALLOCATION FUNCTIONS|PEAK MEMORY CONSUMERS|"
-                      r"MOST TEMPORARY ALLOCATIONS|MOST BYTES ALLOCATED)$")
+_SECTION = re.compile(
+    r"^(MEMORY LEAKS|MOST CALLS TO ALLOCATION FUNCTIONS|PEAK MEMORY CONSUMERS|"
+    r"MOST TEMPORARY ALLOCATIONS|MOST BYTES ALLOCATED)$"
+)
 _AT = re.compile(r"^at (?P<file>.+?):(?P<line>\d+)$")
 _OTHER_PLACES = re.compile(r"^\s*and .* from \d+ other places$")
 _TOTALS = {
@@ -138,9 +140,11 @@ def _leak_sites(lines: list[str]) -> list[_Site]:
     # top-level block only when no indented backtrace followed it.
     result: list[_Site] = []
     for i, site in enumerate(sites):
-        followed = i + 1 < len(sites) and sites[i + 1].frames[: len(site.frames)] == site.frames and len(
-            sites[i + 1].frames
-        ) > len(site.frames)
+        followed = (
+            i + 1 < len(sites)
+            and sites[i + 1].frames[: len(site.frames)] == site.frames
+            and len(sites[i + 1].frames) > len(site.frames)
+        )
         if not followed:
             result.append(site)
     return result
@@ -178,8 +182,9 @@ def parse_text(text: str, source: str = "<text>") -> HeaptrackResult:
     for site in _leak_sites(leak_lines):
         frames = tuple(_inherit_objects(site.frames))
         message = f"{site.bytes} bytes leaked over {site.calls} calls"
-        findings.append(attribute(Finding(TOOL, "leak", message, bytes=site.bytes, blocks=site.calls,
-                                          stack=frames)))
+        findings.append(
+            attribute(Finding(TOOL, "leak", message, bytes=site.bytes, blocks=site.calls, stack=frames))
+        )
     counted = sum(f.bytes or 0 for f in findings if f.counts)
     units = {"allocation_calls": "calls", "temporary_allocations": "calls"}
     metrics = [Metric(name, value, units.get(name, "bytes")) for name, value in totals.items()]

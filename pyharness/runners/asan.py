@@ -3,10 +3,11 @@
 The extension is built with ``-fsanitize=address,undefined`` but the interpreter
 is not, so the runtime is preloaded (else the import aborts with "ASan runtime
 does not come first"). Reports go to ``<cell_dir>/asan.<pid>`` (one file per
-process); gcc 12's UBSan ignores ``log_path`` when ASan hosts it (measured), so
-the subject's stderr is kept in ``<cell_dir>/subject.stderr`` and the parser
-reads both. ASan and LSan share one exit code (their ``exitcode`` flag is
-common, the last parsed wins), UBSan gets its own; the parser classifies every
+process); gcc 12's UBSan writes its report to stderr and only the SUMMARY
+line to ``log_path`` (measured), so the subject's stderr is kept in
+``<cell_dir>/subject.stderr`` and the parser reads both. ASan and LSan share
+one exit code (their ``exitcode`` flag is common, the last parsed wins), UBSan
+gets its own; the parser classifies every
 report by its ``SUMMARY:`` line anyway.
 """
 

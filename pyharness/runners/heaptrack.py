@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from pyharness.errors import ConfigError
 from pyharness.runners._common import require_executable, tool_env
 from pyharness.runners.base import Followup, LaunchSpec
 
@@ -53,6 +54,13 @@ class HeaptrackRunner:
     def launch(
         self, subject: Sequence[str], env: Mapping[str, str], cell_dir: Path, timeout_s: float
     ) -> LaunchSpec:
+        if any("\n" in arg for arg in subject):
+            # Measured: heaptrack 1.4 writes the command line unescaped into its line-based
+            # recording, and a newline shifts every string index: all frames come out garbled.
+            raise ConfigError(
+                "heaptrack cannot record a command whose arguments contain a newline; "
+                "put multi-line code in a script file"
+            )
         argv = (require_executable(self.id, "heaptrack"), "-o", str(cell_dir / DATA_STEM), *subject)
         return LaunchSpec(
             argv=argv,

@@ -1,0 +1,201 @@
+"""Regenerate the real tool outputs the parser tests read: ``python tests/data/capture_tool_outputs.py``.
+
+Builds and stages the variants the tools need, runs small Python snippets
+(each canary, and a clean server/client exchange) under ASan, Valgrind and
+heaptrack with the runners' own LaunchSpecs, and copies the artifacts into
+``tests/data/captures/<tool>/<snippet>/``. Per-pid file names become stable
+ones (``asan.log``, ``valgrind.xml``); heaptrack_print text is gzipped because
+even an idle interpreter leaves a few hundred KB of leak sites. Nothing here is
+edited by hand: rerun the script after changing a canary, a runner or a tool.
+``MANIFEST.json`` records exit codes, durations, slowdowns against the plain
+variant and what the parsers counted (the detection table as measured).
+
+This script spawns the tools with ``subprocess`` directly; the harness's own
+gateway (timeouts, RSS sampling) is not needed for captures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import gzip
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from pyharness import build  # noqa: E402
+from pyharness.model import Finding  # noqa: E402
+from pyharness.parsers import asan as asan_parser  # noqa: E402
+from pyharness.parsers import heaptrack as heaptrack_parser  # noqa: E402
+from pyharness.parsers import valgrind as valgrind_parser  # noqa: E402
+from pyharness.runners.asan import AsanRunner  # noqa: E402
+from pyharness.runners.base import LaunchSpec  # noqa: E402
+from pyharness.runners.heaptrack import HeaptrackRunner  # noqa: E402
+from pyharness.runners.valgrind import ValgrindRunner  # noqa: E402
+
+CAPTURES = Path(__file__).resolve().parent / "captures"
+# The real interpreter, not a pyenv shim: a shim is a shell script, and the
+# tool would then profile bash (LSan reported bash's own leaks that way).
+PYTHON = os.path.realpath(sys.executable)
+
+CLEAN = """\
+import pyharness._canaries as canaries
+from pyharness._netcore import MessagingClient, MessagingServer
+
+canaries.clean()
+server = MessagingServer("capture", echo=True)
+port = server.start()
+client = MessagingClient("capture-client")
+client.connect("127.0.0.1", port, timeout=30.0)
+for i in range(8):
+    client.send(bytes([i]) * 1024)
+client.flush(timeout=30.0)
+server.wait_for(messages=8, timeout=60.0)
+stats = server.stats()
+assert stats["messages_received"] == 8 and stats["bytes_received"] == 8 * 1024, stats
+client.disconnect()
+server.stop()
+del client, server
+"""
+
+SNIPPETS = {
+    "leak": "import pyharness._canaries as c; c.leak(4096)",
+    "heap_overflow_read": "import pyharness._canaries as c; c.heap_overflow_read()",
+    "use_after_free": "import pyharness._canaries as c; c.use_after_free()",
+    "uninitialised_branch": "import pyharness._canaries as c; c.uninitialised_branch()",
+    "signed_overflow": "import pyharness._canaries as c; c.signed_overflow(5)",
+    "clean": CLEAN,
+}
+RUNNERS = {"asan": AsanRunner(), "valgrind": ValgrindRunner(), "heaptrack": HeaptrackRunner()}
+TIMEOUT_S = 60.0
+GZIP_ABOVE = 64 * 1024
+
+
+def run(spec: LaunchSpec) -> tuple[int, float]:
+    """Run one spec; return its exit code and wall time."""
+    env = dict(spec.env)
+    start = time.monotonic()
+    with (
+        open(spec.stdout_path or os.devnull, "wb") as out,
+        open(spec.stderr_path or os.devnull, "wb") as err,
+    ):
+        proc = subprocess.run(spec.argv, env=env, cwd=spec.cwd, stdout=out, stderr=err,
+                              timeout=spec.timeout_s, check=False)
+    return proc.returncode, time.monotonic() - start
+
+
+def copy_artifacts(tool: str, cell: Path, dest: Path) -> list[str]:
+    """Copy the parser-relevant artifacts under stable names."""
+    if dest.exists():
+        shutil.rmtree(dest)
+    dest.mkdir(parents=True)
+    names: list[str] = []
+    if tool == "asan":
+        logs = sorted(cell.glob("asan.*"))
+        for i, log in enumerate(logs):
+            name = "asan.log" if len(logs) == 1 else f"asan.{i}.log"
+            shutil.copyfile(log, dest / name)
+            names.append(name)
+        stderr = cell / "subject.stderr"
+        if stderr.is_file() and stderr.stat().st_size:
+            shutil.copyfile(stderr, dest / "subject.stderr")
+            names.append("subject.stderr")
+    elif tool == "valgrind":
+        xmls = sorted(cell.glob("valgrind.*.xml"))
+        for i, xml in enumerate(xmls):
+            name = "valgrind.xml" if len(xmls) == 1 else f"valgrind.{i}.xml"
+            shutil.copyfile(xml, dest / name)
+            names.append(name)
+    else:
+        for txt in ("heaptrack.txt", "heaptrack-leaks.txt"):
+            data = (cell / txt).read_bytes()
+            if len(data) > GZIP_ABOVE:
+                # mtime=0: the same text gives the same bytes, so reruns show no spurious diff.
+                (dest / f"{txt}.gz").write_bytes(gzip.compress(data, mtime=0))
+                names.append(f"{txt}.gz")
+            else:
+                (dest / txt).write_bytes(data)
+                names.append(txt)
+    return names
+
+
+def counted(tool: str, cell: Path) -> list[Finding]:
+    if tool == "asan":
+        findings = asan_parser.parse_cell(cell)
+    elif tool == "valgrind":
+        findings = valgrind_parser.parse_cell(cell).findings
+    else:
+        findings = heaptrack_parser.parse_cell(cell).findings
+    return [f for f in findings if f.counts]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--tool", action="append", choices=sorted(RUNNERS), help="only these tools")
+    parser.add_argument("--snippet", action="append", choices=sorted(SNIPPETS), help="only these snippets")
+    args = parser.parse_args()
+    tools = args.tool or list(RUNNERS)
+    snippets = args.snippet or list(SNIPPETS)
+
+    staged = {v: build.stage(v) for v in ("plain", *sorted({"asan" if t == "asan" else "relwithdebinfo"
+                                                               for t in tools}))}
+    manifest_path = CAPTURES / "MANIFEST.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+    manifest["python"] = sys.version.split()[0]
+    runs = manifest.setdefault("runs", {})
+
+    native: dict[str, float] = {}
+    for name in snippets:
+        with tempfile.TemporaryDirectory(prefix="capture-native-") as tmp:
+            rc, native[name] = run(
+                LaunchSpec((PYTHON, "-c", SNIPPETS[name]), staged["plain"].env(), TIMEOUT_S, cwd=Path(tmp))
+            )
+
+    for tool in tools:
+        runner = RUNNERS[tool]
+        runner.check_available()
+        variant = "asan" if tool == "asan" else "relwithdebinfo"
+        for name in snippets:
+            with tempfile.TemporaryDirectory(prefix=f"capture-{tool}-{name}-") as tmp:
+                cell = Path(tmp)
+                # A script file, not `-c`: heaptrack cannot record a multi-line argument.
+                script = cell / "snippet.py"
+                script.write_text(SNIPPETS[name])
+                spec = runner.launch((PYTHON, str(script)), staged[variant].env(), cell, TIMEOUT_S)
+                # Not the checkout: the source tree's pyharness (no compiled extensions)
+                # must never shadow the staged one.
+                spec = dataclasses.replace(spec, cwd=cell)
+                rc, seconds = run(spec)
+                for followup in runner.followups(cell, TIMEOUT_S):
+                    frc, _ = run(followup.spec)
+                    if frc != 0 and followup.required:
+                        raise SystemExit(f"{followup.spec.label} failed with exit {frc} for {tool}/{name}")
+                files = copy_artifacts(tool, cell, CAPTURES / tool / name)
+                found = counted(tool, cell)
+            runs[f"{tool}/{name}"] = {
+                "exit_code": rc,
+                "expected_exit": rc in spec.success_codes,
+                "seconds": round(seconds, 2),
+                "native_seconds": round(native[name], 3),
+                "slowdown": round(seconds / native[name], 1),
+                "files": files,
+                "counted": sorted(
+                    {f"{f.kind} @ {f.project_frame.where()}" for f in found if f.project_frame}
+                ),
+            }
+            print(f"{tool:9} {name:22} exit {rc:3} {seconds:6.2f}s x{runs[f'{tool}/{name}']['slowdown']:<6} "
+                  f"counted: {runs[f'{tool}/{name}']['counted']}")
+    manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
