@@ -41,7 +41,9 @@ from pyharness.runners.heaptrack import LEAKS_FILE, SUMMARY_FILE
 TOOL = "heaptrack"
 
 _SIZE = r"(?P<amount>[0-9.]+)(?P<unit>[KMGTP]?)B?"
-_LEAK_HEADER = re.compile(rf"^(?P<indent> *){_SIZE} leaked over (?P<calls>\d+) calls from:?$")
+# A trailing colon marks a backtrace under a merged location; without it, a location (merged)
+# or a whole backtrace (unmerged).
+_LEAK_HEADER = re.compile(rf"^ *{_SIZE} leaked over (?P<calls>\d+) calls from(?P<sub>:?)$")
 _SECTION = re.compile(
     r"^(MEMORY LEAKS|MOST CALLS TO ALLOCATION FUNCTIONS|PEAK MEMORY CONSUMERS|"
     r"MOST TEMPORARY ALLOCATIONS|MOST BYTES ALLOCATED)$"
@@ -114,7 +116,7 @@ def _leak_sites(lines: list[str]) -> list[_Site]:
             continue
         if (header := _LEAK_HEADER.match(line)) is not None:
             site = _Site(parse_size(f"{header['amount']}{header['unit']}"), int(header["calls"]), [])
-            if header["indent"]:  # a backtrace under a merged location
+            if header["sub"]:  # a backtrace under a merged location
                 current = _Site(site.bytes, site.calls, list(location))
                 sites.append(current)
                 merged_top = None

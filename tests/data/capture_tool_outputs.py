@@ -87,8 +87,9 @@ def run(spec: LaunchSpec) -> tuple[int, float]:
         open(spec.stdout_path or os.devnull, "wb") as out,
         open(spec.stderr_path or os.devnull, "wb") as err,
     ):
-        proc = subprocess.run(spec.argv, env=env, cwd=spec.cwd, stdout=out, stderr=err,
-                              timeout=spec.timeout_s, check=False)
+        proc = subprocess.run(
+            spec.argv, env=env, cwd=spec.cwd, stdout=out, stderr=err, timeout=spec.timeout_s, check=False
+        )
     return proc.returncode, time.monotonic() - start
 
 
@@ -145,8 +146,10 @@ def main() -> int:
     tools = args.tool or list(RUNNERS)
     snippets = args.snippet or list(SNIPPETS)
 
-    staged = {v: build.stage(v) for v in ("plain", *sorted({"asan" if t == "asan" else "relwithdebinfo"
-                                                               for t in tools}))}
+    staged = {
+        v: build.stage(v)
+        for v in ("plain", *sorted({"asan" if t == "asan" else "relwithdebinfo" for t in tools}))
+    }
     manifest_path = CAPTURES / "MANIFEST.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
     manifest["python"] = sys.version.split()[0]
@@ -191,8 +194,10 @@ def main() -> int:
                     {f"{f.kind} @ {f.project_frame.where()}" for f in found if f.project_frame}
                 ),
             }
-            print(f"{tool:9} {name:22} exit {rc:3} {seconds:6.2f}s x{runs[f'{tool}/{name}']['slowdown']:<6} "
-                  f"counted: {runs[f'{tool}/{name}']['counted']}")
+            print(
+                f"{tool:9} {name:22} exit {rc:3} {seconds:6.2f}s x{runs[f'{tool}/{name}']['slowdown']:<6} "
+                f"counted: {runs[f'{tool}/{name}']['counted']}"
+            )
     manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return 0
 

@@ -1,0 +1,111 @@
+"""The heaptrack_print text parser on real captured output (gzipped by the capture script)."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import pytest
+
+from pyharness.errors import ParseError
+from pyharness.parsers import heaptrack
+
+CAPTURES = Path(__file__).parent / "data" / "captures" / "heaptrack"
+
+
+def text_of(name: str, file: str) -> str:
+    directory = CAPTURES / name
+    plain = directory / file
+    return (
+        plain.read_text()
+        if plain.is_file()
+        else gzip.decompress((directory / f"{file}.gz").read_bytes()).decode()
+    )
+
+
+def parse_capture(name: str) -> heaptrack.HeaptrackResult:
+    return heaptrack.parse_text(text_of(name, "heaptrack-leaks.txt"), f"{name}/heaptrack-leaks.txt")
+
+
+def test_leak_canary_is_found_and_attributed() -> None:
+    counted = [f for f in parse_capture("leak").findings if f.counts]
+    assert len(counted) == 1
+    (leak,) = counted
+    assert leak.kind == "leak"
+    assert leak.bytes == 4100  # heaptrack prints "4.10K" for 4,096 bytes
+    assert leak.project_frame is not None
+    assert leak.project_frame.function == "canaries::leak(unsigned long)"
+    assert leak.project_frame.file == "csrc/canaries/canaries_module.cpp"
+    assert leak.project_frame.line is not None
+
+
+@pytest.mark.parametrize(
+    "name", ["clean", "heap_overflow_read", "use_after_free", "uninitialised_branch", "signed_overflow"]
+)
+def test_runs_without_a_leak_give_no_project_findings(name: str) -> None:
+    result = parse_capture(name)
+    assert [f for f in result.findings if f.counts] == []
+    # The interpreter's unfreed memory is there, visible and foreign.
+    assert any(not f.counts for f in result.findings)
+
+
+def test_metrics() -> None:
+    result = heaptrack.parse_text(text_of("leak", "heaptrack.txt"))
+    metrics = {m.name: m for m in result.metrics}
+    for name in ("peak_heap", "allocation_calls", "temporary_allocations", "leaked_total", "leaked_project"):
+        assert name in metrics
+    assert metrics["allocation_calls"].unit == "calls" and metrics["allocation_calls"].value > 1000
+    assert metrics["peak_heap"].value > 100_000
+    assert metrics["leaked_total"].value >= 4096
+    assert parse_capture("leak").metrics[-2].name == "leaked_project"
+    assert {m.name: m.value for m in parse_capture("leak").metrics}["leaked_project"] == 4100
+
+
+def test_summary_file_shares_totals_with_leaks_file() -> None:
+    a = {m.name: m.value for m in heaptrack.parse_text(text_of("clean", "heaptrack.txt")).metrics}
+    b = {m.name: m.value for m in parse_capture("clean").metrics}
+    assert a["peak_heap"] == b["peak_heap"] and a["allocation_calls"] == b["allocation_calls"]
+
+
+def test_truncated_output_raises() -> None:
+    text = text_of("leak", "heaptrack-leaks.txt")
+    with pytest.raises(ParseError, match="closing totals"):
+        heaptrack.parse_text(text[: len(text) // 2], "cut.txt")
+
+
+def test_objects_are_inherited_from_the_frame_above() -> None:
+    (leak,) = [f for f in parse_capture("leak").findings if f.counts]
+    assert all(f.object for f in leak.stack)
+
+
+def test_merged_layout() -> None:
+    text = """MEMORY LEAKS
+4.10K leaked over 1 calls from
+canaries::leak(unsigned long)
+  at ../../csrc/canaries/canaries_module.cpp:39
+  in /x/pyharness/_canaries.cpython-311-x86_64-linux-gnu.so
+4.10K leaked over 1 calls from:
+    pybind11::cpp_function::dispatcher(_object*, _object* const*, unsigned long, _object*)
+      at /usr/include/pybind11/pybind11.h:1236
+  and 0B from 3 other places
+
+total runtime: 0.90s.
+calls to allocation functions: 10 (11/s)
+temporary memory allocations: 1 (1/s)
+peak heap memory consumption: 5.01M
+total memory leaked: 4.10K
+"""
+    result = heaptrack.parse_text(text)
+    (leak,) = result.findings
+    assert leak.stack[0].function == "canaries::leak(unsigned long)"
+    assert len(leak.stack) == 2 and leak.counts
+
+
+@pytest.mark.parametrize(("text", "value"), [("4.10K", 4100), ("5.01M", 5_010_000), ("0B", 0), ("12", 12)])
+def test_sizes(text: str, value: int) -> None:
+    assert heaptrack.parse_size(text) == value
+
+
+def test_bad_size_raises() -> None:
+    with pytest.raises(ParseError):
+        heaptrack.parse_size("lots")
