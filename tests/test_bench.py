@@ -67,7 +67,7 @@ def test_quick_bench_measures_every_present_peer(
             assert m["detail"]["received"] * FRAME_SIZE > 0
         if m["metric"] == "cycles_per_s":
             assert m["detail"]["end"]["sessions"] == 0
-            assert m["detail"]["end"]["fds"] == m["detail"]["start"]["fds"]
+            assert m["detail"]["end"]["fds"] <= m["detail"]["start"]["fds"]
     assert set(results["skipped"]) == {p.id for p in PEERS} - set(peers)
     table = capsys.readouterr().out
     assert "DESIGN section 10 target" in table and "ZeroMQ does its own framing" in table

@@ -152,7 +152,9 @@ def cycles(ctx: Context, peer: Peer, run: int) -> list[Measurement]:
             seconds += run_batch(batch)
             series.append(((i + 1) * batch, server.rss()))
         end = {"rss": server.rss(), "fds": server.fds(), "sessions": server.request("counts", 5)["sessions"]}
-    if end["fds"] != start["fds"] or end["sessions"] != 0:
+    # More descriptors than at the start is a leak; fewer means the start reading caught a socket
+    # still closing (ZeroMQ and uvloop close after reporting the disconnect), so it is only recorded.
+    if end["fds"] > start["fds"] or end["sessions"] != 0:
         raise BenchError(f"{peer.id} cycles: fds {start['fds']} -> {end['fds']}, sessions {end['sessions']}")
     measured = batch * sizes.cycle_batches
     slope = theil_sen([float(c) for c, _ in series], [float(r) for _, r in series]).slope
