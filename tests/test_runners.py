@@ -9,7 +9,7 @@ import pytest
 
 from pyharness.errors import ConfigError, ToolMissingError
 from pyharness.matrix import TOOLS
-from pyharness.runners import asan, heaptrack, valgrind
+from pyharness.runners import asan, heaptrack, registry, valgrind
 from pyharness.runners._common import SUPPRESSIONS_DIR
 from pyharness.runners.base import Runner
 
@@ -144,3 +144,9 @@ def test_suppression_files_exist_and_explain_every_entry() -> None:
     assert "leak:" not in "".join(
         line for line in (SUPPRESSIONS_DIR / "lsan.supp").read_text().splitlines() if not line.startswith("#")
     )
+
+
+@pytest.mark.parametrize("tool", ["asan", "valgrind", "heaptrack"])
+def test_registry_finds_runner_and_parser(tool: str) -> None:
+    assert registry.runner_for(tool).id == tool
+    assert registry.parser_for(tool) is not None

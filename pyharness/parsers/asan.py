@@ -31,11 +31,15 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pyharness.errors import ParseError
 from pyharness.model import Finding, Frame
 from pyharness.parsers.attribution import attribute
 from pyharness.runners.asan import log_files
+
+if TYPE_CHECKING:
+    from pyharness.proc import ProcResult
 
 TOOL = "asan"
 
@@ -233,6 +237,9 @@ def parse_files(paths: Iterable[Path]) -> tuple[Finding, ...]:
     return _merge(parsed)
 
 
-def parse_cell(cell_dir: Path) -> tuple[Finding, ...]:
-    """Findings from the artifacts the asan runner leaves in ``cell_dir``."""
+def parse_cell(cell_dir: Path, result: ProcResult | None = None) -> tuple[Finding, ...]:
+    """Findings from the artifacts the asan runner leaves in ``cell_dir`` (the registry's entry point).
+
+    ``result`` (the subject's exit) is not needed: the reports, not the exit code, classify.
+    """
     return parse_files(log_files(cell_dir))

@@ -32,11 +32,15 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pyharness.errors import ParseError
 from pyharness.model import Finding, Frame, Metric
 from pyharness.parsers.attribution import attribute
 from pyharness.runners.heaptrack import LEAKS_FILE, SUMMARY_FILE
+
+if TYPE_CHECKING:
+    from pyharness.proc import ProcResult
 
 TOOL = "heaptrack"
 
@@ -215,7 +219,12 @@ def parse_files(paths: Iterable[Path]) -> HeaptrackResult:
     return HeaptrackResult(tuple(findings), metrics or ())
 
 
-def parse_cell(cell_dir: Path) -> HeaptrackResult:
+def parse_cell(cell_dir: Path, result: ProcResult | None = None) -> tuple[Finding, ...]:
+    """Leak findings from ``cell_dir`` (the registry's entry point); metrics: ``parse_cell_result``."""
+    return parse_cell_result(cell_dir).findings
+
+
+def parse_cell_result(cell_dir: Path) -> HeaptrackResult:
     """The heaptrack_print text the heaptrack runner's followups leave in ``cell_dir``."""
     paths = [cell_dir / LEAKS_FILE, cell_dir / SUMMARY_FILE]
     missing = [p.name for p in paths if not p.is_file()]

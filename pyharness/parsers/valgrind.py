@@ -28,11 +28,15 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pyharness.errors import ParseError
 from pyharness.model import Finding, Frame
 from pyharness.parsers.attribution import attribute
 from pyharness.runners.valgrind import xml_files
+
+if TYPE_CHECKING:
+    from pyharness.proc import ProcResult
 
 TOOL = "valgrind"
 
@@ -153,6 +157,11 @@ def parse_files(paths: Iterable[Path]) -> ValgrindResult:
     return ValgrindResult(tuple(findings), suppressed)
 
 
-def parse_cell(cell_dir: Path) -> ValgrindResult:
-    """The artifacts the valgrind runner leaves in ``cell_dir``."""
+def parse_cell_result(cell_dir: Path) -> ValgrindResult:
+    """The artifacts the valgrind runner leaves in ``cell_dir``, with suppression counts."""
     return parse_files(xml_files(cell_dir))
+
+
+def parse_cell(cell_dir: Path, result: ProcResult | None = None) -> tuple[Finding, ...]:
+    """Findings from ``cell_dir`` (the registry's entry point; the exit code is not needed)."""
+    return parse_cell_result(cell_dir).findings

@@ -125,3 +125,8 @@ def log_files(cell_dir: Path) -> list[Path]:
 
 
 __all__ = ["ASAN_EXITCODE", "UBSAN_EXITCODE", "AsanRunner", "find_runtime", "log_files"]
+
+
+def make_runner() -> AsanRunner:
+    """The runner ``pyharness.runners.registry.runner_for("asan")`` returns."""
+    return AsanRunner()

@@ -123,3 +123,8 @@ class HeaptrackRunner:
             label="heaptrack_print",
         )
         return (Followup(summary), Followup(leaks))
+
+
+def make_runner() -> HeaptrackRunner:
+    """The runner ``pyharness.runners.registry.runner_for("heaptrack")`` returns."""
+    return HeaptrackRunner()

@@ -74,3 +74,8 @@ class ValgrindRunner:
 def xml_files(cell_dir: Path) -> list[Path]:
     """The artifacts the valgrind parser reads, one per traced process."""
     return sorted(cell_dir.glob("valgrind.*.xml"), key=lambda p: p.name)
+
+
+def make_runner() -> ValgrindRunner:
+    """The runner ``pyharness.runners.registry.runner_for("valgrind")`` returns."""
+    return ValgrindRunner()

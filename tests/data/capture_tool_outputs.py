@@ -132,9 +132,9 @@ def counted(tool: str, cell: Path) -> list[Finding]:
     if tool == "asan":
         findings = asan_parser.parse_cell(cell)
     elif tool == "valgrind":
-        findings = valgrind_parser.parse_cell(cell).findings
+        findings = valgrind_parser.parse_cell(cell)
     else:
-        findings = heaptrack_parser.parse_cell(cell).findings
+        findings = heaptrack_parser.parse_cell(cell)
     return [f for f in findings if f.counts]
 
 
