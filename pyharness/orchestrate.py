@@ -116,7 +116,8 @@ def run_cell(
     """Run one cell; return its report (also written to disk). Raises only for a bad request."""
     validate(req)
     runner = runner_for(req.tool)
-    cell_dir = req.cell_dir or (req.out_dir or Path("reports") / new_run_id()) / req.cell_id
+    # Absolute: the subject runs in the cell directory and is handed paths inside it.
+    cell_dir = (req.cell_dir or (req.out_dir or Path("reports") / new_run_id()) / req.cell_id).resolve()
     cell_dir.mkdir(parents=True, exist_ok=True)
     cell = _Cell(req, runner, cell_dir, progress or Progress(req.cell_id, enabled=False))
     try:

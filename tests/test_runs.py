@@ -74,3 +74,11 @@ def test_a_failing_cell_fails_the_matrix(tmp_path: Path, monkeypatch: pytest.Mon
 def test_bad_workload_option_fails_before_anything_runs(tmp_path: Path) -> None:
     assert cli.main(["matrix", "rss", "--run-dir", str(tmp_path / "r"), "--", "--no-such-option"]) == 2
     assert not (tmp_path / "r").exists()
+
+
+def test_relative_run_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The subject runs inside its cell directory: paths handed to it must not be relative.
+    monkeypatch.chdir(tmp_path)
+    code = cli.main(["matrix", "rss", "stability", "--run-dir", "rel/run", "--no-progress", "--", "--cycles", "30"])
+    assert code == 0
+    assert json.loads((tmp_path / "rel/run/summary.json").read_text())["cells"][0]["status"] == "pass"

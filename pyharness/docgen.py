@@ -1,0 +1,186 @@
+"""The docs' generated tables: expected memory and throughput, from the baselines file.
+
+A generated block in a Markdown file sits between two markers::
+
+    <!-- generated: NAME (python -m pyharness docs --write) -->
+    ...table...
+    <!-- end generated: NAME -->
+
+``render_blocks`` rewrites every such block from ``baselines/<platform>.json``;
+``pyharness docs --check`` (run by the tests) fails when a doc and the
+baselines have drifted apart, and ``--write`` brings the doc up to date. No
+number in these tables is typed by hand.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+from pyharness.baselines import BaselineEntry, BaselineKey, Baselines, format_quantity
+from pyharness.errors import ConfigError
+from pyharness.matrix import TOOLS, VARIANTS, WORKLOADS
+
+BLOCK = re.compile(
+    r"(?P<open><!-- generated: (?P<name>[a-z0-9-]+) \(python -m pyharness docs --write\) -->\n)"
+    r"(?P<body>.*?)"
+    r"(?P<close><!-- end generated: (?P=name) -->)",
+    re.DOTALL,
+)
+CONNECTION_POINTS = (0, 100, 1000, 10000)
+MISSING = "not measured"
+
+
+def _value(table: Baselines, tool: str, workload: str, metric: str) -> BaselineEntry | None:
+    return table.entries.get(BaselineKey("plain", tool, workload, metric))
+
+
+def _cell(entry: BaselineEntry | None, *, spread: bool = True) -> str:
+    """``120 B/connection ± 6`` (tolerance) or ``not measured``."""
+    if entry is None:
+        return MISSING
+    value = _number(entry.value, entry.unit)
+    if not spread:
+        return value
+    return f"{value} ± {_number(entry.tolerance, entry.unit, with_unit=False)}"
+
+
+def _number(value: float, unit: str, *, with_unit: bool = True) -> str:
+    if unit in ("B", "bytes"):
+        return format_quantity(value, unit)  # sizes always carry their unit (KiB, MiB)
+    if unit == "frames/s":
+        text = f"{value / 1e6:.2f} M" if value >= 1e5 else f"{value:,.0f}"
+        return f"{text} frames/s" if with_unit else text
+    text = f"{value:,.0f}" if abs(value) >= 10 else f"{value:.1f}"
+    return f"{text} {unit}" if with_unit else text
+
+
+def _runs(table: Baselines) -> str:
+    counts = sorted({e.n_runs for e in table.entries.values()})
+    if not counts:
+        return "no runs"
+    return f"{counts[0]} runs" if len(counts) == 1 else f"{counts[0]}-{counts[-1]} runs"
+
+
+def per_connection(table: Baselines) -> str:
+    rows = [
+        ("server process, Python-hosted (`rss` cell, 1,000 to 10,000)", "rss", "connections@sweep",
+         "server_bytes_per_connection"),
+        ("server process, native demo (1,000 to 10,000)", "demo", "connections",
+         "server_bytes_per_connection"),
+        ("client process, Python-hosted (`rss` cell, 1,000 to 10,000)", "rss", "connections@sweep",
+         "client_bytes_per_connection"),
+        ("client process, native demo", "demo", "connections", "client_bytes_per_connection"),
+        ("kernel slab, both ends of a loopback connection (not in any RSS)", "demo", "connections",
+         "kernel_slab_bytes_per_connection"),
+    ]  # fmt: skip
+    lines = ["| what | bytes per idle connection (slope) |", "|---|---|"]
+    lines += [f"| {label} | {_cell(_value(table, *key))} |" for label, *key in rows]
+    return "\n".join(lines)
+
+
+def server_rss(table: Baselines) -> str:
+    lines = [
+        "| connections | server RSS, Python-hosted | server RSS, native demo |",
+        "|---:|---:|---:|",
+    ]
+    for n in CONNECTION_POINTS:
+        python = _value(table, "rss", "connections@sweep", f"server_rss_{n}")
+        native = _value(table, "demo", "connections", f"server_rss_{n}")
+        lines.append(f"| {n:,} | {_cell(python)} | {_cell(native)} |")
+    return "\n".join(lines)
+
+
+def throughput(table: Baselines) -> str:
+    rows = [
+        ("Python `send` loop (`rss` messages cell)", "rss", "messages", "frames_per_s"),
+        ("core-driven (`memory_profile_demo messages`)", "demo", "messages", "frames_per_s"),
+        ("peak RSS, Python-hosted messages cell", "rss", "messages", "rss_peak"),
+        ("RSS kept after the messages cell", "rss", "messages", "rss_growth"),
+    ]
+    lines = ["| 1 KiB frames, one client, counted at the server | median ± tolerance |", "|---|---:|"]
+    lines += [f"| {label} | {_cell(_value(table, *key))} |" for label, *key in rows]
+    return "\n".join(lines)
+
+
+def stability(table: Baselines) -> str:
+    rows = [
+        ("RSS growth after warm-up, Python-hosted (Theil-Sen)", "rss", "stability",
+         "rss_slope_bytes_per_cycle"),
+        ("RSS drift over the judged cycles, Python-hosted", "rss", "stability", "rss_drift_bytes"),
+        ("RSS growth after warm-up, native demo (least squares)", "demo", "stability",
+         "rss_slope_bytes_per_cycle"),
+    ]  # fmt: skip
+    lines = ["| connect, send, verify, disconnect cycles | median ± tolerance |", "|---|---:|"]
+    lines += [f"| {label} | {_cell(_value(table, *key))} |" for label, *key in rows]
+    return "\n".join(lines)
+
+
+def provenance(table: Baselines) -> str:
+    return (
+        f"Measured on `{table.platform}` by `nox -s baseline` ({_runs(table)}); "
+        "each figure is the median, ± the gate's tolerance derived from the run-to-run spread."
+    )
+
+
+def tools(_: Baselines) -> str:
+    lines = ["| tool | variant | what it is |", "|---|---|---|"]
+    lines += [f"| `{t.id}` | `{t.variant}` | {t.description} |" for t in TOOLS.values()]
+    return "\n".join(lines)
+
+
+def variants(_: Baselines) -> str:
+    lines = ["| variant | meson options | what it is for |", "|---|---|---|"]
+    lines += [
+        f"| `{v.id}` | {', '.join(f'`{a}`' for a in v.meson_args)} | {v.description} |"
+        for v in VARIANTS.values()
+    ]
+    return "\n".join(lines)
+
+
+def workloads(_: Baselines) -> str:
+    lines = ["| workload | what the subject does |", "|---|---|"]
+    lines += [f"| `{w.id}` | {w.description} |" for w in WORKLOADS.values()]
+    return "\n".join(lines)
+
+
+GENERATORS: dict[str, Callable[[Baselines], str]] = {
+    "tools": tools,
+    "variants": variants,
+    "workloads": workloads,
+    "per-connection": per_connection,
+    "server-rss": server_rss,
+    "throughput": throughput,
+    "stability": stability,
+    "provenance": provenance,
+}
+
+
+def render_blocks(text: str, table: Baselines) -> str:
+    """``text`` with every generated block rewritten (ConfigError for an unknown block name)."""
+
+    def replace(match: re.Match[str]) -> str:
+        name = match.group("name")
+        if name not in GENERATORS:
+            raise ConfigError(f"unknown generated block {name!r}; known: {', '.join(GENERATORS)}")
+        return f"{match.group('open')}{GENERATORS[name](table)}\n{match.group('close')}"
+
+    return BLOCK.sub(replace, text)
+
+
+def stale_docs(paths: list[Path], table: Baselines) -> list[Path]:
+    """The docs whose generated blocks differ from what ``table`` gives."""
+    return [
+        p
+        for p in paths
+        if render_blocks(p.read_text(encoding="utf-8"), table) != p.read_text(encoding="utf-8")
+    ]
+
+
+def write_docs(paths: list[Path], table: Baselines) -> list[Path]:
+    """Rewrite the stale docs; return them."""
+    changed = stale_docs(paths, table)
+    for path in changed:
+        path.write_text(render_blocks(path.read_text(encoding="utf-8"), table), encoding="utf-8")
+    return changed
