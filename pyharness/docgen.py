@@ -1,5 +1,9 @@
 """The docs' generated tables: expected memory and throughput, from the baselines file.
 
+Inputs: ``baselines/<platform>.json`` (expected memory, throughput, stability),
+``docs/bench-results.json`` (``nox -s bench -- --json docs/bench-results.json``)
+and ``pyharness.matrix`` (tools, variants, workloads).
+
 A generated block in a Markdown file sits between two markers::
 
     <!-- generated: NAME (python -m pyharness docs --write) -->
@@ -14,11 +18,15 @@ number in these tables is typed by hand.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pyharness.baselines import BaselineEntry, BaselineKey, Baselines, format_quantity
+from pyharness.bench import markdown as bench_markdown
 from pyharness.errors import ConfigError
 from pyharness.matrix import TOOLS, VARIANTS, WORKLOADS
 
@@ -29,6 +37,29 @@ BLOCK = re.compile(
     re.DOTALL,
 )
 CONNECTION_POINTS = (0, 100, 1000, 10000)
+BENCH_RESULTS = "bench-results.json"  # beside the docs
+
+
+@dataclass(frozen=True)
+class DocInputs:
+    """Everything the generated blocks are made from."""
+
+    baselines: Baselines
+    bench: dict[str, Any] | None = None
+
+
+def load_inputs(checkout: Path, table: Baselines) -> DocInputs:
+    """The baselines given, and the committed benchmark results if present."""
+    path = checkout / "docs" / BENCH_RESULTS
+    try:
+        bench = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        bench = None
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"{path}: not JSON: {err}") from err
+    return DocInputs(table, bench)
+
+
 MISSING = "not measured"
 
 
@@ -63,7 +94,8 @@ def _runs(table: Baselines) -> str:
     return f"{counts[0]} runs" if len(counts) == 1 else f"{counts[0]}-{counts[-1]} runs"
 
 
-def per_connection(table: Baselines) -> str:
+def per_connection(inputs: DocInputs) -> str:
+    table = inputs.baselines
     rows = [
         ("server process, Python-hosted (`rss` cell, 1,000 to 10,000)", "rss", "connections@sweep",
          "server_bytes_per_connection"),
@@ -80,7 +112,8 @@ def per_connection(table: Baselines) -> str:
     return "\n".join(lines)
 
 
-def server_rss(table: Baselines) -> str:
+def server_rss(inputs: DocInputs) -> str:
+    table = inputs.baselines
     lines = [
         "| connections | server RSS, Python-hosted | server RSS, native demo |",
         "|---:|---:|---:|",
@@ -92,7 +125,8 @@ def server_rss(table: Baselines) -> str:
     return "\n".join(lines)
 
 
-def throughput(table: Baselines) -> str:
+def throughput(inputs: DocInputs) -> str:
+    table = inputs.baselines
     rows = [
         ("Python `send` loop (`rss` messages cell)", "rss", "messages", "frames_per_s"),
         ("core-driven (`memory_profile_demo messages`)", "demo", "messages", "frames_per_s"),
@@ -104,7 +138,8 @@ def throughput(table: Baselines) -> str:
     return "\n".join(lines)
 
 
-def stability(table: Baselines) -> str:
+def stability(inputs: DocInputs) -> str:
+    table = inputs.baselines
     rows = [
         ("RSS growth after warm-up, Python-hosted (Theil-Sen)", "rss", "stability",
          "rss_slope_bytes_per_cycle"),
@@ -117,20 +152,21 @@ def stability(table: Baselines) -> str:
     return "\n".join(lines)
 
 
-def provenance(table: Baselines) -> str:
+def provenance(inputs: DocInputs) -> str:
+    table = inputs.baselines
     return (
         f"Measured on `{table.platform}` by `nox -s baseline` ({_runs(table)}); "
         "each figure is the median, ± the gate's tolerance derived from the run-to-run spread."
     )
 
 
-def tools(_: Baselines) -> str:
+def tools(_: DocInputs) -> str:
     lines = ["| tool | variant | what it is |", "|---|---|---|"]
     lines += [f"| `{t.id}` | `{t.variant}` | {t.description} |" for t in TOOLS.values()]
     return "\n".join(lines)
 
 
-def variants(_: Baselines) -> str:
+def variants(_: DocInputs) -> str:
     lines = ["| variant | meson options | what it is for |", "|---|---|---|"]
     lines += [
         f"| `{v.id}` | {', '.join(f'`{a}`' for a in v.meson_args)} | {v.description} |"
@@ -139,13 +175,20 @@ def variants(_: Baselines) -> str:
     return "\n".join(lines)
 
 
-def workloads(_: Baselines) -> str:
+def workloads(_: DocInputs) -> str:
     lines = ["| workload | what the subject does |", "|---|---|"]
     lines += [f"| `{w.id}` | {w.description} |" for w in WORKLOADS.values()]
     return "\n".join(lines)
 
 
-GENERATORS: dict[str, Callable[[Baselines], str]] = {
+def bench(inputs: DocInputs) -> str:
+    if inputs.bench is None:
+        return f"No benchmark results yet: run `nox -s bench -- --json docs/{BENCH_RESULTS}`."
+    return bench_markdown.render(inputs.bench)
+
+
+GENERATORS: dict[str, Callable[[DocInputs], str]] = {
+    "bench": bench,
     "tools": tools,
     "variants": variants,
     "workloads": workloads,
@@ -157,30 +200,30 @@ GENERATORS: dict[str, Callable[[Baselines], str]] = {
 }
 
 
-def render_blocks(text: str, table: Baselines) -> str:
+def render_blocks(text: str, inputs: DocInputs) -> str:
     """``text`` with every generated block rewritten (ConfigError for an unknown block name)."""
 
     def replace(match: re.Match[str]) -> str:
         name = match.group("name")
         if name not in GENERATORS:
             raise ConfigError(f"unknown generated block {name!r}; known: {', '.join(GENERATORS)}")
-        return f"{match.group('open')}{GENERATORS[name](table)}\n{match.group('close')}"
+        return f"{match.group('open')}{GENERATORS[name](inputs)}\n{match.group('close')}"
 
     return BLOCK.sub(replace, text)
 
 
-def stale_docs(paths: list[Path], table: Baselines) -> list[Path]:
-    """The docs whose generated blocks differ from what ``table`` gives."""
+def stale_docs(paths: list[Path], inputs: DocInputs) -> list[Path]:
+    """The docs whose generated blocks differ from what ``inputs`` give."""
     return [
         p
         for p in paths
-        if render_blocks(p.read_text(encoding="utf-8"), table) != p.read_text(encoding="utf-8")
+        if render_blocks(p.read_text(encoding="utf-8"), inputs) != p.read_text(encoding="utf-8")
     ]
 
 
-def write_docs(paths: list[Path], table: Baselines) -> list[Path]:
+def write_docs(paths: list[Path], inputs: DocInputs) -> list[Path]:
     """Rewrite the stale docs; return them."""
-    changed = stale_docs(paths, table)
+    changed = stale_docs(paths, inputs)
     for path in changed:
-        path.write_text(render_blocks(path.read_text(encoding="utf-8"), table), encoding="utf-8")
+        path.write_text(render_blocks(path.read_text(encoding="utf-8"), inputs), encoding="utf-8")
     return changed

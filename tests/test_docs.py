@@ -30,15 +30,26 @@ def test_docs_exist_and_have_commands() -> None:
     assert len(BLOCKS) >= 15
 
 
+def inputs() -> docgen.DocInputs:
+    return docgen.load_inputs(ROOT, baselines.load(baselines.baseline_path(ROOT / "baselines")))
+
+
 def test_generated_tables_match_the_baselines_file() -> None:
-    table = baselines.load(baselines.baseline_path(ROOT / "baselines"))
-    stale = docgen.stale_docs(DOCS, table)
+    stale = docgen.stale_docs(DOCS, inputs())
     assert not stale, f"regenerate with `python -m pyharness docs --write`: {', '.join(map(str, stale))}"
 
 
 def test_generated_tables_show_measured_numbers() -> None:
     text = (ROOT / "docs" / "MEMORY_PROFILING.md").read_text()
-    for name in ("per-connection", "server-rss", "throughput", "stability", "tools", "variants"):
+    for name in (
+        "per-connection",
+        "server-rss",
+        "throughput",
+        "stability",
+        "tools",
+        "variants",
+        "provenance",
+    ):
         assert f"<!-- generated: {name} " in text
     assert docgen.MISSING not in text, "a table cell has no measurement in the baselines file"
 
