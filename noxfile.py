@@ -81,6 +81,12 @@ def baseline(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON, default=False)
+def selftest(session: nox.Session) -> None:
+    """Every canary under every tool and the clean workloads: the detection table must match (`-- asan`)."""
+    harness(session, "selftest", *session.posargs)
+
+
+@nox.session(python=PYTHON, default=False)
 def build(session: nox.Session) -> None:
     """Build and stage every variant (or those named: `-- asan plain`)."""
     session.install(*group("harness"))

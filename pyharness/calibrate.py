@@ -2,7 +2,9 @@
 
 ``nox -s baseline`` runs this; nobody writes the file by hand. Each run
 measures every ``rss`` cell (connections at ``--sweep`` size, so the file
-holds the 10,000-connection point the docs quote) and the native
+holds the 10,000-connection point the docs quote), the cells of every other
+tool with gated metrics (``matrix.GATED_METRICS``: heaptrack's heap totals and
+allocations per message) when that tool is installed, and the native
 ``memory_profile_demo``; the tolerance of each metric comes from the spread
 of the runs (``baselines.derive_entry``). A cell that does not pass is an
 error: a baseline is never measured from a failing build.
@@ -11,6 +13,7 @@ error: a baseline is never measured from a failing build.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections import defaultdict
 from pathlib import Path
@@ -18,10 +21,13 @@ from typing import Any
 
 from pyharness import baselines, build, orchestrate, proc
 from pyharness.baselines import BaselineEntry, BaselineKey, Direction
-from pyharness.errors import HarnessError
-from pyharness.matrix import GATED_METRICS, WORKLOADS
+from pyharness.errors import HarnessError, ToolMissingError
+from pyharness.matrix import GATED_METRICS, TOOLS, WORKLOADS
 from pyharness.progress import Progress
 from pyharness.runners.base import LaunchSpec
+from pyharness.runners.registry import runner_for
+
+log = logging.getLogger("pyharness")
 
 DEMO = "memory_profile_demo"
 DEMO_TIMEOUT_S = 300.0
@@ -86,11 +92,30 @@ class Samples:
 PRESETS: tuple[tuple[str, bool], ...] = (*((w, False) for w in WORKLOADS), ("connections", True))
 
 
-def measure_cells(run: int, work_dir: Path, samples: Samples, progress: bool) -> None:
-    for workload, sweep in PRESETS:
+def tool_cells() -> tuple[tuple[str, str, bool], ...]:
+    """(tool, workload, sweep) of every cell measured: the rss presets, then each other tool's
+    gated workloads at the quick preset, for the tools installed here."""
+    cells = [("rss", workload, sweep) for workload, sweep in PRESETS]
+    for tool in TOOLS:
+        workloads = [w for (t, w) in GATED_METRICS if t == tool]
+        if tool == "rss" or not workloads:
+            continue
+        try:
+            runner_for(tool).check_available()
+        except ToolMissingError as err:
+            log.warning("baselines of %s not measured: %s", tool, err)
+            continue
+        cells.extend((tool, workload, False) for workload in workloads)
+    return tuple(cells)
+
+
+def measure_cells(
+    run: int, work_dir: Path, samples: Samples, progress: bool, cells: tuple[tuple[str, str, bool], ...]
+) -> None:
+    for tool, workload, sweep in cells:
         req = orchestrate.CellRequest(
-            variant="plain",
-            tool="rss",
+            variant=TOOLS[tool].variant,
+            tool=tool,
             workload=workload,
             sweep=sweep,
             out_dir=work_dir / f"run-{run}" / ("sweep" if sweep else "quick"),
@@ -101,10 +126,12 @@ def measure_cells(run: int, work_dir: Path, samples: Samples, progress: bool) ->
         if report.status != "pass":
             raise HarnessError(f"baseline run {run}: {report.id} is {report.status}: {report.reason}")
         metrics = {m.name: m for m in report.metrics}
-        for gated in GATED_METRICS.get(("rss", workload), ()):
+        for gated in GATED_METRICS.get((tool, workload), ()):
             metric = metrics.get(gated.name)
             if metric is not None:
-                key = BaselineKey("plain", "rss", baselines.preset_workload(report) or workload, gated.name)
+                key = BaselineKey(
+                    req.variant, tool, baselines.preset_workload(report) or workload, gated.name
+                )
                 samples.add(key, metric.value, metric.unit, gated.direction)  # type: ignore[arg-type]
 
 
@@ -146,8 +173,9 @@ def calibrate(runs: int, out: Path, work_dir: Path, *, demo: bool = True, progre
         raise HarnessError("--runs must be at least 1 (3 or more to measure the spread)")
     samples = Samples()
     staged = build.stage("plain") if demo else None
+    cells = tool_cells()
     for run in range(runs):
-        measure_cells(run, work_dir, samples, progress)
+        measure_cells(run, work_dir, samples, progress, cells)
         if staged is not None:
             measure_demo(staged, samples)
     baselines.write(out, samples.derive(), platform_name=baselines.platform_id())

@@ -1,4 +1,4 @@
-"""The command line: ``pyharness scenario | run | matrix | report``.
+"""The command line: ``pyharness scenario | run | matrix | report | baseline | selftest | wrap``.
 
 This is the one place where errors become exit codes:
 
@@ -19,9 +19,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from pyharness import __version__, baselines, build, calibrate, orchestrate, proc, rss, runs
+from pyharness import __version__, baselines, build, calibrate, orchestrate, proc, rss, runs, selftest, wrap
 from pyharness.errors import HarnessError
-from pyharness.matrix import TOOLS, VARIANTS, WORKLOADS
+from pyharness.matrix import CANARIES, TOOLS, VARIANTS, WORKLOADS
 from pyharness.progress import Progress
 from pyharness.render.summary import Summary
 from pyharness.render.write import WrittenRun
@@ -61,6 +61,8 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_matrix(sub)
     _add_report(sub)
     _add_baseline(sub)
+    _add_selftest(sub)
+    _add_wrap(sub)
     return parser
 
 
@@ -197,7 +199,8 @@ def _add_baseline(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p = sub.add_parser(
         "baseline",
         help="measure the baselines file (what `nox -s baseline` runs)",
-        description="Run every rss cell (connections at --sweep size) and the native demo --runs times, "
+        description="Run every rss cell (connections at --sweep size), the heaptrack cells with gated "
+        "metrics (when heaptrack is installed) and the native demo --runs times, "
         "derive each gated metric's value (median) and tolerance (from the run-to-run spread), and write "
         "baselines/<platform>.json. Fails without writing when a cell does not pass.",
         epilog=EXIT_CODES_HELP,
@@ -216,6 +219,132 @@ def _add_baseline(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("--no-demo", action="store_true", help="skip the native demo's numbers")
     p.add_argument("--no-progress", action="store_true", help="no progress line on stderr")
     p.set_defaults(handler=_baseline)
+
+
+SELFTEST_EXIT_HELP = """exit codes:
+  0  every canary was detected by exactly its tools and every clean cell had no
+     counted finding (cells of a tool not installed are skipped, except under CI=true)
+  1  a mismatch: a detector missed a canary, reported one it must not, or a clean
+     cell had a finding in project code (each mismatch is printed)
+  2  a cell erred (build failed, tool missing under CI=true, subject crashed) or the
+     request was bad
+"""
+
+
+def _add_selftest(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "selftest",
+        help="prove every detector on its canaries and on clean workloads",
+        description="Run every canary (matrix.CANARIES: "
+        + ", ".join(f"{c.id} -> {'/'.join(sorted(c.detected_by))}" for c in CANARIES.values())
+        + ") under every tool on its variant, and the clean workloads under "
+        + ", ".join(selftest.CLEAN_TOOLS)
+        + " at small sizes, into one run directory with the usual report; print the measured detection "
+        "table and compare it with the canary table. Select with words (tools, canaries, workloads), "
+        "e.g. `pyharness selftest asan leak`; none means all.",
+        epilog=SELFTEST_EXIT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("select", nargs="*", metavar="TOOL|CANARY|WORKLOAD", help="what to run (default: all)")
+    p.add_argument(
+        "--run-dir", type=Path, metavar="DIR", help="the run's directory (default reports/selftest-<run id>)"
+    )
+    p.add_argument(
+        "--disable-detector",
+        action="append",
+        default=[],
+        choices=list(TOOLS),
+        metavar="TOOL",
+        help="blind TOOL on purpose (its reports are not read; for rss the growth limit is lifted), to "
+        "prove the self-test then fails; repeatable",
+    )
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=selftest.DEFAULT_JOBS,
+        metavar="N",
+        help=f"cells run at a time (default {selftest.DEFAULT_JOBS})",
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress lines on stderr")
+    p.set_defaults(handler=_selftest)
+
+
+def _selftest(args: argparse.Namespace, rest: Sequence[str]) -> int:
+    plan = selftest.parse_selection(args.select, args.disable_detector)
+    run_dir = args.run_dir or Path("reports") / f"selftest-{orchestrate.new_run_id()}"
+    try:
+        outcome = selftest.run(plan, run_dir, progress=not args.no_progress, jobs=max(1, args.jobs))
+    except KeyboardInterrupt:
+        print(f"pyharness: interrupted; the finished cells are reported in {run_dir}", file=sys.stderr)
+        return 130
+    text = io.StringIO()
+    selftest.render(outcome.comparison, text, seconds=outcome.seconds)
+    _print_lines(
+        [
+            *text.getvalue().splitlines(),
+            f"report: {outcome.written.summary_md} (also summary.json, junit.xml, report.html)",
+        ]
+    )
+    if outcome.comparison.errors:
+        return EXIT_ERROR
+    return EXIT_OK if outcome.comparison.ok else EXIT_FAIL
+
+
+def _add_wrap(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "wrap",
+        usage="pyharness wrap --tool TOOL [--variant V] [--out-dir DIR] [--json PATH] [...] -- CMD ...",
+        help="run any command under a tool and write its cell report",
+        description="Run CMD (e.g. `python -m pytest tests/`) under the tool, with the variant's staged "
+        "build first on PYTHONPATH, then the tool's follow-ups and parser, and write the same cell report "
+        "as a workload's (workload `wrap:<name>`). Run it outside the pyharness checkout, or with "
+        "`python -P`: a `pyharness/` directory in the current directory shadows the staged build. "
+        "Example: `pyharness wrap --tool valgrind -- python -m pytest tests/test_mine.py -q`.",
+        epilog=EXIT_CODES_HELP + "  (the command's own non-zero exit fails the cell: exit 1)\n",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--tool", required=True, choices=list(TOOLS), help="measurement tool")
+    p.add_argument("--variant", choices=list(VARIANTS), help="build variant (default: the tool's)")
+    p.add_argument(
+        "--out-dir",
+        type=Path,
+        metavar="DIR",
+        help="the run's report directory; the cell goes in DIR/<cell id>/ (default reports/<run id>)",
+    )
+    p.add_argument("--json", type=Path, metavar="PATH", help="also write the cell report to PATH")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        metavar="S",
+        help=f"time limit before the tool's slowdown factor (default {orchestrate.QUICK_TIMEOUT_S:.0f})",
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress line on stderr")
+    p.set_defaults(handler=_wrap)
+
+
+def _wrap(args: argparse.Namespace, rest: Sequence[str]) -> int:
+    out_dir = args.out_dir or Path("reports") / orchestrate.new_run_id()
+    request = wrap.WrapRequest(
+        tool=args.tool,
+        command=tuple(rest),
+        variant=args.variant,
+        out_dir=out_dir,
+        json_path=args.json,
+        timeout_s=args.timeout,
+    )
+    cell_request = wrap.cell_request(request)
+    report = wrap.wrap(request, progress=Progress(cell_request.cell_id, enabled=not args.no_progress))
+    lines = [f"{report.id}: {report.status}: {report.reason}"]
+    lines.extend(
+        f"  {f.tool} {f.kind} at {f.project_frame.where()}"
+        for f in report.findings
+        if f.counts and f.project_frame
+    )
+    lines.append(f"  report: {out_dir / report.id / orchestrate.CELL_FILE}")
+    if args.json:
+        lines.append(f"  report: {args.json}")
+    _print_lines(lines)
+    return STATUS_EXIT[report.status]
 
 
 def _baseline(args: argparse.Namespace, rest: Sequence[str]) -> int:
@@ -331,7 +460,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     rest: list[str] = []
     command = next((a for a in args_list if not a.startswith("-")), None)
-    if command in ("run", "matrix") and "--" in args_list:  # `run ... -- WORKLOAD OPTIONS`
+    # `run ... -- WORKLOAD OPTIONS`, `wrap --tool T -- CMD ...`
+    if command in ("run", "matrix", "wrap") and "--" in args_list:
         cut = args_list.index("--")
         args_list, rest = args_list[:cut], args_list[cut + 1 :]
     args = _build_parser().parse_args(args_list)

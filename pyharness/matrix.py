@@ -103,6 +103,32 @@ WORKLOADS: dict[str, Workload] = {
 }
 
 
+@dataclass(frozen=True)
+class Canary:
+    """A deliberate defect of the self-test and the tools that must detect it (DESIGN section 6)."""
+
+    id: str
+    description: str
+    detected_by: frozenset[str]  # tool ids; every other tool must stay silent on it
+
+
+# The self-test's detection table (issue 4), as measured on this platform. Canary
+# cells are never part of the matrix: `pyharness selftest` runs them.
+CANARIES: dict[str, Canary] = {
+    c.id: c
+    for c in (
+        Canary(
+            "leak", "malloc'd block whose only pointer is lost", frozenset({"asan", "valgrind", "heaptrack"})
+        ),
+        Canary("heap_overflow_read", "reads one int past a heap array", frozenset({"asan", "valgrind"})),
+        Canary("use_after_free", "reads a heap array after delete[]", frozenset({"asan", "valgrind"})),
+        Canary("uninitialised_branch", "branches on never-written heap memory", frozenset({"valgrind"})),
+        Canary("signed_overflow", "x + INT_MAX in int arithmetic (UBSan)", frozenset({"asan"})),
+        Canary("growth", "native memory kept per stability cycle, still reachable", frozenset({"rss"})),
+    )
+}
+
+
 def variant_for_tool(tool_id: str) -> Variant:
     """The variant a tool runs against."""
     return VARIANTS[TOOLS[tool_id].variant]
@@ -135,5 +161,16 @@ GATED_METRICS: dict[tuple[str, str], tuple[GatedMetric, ...]] = {
     ("rss", "stability"): (
         GatedMetric("rss_drift_bytes", "lower-is-better"),
         GatedMetric("rss_slope_bytes_per_cycle", "lower-is-better"),
+    ),
+    # heaptrack counts every malloc (the interpreter's too): comparable at the quick preset only.
+    ("heaptrack", "connections"): (GatedMetric("peak_heap", "lower-is-better"),),
+    ("heaptrack", "messages"): (
+        GatedMetric("allocations_per_message", "lower-is-better"),
+        GatedMetric("temporary_allocations", "lower-is-better"),
+        GatedMetric("peak_heap", "lower-is-better"),
+    ),
+    ("heaptrack", "stability"): (
+        GatedMetric("allocation_calls", "lower-is-better"),
+        GatedMetric("peak_heap", "lower-is-better"),
     ),
 }

@@ -172,3 +172,11 @@ class CellReport:
             artifacts=tuple(d.get("artifacts", [])),
             extra=dict(d.get("extra", {})),
         )
+
+
+@dataclass(frozen=True)
+class ParsedCell:
+    """What a tool's parser read from one cell's artifacts: findings, and metrics when the tool measures."""
+
+    findings: tuple[Finding, ...]
+    metrics: tuple[Metric, ...] = ()

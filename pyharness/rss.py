@@ -11,6 +11,9 @@ into a ``CellReport``. Each workload has its own judge:
   the server slope exceeds its limit or the server did not hold exactly the
   expected sessions at each step and none after cleanup.
 - ``messages``: fails unless exactly N frames and N x size bytes arrived.
+- ``canary`` (the self-test's one-call defects): nothing to measure; the
+  tool's findings are the verdict. A tool that halts on the defect (ASan,
+  UBSan) ends the subject before its result event: ``HALTED`` says so.
 - ``stability``: growth = Theil-Sen slope of RSS over cycles after warm-up,
   projected over the judged cycles; fails above the drift limit, or when
   descriptors or sessions are not back at their start.
@@ -38,6 +41,8 @@ SERVER_BYTES_PER_CONNECTION_LIMIT = 256.0
 # DESIGN section 10: RSS drift over 10,000 cycles after warm-up <= 64 KiB.
 STABILITY_DRIFT_LIMIT_BYTES = 64.0 * KIB
 MIN_GROWTH_SAMPLES = 10  # fewer samples after warm-up cannot support a slope
+CANARY = "canary"  # the analysis of a one-call canary cell
+HALTED = "halted"  # Analysis.extra key: the subject stopped inside the canary, before its result
 
 
 @dataclass(frozen=True)
@@ -132,12 +137,23 @@ def analyse(
     """Judge one rss cell of ``workload`` from what the subject and the sampler recorded."""
     limits = limits or RssLimits()
     result = _result(events)
+    if workload == CANARY:
+        return _canary(result)
     if result is None:
         return Analysis("error", "the subject finished without reporting a result", ())
     judges = {"connections": _connections, "messages": _messages, "stability": _stability}
     if workload not in judges:
         return Analysis("error", f"no rss analysis for workload {workload!r}", ())
     return judges[workload](events, samples, result, limits)
+
+
+def _canary(result: Event | None) -> Analysis:
+    if result is None:
+        # Only the tool's report can turn this into a verdict (the orchestrator checks).
+        return Analysis(
+            "error", "the subject stopped inside the canary and no tool reported it", (), {HALTED: True}
+        )
+    return Analysis("pass", f"canary {result.get('canary')} ran; no tool reported it", ())
 
 
 def _fit_from(counts: Sequence[int]) -> int:

@@ -4,21 +4,31 @@
 variant, ``matrix.TOOLS``), and after every cell rewrites the run's summary and
 renderings, so an interrupted run still leaves the report of the cells that
 finished (the interrupt is then re-raised for the CLI to turn into an exit code).
+``run_cells`` does the same for any list of cells (the self-test's), optionally
+two or more at a time.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from pyharness import build, orchestrate
 from pyharness.errors import ConfigError
 from pyharness.matrix import TOOLS, WORKLOADS
+from pyharness.model import CellReport
 from pyharness.progress import Progress
 from pyharness.render.summary import Summary
 from pyharness.render.write import WrittenRun
 from pyharness.report.collect import finish_run
+from pyharness.runners.registry import CellParser
+
+# The parser a cell of a given tool uses instead of its own (None: the tool's own).
+ParserOverride = Callable[[str], CellParser | None]
 
 
 @dataclass(frozen=True)
@@ -61,20 +71,59 @@ def cells_of(req: MatrixRequest) -> list[orchestrate.CellRequest]:
 
 def run_matrix(req: MatrixRequest) -> tuple[Summary, WrittenRun]:
     """Run every cell; return the final summary and where its renderings are."""
-    cells = cells_of(req)
-    req.run_dir.mkdir(parents=True, exist_ok=True)
-    written: tuple[Summary, WrittenRun] | None = None
+    return run_cells(cells_of(req), req.run_dir, baselines_file=req.baselines_file, progress=req.progress)
+
+
+def run_cells(
+    cells: Sequence[orchestrate.CellRequest],
+    run_dir: Path,
+    *,
+    baselines_file: Path | None = None,
+    progress: bool = True,
+    jobs: int = 1,
+    parser_override: ParserOverride | None = None,
+    stage: orchestrate.Stager | None = None,
+) -> tuple[Summary, WrittenRun]:
+    """Run ``cells`` (``jobs`` at a time) into ``run_dir``, rewriting the report after each.
+
+    ``stage`` replaces ``build.stage`` (the self-test stages each variant once, not per cell).
+    """
+    if not cells:
+        raise ConfigError("no cells to run")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    written: list[tuple[Summary, WrittenRun]] = []
+    lock = threading.Lock()  # one report rewrite at a time
+
+    def one(i: int, cell: orchestrate.CellRequest) -> CellReport:
+        label = f"[{i}/{len(cells)}] {cell.cell_id}"
+        # Interleaved progress lines of parallel cells would be unreadable: one line per cell instead.
+        report = orchestrate.run_cell(
+            cell,
+            progress=Progress(label, enabled=progress and jobs == 1),
+            stage=stage,
+            parse=parser_override(cell.tool) if parser_override else None,
+        )
+        with lock:
+            if progress and jobs > 1:
+                print(
+                    f"{label}: {report.status} in {report.duration_s:.1f}s: {report.reason}", file=sys.stderr
+                )
+            written.append(finish_run(run_dir, checkout=build.SOURCE_ROOT, baselines_file=baselines_file))
+        return report
+
     try:
-        for i, cell in enumerate(cells, 1):
-            progress = Progress(f"[{i}/{len(cells)}] {cell.cell_id}", enabled=req.progress)
-            orchestrate.run_cell(cell, progress=progress)
-            written = finish_run(req.run_dir, checkout=build.SOURCE_ROOT, baselines_file=req.baselines_file)
+        if jobs <= 1:
+            for i, cell in enumerate(cells, 1):
+                one(i, cell)
+        else:
+            with ThreadPoolExecutor(max_workers=jobs) as pool:
+                for future in [pool.submit(one, i, cell) for i, cell in enumerate(cells, 1)]:
+                    future.result()
     except KeyboardInterrupt:
-        if any(req.run_dir.glob(f"*/{orchestrate.CELL_FILE}")):
-            finish_run(req.run_dir, checkout=build.SOURCE_ROOT, baselines_file=req.baselines_file)
+        if any(run_dir.glob(f"*/{orchestrate.CELL_FILE}")):
+            finish_run(run_dir, checkout=build.SOURCE_ROOT, baselines_file=baselines_file)
         raise
-    assert written is not None  # cells_of never returns an empty list for non-empty inputs
-    return written
+    return written[-1]
 
 
 def parse_selection(words: Sequence[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pyharness.errors import ParseError
-from pyharness.model import Finding, Frame, Metric
+from pyharness.model import Finding, Frame, Metric, ParsedCell
 from pyharness.parsers.attribution import attribute
 from pyharness.runners.heaptrack import LEAKS_FILE, SUMMARY_FILE
 
@@ -66,12 +66,8 @@ _TOTALS = {
 _UNITS = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15}
 
 
-@dataclass(frozen=True)
-class HeaptrackResult:
-    """Leak sites as findings, and the run's heap totals as metrics."""
-
-    findings: tuple[Finding, ...]
-    metrics: tuple[Metric, ...]
+# Leak sites as findings, and the run's heap totals as metrics.
+HeaptrackResult = ParsedCell
 
 
 def parse_size(text: str) -> int:
@@ -219,9 +215,9 @@ def parse_files(paths: Iterable[Path]) -> HeaptrackResult:
     return HeaptrackResult(tuple(findings), metrics or ())
 
 
-def parse_cell(cell_dir: Path, result: ProcResult | None = None) -> tuple[Finding, ...]:
-    """Leak findings from ``cell_dir`` (the registry's entry point); metrics: ``parse_cell_result``."""
-    return parse_cell_result(cell_dir).findings
+def parse_cell(cell_dir: Path, result: ProcResult | None = None) -> ParsedCell:
+    """Leak findings and heap metrics from ``cell_dir`` (the registry's entry point)."""
+    return parse_cell_result(cell_dir)
 
 
 def parse_cell_result(cell_dir: Path) -> HeaptrackResult:

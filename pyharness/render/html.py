@@ -276,6 +276,12 @@ def _cell_section(cell: CellReport, root: Path | None, cache: dict[str, list[str
             f"<details><summary>{len(others)} findings not counted (suppressed or foreign)</summary><ul>"
         )
         out.extend(_finding(f, None, cache) for f in others)
+        omitted = cell.extra.get("findings_omitted") or {}
+        if omitted.get("count"):
+            out.append(
+                f"<li>and {int(omitted['count']):,} smaller ones not kept in the report "
+                f"({int(omitted.get('bytes', 0)):,} bytes in all)</li>"
+            )
         out.append("</ul></details>")
     return "".join(out) + "</section>"
 

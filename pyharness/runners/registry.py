@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, cast
 
 from pyharness.errors import ConfigError, HarnessError
 from pyharness.matrix import TOOLS
-from pyharness.model import Finding
+from pyharness.model import Finding, ParsedCell
 from pyharness.runners.base import NullRunner, Runner
 
 if TYPE_CHECKING:
@@ -51,13 +51,23 @@ def runner_for(tool_id: str) -> Runner:
 
 
 # What a tool's parser module (``pyharness/parsers/<tool>.py``) defines:
-#     def parse_cell(cell_dir: Path, result: ProcResult) -> Sequence[Finding]: ...
-# reading the artifacts the runner named; it never spawns.
-CellParser = Callable[[Path, "ProcResult"], Sequence[Finding]]
+#     def parse_cell(cell_dir: Path, result: ProcResult) -> Sequence[Finding] | ParsedCell: ...
+# reading the artifacts the runner named; it never spawns. A tool that also measures
+# (heaptrack's heap totals) returns a ``ParsedCell``: its findings and its metrics,
+# which the orchestrator puts into the cell report beside the workload's own.
+ModuleParser = Callable[[Path, "ProcResult"], "Sequence[Finding] | ParsedCell"]
+CellParser = Callable[[Path, "ProcResult"], ParsedCell]
+
+
+def as_parsed(output: Sequence[Finding] | ParsedCell) -> ParsedCell:
+    """A parser module's output in the contract's one shape."""
+    if isinstance(output, ParsedCell):
+        return output
+    return ParsedCell(tuple(output))
 
 
 def parser_for(tool_id: str) -> CellParser | None:
-    """The findings parser for ``tool_id``; None for ``rss`` (judged from samples and events)."""
+    """The parser for ``tool_id`` (findings and metrics); None for ``rss`` (judged from samples, events)."""
     if tool_id not in TOOLS:
         raise ConfigError(f"unknown tool {tool_id!r}; choose from {', '.join(TOOLS)}")
     if tool_id == "rss":
@@ -74,5 +84,9 @@ def parser_for(tool_id: str) -> CellParser | None:
     parse = getattr(module, "parse_cell", None)
     if parse is None:
         raise HarnessError(f"{module_name} defines no parse_cell()")
-    cell_parser: CellParser = parse
+    module_parser: ModuleParser = parse
+
+    def cell_parser(cell_dir: Path, result: ProcResult) -> ParsedCell:
+        return as_parsed(module_parser(cell_dir, result))
+
     return cell_parser

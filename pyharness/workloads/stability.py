@@ -8,14 +8,19 @@ analysis judges growth by a robust (Theil-Sen) slope after the warm-up and
 checks that descriptors and sessions are back where they started.
 
 ``--inject-growth-bytes B`` is a test hook: it keeps B bytes per cycle in a
-Python list, a leak the growth detector must catch.
+Python list, a leak the growth detector must catch. ``--inject-native-growth-bytes
+B`` does the same in C++ (``pyharness._canaries.grow``): the self-test's
+``growth`` canary, reachable memory no leak checker reports and only the RSS
+slope sees.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
+from typing import Any
 
-from pyharness.errors import ConfigError
+from pyharness.errors import ConfigError, SubjectError
 from pyharness.workloads.common import (
     KIB,
     LOOPBACK,
@@ -83,6 +88,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="TEST HOOK: keep B bytes per cycle alive in a Python list (a deliberate leak the growth "
         "check must fail on); default 0",
     )
+    parser.add_argument(
+        "--inject-native-growth-bytes",
+        type=non_negative_int,
+        default=0,
+        metavar="B",
+        help="TEST HOOK: keep B bytes per cycle alive in C++ (pyharness._canaries.grow, the self-test's "
+        "growth canary; reachable, so no leak checker reports it, only the growth check); default 0",
+    )
 
 
 def run(args: argparse.Namespace, events: EventLog) -> None:
@@ -94,6 +107,7 @@ def run(args: argparse.Namespace, events: EventLog) -> None:
     payload = b"\x5a" * args.size
     timeout: float = args.cycle_timeout
     kept: list[bytes] = []  # the injected leak, if any
+    grow = _native_grower() if args.inject_native_growth_bytes else None
     server = start_server(netcore, "stability", args.port)
     try:
         start = server.stats()
@@ -120,6 +134,8 @@ def run(args: argparse.Namespace, events: EventLog) -> None:
                 failure = f"cycle {cycle}: the server still holds {server.stats()['sessions']} sessions"
             if args.inject_growth_bytes:
                 kept.append(b"\xa5" * args.inject_growth_bytes)  # written, so its pages are resident
+            if grow is not None:
+                grow(args.inject_native_growth_bytes)  # touches every page: resident too
             done = cycle
             if failure:
                 break
@@ -137,11 +153,18 @@ def run(args: argparse.Namespace, events: EventLog) -> None:
             bytes_received=int(end["bytes_received"]),
             sessions_total=int(end["sessions_total"]),
             protocol_errors=int(end["protocol_errors"]),
-            injected_bytes_per_cycle=args.inject_growth_bytes,
+            injected_bytes_per_cycle=args.inject_growth_bytes + args.inject_native_growth_bytes,
             failure=failure,
         )
     finally:
         server.stop()
+
+
+def _native_grower() -> Any:
+    try:
+        return importlib.import_module("pyharness._canaries").grow
+    except ImportError as err:
+        raise SubjectError(f"--inject-native-growth-bytes needs pyharness._canaries: {err}") from err
 
 
 SCENARIO = Scenario(

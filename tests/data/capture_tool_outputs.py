@@ -134,7 +134,7 @@ def counted(tool: str, cell: Path) -> list[Finding]:
     elif tool == "valgrind":
         findings = valgrind_parser.parse_cell(cell)
     else:
-        findings = heaptrack_parser.parse_cell(cell)
+        findings = heaptrack_parser.parse_cell(cell).findings
     return [f for f in findings if f.counts]
 
 

@@ -1,0 +1,165 @@
+"""The self-test end to end with the real tools, and its comparison on made-up cells.
+
+The full self-test runs once (module fixture, about two minutes on two cores):
+every canary must be detected by exactly its tools and the clean workloads
+must have no counted finding. Its cells also show the heaptrack metrics and
+the cap on foreign findings. A blinded detector (``--disable-detector``) must
+make the self-test fail. Without valgrind or heaptrack these tests skip
+locally and fail under ``CI=true`` (``require_tool``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pyharness import build, cli, selftest
+from pyharness.matrix import CANARIES, TOOLS
+from pyharness.model import CellReport, Finding, Frame, Metric
+from tests.conftest import require_tool
+
+
+def _require_tools() -> None:
+    for tool in TOOLS.values():
+        if tool.executable:
+            require_tool(tool.executable, tool.install_hint)
+
+
+@pytest.fixture(scope="module")
+def outcome(tmp_path_factory: pytest.TempPathFactory, plain_build: build.StagedBuild) -> selftest.Outcome:
+    _require_tools()
+    return selftest.run(selftest.Plan(), tmp_path_factory.mktemp("selftest"), progress=False)
+
+
+@pytest.mark.tools
+@pytest.mark.slow
+def test_selftest_matches_the_canary_table(outcome: selftest.Outcome) -> None:
+    comparison = outcome.comparison
+    assert comparison.mismatches == (), "\n".join(comparison.mismatches)
+    assert not comparison.errors
+    measured = {(d.canary, d.tool) for d in comparison.detections if d.outcome == "detected"}
+    expected = {(c.id, t) for c in CANARIES.values() for t in c.detected_by}
+    assert measured == expected
+    for d in comparison.detections:
+        if d.outcome == "detected" and d.tool != "rss":
+            assert "csrc/canaries/canaries_module.cpp:" in d.detail, d
+    assert {c.workload for c in comparison.clean} == {"connections", "messages", "stability"}
+    assert all(c.status == "pass" for c in comparison.clean)
+    assert (outcome.written.run_dir / "summary.json").is_file()
+
+
+@pytest.mark.tools
+def test_heaptrack_cells_carry_heap_metrics(outcome: selftest.Outcome) -> None:
+    cell = next(c for c in outcome.summary.cells if c.tool == "heaptrack" and c.workload == "messages")
+    metrics = {m.name: m for m in cell.metrics}
+    for name in (
+        "peak_heap",
+        "allocation_calls",
+        "temporary_allocations",
+        "leaked_total",
+        "allocations_per_message",
+    ):
+        assert name in metrics, sorted(metrics)
+    frames = metrics["frames_received"].value
+    assert metrics["allocations_per_message"].value == pytest.approx(
+        metrics["allocation_calls"].value / frames
+    )
+    assert metrics["allocations_per_message"].unit == "calls/frame"
+
+
+@pytest.mark.tools
+def test_foreign_findings_are_capped_in_the_report(outcome: selftest.Outcome) -> None:
+    cell = next(c for c in outcome.summary.cells if c.tool == "heaptrack" and c.workload == "messages")
+    uncounted = [f for f in cell.findings if not f.counts]
+    assert len(uncounted) <= 20
+    omitted = cell.extra["findings_omitted"]
+    assert omitted["count"] > 0 and omitted["bytes"] > 0
+    kept_min = min(f.bytes or 0 for f in uncounted)
+    assert omitted["bytes"] <= omitted["count"] * kept_min  # the largest were kept
+    summary = json.loads((outcome.written.run_dir / "summary.json").read_text())
+    stored = next(c for c in summary["cells"] if c["id"] == cell.id)
+    assert len(stored["findings"]) == len(cell.findings)
+
+
+@pytest.mark.tools
+def test_a_disabled_detector_fails_the_selftest(
+    tmp_path: Path, plain_build: build.StagedBuild, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = [
+        "selftest",
+        "asan",
+        "leak",
+        "--disable-detector",
+        "asan",
+        "--run-dir",
+        str(tmp_path),
+        "--no-progress",
+    ]
+    code = cli.main(argv)
+    out = capsys.readouterr().out
+    assert code == cli.EXIT_FAIL, out
+    assert "MISMATCH leak under asan: expected a detection, the tool was silent" in out
+
+
+# --- the comparison, on made-up cells ------------------------------------------------------------
+
+SOURCE = "csrc/canaries/canaries_module.cpp"
+_CANARY_FRAME = Frame("canaries::leak(unsigned long)", SOURCE, 39)
+
+
+def _cell(tool: str, workload: str, *findings: Finding, status: str = "pass", **kw: object) -> CellReport:
+    return CellReport(TOOLS[tool].variant, tool, workload, status, "r", 1.0, findings=findings, **kw)  # type: ignore[arg-type]
+
+
+def _leak(tool: str, counted: bool = True) -> Finding:
+    frame = _CANARY_FRAME if counted else None
+    return Finding(tool, "leak", "m", bytes=4096, project_frame=frame, suppressed=not counted)
+
+
+def test_compare_accepts_the_table_and_names_each_mismatch() -> None:
+    good = [
+        _cell("asan", "canary-leak", _leak("asan"), status="fail"),
+        _cell("rss", "canary-leak"),
+        _cell("heaptrack", "canary-leak", _leak("heaptrack", counted=False)),  # foreign only: silent
+        _cell("asan", "messages", _leak("asan", counted=False)),
+    ]
+    bad = selftest.compare(good)
+    assert bad.mismatches == ("leak under heaptrack: expected a detection, the tool was silent",)
+    wrong = selftest.compare(
+        [
+            _cell("rss", "canary-growth", metrics=(Metric("rss_drift_bytes", 1e6, "B", verdict="pass"),)),
+            _cell("asan", "canary-signed_overflow"),
+            _cell("valgrind", "canary-signed_overflow", _leak("valgrind"), status="fail"),
+            _cell("valgrind", "messages", _leak("valgrind"), status="fail"),
+            _cell("heaptrack", "stability", status="error"),
+        ]
+    )
+    assert wrong.mismatches == (
+        "growth under rss: expected a detection, the tool was silent",
+        "signed_overflow under asan: expected a detection, the tool was silent",
+        f"signed_overflow under valgrind: expected silence, detected leak at {SOURCE}:39",
+        f"clean messages under valgrind: 1 counted finding(s), first leak at {SOURCE}:39",
+        "clean stability under heaptrack: error: r",
+    )
+    grown = _cell(
+        "rss", "canary-growth", status="fail", metrics=(Metric("rss_drift_bytes", 1e6, "B", verdict="fail"),)
+    )
+    assert selftest.compare([grown]).ok
+
+
+def test_skipped_cells_are_not_mismatches() -> None:
+    skipped = _cell("valgrind", "canary-leak", status="skipped")
+    comparison = selftest.compare([skipped])
+    assert comparison.ok and comparison.skipped == ("relwithdebinfo-valgrind-canary-leak: r",)
+
+
+def test_selection_words() -> None:
+    plan = selftest.parse_selection(["asan", "leak"])
+    assert plan.tools == ("asan",) and plan.canaries == ("leak",) and plan.workloads == ()
+    everything = selftest.parse_selection([])
+    assert everything.canaries == tuple(CANARIES) and everything.tools == tuple(TOOLS)
+    cells = selftest.cells(everything, Path("/tmp/x"))
+    assert cells[0].tool == "valgrind"  # the slowest first
+    assert len(cells) == len(TOOLS) * len(CANARIES) + len(selftest.CLEAN_TOOLS) * 3
