@@ -4,7 +4,9 @@
 
 #include <cerrno>
 #include <condition_variable>
+#include <cstdio>
 #include <cstring>
+#include <exception>
 #include <stdexcept>
 #include <string>
 #include <system_error>
@@ -19,6 +21,19 @@ io_handler* const wake_marker = nullptr;
 std::system_error sys_error(const char* what) { return {errno, std::generic_category(), what}; }
 
 constexpr int max_events = 256;
+
+/// Runs `work`; a failure inside one handler or task must not take the loop
+/// (and every other connection) down with std::terminate: say so, carry on.
+template <class Work>
+void guarded(Work&& work) noexcept {
+  try {
+    work();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "netcore reactor: unexpected error: %s\n", e.what());
+  } catch (...) {
+    std::fprintf(stderr, "netcore reactor: unexpected non-standard exception\n");
+  }
+}
 
 }  // namespace
 
@@ -86,14 +101,20 @@ void reactor::run_sync(const std::function<void()>& task) {
   std::mutex m;
   std::condition_variable cv;
   bool done = false;
+  std::exception_ptr error;
   post([&] {
-    task();
+    try {
+      task();
+    } catch (...) {
+      error = std::current_exception();  // rethrown in the caller, not on the loop
+    }
     std::lock_guard<std::mutex> lock(m);
     done = true;
     cv.notify_one();
   });
   std::unique_lock<std::mutex> lock(m);
   cv.wait(lock, [&] { return done; });
+  if (error) std::rethrow_exception(error);
 }
 
 void reactor::defer(std::function<void()> task) { deferred_.push_back(std::move(task)); }
@@ -105,7 +126,7 @@ void reactor::run_tasks() {
     batch.swap(tasks_);
     woken_ = false;
   }
-  for (auto& task : batch) task();
+  for (auto& task : batch) guarded(task);
 }
 
 void reactor::loop() {
@@ -122,7 +143,8 @@ void reactor::loop() {
         wake_seen = true;
         continue;
       }
-      handler->on_events(events_[static_cast<std::size_t>(i)].events);
+      const std::uint32_t mask = events_[static_cast<std::size_t>(i)].events;
+      guarded([handler, mask] { handler->on_events(mask); });
     }
     if (wake_seen) {
       std::uint64_t count = 0;
@@ -134,12 +156,12 @@ void reactor::loop() {
       }
       run_tasks();
       if (stop) {
-        for (auto& task : deferred_) task();
+        for (auto& task : deferred_) guarded(task);
         deferred_.clear();
         return;
       }
     }
-    for (auto& task : deferred_) task();
+    for (auto& task : deferred_) guarded(task);
     deferred_.clear();
   }
 }

@@ -57,8 +57,9 @@ class reactor {
 
   /// Runs `task` on the reactor thread (from any thread).
   void post(std::function<void()> task);
-  /// Runs `task` on the reactor thread and waits for it to finish. Runs it
-  /// inline when called on the reactor thread.
+  /// Runs `task` on the reactor thread and waits for it to finish; an
+  /// exception it throws is rethrown here. Runs it inline when called on the
+  /// reactor thread.
   void run_sync(const std::function<void()>& task);
   /// Runs `task` after the current event batch; reactor thread only. Used to
   /// destroy handlers that may still appear in the batch.
