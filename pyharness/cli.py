@@ -334,13 +334,16 @@ def _wrap(args: argparse.Namespace, rest: Sequence[str]) -> int:
     )
     cell_request = wrap.cell_request(request)
     report = wrap.wrap(request, progress=Progress(cell_request.cell_id, enabled=not args.no_progress))
+    cell_dir = cell_request.cell_dir or out_dir / report.id
     lines = [f"{report.id}: {report.status}: {report.reason}"]
     lines.extend(
         f"  {f.tool} {f.kind} at {f.project_frame.where()}"
         for f in report.findings
         if f.counts and f.project_frame
     )
-    lines.append(f"  report: {out_dir / report.id / orchestrate.CELL_FILE}")
+    lines.append(
+        f"  report: {cell_dir / orchestrate.CELL_FILE} (the command's output: subject.stdout/.stderr)"
+    )
     if args.json:
         lines.append(f"  report: {args.json}")
     _print_lines(lines)

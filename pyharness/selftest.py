@@ -35,7 +35,9 @@ from pyharness.workloads import canary
 
 # The tools whose clean runs must report nothing (rss judges metrics, not findings).
 CLEAN_TOOLS = ("asan", "valgrind", "heaptrack")
-SLOW_TOOLS = frozenset({"valgrind"})  # ~60x: the smallest sizes, and started first
+# valgrind ~60x; heaptrack records every malloc of the interpreter (a 20,000-frame
+# messages cell took 130 s): the smallest sizes, and started first.
+SLOW_TOOLS = frozenset({"valgrind", "heaptrack"})
 # Small sizes: enough to exercise every code path (connect, queue, send, close), no more.
 CLEAN_OPTIONS: dict[str, tuple[str, ...]] = {
     "connections": ("--connections", "1000"),

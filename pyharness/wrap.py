@@ -67,12 +67,15 @@ def cell_request(req: WrapRequest) -> orchestrate.CellRequest:
         )
     if shutil.which(req.command[0]) is None:
         raise ConfigError(f"command not found: {req.command[0]!r}")
+    workload = workload_id(req.command)
+    out_dir = req.out_dir or Path("reports") / orchestrate.new_run_id()
     return orchestrate.CellRequest(
         variant=variant,
         tool=req.tool,
-        workload=workload_id(req.command),
+        workload=workload,
         timeout_s=req.timeout_s,
-        out_dir=req.out_dir or Path("reports") / orchestrate.new_run_id(),
+        # Not ``wrap:name``: the sanitizers' option strings are colon-separated and name this path.
+        cell_dir=out_dir / f"{variant}-{req.tool}-{workload.replace(':', '-')}",
         json_path=req.json_path,
     )
 
