@@ -176,7 +176,8 @@ class Cell:
     def open(cls, req: CellRequest, progress: Progress | None = None) -> Cell:
         """The cell's runner and directory (``<out_dir>/<cell id>/`` unless ``cell_dir`` says)."""
         runner = runner_for(req.tool)
-        cell_dir = req.cell_dir or (req.out_dir or Path("reports") / new_run_id()) / req.cell_id
+        # Absolute: the subject runs in the cell directory and is handed paths inside it.
+        cell_dir = (req.cell_dir or (req.out_dir or Path("reports") / new_run_id()) / req.cell_id).resolve()
         cell_dir.mkdir(parents=True, exist_ok=True)
         return cls(req, runner, cell_dir, progress or Progress(req.cell_id, enabled=False))
 
