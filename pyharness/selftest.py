@@ -239,7 +239,7 @@ def render(comparison: Comparison, stream: TextIO, *, seconds: float | None = No
     by_key = {(d.canary, d.tool): d for d in comparison.detections}
     if canaries:
         stream.write("detection table (measured; '!' = differs from matrix.CANARIES, '*' = expected)\n")
-        width = max(len(c) for c in canaries)
+        width = max(len("canary"), *(len(c) for c in canaries))
         stream.write(f"  {'canary':<{width}}  " + "  ".join(f"{t:<10}" for t in tools) + "\n")
         for c in canaries:
             marks = []
