@@ -127,6 +127,13 @@ def fuzz(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON, default=False)
+def docs(session: nox.Session) -> None:
+    """Check the docs' generated tables and run every shell command in them (nox ones included)."""
+    session.install(*group("harness"), *group("bench"), "nox>=2025.2.9")
+    harness(session, "docs", "--run", *session.posargs)
+
+
+@nox.session(python=PYTHON, default=False)
 def bench(session: nox.Session) -> None:
     """Our core against asyncio, uvloop and pyzmq over loopback (`-- --quick`, `-- --runs N`)."""
     session.install(*group("harness"), *group("bench"))

@@ -19,7 +19,20 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from pyharness import __version__, baselines, build, calibrate, orchestrate, proc, rss, runs, selftest, wrap
+from pyharness import (
+    __version__,
+    baselines,
+    build,
+    calibrate,
+    doccommands,
+    docgen,
+    orchestrate,
+    proc,
+    rss,
+    runs,
+    selftest,
+    wrap,
+)
 from pyharness.errors import HarnessError
 from pyharness.matrix import CANARIES, TOOLS, VARIANTS, WORKLOADS
 from pyharness.progress import Progress
@@ -63,6 +76,7 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_baseline(sub)
     _add_selftest(sub)
     _add_wrap(sub)
+    _add_docs(sub)
     return parser
 
 
@@ -193,6 +207,51 @@ def _add_report(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.add_argument("--run-id", help="the run id recorded in the summary (default: DIR's name)")
     _add_baselines_option(p)
     p.set_defaults(handler=_report)
+
+
+def _add_docs(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "docs",
+        help="check (or --write) the docs' generated tables; --run their shell commands",
+        description="The tables in docs/*.md are generated from baselines/<platform>.json, "
+        "docs/bench-results.json and pyharness.matrix. Without options, exit 1 when a doc is stale; "
+        "--write rewrites them. --run executes every `bash` block of the docs from the checkout "
+        "(what `nox -s docs` does) and exits 1 when one does not end as the doc says.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--write", action="store_true", help="rewrite stale generated tables")
+    p.add_argument("--run", action="store_true", help="execute the docs' shell commands")
+    p.add_argument("--skip-nox", action="store_true", help="with --run: skip blocks that run nox sessions")
+    _add_baselines_option(p)
+    p.set_defaults(handler=_docs)
+
+
+def _docs(args: argparse.Namespace, rest: Sequence[str]) -> int:
+    root = build.source_root()
+    paths = sorted((root / "docs").glob("*.md"))
+    table = baselines.load(args.baselines or baselines.baseline_path(root / "baselines"))
+    inputs = docgen.load_inputs(root, table)
+    if args.write:
+        changed = docgen.write_docs(paths, inputs)
+        _print_lines([f"rewrote {p}" for p in changed] or ["docs are up to date"])
+    else:
+        stale = docgen.stale_docs(paths, inputs)
+        if stale:
+            _print_lines([f"stale: {p} (python -m pyharness docs --write)" for p in stale])
+            return EXIT_FAIL
+    if not args.run:
+        return EXIT_OK
+    problems = []
+    for block in doccommands.extract_all(paths):
+        if args.skip_nox and block.runs_nox:
+            continue
+        _print_lines([f"docs: running {block.id}"])
+        problem = doccommands.verdict(block, doccommands.run(block, cwd=root))
+        if problem:
+            problems.append(problem)
+    _print_lines(problems or ["every doc command ended as documented"])
+    return EXIT_FAIL if problems else EXIT_OK
 
 
 def _add_baseline(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
