@@ -98,11 +98,19 @@ def _run(cell: orchestrate.Cell, command: Sequence[str], cwd: Path) -> CellRepor
         return cell.report("error", failed)
     parsed = cell.parse(result)
     status: Status
-    if result.ok:
-        status, reason = (
-            "pass",
-            f"the command exited {result.returncode}; no {cell.req.tool} finding in project code",
+    if result.returncode == 0:
+        status, reason = "pass", f"the command exited 0; no {cell.req.tool} finding in project code"
+    elif result.ok:
+        # The tool's own exit code, yet no report names project code: the command did
+        # not finish cleanly (a foreign report, or the tool failing), so it cannot pass.
+        status = "error"
+        reason = (
+            f"the command exited {result.returncode} ({cell.req.tool}'s report code) but no report names "
+            "project code; see the foreign findings and the artifacts"
         )
     else:
         status, reason = "fail", f"the command exited with code {result.returncode}"
+    if result.returncode != 0 and result.ok:
+        # A counted finding explains the tool's exit code: then the cell fails on it.
+        return cell.verdict(status, reason, parsed.metrics, parsed.findings, halted=True)
     return cell.verdict(status, reason, parsed.metrics, parsed.findings)

@@ -2,7 +2,8 @@
 
 Tests import the pure-Python package from the checkout (``pythonpath = ["."]``)
 and its compiled modules from a staged build: the session fixture below builds
-the ``plain`` variant (incrementally) and appends its staged package directory
+the ``plain`` variant (or the one ``PYHARNESS_EXPECT_VARIANT`` names, as
+``pyharness wrap`` sets it) incrementally and appends its staged package directory
 to ``pyharness.__path__``, so ``pyharness._netcore`` resolves to the fresh
 build while edits to ``.py`` files need no restaging.
 """
@@ -31,9 +32,14 @@ def require_tool(executable: str, install_hint: str) -> None:
         pytest.skip(message)
 
 
+# Under `pyharness wrap --tool T` the subject's environment names the variant it
+# must import (asan for ASan...): the core tests then exercise that build.
+VARIANT = os.environ.get("PYHARNESS_EXPECT_VARIANT") or "plain"
+
+
 @pytest.fixture(scope="session")
 def plain_build() -> build.StagedBuild:
-    staged = build.stage("plain")
+    staged = build.stage(VARIANT)
     extra = str(staged.site_dir / "pyharness")
     if extra not in pyharness.__path__:
         pyharness.__path__.append(extra)

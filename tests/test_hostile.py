@@ -17,6 +17,8 @@ from types import ModuleType
 import psutil
 import pytest
 
+from tests.conftest import VARIANT
+
 HOST = "127.0.0.1"
 MAX_FRAME = 64 * 1024
 MIB = 1 << 20
@@ -50,6 +52,14 @@ def rss() -> int:
     return int(psutil.Process().memory_info().rss)
 
 
+def assert_rss_grew_less_than(before: int, limit: int, why: str) -> None:
+    """RSS bounds hold on the plain build only: under ASan, RSS measures the tool
+    (shadow memory, the quarantine of freed blocks), so there the check is skipped
+    and the sanitizer's own verdict on the run is what counts."""
+    if VARIANT == "plain":
+        assert rss() - before < limit, why
+
+
 def reset(sock: socket.socket) -> None:
     """Close with RST instead of FIN (SO_LINGER on, zero timeout)."""
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -80,7 +90,7 @@ def test_huge_lengths_close_before_allocating(server, good_client, length: int) 
             s.settimeout(5)
             assert s.recv(1) == b""
     assert server.stats()["protocol_errors"] == 20
-    assert rss() - before < 8 * MIB, "nothing of the announced size may be allocated"
+    assert_rss_grew_less_than(before, 8 * MIB, "nothing of the announced size may be allocated")
     still_serves(server, good_client)
 
 
@@ -134,7 +144,7 @@ def test_many_idle_connections_cost_little_and_block_nothing(server, good_client
         assert server.wait_for(sessions=2001, timeout=20)
         still_serves(server, good_client)
         # 2,000 idle connections: well under 1 MiB of server memory (no buffer per idle connection).
-        assert rss() - before < 2 * MIB
+        assert_rss_grew_less_than(before, 2 * MIB, "an idle connection owns no buffer")
     finally:
         for s in socks:
             s.close()
@@ -166,7 +176,9 @@ def test_peer_that_never_reads_is_paused_not_buffered(netcore: ModuleType) -> No
             assert stats["reads_paused"] >= 1, stats
             assert sent > high_water, "the peer got far enough to fill the echo queue"
             # Echo queue bounded by the high-water mark plus one read buffer (256 KiB).
-            assert rss() - before < high_water + 8 * MIB
+            assert_rss_grew_less_than(
+                before, high_water + 8 * MIB, "echo queue bounded by its high-water mark"
+            )
             good.send(b"still served", timeout=5)
             assert srv.wait_for(messages=stats["messages_received"] + 1, timeout=10)
             reset(s)

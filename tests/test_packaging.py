@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "pyharness"
-SOURCES = sorted(p for p in PACKAGE.rglob("*.py*") if p.suffix in (".py", ".pyi") and "__pycache__" not in p.parts)
+SOURCES = sorted(
+    p for p in PACKAGE.rglob("*.py*") if p.suffix in (".py", ".pyi") and "__pycache__" not in p.parts
+)
 
 
 @pytest.mark.parametrize("source", SOURCES, ids=lambda p: str(p.relative_to(PACKAGE)))

@@ -120,3 +120,14 @@ def test_frame_lines(
     frame = asan.parse_frame(line)
     assert frame is not None
     assert (frame.function, frame.file, frame.line, frame.object) == (function, file, line_no, obj)
+
+
+def test_runtime_check_failure_is_an_error_not_silence() -> None:
+    # Seen when libstdc++ was not preloaded: the first C++ exception killed the process.
+    text = (
+        'AddressSanitizer: CHECK failed: asan_interceptors.cpp:320 "((__interception::real___cxa_throw)) '
+        '!= (0)" (0x0, 0x0) (tid=3324)\n'
+        "    #0 0x7f8307ac22aa in CheckUnwind ../../../../src/libsanitizer/asan/asan_rtl.cpp:67\n"
+    )
+    with pytest.raises(ParseError, match="runtime itself failed.*preload libstdc"):
+        asan.parse_text(text, "asan.3324")

@@ -21,7 +21,9 @@ BASE_ENV = {"PATH": "/usr/bin", "LD_PRELOAD": "/stale/libasan.so", "PYTHONMALLOC
 def tools_present(monkeypatch: pytest.MonkeyPatch) -> None:
     """Pretend every executable is installed, and the ASan runtime too."""
     monkeypatch.setattr(shutil, "which", lambda name: f"/usr/bin/{name}")
-    monkeypatch.setattr(asan, "find_runtime", lambda compiler="g++": Path("/usr/lib/gcc/12/libasan.so"))
+    monkeypatch.setattr(
+        asan, "find_runtime", lambda compiler="g++", library="libasan.so": Path(f"/usr/lib/gcc/12/{library}")
+    )
 
 
 def test_runners_satisfy_the_protocol() -> None:
@@ -35,6 +37,7 @@ def test_asan_launch(tools_present: None, tmp_path: Path) -> None:
     assert spec.argv == SUBJECT  # nothing wraps the subject: the runtime is preloaded
     env = spec.env
     assert env["LD_PRELOAD"].split()[0] == "/usr/lib/gcc/12/libasan.so"  # the runtime comes first
+    assert env["LD_PRELOAD"].split()[1] == "/usr/lib/gcc/12/libstdc++.so.6"  # then C++ (__cxa_throw)
     assert env["PYTHONMALLOC"] == "malloc"
     asan_opts = dict(kv.split("=", 1) for kv in env["ASAN_OPTIONS"].split(":"))
     assert asan_opts["log_path"] == str(tmp_path / "asan")

@@ -79,6 +79,8 @@ def test_bad_workload_option_fails_before_anything_runs(tmp_path: Path) -> None:
 def test_relative_run_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # The subject runs inside its cell directory: paths handed to it must not be relative.
     monkeypatch.chdir(tmp_path)
-    code = cli.main(["matrix", "rss", "stability", "--run-dir", "rel/run", "--no-progress", "--", "--cycles", "30"])
+    code = cli.main(
+        ["matrix", "rss", "stability", "--run-dir", "rel/run", "--no-progress", "--", "--cycles", "30"]
+    )
     assert code == 0
     assert json.loads((tmp_path / "rel/run/summary.json").read_text())["cells"][0]["status"] == "pass"

@@ -89,3 +89,13 @@ def test_workload_ids_and_bad_requests() -> None:
         wrap.cell_request(wrap.WrapRequest("asan", ("no-such-command-here",)))
     with pytest.raises(ConfigError, match="unknown tool"):
         wrap.cell_request(wrap.WrapRequest("gdb", ("true",)))
+
+
+@pytest.mark.tools
+def test_tool_exit_code_without_a_project_report_is_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, plain_build: build.StagedBuild
+) -> None:
+    # The tool's own exit code (23) with no report naming project code: never a pass.
+    code, cell = _wrap(tmp_path, monkeypatch, "raise SystemExit(23)")
+    assert code == cli.EXIT_ERROR
+    assert cell["status"] == "error" and "report code" in str(cell["reason"])

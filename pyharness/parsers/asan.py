@@ -51,6 +51,10 @@ _LEAK = re.compile(
     r"in (?P<blocks>\d+) object\(s\) allocated from:$"
 )
 _ACCESS = re.compile(r"^(?:READ|WRITE) of size (?P<size>\d+) at ")
+# The runtime failing itself (not a finding): e.g. "AddressSanitizer: CHECK failed:
+# asan_interceptors.cpp:320 "((__interception::real___cxa_throw)) != (0)"" when a C++
+# exception is thrown and libstdc++ was not loaded when the preloaded runtime started.
+_CHECK_FAILED = re.compile(r"^(?:==\d+==)?AddressSanitizer: CHECK failed: (?P<what>.*)$")
 _SUMMARY = re.compile(
     r"^SUMMARY: (?P<tool>AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer): (?P<rest>.*)$"
 )
@@ -165,6 +169,11 @@ def _parse(text: str, source: str) -> _Parsed:
 
     for lineno, raw in enumerate(text.splitlines(), start=1):
         line = raw.rstrip("\n")
+        if (check := _CHECK_FAILED.match(line)) is not None:
+            hint = " (preload libstdc++ after the ASan runtime)" if "cxa_throw" in check["what"] else ""
+            raise ParseError(
+                f"{source}:{lineno}: the sanitizer runtime itself failed: CHECK failed: {check['what']}{hint}"
+            )
         if (summary := _SUMMARY.match(line)) is not None:
             if report is not None:
                 out.findings.extend(_close(report, summary["rest"]))

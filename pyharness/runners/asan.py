@@ -32,17 +32,18 @@ STDERR_FILE = "subject.stderr"
 
 
 @functools.cache
-def find_runtime(compiler: str = "g++") -> Path:
-    """The ASan runtime the compiler links against, e.g. ``.../gcc/x86_64-linux-gnu/12/libasan.so``.
+def find_runtime(compiler: str = "g++", library: str = "libasan.so") -> Path:
+    """A runtime library the compiler links against, by default the ASan runtime
+    (``.../gcc/x86_64-linux-gnu/12/libasan.so``); also used for ``libstdc++.so.6``.
 
-    ``-print-file-name`` echoes the bare name back when the runtime is not installed.
+    ``-print-file-name`` echoes the bare name back when the library is not installed.
     """
     exe = shutil.which(compiler)
     if exe is None:
         raise ToolMissingError("asan", TOOLS["asan"].install_hint)
     try:
         out = subprocess.run(
-            [exe, "-print-file-name=libasan.so"], capture_output=True, text=True, check=True, timeout=30
+            [exe, f"-print-file-name={library}"], capture_output=True, text=True, check=True, timeout=30
         ).stdout.strip()
     except (subprocess.SubprocessError, OSError) as err:
         raise ToolMissingError("asan", TOOLS["asan"].install_hint) from err
@@ -74,8 +75,14 @@ class AsanRunner:
         self, subject: Sequence[str], env: Mapping[str, str], cell_dir: Path, timeout_s: float
     ) -> LaunchSpec:
         runtime = find_runtime(self.compiler)
+        # libstdc++ right after the runtime: python itself does not load it, and ASan's
+        # __cxa_throw interceptor, resolved at start-up, would otherwise be null, so the
+        # first C++ exception an extension throws ends in "CHECK failed" (measured).
+        cxx = find_runtime(self.compiler, "libstdc++.so.6")
         log = cell_dir / LOG_PREFIX
-        preload = " ".join(p for p in (str(runtime), env.get("LD_PRELOAD", "")) if p)  # runtime first
+        preload = " ".join(
+            p for p in (str(runtime), str(cxx), env.get("LD_PRELOAD", "")) if p
+        )  # runtime first
         new_env = tool_env(
             env,
             LD_PRELOAD=preload,
