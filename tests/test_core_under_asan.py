@@ -33,8 +33,8 @@ def test_core_and_hostile_tests_are_clean_under_asan(tmp_path: Path, monkeypatch
     report = tmp_path / "cell.json"
     code = cli.main(
         [
-            "wrap", "--tool", "asan", "--out-dir", str(tmp_path / "run"), "--json", str(report), "--no-progress",
-            "--", sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+            "wrap", "--tool", "asan", "--out-dir", str(tmp_path / "run"), "--json", str(report),
+            "--no-progress", "--", sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
             "tests/test_netcore.py", "tests/test_hostile.py",
         ]
     )  # fmt: skip

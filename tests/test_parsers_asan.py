@@ -129,5 +129,5 @@ def test_runtime_check_failure_is_an_error_not_silence() -> None:
         '!= (0)" (0x0, 0x0) (tid=3324)\n'
         "    #0 0x7f8307ac22aa in CheckUnwind ../../../../src/libsanitizer/asan/asan_rtl.cpp:67\n"
     )
-    with pytest.raises(ParseError, match="runtime itself failed.*preload libstdc"):
+    with pytest.raises(ParseError, match=r"runtime itself failed.*preload libstdc"):
         asan.parse_text(text, "asan.3324")
