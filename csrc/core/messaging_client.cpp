@@ -2,6 +2,7 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -131,12 +132,21 @@ void messaging_client::schedule_flush_locked() {
   reactor_->post([this] { drain(); });
 }
 
+void messaging_client::grow_pending_locked(std::size_t more) {
+  const std::size_t want = pending_.size() + more;
+  if (want <= pending_.capacity()) return;
+  // Grow geometrically, but never past the high-water mark (plus this frame):
+  // the queue's memory stays bounded by what it may hold, not by twice that.
+  const std::size_t cap = std::max(options_.send_high_water, want);
+  pending_.reserve(std::min(cap, std::max({want, 2 * pending_.capacity(), initial_queue_capacity})));
+}
+
 void messaging_client::send(const char* data, std::size_t size, double timeout_s) {
   check_frame_size(size);
   std::unique_lock<std::mutex> lock(mutex_);
   const std::size_t need = frame_header_size + size;
   enqueue_locked(lock, need, timeout_s);
-  if (pending_.capacity() == 0) pending_.reserve(initial_queue_capacity);
+  grow_pending_locked(need);
   char header[frame_header_size];
   encode_frame_header(static_cast<std::uint32_t>(size), header);
   pending_.insert(pending_.end(), header, header + frame_header_size);
@@ -161,6 +171,7 @@ void messaging_client::send_repeated(const char* data, std::size_t size, std::ui
     std::uint64_t batch = std::max<std::uint64_t>(1, room / need);
     batch = std::min<std::uint64_t>(batch, count);
     const std::size_t start = pending_.size();
+    grow_pending_locked(static_cast<std::size_t>(batch) * need);
     pending_.resize(start + static_cast<std::size_t>(batch) * need);
     char* out = pending_.data() + start;
     for (std::uint64_t i = 0; i < batch; ++i, out += need) {

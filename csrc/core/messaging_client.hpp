@@ -81,6 +81,7 @@ class messaging_client final : public io_handler {
   bool wait_locked(std::unique_lock<std::mutex>& lock, std::chrono::steady_clock::time_point deadline, Pred pred);
   bool enqueue_locked(std::unique_lock<std::mutex>& lock, std::size_t need, double timeout_s);
   void schedule_flush_locked();
+  void grow_pending_locked(std::size_t more);
   void drain();                                   // reactor thread
   void read_ready();                              // reactor thread
   void close_on_loop(const std::string& reason);  // reactor thread
