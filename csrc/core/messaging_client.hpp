@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "byte_buffer.hpp"
 #include "frame_decoder.hpp"
 #include "reactor.hpp"
 #include "unique_fd.hpp"
@@ -95,7 +96,7 @@ class messaging_client final : public io_handler {
   // Reactor-thread state.
   unique_fd fd_;
   frame_decoder decoder_;
-  std::vector<char> writing_;  ///< bytes being written, swapped out of `pending_`
+  byte_buffer writing_;  ///< bytes being written, swapped out of `pending_`
   std::size_t writing_off_ = 0;
   std::uint32_t interest_ = 0;
 
@@ -104,7 +105,7 @@ class messaging_client final : public io_handler {
   std::condition_variable cv_;
   state state_ = state::idle;
   std::string close_reason_;
-  std::vector<char> pending_;  ///< framed bytes queued by the caller
+  byte_buffer pending_;  ///< framed bytes queued by the caller
   /// pending_ plus unwritten writing_. Atomic so the reactor can count written
   /// bytes without taking mutex_ per write (the caller's send path contends on it).
   std::atomic<std::size_t> queued_bytes_{0};
