@@ -7,6 +7,8 @@ docs``, and here only checked to name sessions that exist.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import runpy
 import shutil
@@ -16,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from pyharness import baselines, build, doccommands, docgen
+from pyharness.baselines import BaselineKey
 from tests.conftest import require_tool
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,14 +58,22 @@ def test_generated_tables_show_measured_numbers() -> None:
 
 
 def test_a_changed_baseline_makes_the_docs_stale() -> None:
-    table = baselines.load(baselines.baseline_path(ROOT / "baselines"))
-    key = next(iter(table.entries))
-    entry = table.entries[key]
-    bumped = baselines.Baselines(
-        table.platform,
-        {**table.entries, key: entry.__class__(**{**entry.to_json(), "value": entry.value * 2 + 1})},
+    current = inputs()
+    table = current.baselines
+    key = BaselineKey("plain", "rss", "connections@sweep", "server_bytes_per_connection")
+    bumped_entry = dataclasses.replace(table.entries[key], value=table.entries[key].value * 2 + 1)
+    bumped = baselines.Baselines(table.platform, {**table.entries, key: bumped_entry})
+    assert docgen.stale_docs(DOCS, dataclasses.replace(current, baselines=bumped)), (
+        "docs must follow the baselines"
     )
-    assert docgen.stale_docs(DOCS, bumped), "the docs must depend on the baselines' numbers"
+
+
+def test_the_performance_doc_follows_the_bench_results() -> None:
+    current = inputs()
+    assert current.bench is not None, "docs/bench-results.json is missing"
+    changed = json.loads(json.dumps(current.bench))
+    changed["summaries"][0]["median"] += 1000
+    assert docgen.stale_docs(DOCS, dataclasses.replace(current, bench=changed))
 
 
 def test_nox_blocks_name_real_sessions() -> None:
