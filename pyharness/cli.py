@@ -220,6 +220,7 @@ def _add_docs(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         epilog=EXIT_CODES_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    p.add_argument("--check", action="store_true", help="exit 1 when a doc is stale (the default action)")
     p.add_argument("--write", action="store_true", help="rewrite stale generated tables")
     p.add_argument("--run", action="store_true", help="execute the docs' shell commands")
     p.add_argument("--skip-nox", action="store_true", help="with --run: skip blocks that run nox sessions")
