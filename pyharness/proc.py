@@ -147,6 +147,8 @@ def _sample(proc: psutil.Process) -> RssSample | None:
         rss = int(proc.memory_info().rss)
     except psutil.Error:
         return None
+    if rss == 0:
+        return None  # an exited, not yet reaped process (a zombie) reads as 0: not a sample
     tree = rss
     try:
         for child in proc.children(recursive=True):

@@ -109,6 +109,10 @@ def copy_artifacts(tool: str, cell: Path, dest: Path) -> list[str]:
         if stderr.is_file() and stderr.stat().st_size:
             shutil.copyfile(stderr, dest / "subject.stderr")
             names.append("subject.stderr")
+        if not names:
+            # A clean run leaves no report; git keeps no empty directory, so say so in a file.
+            (dest / "NO_REPORT").write_text("ASan, LSan and UBSan wrote no report for this run.\n")
+            names.append("NO_REPORT")
     elif tool == "valgrind":
         xmls = sorted(cell.glob("valgrind.*.xml"))
         for i, xml in enumerate(xmls):
