@@ -129,6 +129,23 @@ CANARIES: dict[str, Canary] = {
 }
 
 
+# The quick preset under the slow tools (DESIGN section 6: sizes shrink under slow
+# tools): options given to the workload before the user's own. The rss tool and
+# --sweep use the workloads' own presets. Under these tools RSS is not gated, so
+# fewer connections lose nothing; every code path is still exercised.
+SLOW_TOOL_SIZES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("asan", "connections"): ("--checkpoints", "100,500,1000"),
+    ("asan", "messages"): ("--messages", "20000"),
+    ("asan", "stability"): ("--cycles", "300"),
+    ("valgrind", "connections"): ("--checkpoints", "50,100,200"),
+    ("valgrind", "messages"): ("--messages", "5000"),
+    ("valgrind", "stability"): ("--cycles", "100"),
+    ("heaptrack", "connections"): ("--checkpoints", "100,500,1000"),
+    ("heaptrack", "messages"): ("--messages", "20000"),
+    ("heaptrack", "stability"): ("--cycles", "300"),
+}
+
+
 def variant_for_tool(tool_id: str) -> Variant:
     """The variant a tool runs against."""
     return VARIANTS[TOOLS[tool_id].variant]

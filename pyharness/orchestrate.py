@@ -33,7 +33,7 @@ from typing import Any
 
 from pyharness import build, proc, rss
 from pyharness.errors import ConfigError, HarnessError, ToolMissingError
-from pyharness.matrix import CANARIES, VARIANTS, WORKLOADS
+from pyharness.matrix import CANARIES, SLOW_TOOL_SIZES, VARIANTS, WORKLOADS
 from pyharness.model import CellReport, Finding, Metric, ParsedCell, Status
 from pyharness.progress import Progress
 from pyharness.runners.base import Runner
@@ -113,6 +113,14 @@ def resolve(workload: str) -> Subject:
     return Subject(workload, (), workload)
 
 
+def tool_sizes(req: CellRequest) -> tuple[str, ...]:
+    """The quick preset's smaller sizes under a slow tool (``matrix.SLOW_TOOL_SIZES``);
+    none at ``--sweep`` or when the request sizes the workload itself."""
+    if req.sweep or req.scenario_args:
+        return ()
+    return SLOW_TOOL_SIZES.get((req.tool, req.workload), ())
+
+
 def validate(req: CellRequest) -> None:
     """ConfigError for an unknown id or workload options the scenario would reject."""
     if req.variant not in VARIANTS:
@@ -120,7 +128,9 @@ def validate(req: CellRequest) -> None:
     subject = resolve(req.workload)
     parser = scenario_parser(SCENARIOS[subject.scenario], parser_class=StrictParser)
     try:
-        parser.parse_args([*(["--sweep"] if req.sweep else []), *subject.options, *req.scenario_args])
+        parser.parse_args(
+            [*(["--sweep"] if req.sweep else []), *subject.options, *tool_sizes(req), *req.scenario_args]
+        )
     except argparse.ArgumentError as err:
         raise ConfigError(f"bad option for the {req.workload} workload: {err}") from err
 
@@ -139,6 +149,7 @@ def subject_argv(req: CellRequest, events_path: Path) -> list[str]:
         str(events_path),
         *(["--sweep"] if req.sweep else []),
         *subject.options,
+        *tool_sizes(req),
         *req.scenario_args,
     ]
 
@@ -170,7 +181,11 @@ class Cell:
         self.events_path = cell_dir / EVENTS_FILE
         self.events_path.unlink(missing_ok=True)
         self.started = time.monotonic()
-        self.extra: dict[str, Any] = {"sweep": req.sweep, "scenario_args": list(req.scenario_args)}
+        self.extra: dict[str, Any] = {
+            "sweep": req.sweep,
+            "scenario_args": list(req.scenario_args),
+            "tool_sizes": list(tool_sizes(req)),
+        }
 
     @classmethod
     def open(cls, req: CellRequest, progress: Progress | None = None) -> Cell:

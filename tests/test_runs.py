@@ -84,3 +84,17 @@ def test_relative_run_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     )
     assert code == 0
     assert json.loads((tmp_path / "rel/run/summary.json").read_text())["cells"][0]["status"] == "pass"
+
+
+def test_slow_tools_run_the_quick_preset_smaller(tmp_path: Path) -> None:
+    def argv(tool: str, *args: str, sweep: bool = False) -> list[str]:
+        req = orchestrate.CellRequest("x", tool, "connections", sweep=sweep, scenario_args=args)
+        return orchestrate.subject_argv(req, tmp_path / "events.jsonl")
+
+    assert argv("valgrind")[-2:] == ["--checkpoints", "50,100,200"]
+    assert "--checkpoints" not in argv("rss")  # the workload's own quick preset
+    assert argv("valgrind", "--connections", "30")[-2:] == [
+        "--connections",
+        "30",
+    ]  # the user's sizes win whole
+    assert "--checkpoints" not in argv("valgrind", sweep=True)
