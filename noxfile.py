@@ -39,16 +39,20 @@ def group(name: str) -> list[str]:
 
 
 def harness(session: nox.Session, *args: str) -> None:
-    """Run `python -m pyharness ARGS` from the checkout, with what it needs installed."""
+    """Run `python -m pyharness ARGS` from the checkout, with what it needs installed.
+
+    The run directory goes by environment (PYHARNESS_RUN_ID), not by option, so that
+    posargs (`-- messages`, `-- --sweep`, `-- messages -- --cycles 50`) pass through whole.
+    """
     session.install(*group("harness"))
-    session.run("python", "-m", "pyharness", *args)
+    session.run("python", "-m", "pyharness", *args, env={"PYHARNESS_RUN_ID": RUN_ID})
 
 
 def _tool_session(tool_id: str) -> None:
     tool = TOOLS[tool_id]
 
     def run_tool(session: nox.Session) -> None:
-        harness(session, "matrix", tool.id, "--run-dir", RUN_DIR, *session.posargs)
+        harness(session, "matrix", tool.id, *session.posargs)
 
     run_tool.__doc__ = (
         f"{tool.description} on the {tool.variant} variant: every workload, then the report "
@@ -129,7 +133,8 @@ def fuzz(session: nox.Session) -> None:
 @nox.session(python=PYTHON, default=False)
 def docs(session: nox.Session) -> None:
     """Check the docs' generated tables and run every shell command in them (nox ones included)."""
-    session.install(*group("harness"), *group("bench"), "nox>=2025.2.9")
+    session.install(*group("test"), *group("bench"))
+    session.install(".")  # memory_profile_demo on PATH, as the guide's readers have it
     harness(session, "docs", "--run", *session.posargs)
 
 

@@ -177,7 +177,10 @@ def _add_matrix(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.add_argument("select", nargs="*", metavar="TOOL|WORKLOAD", help="tools and workloads to run")
     p.add_argument("--sweep", action="store_true", help="pre-release sizes for every workload")
     p.add_argument(
-        "--run-dir", type=Path, metavar="DIR", help="the run's directory (default reports/<run id>)"
+        "--run-dir",
+        type=Path,
+        metavar="DIR",
+        help="the run's directory (default reports/$PYHARNESS_RUN_ID, else reports/<new run id>)",
     )
     _add_baselines_option(p)
     p.add_argument("--no-progress", action="store_true", help="no progress line on stderr")
@@ -502,7 +505,8 @@ def _matrix(args: argparse.Namespace, rest: Sequence[str]) -> int:
     request = runs.MatrixRequest(
         tools=tools or tuple(TOOLS),
         workloads=workloads or tuple(WORKLOADS),
-        run_dir=args.run_dir or Path("reports") / orchestrate.new_run_id(),
+        run_dir=args.run_dir
+        or Path("reports") / (os.environ.get("PYHARNESS_RUN_ID") or orchestrate.new_run_id()),
         sweep=args.sweep,
         scenario_args=tuple(rest),
         baselines_file=args.baselines,
