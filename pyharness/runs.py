@@ -95,7 +95,7 @@ def run_cells(
     lock = threading.Lock()  # one report rewrite at a time
 
     def one(i: int, cell: orchestrate.CellRequest) -> CellReport:
-        label = f"[{i}/{len(cells)}] {cell.cell_id}"
+        label = f"{i}/{len(cells)} {cell.cell_id}"
         # Interleaved progress lines of parallel cells would be unreadable: one line per cell instead.
         report = orchestrate.run_cell(
             cell,
