@@ -12,6 +12,7 @@ This is the one place where errors become exit codes:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import io
 import logging
 import os
@@ -480,7 +481,10 @@ def _run(args: argparse.Namespace, rest: Sequence[str]) -> int:
     return STATUS_EXIT[report.status]
 
 
-def _print_run(summary: Summary, written: WrittenRun) -> int:
+def _print_run(summary: Summary, written: WrittenRun, judged: Sequence[str] | None = None) -> int:
+    """Print the run's table and where the report is; return the exit code of the
+    cells in ``judged`` (default: all). A run directory shared by several sessions
+    reports every cell, but each session answers for its own."""
     table = io.StringIO()
     render_table(summary, table)
     _print_lines(
@@ -490,7 +494,10 @@ def _print_run(summary: Summary, written: WrittenRun) -> int:
             f"        {written.latest} -> {written.run_dir.name}",
         ]
     )
-    return summary.exit_code()
+    if judged is None:
+        return summary.exit_code()
+    mine = tuple(c for c in summary.cells if c.id in set(judged))
+    return dataclasses.replace(summary, cells=mine).exit_code()
 
 
 def _report(args: argparse.Namespace, rest: Sequence[str]) -> int:
@@ -514,12 +521,13 @@ def _matrix(args: argparse.Namespace, rest: Sequence[str]) -> int:
     )
     try:
         summary, written = runs.run_matrix(request)
+        judged = [cell.cell_id for cell in runs.cells_of(request)]
     except KeyboardInterrupt:
         print(
             f"pyharness: interrupted; the finished cells are reported in {request.run_dir}", file=sys.stderr
         )
         return 130
-    return _print_run(summary, written)
+    return _print_run(summary, written, judged)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -131,7 +131,6 @@ def throughput(inputs: DocInputs) -> str:
         ("Python `send` loop (`rss` messages cell)", "rss", "messages", "frames_per_s"),
         ("core-driven (`memory_profile_demo messages`)", "demo", "messages", "frames_per_s"),
         ("peak RSS, Python-hosted messages cell", "rss", "messages", "rss_peak"),
-        ("RSS kept after the messages cell", "rss", "messages", "rss_growth"),
     ]
     lines = ["| 1 KiB frames, one client, counted at the server | median ± tolerance |", "|---|---:|"]
     lines += [f"| {label} | {_cell(_value(table, *key))} |" for label, *key in rows]

@@ -98,3 +98,16 @@ def test_slow_tools_run_the_quick_preset_smaller(tmp_path: Path) -> None:
         "30",
     ]  # the user's sizes win whole
     assert "--checkpoints" not in argv("valgrind", sweep=True)
+
+
+def test_each_session_answers_for_its_own_cells(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Sessions of one nox invocation share a run directory: an earlier session's failing
+    # cell is in the report but does not fail a later session whose cells pass.
+    run_dir = tmp_path / "run"
+    earlier = orchestrate.CellRequest("plain", "rss", "messages", out_dir=run_dir)
+    fake_cell(earlier, "fail")
+    monkeypatch.setattr(orchestrate, "run_cell", lambda req, **_: fake_cell(req))
+    assert cli.main(["matrix", "asan", "--run-dir", str(run_dir), "--no-progress"]) == 0
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert {c["id"]: c["status"] for c in summary["cells"]}["plain-rss-messages"] == "fail"
+    assert cli.main(["report", str(run_dir)]) == 1  # the whole run still fails
