@@ -42,8 +42,42 @@ class Frame:
 
 
 @dataclass(frozen=True)
+class Trace:
+    """A further stack of one finding: a data race's other access, where a block was freed...
+
+    ``label`` is the tool's own words for it ("Previous write of size 4 by thread T1").
+    """
+
+    label: str
+    stack: tuple[Frame, ...]
+    project_frame: Frame | None = None  # set by attribution, like the finding's own
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "frame": self.project_frame.to_json() if self.project_frame else None,
+            "stack": [f.to_json() for f in self.stack],
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Trace:
+        frame = d.get("frame")
+        return cls(
+            str(d.get("label", "")),
+            tuple(Frame.from_json(f) for f in d.get("stack", [])),
+            Frame.from_json(frame) if frame else None,
+        )
+
+
+@dataclass(frozen=True)
 class Finding:
-    """One defect a tool reported: a leak, an invalid access, UB, growth..."""
+    """One defect a tool reported: a leak, an invalid access, UB, a data race, growth...
+
+    Parsers fill in what the tool said and leave ``project_frame`` unset; attribution
+    (the project's policy, applied once per cell) sets it. ``suppressed`` from a parser
+    means the tool itself discounts the finding (a suppression matched, a leak kind that
+    does not count); attribution also sets it for a finding with no project frame.
+    """
 
     tool: str
     kind: str  # e.g. "leak.definite", "heap-buffer-overflow", "signed-integer-overflow"
@@ -53,6 +87,10 @@ class Finding:
     stack: tuple[Frame, ...] = ()
     project_frame: Frame | None = None  # top frame in the project's own code, if any
     suppressed: bool = False  # matched a suppression or attributed to foreign code
+    related: tuple[Trace, ...] = ()  # further stacks (a race's other access, the free of a used block)
+    # The unwinder stopped early (the stack ends inside the interpreter, or the tool says so):
+    # a foreign verdict on such a stack is not proof that no project frame was below it.
+    truncated: bool = False
 
     @property
     def counts(self) -> bool:
@@ -69,6 +107,8 @@ class Finding:
             "frame": self.project_frame.to_json() if self.project_frame else None,
             "stack": [f.to_json() for f in self.stack],
             "suppressed": self.suppressed,
+            "related": [t.to_json() for t in self.related],
+            "truncated": self.truncated,
         }
 
     @classmethod
@@ -83,6 +123,8 @@ class Finding:
             stack=tuple(Frame.from_json(f) for f in d.get("stack", [])),
             project_frame=Frame.from_json(frame) if frame else None,
             suppressed=bool(d.get("suppressed", False)),
+            related=tuple(Trace.from_json(t) for t in d.get("related", [])),
+            truncated=bool(d.get("truncated", False)),
         )
 
 
