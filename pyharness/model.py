@@ -91,11 +91,14 @@ class Finding:
     # The unwinder stopped early (the stack ends inside the interpreter, or the tool says so):
     # a foreign verdict on such a stack is not proof that no project frame was below it.
     truncated: bool = False
+    # Not a defect: context a profiler reports (memray's allocation sites at the peak).
+    # Attributed like any finding, shown in the report, never fails a cell.
+    informational: bool = False
 
     @property
     def counts(self) -> bool:
-        """True when this finding fails the cell: attributed to the project, not suppressed."""
-        return self.project_frame is not None and not self.suppressed
+        """True when this finding fails the cell: a defect, attributed to the project, not suppressed."""
+        return self.project_frame is not None and not self.suppressed and not self.informational
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -109,6 +112,7 @@ class Finding:
             "suppressed": self.suppressed,
             "related": [t.to_json() for t in self.related],
             "truncated": self.truncated,
+            "informational": self.informational,
         }
 
     @classmethod
@@ -125,6 +129,7 @@ class Finding:
             suppressed=bool(d.get("suppressed", False)),
             related=tuple(Trace.from_json(t) for t in d.get("related", [])),
             truncated=bool(d.get("truncated", False)),
+            informational=bool(d.get("informational", False)),
         )
 
 
