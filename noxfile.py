@@ -1,14 +1,22 @@
-"""Nox sessions: the matrix (read from pyharness.matrix, never spelled out here) and the checks.
+"""Nox sessions: the matrix (read from pyharness.matrix and the project's table) and the checks.
 
-`nox` alone runs the quick matrix (every tool on its variant, then the report);
+`nox` alone runs the quick matrix (every tool's session, then one report);
 `nox -s tests` is the test command CI runs (see README.md and .ci/run).
 Posargs pass through: `nox -s asan -- messages` runs one workload,
 `nox -s valgrind -- --sweep` the pre-release sizes.
+
+Every harness session (the tools, matrix, report, selftest, baseline, build,
+docs, mutants) runs in ONE environment, `.nox/harness`: a variant's build tree
+is configured for the interpreter that built it, and a session per venv would
+rebuild every variant for each tool. nox has no shared environments, so those
+sessions are `python=False` and `harness_env` keeps that one up to date.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -26,11 +34,15 @@ nox.options.sessions = ["matrix"]
 
 PYPROJECT = nox.project.load_toml("pyproject.toml")
 PYTHON = "3.11"
+HARNESS_ENV = ROOT / ".nox" / "harness"
 # One run directory for every session of this nox invocation, so `nox` (matrix)
-# gathers all four tools' cells into one report.
-RUN_ID = os.environ.get("PYHARNESS_RUN_ID") or time.strftime("%Y%m%d-%H%M%S")
+# gathers every tool's cells into one report.
+RUN_ID = os.environ.get("PYHARNESS_RUN_ID") or time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + f"-{os.getpid()}"
 RUN_DIR = f"reports/{RUN_ID}"
 FUZZ_SECONDS = 60
+# Ctrl-C reaches the harness first: give it time to stop its subject (Valgrind writes its
+# report on SIGTERM) and write the report of the finished cells before nox escalates.
+INTERRUPT = {"interrupt_timeout": 60.0, "terminate_timeout": 15.0}
 
 
 def group(name: str) -> list[str]:
@@ -38,14 +50,33 @@ def group(name: str) -> list[str]:
     return nox.project.dependency_groups(PYPROJECT, name)
 
 
+def harness_env(session: nox.Session) -> str:
+    """The shared harness environment's interpreter, created or updated when the groups change."""
+    python = HARNESS_ENV / "bin" / "python"
+    wanted = "\n".join([*group("harness"), *group("tools"), *group("bench")]) + "\n"
+    stamp = HARNESS_ENV / "pyharness-requirements.txt"
+    HARNESS_ENV.parent.mkdir(parents=True, exist_ok=True)
+    with (HARNESS_ENV.parent / ".harness.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # two sessions at once must not build it twice
+        if not python.exists():
+            base = shutil.which(f"python{PYTHON}") or sys.executable
+            session.run(base, "-m", "venv", str(HARNESS_ENV), external=True)
+        if not stamp.is_file() or stamp.read_text() != wanted:
+            session.run(str(python), "-m", "pip", "install", "--quiet", *wanted.split(), external=True)
+            stamp.write_text(wanted)
+    return str(python)
+
+
 def harness(session: nox.Session, *args: str) -> None:
-    """Run `python -m pyharness ARGS` from the checkout, with what it needs installed.
+    """Run `python -m pyharness ARGS` from the checkout, in the shared harness environment.
 
     The run directory goes by environment (PYHARNESS_RUN_ID), not by option, so that
     posargs (`-- messages`, `-- --sweep`, `-- messages -- --cycles 50`) pass through whole.
     """
-    session.install(*group("harness"))
-    session.run("python", "-m", "pyharness", *args, env={"PYHARNESS_RUN_ID": RUN_ID})
+    session.run(
+        harness_env(session), "-m", "pyharness", *args,
+        env={"PYHARNESS_RUN_ID": RUN_ID}, external=True, **INTERRUPT,
+    )  # fmt: skip
 
 
 def _tool_session(tool_id: str) -> None:
@@ -59,43 +90,47 @@ def _tool_session(tool_id: str) -> None:
         "(`-- WORKLOAD`, `-- --sweep`)."
     )
     run_tool.__name__ = tool.id
-    nox.session(name=tool.id, python=PYTHON, tags=[tool.id, tool.variant, "matrix"], default=False)(run_tool)
+    nox.session(name=tool.id, python=False, tags=[tool.id, tool.variant, "matrix"], default=False)(run_tool)
 
 
 for _tool in TOOLS:
     _tool_session(_tool)
 
 
-@nox.session(python=PYTHON, requires=list(TOOLS), tags=["matrix"])
+@nox.session(python=False, requires=list(TOOLS), tags=["matrix"])
 def matrix(session: nox.Session) -> None:
     """The quick matrix: every tool's session, then one report of all their cells."""
     harness(session, "report", RUN_DIR)
 
 
-@nox.session(python=PYTHON, default=False)
+@nox.session(python=False, default=False)
 def report(session: nox.Session) -> None:
     """Re-render a run's report: `nox -s report -- reports/<run-id>` (default reports/latest)."""
     harness(session, "report", *(session.posargs or ["reports/latest"]))
 
 
-@nox.session(python=PYTHON, default=False)
+@nox.session(python=False, default=False)
 def baseline(session: nox.Session) -> None:
-    """Measure baselines/<platform>.json from repeated rss runs and the native demo (`-- --runs N`)."""
+    """Measure baselines/<platform>.json from repeated runs and the native demo (`-- --runs N`)."""
     harness(session, "baseline", *session.posargs)
 
 
-@nox.session(python=PYTHON, default=False)
+@nox.session(python=False, default=False)
 def selftest(session: nox.Session) -> None:
     """Every canary under every tool and the clean workloads: the detection table must match (`-- asan`)."""
     harness(session, "selftest", *session.posargs)
 
 
-@nox.session(python=PYTHON, default=False)
+@nox.session(python=False, default=False)
 def build(session: nox.Session) -> None:
     """Build and stage every variant (or those named: `-- asan plain`)."""
-    session.install(*group("harness"))
+    python = harness_env(session)
     for variant in session.posargs or list(VARIANTS):
-        session.run("python", "-c", f"from pyharness import build; print(build.stage({variant!r}))")
+        session.run(
+            python, "-c",
+            "import sys; from pyharness import build, project; "
+            "print(build.stage(project.load(), sys.argv[1]).site_dir)", variant, external=True,
+        )  # fmt: skip
 
 
 @nox.session(python=PYTHON)
@@ -108,7 +143,8 @@ def tests(session: nox.Session) -> None:
         "python", "-P", "-c", "import pyharness._netcore, pyharness._build_config as b; print(b.VARIANT)"
     )
     session.run("memory_profile_demo", "connections", "--connections", "1000")
-    session.run("pytest", *session.posargs)
+    # The tests keep their own build trees: the harness environment's stay as they are.
+    session.run("pytest", *session.posargs, env={"PYHARNESS_BUILD_ROOT": str(ROOT / "build" / "tests")})
 
 
 @nox.session(python=PYTHON, default=False)
@@ -135,14 +171,13 @@ def docs(session: nox.Session) -> None:
     """Check the docs' generated tables and run every shell command in them (nox ones included)."""
     session.install(*group("test"), *group("bench"))
     session.install(".")  # memory_profile_demo on PATH, as the guide's readers have it
-    harness(session, "docs", "--run", *session.posargs)
+    session.run("python", "-m", "pyharness.netcore.docs", "--run", *session.posargs, **INTERRUPT)
 
 
-@nox.session(python=PYTHON, default=False)
+@nox.session(python=False, default=False)
 def bench(session: nox.Session) -> None:
     """Our core against asyncio, uvloop and pyzmq over loopback (`-- --quick`, `-- --runs N`)."""
-    session.install(*group("harness"), *group("bench"))
-    session.run("python", "-m", "pyharness.bench", *session.posargs)
+    session.run(harness_env(session), "-m", "pyharness.netcore.bench", *session.posargs, external=True)
 
 
 @nox.session(python=PYTHON, default=False)

@@ -107,9 +107,9 @@ def preset_workload(cell: CellReport) -> str | None:
     """The workload key a cell's numbers compare under: ``connections`` at the quick
     preset, ``connections@sweep`` at the sweep sizes, None (not comparable, so not
     gated) when the workload ran with options of its own."""
-    if cell.extra.get("scenario_args"):
+    if cell.preset == "custom":
         return None
-    return f"{cell.workload}@sweep" if cell.extra.get("sweep") else cell.workload
+    return f"{cell.workload}@sweep" if cell.preset == "sweep" else cell.workload
 
 
 # -- platform identity --------------------------------------------------------

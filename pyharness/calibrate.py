@@ -1,70 +1,32 @@
-"""Measuring the baselines: repeated ``rss`` cells and native-demo runs -> baselines/<platform>.json.
+"""Measuring the baselines: repeated cells (and the project's probes) -> baselines/<platform>.json.
 
 ``nox -s baseline`` runs this; nobody writes the file by hand. Each run
-measures every ``rss`` cell (connections at ``--sweep`` size, so the file
-holds the 10,000-connection point the docs quote), the cells of every other
-tool with gated metrics (``matrix.GATED_METRICS``: heaptrack's heap totals and
-allocations per message) when that tool is installed, and the native
-``memory_profile_demo``; the tolerance of each metric comes from the spread
+measures every cell with gated metrics (the workloads' ``gated`` tables: per
+tool, which metrics) at the quick preset, and at the sweep preset too for the
+workloads listed in ``[tool.pyharness] sweep-baselines``, for the tools
+installed here; then each of the project's ``baseline-probes`` (callables
+given a ``ProbeContext``). The tolerance of each metric comes from the spread
 of the runs (``baselines.derive_entry``). A cell that does not pass is an
 error: a baseline is never measured from a failing build.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from pyharness import baselines, build, orchestrate, proc
+from pyharness import baselines, build, cell
 from pyharness.baselines import BaselineEntry, BaselineKey, Direction
-from pyharness.errors import HarnessError, ToolMissingError
-from pyharness.matrix import GATED_METRICS, TOOLS, WORKLOADS
+from pyharness.cell.plan import CellPlan, CellRequest, plan
+from pyharness.errors import ConfigError, HarnessError, ToolMissingError
 from pyharness.progress import Progress
-from pyharness.runners.base import LaunchSpec
+from pyharness.project import Project, resolve_entry
 from pyharness.runners.registry import runner_for
 
 log = logging.getLogger("pyharness")
-
-DEMO = "memory_profile_demo"
-DEMO_TIMEOUT_S = 300.0
-# The native demo's results (its --json keys) recorded as (workload, metric, unit, direction).
-DEMO_RESULTS: tuple[tuple[str, str, str, str, Direction], ...] = (
-    (
-        "connections",
-        "server_bytes_per_connection",
-        "server_bytes_per_connection",
-        "B/connection",
-        "lower-is-better",
-    ),
-    (
-        "connections",
-        "client_bytes_per_connection",
-        "client_bytes_per_connection",
-        "B/connection",
-        "lower-is-better",
-    ),
-    (
-        "connections",
-        "kernel_slab_bytes_per_connection",
-        "kernel_slab_bytes_per_connection",
-        "B/connection",
-        "both",
-    ),
-    ("messages", "frames_per_second", "frames_per_s", "frames/s", "higher-is-better"),
-    ("messages", "peak_rss_bytes", "rss_peak", "B", "lower-is-better"),
-    (
-        "stability",
-        "rss_bytes_per_cycle_after_warmup",
-        "rss_slope_bytes_per_cycle",
-        "B/cycle",
-        "lower-is-better",
-    ),
-)
-DEMO_CONNECTION_POINTS = (0, 100, 1000, 10000)
 
 
 class Samples:
@@ -87,96 +49,80 @@ class Samples:
         }
 
 
-# Every workload at the quick preset (what `nox -s rss` gates), and connections at the
-# sweep sizes too (the 10,000-connection point the docs quote, gated under `--sweep`).
-PRESETS: tuple[tuple[str, bool], ...] = (*((w, False) for w in WORKLOADS), ("connections", True))
+@dataclass(frozen=True)
+class ProbeContext:
+    """What a baseline probe gets: the project, a way to stage a variant, and the samples."""
+
+    project: Project
+    stage: Callable[[str], build.Staged]
+    add: Callable[[BaselineKey, float, str, Direction], None]
 
 
-def tool_cells() -> tuple[tuple[str, str, bool], ...]:
-    """(tool, workload, sweep) of every cell measured: the rss presets, then each other tool's
-    gated workloads at the quick preset, for the tools installed here."""
-    cells = [("rss", workload, sweep) for workload, sweep in PRESETS]
-    for tool in TOOLS:
-        workloads = [w for (t, w) in GATED_METRICS if t == tool]
-        if tool == "rss" or not workloads:
-            continue
+Probe = Callable[[ProbeContext], None]
+
+
+def baseline_plans(project: Project, work_dir: Path, run: int) -> list[CellPlan]:
+    """Every cell with gated metrics, for the tools installed here."""
+    out: list[CellPlan] = []
+    for workload_id in project.matrix:
+        for tool in project.tools:
+            presets = ["quick", *(["sweep"] if workload_id in project.sweep_baselines else [])]
+            for preset in presets:
+                cell_plan = plan(
+                    project,
+                    CellRequest(tool, workload_id, work_dir / f"run-{run}" / preset, preset=preset),
+                )
+                if not cell_plan.gated:
+                    continue
+                if tool == "rss" or preset == "quick":
+                    out.append(cell_plan)
+    installed = []
+    for cell_plan in out:
         try:
-            runner_for(tool).check_available()
+            runner_for(cell_plan.tool.id).check_available()
         except ToolMissingError as err:
-            log.warning("baselines of %s not measured: %s", tool, err)
+            log.warning("baselines of %s not measured: %s", cell_plan.tool.id, err)
             continue
-        cells.extend((tool, workload, False) for workload in workloads)
-    return tuple(cells)
+        installed.append(cell_plan)
+    return installed
 
 
-def measure_cells(
-    run: int, work_dir: Path, samples: Samples, progress: bool, cells: tuple[tuple[str, str, bool], ...]
-) -> None:
-    for tool, workload, sweep in cells:
-        req = orchestrate.CellRequest(
-            variant=TOOLS[tool].variant,
-            tool=tool,
-            workload=workload,
-            sweep=sweep,
-            out_dir=work_dir / f"run-{run}" / ("sweep" if sweep else "quick"),
-        )
-        report = orchestrate.run_cell(
-            req, progress=Progress(f"[baseline run {run}] {req.cell_id}", enabled=progress)
-        )
+def measure_cells(project: Project, plans: list[CellPlan], samples: Samples, run: int, progress: bool) -> None:
+    for cell_plan in plans:
+        report = cell.run_plan(cell_plan, progress=Progress(f"[baseline run {run}] {cell_plan.id}", enabled=progress))
         if report.status != "pass":
             raise HarnessError(f"baseline run {run}: {report.id} is {report.status}: {report.reason}")
         metrics = {m.name: m for m in report.metrics}
-        for gated in GATED_METRICS.get((tool, workload), ()):
+        for gated in cell_plan.gated:
             metric = metrics.get(gated.name)
             if metric is not None:
-                key = BaselineKey(
-                    req.variant, tool, baselines.preset_workload(report) or workload, gated.name
-                )
-                samples.add(key, metric.value, metric.unit, gated.direction)  # type: ignore[arg-type]
+                workload = baselines.preset_workload(report) or report.workload
+                key = BaselineKey(cell_plan.variant, cell_plan.tool.id, workload, gated.name)
+                samples.add(key, metric.value, metric.unit, gated.direction)
 
 
-def run_demo(staged: build.StagedBuild, mode: str) -> dict[str, Any]:
-    """One ``memory_profile_demo MODE --json`` run through the gateway; its parsed output."""
-    spec = LaunchSpec(
-        (str(staged.bin_dir / DEMO), mode, "--json"),
-        {**os.environ, "LC_ALL": "C"},
-        DEMO_TIMEOUT_S,
-        label=DEMO,
-    )
-    result = proc.run(spec, sample_interval=None)
-    if not result.ok:
-        raise HarnessError(f"{DEMO} {mode}: {result.describe()}: {result.stderr_tail.strip()}")
-    try:
-        doc: dict[str, Any] = json.loads(result.stdout)
-    except json.JSONDecodeError as err:
-        raise HarnessError(f"{DEMO} {mode} --json printed no JSON: {err}") from err
-    return doc
+def probes(project: Project) -> list[Probe]:
+    found = []
+    for entry in project.baseline_probes:
+        probe = resolve_entry(entry)
+        if not callable(probe):
+            raise ConfigError(f"baseline probe {entry!r} is not callable")
+        found.append(probe)
+    return found
 
 
-def measure_demo(staged: build.StagedBuild, samples: Samples) -> None:
-    for mode in ("connections", "messages", "stability"):
-        doc = run_demo(staged, mode)
-        results = doc.get("results", {})
-        for workload, key_in_json, metric, unit, direction in DEMO_RESULTS:
-            if workload == mode and key_in_json in results:
-                samples.add(BaselineKey("plain", "demo", mode, metric), results[key_in_json], unit, direction)
-        if mode == "connections":
-            for point in doc.get("checkpoints", []):
-                if point.get("x") in DEMO_CONNECTION_POINTS and "connections" in str(point.get("label")):
-                    key = BaselineKey("plain", "demo", mode, f"server_rss_{point['x']}")
-                    samples.add(key, point["rss_bytes"], "B", "lower-is-better")
-
-
-def calibrate(runs: int, out: Path, work_dir: Path, *, demo: bool = True, progress: bool = True) -> Path:
+def calibrate(
+    project: Project, runs: int, out: Path, work_dir: Path, *, use_probes: bool = True, progress: bool = True
+) -> Path:
     """Measure ``runs`` times and write the baselines file ``out``; return its path."""
     if runs < 1:
-        raise HarnessError("--runs must be at least 1 (3 or more to measure the spread)")
+        raise ConfigError("--runs must be at least 1 (3 or more to measure the spread)")
     samples = Samples()
-    staged = build.stage("plain") if demo else None
-    cells = tool_cells()
+    hooks = probes(project) if use_probes else []
+    ctx = ProbeContext(project, lambda variant: build.stage(project, variant), samples.add)
     for run in range(runs):
-        measure_cells(run, work_dir, samples, progress, cells)
-        if staged is not None:
-            measure_demo(staged, samples)
+        measure_cells(project, baseline_plans(project, work_dir, run), samples, run, progress)
+        for hook in hooks:
+            hook(ctx)
     baselines.write(out, samples.derive(), platform_name=baselines.platform_id())
     return out

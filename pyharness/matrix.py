@@ -1,43 +1,60 @@
-"""The matrix, defined once: build variants, tools and workloads.
+"""The generic matrix, defined once: build variants and tools.
 
-The noxfile, the CLI, the docs and the report all read these tables; nothing
-else in the project spells out a variant's compiler flags or a tool's variant.
+Workloads belong to the project (``pyharness.project``); this module knows
+nothing of any project. The noxfile, the CLI, the docs and the report read these
+tables; nothing else spells out a variant's compiler flags, a tool's variant or
+how much slower a tool runs the subject.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
 class Variant:
-    """One way of building the C++ core (DESIGN section 4)."""
+    """One way of building a project's extension (DESIGN section 4).
+
+    ``meson_args`` are meson setup options (meson-python projects); ``env_flags``
+    the compiler and linker flags given through the environment to any other
+    build (setuptools reads ``CFLAGS``, ``CXXFLAGS`` and ``LDFLAGS``).
+    """
 
     id: str
     meson_args: tuple[str, ...]
     description: str
+    env_flags: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class Tool:
-    """A measurement tool and the variant it needs (DESIGN section 5)."""
+    """A measurement tool, the variant it needs and what it costs (DESIGN section 5)."""
 
     id: str
     variant: str
     executable: str | None
     install_hint: str
     description: str
+    # How much slower than native a subject runs under the tool (measured on this
+    # platform). The one place this factor lives: a cell's time limit and expected
+    # duration are computed from it once, in the cell's plan.
+    slowdown: float
 
 
-@dataclass(frozen=True)
-class Workload:
-    """A scenario the subject process runs (DESIGN section 6)."""
+_FP = "-fno-omit-frame-pointer"
+_DEBUG_O1 = "-g -O1"
+_DEBUG_O2 = "-g -O2"
+_ASAN = "-fsanitize=address,undefined -fno-sanitize-recover=undefined"
+_TSAN = "-fsanitize=thread"
 
-    id: str
-    description: str
 
+def _flags(compile_flags: str, link_flags: str = "") -> dict[str, str]:
+    flags = {"CFLAGS": compile_flags, "CXXFLAGS": compile_flags}
+    if link_flags:
+        flags["LDFLAGS"] = link_flags
+    return flags
 
-_FRAME_POINTERS = "-fno-omit-frame-pointer"
 
 VARIANTS: dict[str, Variant] = {
     v.id: v
@@ -46,6 +63,7 @@ VARIANTS: dict[str, Variant] = {
             "plain",
             ("-Dbuildtype=release", "-Db_ndebug=if-release"),
             "release build, what users ship",
+            _flags("-O2 -DNDEBUG"),
         ),
         Variant(
             "asan",
@@ -53,14 +71,29 @@ VARIANTS: dict[str, Variant] = {
                 "-Dbuildtype=debugoptimized",
                 "-Db_sanitize=address,undefined",
                 "-Db_lundef=false",
-                f"-Dcpp_args={_FRAME_POINTERS} -fno-sanitize-recover=undefined",
+                f"-Dc_args={_FP} -fno-sanitize-recover=undefined",
+                f"-Dcpp_args={_FP} -fno-sanitize-recover=undefined",
             ),
             "AddressSanitizer + LeakSanitizer + UBSan (non-recoverable), frame pointers",
+            _flags(f"{_DEBUG_O1} {_FP} {_ASAN}", _ASAN),
         ),
         Variant(
             "relwithdebinfo",
-            ("-Dbuildtype=debugoptimized", f"-Dcpp_args={_FRAME_POINTERS}"),
-            "optimised with debug info and frame pointers, for Valgrind and heaptrack",
+            ("-Dbuildtype=debugoptimized", f"-Dc_args={_FP}", f"-Dcpp_args={_FP}"),
+            "optimised with debug info and frame pointers, for Valgrind, heaptrack and memray",
+            _flags(f"{_DEBUG_O2} {_FP}"),
+        ),
+        Variant(
+            "tsan",
+            (
+                "-Dbuildtype=debugoptimized",
+                "-Db_sanitize=thread",
+                "-Db_lundef=false",
+                f"-Dc_args={_FP}",
+                f"-Dcpp_args={_FP}",
+            ),
+            "ThreadSanitizer, frame pointers",
+            _flags(f"{_DEBUG_O1} {_FP} {_TSAN}", _TSAN),
         ),
     )
 }
@@ -68,13 +101,15 @@ VARIANTS: dict[str, Variant] = {
 TOOLS: dict[str, Tool] = {
     t.id: t
     for t in (
-        Tool("rss", "plain", None, "pip install psutil", "native RSS sampling with psutil"),
+        Tool("rss", "plain", None, "pip install psutil", "native RSS sampling with psutil", 1.0),
         Tool(
             "asan",
             "asan",
             None,
             "apt-get install libasan8 libubsan1 (gcc's sanitizer runtimes)",
             "AddressSanitizer with LeakSanitizer and UBSan",
+            # Measured: the canary and messaging snippets ran 2-3x slower than plain.
+            3.0,
         ),
         Tool(
             "valgrind",
@@ -82,6 +117,8 @@ TOOLS: dict[str, Tool] = {
             "valgrind",
             "apt-get install valgrind",
             "Valgrind memcheck",
+            # Measured: 50-80x on workloads; `python -c pass` alone takes ~1.7 s.
+            60.0,
         ),
         Tool(
             "heaptrack",
@@ -89,106 +126,29 @@ TOOLS: dict[str, Tool] = {
             "heaptrack",
             "apt-get install heaptrack",
             "heaptrack heap profiler",
+            # Measured ~3-6x on the capture snippets (it interprets while recording).
+            6.0,
+        ),
+        Tool(
+            "tsan",
+            "tsan",
+            None,
+            "apt-get install libtsan2 (gcc's ThreadSanitizer runtime)",
+            "ThreadSanitizer (data races, lock-order inversions, thread leaks)",
+            10.0,
+        ),
+        Tool(
+            "memray",
+            "relwithdebinfo",
+            None,
+            "pip install memray",
+            "memray, Python and native allocations with hybrid stacks",
+            4.0,
         ),
     )
-}
-
-WORKLOADS: dict[str, Workload] = {
-    w.id: w
-    for w in (
-        Workload("connections", "server RSS at 0/100/1k/10k connected clients"),
-        Workload("messages", "N frames of 1 KiB, exact delivery, throughput and RSS"),
-        Workload("stability", "connect/send/verify/disconnect cycles, drift judged by slope"),
-    )
-}
-
-
-@dataclass(frozen=True)
-class Canary:
-    """A deliberate defect of the self-test and the tools that must detect it (DESIGN section 6)."""
-
-    id: str
-    description: str
-    detected_by: frozenset[str]  # tool ids; every other tool must stay silent on it
-
-
-# The self-test's detection table (issue 4), as measured on this platform. Canary
-# cells are never part of the matrix: `pyharness selftest` runs them.
-CANARIES: dict[str, Canary] = {
-    c.id: c
-    for c in (
-        Canary(
-            "leak", "malloc'd block whose only pointer is lost", frozenset({"asan", "valgrind", "heaptrack"})
-        ),
-        Canary("heap_overflow_read", "reads one int past a heap array", frozenset({"asan", "valgrind"})),
-        Canary("use_after_free", "reads a heap array after delete[]", frozenset({"asan", "valgrind"})),
-        Canary("uninitialised_branch", "branches on never-written heap memory", frozenset({"valgrind"})),
-        Canary("signed_overflow", "x + INT_MAX in int arithmetic (UBSan)", frozenset({"asan"})),
-        Canary("growth", "native memory kept per stability cycle, still reachable", frozenset({"rss"})),
-    )
-}
-
-
-# The quick preset under the slow tools (DESIGN section 6: sizes shrink under slow
-# tools): options given to the workload before the user's own. The rss tool and
-# --sweep use the workloads' own presets. Under these tools RSS is not gated, so
-# fewer connections lose nothing; every code path is still exercised.
-SLOW_TOOL_SIZES: dict[tuple[str, str], tuple[str, ...]] = {
-    ("asan", "connections"): ("--checkpoints", "100,500,1000"),
-    ("asan", "messages"): ("--messages", "20000"),
-    ("asan", "stability"): ("--cycles", "300"),
-    ("valgrind", "connections"): ("--checkpoints", "50,100,200"),
-    ("valgrind", "messages"): ("--messages", "5000"),
-    ("valgrind", "stability"): ("--cycles", "100"),
-    ("heaptrack", "connections"): ("--checkpoints", "100,500,1000"),
-    ("heaptrack", "messages"): ("--messages", "20000"),
-    ("heaptrack", "stability"): ("--cycles", "300"),
 }
 
 
 def variant_for_tool(tool_id: str) -> Variant:
     """The variant a tool runs against."""
     return VARIANTS[TOOLS[tool_id].variant]
-
-
-@dataclass(frozen=True)
-class GatedMetric:
-    """A metric the baselines file records and cells are gated on."""
-
-    name: str
-    direction: str  # "lower-is-better" | "higher-is-better" | "both" (see baselines.DIRECTIONS)
-
-
-# What `nox -s baseline` measures and the gate compares, per (tool, workload).
-# RSS metrics belong to the rss tool only: under ASan or Valgrind RSS is meaningless.
-GATED_METRICS: dict[tuple[str, str], tuple[GatedMetric, ...]] = {
-    ("rss", "connections"): (
-        GatedMetric("server_bytes_per_connection", "lower-is-better"),
-        GatedMetric("client_bytes_per_connection", "lower-is-better"),
-        GatedMetric("server_rss_0", "lower-is-better"),
-        GatedMetric("server_rss_100", "lower-is-better"),
-        GatedMetric("server_rss_1000", "lower-is-better"),
-        GatedMetric("server_rss_10000", "lower-is-better"),  # --sweep cells only
-    ),
-    ("rss", "messages"): (
-        GatedMetric("frames_per_s", "higher-is-better"),
-        # Not rss_growth: what glibc keeps after the client leaves moved by 10 MiB
-        # between identical runs here (allocator retention, not the core's memory).
-        GatedMetric("rss_peak", "lower-is-better"),
-    ),
-    ("rss", "stability"): (
-        GatedMetric("rss_drift_bytes", "lower-is-better"),
-        GatedMetric("rss_slope_bytes_per_cycle", "lower-is-better"),
-    ),
-    # heaptrack counts every malloc (the interpreter's too): comparable at the quick preset only.
-    ("heaptrack", "connections"): (GatedMetric("peak_heap", "lower-is-better"),),
-    ("heaptrack", "messages"): (
-        GatedMetric("allocations_per_message", "lower-is-better"),
-        GatedMetric("temporary_allocations", "lower-is-better"),
-        GatedMetric("peak_heap", "lower-is-better"),
-    ),
-    ("heaptrack", "stability"): (
-        GatedMetric("allocation_calls", "lower-is-better"),
-        GatedMetric("peak_heap", "lower-is-better"),
-    ),
-}

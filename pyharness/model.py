@@ -8,7 +8,9 @@ DESIGN section 7.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import os
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 SCHEMA = "pyharness.cell/1"
@@ -171,8 +173,126 @@ class Metric:
 
 
 @dataclass(frozen=True)
+class SubjectRun:
+    """How the subject process went: the facts a later reader needs to trust the verdict."""
+
+    argv: tuple[str, ...]
+    cwd: str
+    pid: int
+    returncode: int
+    signal: int | None
+    timed_out: bool
+    interrupted: bool
+    duration_s: float
+    limit_s: float  # the time limit it ran under (computed once, in the plan)
+    expected_s: float  # what the workload was expected to take under this tool
+    peak_rss: int | None
+    samples: int
+    sample_interval_s: float | None
+    stderr_tail: str = ""  # kept only when it did not end as expected
+    full_unwind: bool = False  # re-run with full stack unwinding (see pyharness.cell)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "argv": list(self.argv),
+            "cwd": self.cwd,
+            "pid": self.pid,
+            "returncode": self.returncode,
+            "signal": self.signal,
+            "timed_out": self.timed_out,
+            "interrupted": self.interrupted,
+            "duration_s": round(self.duration_s, 3),
+            "limit_s": round(self.limit_s, 1),
+            "expected_s": round(self.expected_s, 1),
+            "peak_rss": self.peak_rss,
+            "samples": self.samples,
+            "sample_interval_s": self.sample_interval_s,
+            "stderr_tail": self.stderr_tail,
+            "full_unwind": self.full_unwind,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> SubjectRun:
+        return cls(
+            argv=tuple(d.get("argv", ())),
+            cwd=str(d.get("cwd", "")),
+            pid=int(d.get("pid", 0)),
+            returncode=int(d.get("returncode", 0)),
+            signal=d.get("signal"),
+            timed_out=bool(d.get("timed_out", False)),
+            interrupted=bool(d.get("interrupted", False)),
+            duration_s=float(d.get("duration_s", 0.0)),
+            limit_s=float(d.get("limit_s", 0.0)),
+            expected_s=float(d.get("expected_s", 0.0)),
+            peak_rss=d.get("peak_rss"),
+            samples=int(d.get("samples", 0)),
+            sample_interval_s=d.get("sample_interval_s"),
+            stderr_tail=str(d.get("stderr_tail", "")),
+            full_unwind=bool(d.get("full_unwind", False)),
+        )
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A labelled moment of the subject's run (a checkpoint), seconds since it started."""
+
+    t: float
+    label: str
+
+
+@dataclass(frozen=True)
+class Omitted:
+    """What a cell report left out of its uncounted findings (only the largest are kept)."""
+
+    count: int = 0
+    bytes: int = 0
+    suppressed: int = 0
+    foreign: int = 0
+
+
+@dataclass(frozen=True)
+class TestOutcome:
+    """What a test-suite workload's own report (JUnit XML) said."""
+
+    __test__ = False  # not a pytest test class, whatever its name
+
+    tests: int
+    failures: int
+    errors: int
+    skipped: int
+    failed: tuple[str, ...] = ()  # ids of the failed and erred tests (the first few)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "tests": self.tests,
+            "failures": self.failures,
+            "errors": self.errors,
+            "skipped": self.skipped,
+            "failed": list(self.failed),
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> TestOutcome:
+        return cls(
+            int(d.get("tests", 0)),
+            int(d.get("failures", 0)),
+            int(d.get("errors", 0)),
+            int(d.get("skipped", 0)),
+            tuple(d.get("failed", ())),
+        )
+
+
+Preset = Literal["quick", "sweep", "custom"]
+
+
+@dataclass(frozen=True)
 class CellReport:
-    """The outcome of one matrix cell: variant x tool x workload."""
+    """The outcome of one matrix cell: variant x tool x workload.
+
+    Every field is typed and written by one stage of the cell (``pyharness.cell``);
+    ``details`` holds the workload judge's tables for people (checkpoints, fits) and
+    is read by renderers only, never by a later stage.
+    """
 
     variant: str
     tool: str
@@ -183,11 +303,20 @@ class CellReport:
     metrics: tuple[Metric, ...] = ()
     findings: tuple[Finding, ...] = ()
     artifacts: tuple[str, ...] = ()  # paths relative to the cell's directory
-    extra: dict[str, Any] = field(default_factory=dict)  # tool-specific detail (series, table)
+    # "quick" or "sweep": the sizes the baselines compare; "custom" when the user sized
+    # the workload (its numbers are then compared with nothing).
+    preset: Preset = "quick"
+    subject: SubjectRun | None = None
+    series: tuple[tuple[float, int], ...] = ()  # (seconds since start, RSS bytes), as sampled
+    marks: tuple[Mark, ...] = ()
+    omitted: Omitted = field(default_factory=Omitted)
+    tests: TestOutcome | None = None
+    cached_from: str | None = None  # the run whose identical cell this report reuses
+    details: dict[str, Any] = field(default_factory=dict)
 
     @property
     def id(self) -> str:
-        return f"{self.variant}-{self.tool}-{self.workload}"
+        return cell_id(self.variant, self.tool, self.workload)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -199,14 +328,24 @@ class CellReport:
             "status": self.status,
             "reason": self.reason,
             "duration_s": round(self.duration_s, 3),
+            "preset": self.preset,
             "metrics": {m.name: m.to_json() for m in self.metrics},
             "findings": [f.to_json() for f in self.findings],
+            "omitted": asdict(self.omitted),
+            "tests": self.tests.to_json() if self.tests else None,
             "artifacts": list(self.artifacts),
-            "extra": self.extra,
+            "subject": self.subject.to_json() if self.subject else None,
+            "series": [[round(t, 3), rss] for t, rss in self.series],
+            "marks": [{"t": round(m.t, 3), "label": m.label} for m in self.marks],
+            "cached_from": self.cached_from,
+            "details": self.details,
         }
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> CellReport:
+        subject = d.get("subject")
+        tests = d.get("tests")
+        omitted = d.get("omitted") or {}
         return cls(
             variant=d["variant"],
             tool=d["tool"],
@@ -214,11 +353,23 @@ class CellReport:
             status=d["status"],
             reason=d["reason"],
             duration_s=float(d["duration_s"]),
+            preset=d.get("preset", "quick"),
             metrics=tuple(Metric.from_json(k, v) for k, v in d.get("metrics", {}).items()),
             findings=tuple(Finding.from_json(f) for f in d.get("findings", [])),
+            omitted=Omitted(**{k: int(v) for k, v in omitted.items() if k in Omitted.__dataclass_fields__}),
+            tests=TestOutcome.from_json(tests) if tests else None,
             artifacts=tuple(d.get("artifacts", [])),
-            extra=dict(d.get("extra", {})),
+            subject=SubjectRun.from_json(subject) if subject else None,
+            series=tuple((float(t), int(rss)) for t, rss in d.get("series", [])),
+            marks=tuple(Mark(float(m["t"]), str(m.get("label", ""))) for m in d.get("marks", [])),
+            cached_from=d.get("cached_from"),
+            details=dict(d.get("details", {})),
         )
+
+
+def cell_id(variant: str, tool: str, workload: str) -> str:
+    """``asan-asan-messages``: the one spelling of a cell's id (a file name: no colons)."""
+    return f"{variant}-{tool}-{workload}".replace(":", "-")
 
 
 @dataclass(frozen=True)
@@ -227,3 +378,8 @@ class ParsedCell:
 
     findings: tuple[Finding, ...]
     metrics: tuple[Metric, ...] = ()
+
+
+def new_run_id(now: datetime | None = None) -> str:
+    """``20261201T112135Z-4242``: the one format of a run's id (sorts by time, unique per process)."""
+    return f"{(now or datetime.now(UTC)).strftime('%Y%m%dT%H%M%SZ')}-{os.getpid()}"

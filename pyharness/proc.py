@@ -12,6 +12,12 @@ Nothing here decides whether an exit code is good news: the result carries the
 return code, the signal and the stderr tail, and ``ProcResult.ok`` compares
 them with the spec's ``success_codes``. The environment is taken as given:
 runners decide what it holds (``LD_PRELOAD`` included).
+
+Stopping: ``pyharness.interrupt`` turns SIGTERM and SIGINT into a request that
+every ``run`` in progress (in any thread) sees within one sampling interval:
+it stops its process group (TERM, grace, KILL) and raises ``Interrupted``.
+Every group started here is registered until it is reaped, so a second signal
+can SIGKILL them all at once (``kill_all``) and nothing outlives its run.
 """
 
 from __future__ import annotations
@@ -32,15 +38,44 @@ from typing import IO
 import psutil
 
 from pyharness.errors import SubjectError
-from pyharness.runners.base import LaunchSpec
+from pyharness.interrupt import Interrupted, requested
 
 log = logging.getLogger("pyharness.proc")
 
 DEFAULT_SAMPLE_INTERVAL_S = 0.05
+_POLL_S = 0.2  # the longest wait between looks at the interrupt flag when not sampling
 DEFAULT_GRACE_S = 8.0  # between SIGTERM and SIGKILL: long enough for a tool to write its report
 STDERR_TAIL_LINES = 40
 _TAIL_BYTES = 64 * 1024  # how much of stderr is kept in memory when it is not going to a file
 _STDOUT_LIMIT = 16 * 1024 * 1024  # captured stdout beyond this is dropped (oldest first)
+
+
+@dataclass(frozen=True)
+class LaunchSpec:
+    """One process to start: the full command, its environment and its limits."""
+
+    argv: tuple[str, ...]
+    env: Mapping[str, str]
+    timeout_s: float  # the wall-clock limit, used as it is (no factor is applied here)
+    # Exit codes meaning "the tool ran; the parser gives the verdict". Anything
+    # else (or a signal) is reported with the stderr tail as a tool/subject error.
+    success_codes: frozenset[int] = frozenset({0})
+    cwd: Path | None = None
+    stdout_path: Path | None = None  # where stdout goes (else captured in memory)
+    stderr_path: Path | None = None
+    label: str = ""  # e.g. "valgrind", "heaptrack_print"
+
+
+_ACTIVE: set[int] = set()  # process groups started and not yet reaped
+_ACTIVE_LOCK = threading.Lock()
+
+
+def kill_all() -> None:
+    """SIGKILL every process group still running (the second interrupt: end at once)."""
+    with _ACTIVE_LOCK:
+        groups = list(_ACTIVE)
+    for pgid in groups:
+        _signal_group(pgid, signal.SIGKILL)
 
 
 @dataclass(frozen=True)
@@ -69,14 +104,22 @@ class ProcResult:
     stderr_tail: str  # the last lines of stderr
     samples: tuple[RssSample, ...]
     success_codes: frozenset[int]
+    interrupted: bool = False  # stopped because the run was asked to stop
 
     @property
     def ok(self) -> bool:
         """True when it exited on its own with one of the spec's success codes."""
-        return not self.timed_out and self.signal is None and self.returncode in self.success_codes
+        return (
+            not self.timed_out
+            and not self.interrupted
+            and self.signal is None
+            and self.returncode in self.success_codes
+        )
 
     def describe(self) -> str:
         """How it ended, in words: ``exit 3``, ``killed by SIGSEGV``, ``timed out after 30 s``."""
+        if self.interrupted:
+            return f"stopped after {self.duration_s:.0f} s: the run was interrupted"
         if self.timed_out:
             how = (
                 f"killed by {signal.Signals(self.signal).name}" if self.signal else f"exit {self.returncode}"
@@ -179,6 +222,10 @@ def _stop_group(popen: subprocess.Popen[bytes], grace_s: float) -> None:
         log.warning("pid %d ignored SIGTERM for %.0f s: sending SIGKILL", popen.pid, grace_s)
         _signal_group(popen.pid, signal.SIGKILL)
         popen.wait()
+    except BaseException:
+        _signal_group(popen.pid, signal.SIGKILL)  # interrupted while waiting: end it now
+        popen.wait()
+        raise
 
 
 def run(
@@ -219,6 +266,8 @@ def run(
         for f in (stdout_file, stderr_file):
             if f is not None:
                 f.close()
+    with _ACTIVE_LOCK:
+        _ACTIVE.add(popen.pid)
     drains = {
         name: _Drain(stream, limit)
         for name, stream, limit in (
@@ -232,6 +281,7 @@ def run(
 
     samples: list[RssSample] = []
     timed_out = False
+    interrupted: Interrupted | None = None
     deadline = started + spec.timeout_s
     try:
         ps: psutil.Process | None = psutil.Process(popen.pid)
@@ -244,6 +294,12 @@ def run(
                 samples.append(sample)
             if on_tick is not None:
                 on_tick(time.monotonic() - started, sample)
+            stop = requested()
+            if stop is not None:
+                interrupted = Interrupted(stop)
+                log.warning("%s: interrupted (%s): stopping pid %d", spec.label or argv[0], stop.name, popen.pid)
+                _stop_group(popen, grace_s)
+                break
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 timed_out = True
@@ -253,16 +309,19 @@ def run(
                 _stop_group(popen, grace_s)
                 break
             try:
-                popen.wait(timeout=min(sample_interval or remaining, remaining))
+                # Short waits even without sampling: an interrupt is noticed within one.
+                popen.wait(timeout=min(sample_interval or _POLL_S, remaining))
                 break
             except subprocess.TimeoutExpired:
                 continue
     finally:
-        if popen.poll() is None:  # interrupted (e.g. KeyboardInterrupt): never leave it running
+        if popen.poll() is None:  # an exception (KeyboardInterrupt): never leave it running
             _stop_group(popen, grace_s)
+        # Helpers the subject started but did not reap must not outlive the cell.
+        _signal_group(popen.pid, signal.SIGKILL)
+        with _ACTIVE_LOCK:
+            _ACTIVE.discard(popen.pid)
     duration = time.monotonic() - started
-    # Helpers the subject started but did not reap must not outlive the cell.
-    _signal_group(popen.pid, signal.SIGKILL)
     for d in drains.values():
         d.join(timeout=5.0)
 
@@ -287,8 +346,12 @@ def run(
         stderr_tail=stderr_tail,
         samples=tuple(samples),
         success_codes=spec.success_codes,
+        interrupted=interrupted is not None,
     )
     log.info("%s: %s after %.2f s", spec.label or argv[0], result.describe(), duration)
+    if interrupted is not None:
+        interrupted.result = result
+        raise interrupted
     return result
 
 

@@ -1,15 +1,17 @@
-"""A run of several cells into one report directory: the matrix, or a slice of it.
+"""A run of several cells into one report directory: the matrix, a slice of it, the self-test's.
 
-``run_matrix`` runs each requested tool x workload cell (each tool on its own
-variant, ``matrix.TOOLS``), and after every cell rewrites the run's summary and
-renderings, so an interrupted run still leaves the report of the cells that
-finished (the interrupt is then re-raised for the CLI to turn into an exit code).
-``run_cells`` does the same for any list of cells (the self-test's), optionally
-two or more at a time.
+``matrix_plans`` plans every requested tool x workload cell of a project (each
+tool on its own variant), all before anything runs, so a bad option or an
+unknown id fails at once. ``run_plans`` runs planned cells, one or more at a
+time, and after every cell rewrites the run's summary and renderings, so an
+interrupted run still leaves the report of the cells that finished (and the
+interrupted cell's ``error: interrupted``); the interrupt is then re-raised for
+the CLI to turn into an exit code. Each variant is staged once per run.
 """
 
 from __future__ import annotations
 
+import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
@@ -17,123 +19,143 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from pyharness import build, orchestrate
+from pyharness import build, cell, interrupt
+from pyharness.cell.plan import CellPlan, CellRequest, plan
 from pyharness.errors import ConfigError
-from pyharness.matrix import TOOLS, WORKLOADS
+from pyharness.interrupt import Interrupted
+from pyharness.matrix import TOOLS
 from pyharness.model import CellReport
 from pyharness.progress import Progress
+from pyharness.project import Project
 from pyharness.render.summary import Summary
 from pyharness.render.write import WrittenRun
 from pyharness.report.collect import finish_run
-from pyharness.runners.registry import CellParser
 
-# The parser a cell of a given tool uses instead of its own (None: the tool's own).
-ParserOverride = Callable[[str], CellParser | None]
+OptionsFor = Callable[[CellPlan], cell.Options]
 
 
 @dataclass(frozen=True)
-class MatrixRequest:
-    """Which cells to run, at which sizes, into which directory."""
+class Selection:
+    """Which of a project's tools and workloads to run (empty: the project's matrix)."""
 
-    tools: tuple[str, ...]
-    workloads: tuple[str, ...]
-    run_dir: Path
-    sweep: bool = False
-    scenario_args: tuple[str, ...] = ()
-    baselines_file: Path | None = None
-    progress: bool = True
+    tools: tuple[str, ...] = ()
+    workloads: tuple[str, ...] = ()
 
 
-def cells_of(req: MatrixRequest) -> list[orchestrate.CellRequest]:
-    """The cell requests, tool-major, in the matrix's order."""
-    for tool in req.tools:
-        if tool not in TOOLS:
-            raise ConfigError(f"unknown tool {tool!r}; choose from {', '.join(TOOLS)}")
-    for workload in req.workloads:
-        if workload not in WORKLOADS:
-            raise ConfigError(f"unknown workload {workload!r}; choose from {', '.join(WORKLOADS)}")
-    cells = [
-        orchestrate.CellRequest(
-            variant=TOOLS[tool].variant,
-            tool=tool,
-            workload=workload,
-            sweep=req.sweep,
-            scenario_args=req.scenario_args,
-            out_dir=req.run_dir,
+def parse_selection(project: Project, words: Sequence[str]) -> Selection:
+    """Split words like ``asan messages`` into tools and workloads; an unknown word is an error."""
+    unknown = [w for w in words if w not in TOOLS and w not in project.workloads]
+    if unknown:
+        raise ConfigError(
+            f"unknown tool or workload: {', '.join(unknown)} "
+            f"(tools: {', '.join(TOOLS)}; workloads of {project.name}: {', '.join(project.workloads)})"
         )
-        for tool in req.tools
-        for workload in req.workloads
+    return Selection(
+        tuple(w for w in words if w in TOOLS), tuple(w for w in words if w in project.workloads and w not in TOOLS)
+    )
+
+
+def matrix_plans(
+    project: Project,
+    selection: Selection,
+    run_dir: Path,
+    *,
+    preset: str = "quick",
+    options: tuple[str, ...] = (),
+    timeout_s: float | None = None,
+    build_variants: bool = True,
+) -> list[CellPlan]:
+    """The cells, tool-major in the matrix's order; workloads that do not run under a tool are left out."""
+    tools = selection.tools or project.tools
+    workloads = selection.workloads or project.matrix
+    plans = [
+        plan(
+            project,
+            CellRequest(
+                tool=tool,
+                workload=workload,
+                run_dir=run_dir,
+                preset=preset,
+                options=options,
+                timeout_s=timeout_s,
+                build=build_variants,
+            ),
+        )
+        for tool in tools
+        for workload in workloads
+        if project.workload(workload).runs_under(tool) or selection.workloads
     ]
-    for cell in cells:
-        orchestrate.validate(cell)  # a bad option fails before anything runs
-    return cells
+    if not plans:
+        raise ConfigError(f"no cells to run: no workload of {project.name} runs under {', '.join(tools)}")
+    return plans
 
 
-def run_matrix(req: MatrixRequest) -> tuple[Summary, WrittenRun]:
-    """Run every cell; return the final summary and where its renderings are."""
-    return run_cells(cells_of(req), req.run_dir, baselines_file=req.baselines_file, progress=req.progress)
-
-
-def run_cells(
-    cells: Sequence[orchestrate.CellRequest],
+def run_plans(
+    project: Project,
+    plans: Sequence[CellPlan],
     run_dir: Path,
     *,
     baselines_file: Path | None = None,
     progress: bool = True,
     jobs: int = 1,
-    parser_override: ParserOverride | None = None,
-    stage: orchestrate.Stager | None = None,
+    options_for: OptionsFor | None = None,
 ) -> tuple[Summary, WrittenRun]:
-    """Run ``cells`` (``jobs`` at a time) into ``run_dir``, rewriting the report after each.
-
-    ``stage`` replaces ``build.stage`` (the self-test stages each variant once, not per cell).
-    """
-    if not cells:
+    """Run ``plans`` (``jobs`` at a time) into ``run_dir``, rewriting the report after each cell."""
+    if not plans:
         raise ConfigError("no cells to run")
     run_dir.mkdir(parents=True, exist_ok=True)
     written: list[tuple[Summary, WrittenRun]] = []
     lock = threading.Lock()  # one report rewrite at a time
+    stage = _staging()
 
-    def one(i: int, cell: orchestrate.CellRequest) -> CellReport:
-        label = f"{i}/{len(cells)} {cell.cell_id}"
-        # Interleaved progress lines of parallel cells would be unreadable: one line per cell instead.
-        report = orchestrate.run_cell(
-            cell,
-            progress=Progress(label, enabled=progress and jobs == 1),
-            stage=stage,
-            parse=parser_override(cell.tool) if parser_override else None,
-        )
-        with lock:
-            if progress and jobs > 1:
-                print(
-                    f"{label}: {report.status} in {report.duration_s:.1f}s: {report.reason}", file=sys.stderr
-                )
-            written.append(finish_run(run_dir, checkout=build.SOURCE_ROOT, baselines_file=baselines_file))
+    def finish() -> tuple[Summary, WrittenRun]:
+        return finish_run(run_dir, project=project, baselines_file=baselines_file)
+
+    def one(i: int, cell_plan: CellPlan) -> CellReport:
+        label = f"{i}/{len(plans)} {cell_plan.id}"
+        options = options_for(cell_plan) if options_for else cell.Options()
+        if options.stage is None:
+            options = cell.Options(stage=stage, parser=options.parser)
+        try:
+            report = cell.run_plan(
+                cell_plan, progress=Progress(label, enabled=progress, inline=jobs == 1), options=options
+            )
+        finally:
+            with lock:
+                if any(run_dir.glob(f"*/{cell.CELL_FILE}")):
+                    written.append(finish())
         return report
 
     try:
         if jobs <= 1:
-            for i, cell in enumerate(cells, 1):
-                one(i, cell)
+            for i, cell_plan in enumerate(plans, 1):
+                interrupt.check()
+                one(i, cell_plan)
         else:
             with ThreadPoolExecutor(max_workers=jobs) as pool:
-                for future in [pool.submit(one, i, cell) for i, cell in enumerate(cells, 1)]:
+                futures = [pool.submit(one, i, p) for i, p in enumerate(plans, 1)]
+                for future in futures:
                     future.result()
-    except KeyboardInterrupt:
-        if any(run_dir.glob(f"*/{orchestrate.CELL_FILE}")):
-            finish_run(run_dir, checkout=build.SOURCE_ROOT, baselines_file=baselines_file)
+    except (Interrupted, KeyboardInterrupt):
+        interrupt.request(interrupt.requested() or signal.SIGINT)  # every worker stops too
+        print(f"pyharness: interrupted; the finished cells are reported in {run_dir}", file=sys.stderr)
         raise
     return written[-1]
 
 
-def parse_selection(words: Sequence[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """Split words like ``asan messages`` into (tools, workloads); unknown words are an error."""
-    tools = tuple(w for w in words if w in TOOLS)
-    workloads = tuple(w for w in words if w in WORKLOADS)
-    unknown = [w for w in words if w not in TOOLS and w not in WORKLOADS]
-    if unknown:
-        raise ConfigError(
-            f"unknown tool or workload: {', '.join(unknown)} "
-            f"(tools: {', '.join(TOOLS)}; workloads: {', '.join(WORKLOADS)})"
-        )
-    return tools, workloads
+def _staging() -> cell.Stager:
+    """``build.stage`` once per (project, variant) for this run; a failed build is not remembered."""
+    done: dict[tuple[Path, str], build.Staged] = {}
+    lock = threading.Lock()
+
+    def stage(project: Project, variant: str, phase: cell.Phase) -> build.Staged:
+        key = (project.root, variant)
+        with lock:
+            if key in done:
+                return done[key]
+        staged = build.stage(project, variant, phase=phase)
+        with lock:
+            done[key] = staged
+        return staged
+
+    return stage

@@ -20,7 +20,11 @@ and LSan share an exit code). Lines matched, e.g.::
     SUMMARY: UndefinedBehaviorSanitizer: signed-integer-overflow ../../csrc/canaries/...:81:14 in
 
 An ASan or LSan report that starts but has no ``SUMMARY:`` line (a killed
-process, a cut file) raises ParseError. UBSan prints its summary only with
+process, a cut file) raises ParseError. A stack that neither reaches a thread's
+or the process's entry (``_start``, ``start_thread``, ``clone``...) nor fills
+the runtime's ``malloc_context_size`` was cut short by the fast unwinder (an
+interpreter built without frame pointers stops it): its finding is marked
+``truncated``, so a foreign verdict on it is never taken as proof. UBSan prints its summary only with
 ``print_summary=1`` (the runner sets it); a UBSan report without one is
 accepted when its stack is complete, i.e. followed by another report or the end.
 """
@@ -28,20 +32,20 @@ accepted when its stack is complete, i.e. followed by another report or the end.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from pyharness.errors import ParseError
-from pyharness.model import Finding, Frame
-from pyharness.parsers.attribution import attribute
-from pyharness.runners.asan import log_files
-
-if TYPE_CHECKING:
-    from pyharness.proc import ProcResult
+from pyharness.model import Finding, Frame, ParsedCell
+from pyharness.runners.asan import MALLOC_CONTEXT_SIZE, log_files
 
 TOOL = "asan"
+# Where every complete stack ends: the process's entry or a thread's.
+STACK_ROOTS = frozenset(
+    {"_start", "__libc_start_main", "__libc_start_call_main", "start_thread", "clone", "clone3", "main",
+     "Py_BytesMain"}
+)  # fmt: skip
 
 _ASAN_ERROR = re.compile(r"^==(?P<pid>\d+)==ERROR: AddressSanitizer: (?P<what>.*)$")
 _LSAN_ERROR = re.compile(r"^==(?P<pid>\d+)==ERROR: LeakSanitizer: (?P<what>.*)$")
@@ -88,6 +92,14 @@ class _Open:
     lines: list[str] = field(default_factory=list)
 
 
+def truncated(stack: Sequence[Frame], depth: int = MALLOC_CONTEXT_SIZE) -> bool:
+    """True when the unwinder stopped before the stack's root and before ``depth`` frames."""
+    if not stack or len(stack) >= depth:
+        return False
+    last = stack[-1].function.split("(", 1)[0].strip()
+    return last.rsplit(" ", 1)[-1] not in STACK_ROOTS
+
+
 def _stacks(lines: list[str]) -> list[tuple[str, list[Frame]]]:
     """Consecutive frame lines grouped into stacks, each with the line that introduced it."""
     out: list[tuple[str, list[Frame]]] = []
@@ -121,7 +133,7 @@ def _close(report: _Open, summary: str) -> list[Finding]:
             size = int(access["size"])
             message = f"{report.header}; {line.strip()}"
             break
-    return [Finding(TOOL, kind, message, bytes=size, blocks=None, stack=stack)]
+    return [Finding(TOOL, kind, message, bytes=size, blocks=None, stack=stack)]  # fatal stacks: full unwind
 
 
 def _leaks(report: _Open) -> list[Finding]:
@@ -138,6 +150,7 @@ def _leaks(report: _Open) -> list[Finding]:
                 bytes=int(m["bytes"]),
                 blocks=int(m["blocks"]),
                 stack=tuple(frames),
+                truncated=truncated(frames),
             )
         )
     return findings
@@ -226,11 +239,11 @@ def _merge(parsed: list[_Parsed]) -> tuple[Finding, ...]:
                 )
     for p in parsed:
         findings.extend(p.findings)
-    return tuple(attribute(f) for f in findings)
+    return tuple(findings)
 
 
 def parse_text(text: str, source: str = "<text>") -> tuple[Finding, ...]:
-    """Every report in ``text`` as attributed findings; lines outside reports are ignored."""
+    """Every report in ``text`` as (unattributed) findings; lines outside reports are ignored."""
     return _merge([_parse(text, source)])
 
 
@@ -246,9 +259,9 @@ def parse_files(paths: Iterable[Path]) -> tuple[Finding, ...]:
     return _merge(parsed)
 
 
-def parse_cell(cell_dir: Path, result: ProcResult | None = None) -> tuple[Finding, ...]:
+def parse_cell(cell_dir: Path) -> ParsedCell:
     """Findings from the artifacts the asan runner leaves in ``cell_dir`` (the registry's entry point).
 
-    ``result`` (the subject's exit) is not needed: the reports, not the exit code, classify.
+    The subject's exit code is not needed: the reports, not the exit code, classify.
     """
-    return parse_files(log_files(cell_dir))
+    return ParsedCell(parse_files(log_files(cell_dir)))

@@ -32,15 +32,10 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from pyharness.errors import ParseError
 from pyharness.model import Finding, Frame, Metric, ParsedCell
-from pyharness.parsers.attribution import attribute
 from pyharness.runners.heaptrack import LEAKS_FILE, SUMMARY_FILE
-
-if TYPE_CHECKING:
-    from pyharness.proc import ProcResult
 
 TOOL = "heaptrack"
 
@@ -184,13 +179,9 @@ def parse_text(text: str, source: str = "<text>") -> HeaptrackResult:
     for site in _leak_sites(leak_lines):
         frames = tuple(_inherit_objects(site.frames))
         message = f"{site.bytes} bytes leaked over {site.calls} calls"
-        findings.append(
-            attribute(Finding(TOOL, "leak", message, bytes=site.bytes, blocks=site.calls, stack=frames))
-        )
-    counted = sum(f.bytes or 0 for f in findings if f.counts)
+        findings.append(Finding(TOOL, "leak", message, bytes=site.bytes, blocks=site.calls, stack=frames))
     units = {"allocation_calls": "calls", "temporary_allocations": "calls"}
     metrics = [Metric(name, value, units.get(name, "bytes")) for name, value in totals.items()]
-    metrics.append(Metric("leaked_project", float(counted), "bytes"))
     metrics.append(Metric("runtime", runtime, "s"))
     return HeaptrackResult(tuple(findings), tuple(metrics))
 
@@ -215,7 +206,7 @@ def parse_files(paths: Iterable[Path]) -> HeaptrackResult:
     return HeaptrackResult(tuple(findings), metrics or ())
 
 
-def parse_cell(cell_dir: Path, result: ProcResult | None = None) -> ParsedCell:
+def parse_cell(cell_dir: Path) -> ParsedCell:
     """Leak findings and heap metrics from ``cell_dir`` (the registry's entry point)."""
     return parse_cell_result(cell_dir)
 

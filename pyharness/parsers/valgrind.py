@@ -26,17 +26,12 @@ from __future__ import annotations
 import os
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from pyharness.errors import ParseError
-from pyharness.model import Finding, Frame
-from pyharness.parsers.attribution import attribute
+from pyharness.model import Finding, Frame, ParsedCell
 from pyharness.runners.valgrind import xml_files
-
-if TYPE_CHECKING:
-    from pyharness.proc import ProcResult
 
 TOOL = "valgrind"
 
@@ -104,19 +99,16 @@ def _error(elem: ET.Element) -> Finding:
     leaked_bytes, leaked_blocks = _text(xwhat, "leakedbytes"), _text(xwhat, "leakedblocks")
     stack_elem = elem.find("stack")  # the first stack is where it happened; later ones say where it came from
     stack = tuple(_frame(f) for f in stack_elem.findall("frame")) if stack_elem is not None else ()
-    finding = attribute(
-        Finding(
-            TOOL,
-            kind,
-            message,
-            bytes=int(leaked_bytes) if leaked_bytes else None,
-            blocks=int(leaked_blocks) if leaked_blocks else None,
-            stack=stack,
-        )
+    return Finding(
+        TOOL,
+        kind,
+        message,
+        bytes=int(leaked_bytes) if leaked_bytes else None,
+        blocks=int(leaked_blocks) if leaked_blocks else None,
+        stack=stack,
+        # memcheck reports the leak kinds it was told to show; only these count.
+        suppressed=kind.startswith("leak.") and kind not in COUNTED_LEAKS,
     )
-    if kind.startswith("leak.") and kind not in COUNTED_LEAKS:
-        finding = replace(finding, suppressed=True)
-    return finding
 
 
 def parse_text(text: str, source: str = "<text>") -> ValgrindResult:
@@ -162,6 +154,6 @@ def parse_cell_result(cell_dir: Path) -> ValgrindResult:
     return parse_files(xml_files(cell_dir))
 
 
-def parse_cell(cell_dir: Path, result: ProcResult | None = None) -> tuple[Finding, ...]:
+def parse_cell(cell_dir: Path) -> ParsedCell:
     """Findings from ``cell_dir`` (the registry's entry point; the exit code is not needed)."""
-    return parse_cell_result(cell_dir).findings
+    return ParsedCell(parse_cell_result(cell_dir).findings)

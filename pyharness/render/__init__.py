@@ -22,13 +22,12 @@ def counted(cell: CellReport) -> list[Finding]:
 def ignored(cell: CellReport) -> tuple[int, int]:
     """(suppressed, foreign): findings shown only as counts, they do not fail the cell.
 
-    Includes those the cell report left out (``extra["findings_omitted"]``, see
-    ``orchestrate.cap_uncounted``): only the largest uncounted findings are kept.
+    Includes those the cell report left out (``CellReport.omitted``, see
+    ``cell.cap_uncounted``): only the largest uncounted findings are kept.
     """
-    omitted = cell.extra.get("findings_omitted") or {}
-    suppressed = sum(1 for f in cell.findings if f.suppressed) + int(omitted.get("suppressed", 0))
-    foreign = sum(1 for f in cell.findings if not f.suppressed and f.project_frame is None)
-    return suppressed, foreign + int(omitted.get("foreign", 0))
+    suppressed = sum(1 for f in cell.findings if f.suppressed and f.project_frame is not None)
+    foreign = sum(1 for f in cell.findings if f.project_frame is None)
+    return suppressed + cell.omitted.suppressed, foreign + cell.omitted.foreign
 
 
 def frame_text(frame: Frame) -> str:

@@ -7,16 +7,10 @@ Source is read only from under ``source_root`` (a report is often shared; it
 must not quote arbitrary files named by a tool's stack), and everything is
 HTML-escaped. Stacks fold with ``<details>``, which needs no script.
 
-Per-cell inputs read from ``CellReport.extra`` (both optional):
-
-- ``rss_series``: ``[[t_seconds, rss_bytes], ...]`` on any clock in seconds
-  (``time.monotonic()`` or seconds since the subject started); elements after
-  the second are ignored, malformed pairs skipped.
-- ``rss_marks``: ``[{"t": t_seconds, "label": str, ...}, ...]`` on the same
-  clock as the series, drawn as labelled vertical markers; other keys are
-  ignored, and entries without ``t`` or outside the series' time span are not drawn.
-
-The time axis shows seconds since the first sample, so both clocks plot alike.
+Per cell it plots ``CellReport.series`` (RSS over seconds since the subject
+started) with ``CellReport.marks`` (the subject's checkpoints) as labelled
+vertical markers; marks outside the series' time span are not drawn. The
+time axis shows seconds since the first sample.
 """
 
 from __future__ import annotations
@@ -64,23 +58,11 @@ def _e(value: object) -> str:
 
 def rss_series(cell: CellReport) -> list[tuple[float, float]]:
     """The cell's ``(t_seconds, rss_bytes)`` points in time order; malformed points are dropped."""
-    points: list[tuple[float, float]] = []
-    raw = cell.extra.get("rss_series")
-    for item in raw if isinstance(raw, list) else []:
-        if isinstance(item, list | tuple) and len(item) >= 2:
-            t, rss = item[0], item[1]
-            if isinstance(t, int | float) and isinstance(rss, int | float) and math.isfinite(t + rss):
-                points.append((float(t), float(rss)))
-    return sorted(points)
+    return sorted((float(t), float(rss)) for t, rss in cell.series if math.isfinite(t + rss))
 
 
 def checkpoints(cell: CellReport) -> list[tuple[float, str]]:
-    marks: list[tuple[float, str]] = []
-    raw = cell.extra.get("rss_marks")
-    for item in raw if isinstance(raw, list) else []:
-        if isinstance(item, dict) and isinstance(item.get("t"), int | float):
-            marks.append((float(item["t"]), str(item.get("label", ""))))
-    return marks
+    return [(m.t, m.label) for m in cell.marks]
 
 
 def _thin(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
@@ -276,14 +258,36 @@ def _cell_section(cell: CellReport, root: Path | None, cache: dict[str, list[str
             f"<details><summary>{len(others)} findings not counted (suppressed or foreign)</summary><ul>"
         )
         out.extend(_finding(f, None, cache) for f in others)
-        omitted = cell.extra.get("findings_omitted") or {}
-        if omitted.get("count"):
+        if cell.omitted.count:
             out.append(
-                f"<li>and {int(omitted['count']):,} smaller ones not kept in the report "
-                f"({int(omitted.get('bytes', 0)):,} bytes in all)</li>"
+                f"<li>and {cell.omitted.count:,} smaller ones not kept in the report "
+                f"({cell.omitted.bytes:,} bytes in all)</li>"
             )
         out.append("</ul></details>")
+    out.append(_tests(cell))
+    out.append(_artifact_links(cell))
     return "".join(out) + "</section>"
+
+
+def _tests(cell: CellReport) -> str:
+    t = cell.tests
+    if t is None:
+        return ""
+    text = f"<p>Test suite: {t.tests} tests, {t.failures} failed, {t.errors} errors, {t.skipped} skipped.</p>"
+    if t.failed:
+        text += "<ul>" + "".join(f"<li class=fail>{_e(name)}</li>" for name in t.failed) + "</ul>"
+    return text
+
+
+def _artifact_links(cell: CellReport) -> str:
+    """Links to the cell's artifacts (relative to the run directory this page sits in);
+    pages a tool rendered itself (memray's flame graph) come first."""
+    pages = [a for a in cell.artifacts if a.endswith(".html")]
+    others = [a for a in cell.artifacts if not a.endswith(".html")]
+    links = [f'<a href="{_e(cell.id)}/{_e(a)}">{_e(a)}</a>' for a in (*pages, *others)]
+    if not links:
+        return ""
+    return "<p>Artifacts: " + " · ".join(links) + "</p>"
 
 
 def render(summary: Summary, stream: TextIO, source_root: Path | None = None) -> None:

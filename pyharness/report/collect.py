@@ -17,6 +17,7 @@ from typing import TextIO
 from pyharness import baselines
 from pyharness.errors import ConfigError, ParseError
 from pyharness.model import SCHEMA, CellReport
+from pyharness.project import Project
 from pyharness.render.summary import Summary
 from pyharness.render.write import WrittenRun, write_run
 
@@ -72,33 +73,33 @@ def load_cells(root: Path) -> tuple[CellReport, ...]:
 def collect(
     root: Path,
     *,
+    project: Project,
     run_id: str | None = None,
-    checkout: Path,
     baselines_file: Path | None = None,
 ) -> Summary:
     """The gated summary of every cell report under ``root`` (ConfigError when there is none).
 
-    ``baselines_file`` defaults to the platform's file under ``<checkout>/baselines``;
-    a missing default file gates nothing, a missing explicit one is an error.
+    ``baselines_file`` defaults to the platform's file in the project's baselines
+    folder; a missing default file gates nothing, a missing explicit one is an error.
     """
     cells = load_cells(root)
     if not cells:
         raise ConfigError(f"no cell reports (schema {SCHEMA}) under {root}")
     if baselines_file is None:
-        table = baselines.load(baselines.baseline_path(checkout / "baselines"), missing_ok=True)
+        table = baselines.load(baselines.baseline_path(project.baselines), missing_ok=True)
     else:
         table = baselines.load(baselines_file)
     return Summary.gather(
-        baselines.gate_all(cells, table), run_id=run_id or root.resolve().name, root=checkout
+        baselines.gate_all(cells, table), run_id=run_id or root.resolve().name, root=project.root
     )
 
 
 def finish_run(
-    root: Path, *, checkout: Path, run_id: str | None = None, baselines_file: Path | None = None
+    root: Path, *, project: Project, run_id: str | None = None, baselines_file: Path | None = None
 ) -> tuple[Summary, WrittenRun]:
     """Collect, gate and write every rendering of the run in ``root``."""
-    summary = collect(root, run_id=run_id, checkout=checkout, baselines_file=baselines_file)
-    return summary, write_run(summary, root, source_root=checkout)
+    summary = collect(root, project=project, run_id=run_id, baselines_file=baselines_file)
+    return summary, write_run(summary, root, source_root=project.root)
 
 
 def _headline(cell: CellReport, names: Sequence[str] = HEADLINE_METRICS) -> str:

@@ -17,13 +17,13 @@ import functools
 import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from pyharness.errors import ToolMissingError
 from pyharness.matrix import TOOLS
-from pyharness.runners._common import SUPPRESSIONS_DIR, require_file, tool_env
-from pyharness.runners.base import Followup, LaunchSpec
+from pyharness.runners._common import tool_env
+from pyharness.runners.base import Followup, LaunchSpec, RunContext
 
 ASAN_EXITCODE = 23  # ASan errors and LSan leaks (indistinguishable by design of the runtime)
 UBSAN_EXITCODE = 25
@@ -31,8 +31,12 @@ LOG_PREFIX = "asan"  # <cell_dir>/asan.<pid>
 STDERR_FILE = "subject.stderr"
 
 
+SUPPRESSIONS = "lsan.supp"
+MALLOC_CONTEXT_SIZE = 30
+
+
 @functools.cache
-def find_runtime(compiler: str = "g++", library: str = "libasan.so") -> Path:
+def find_runtime(compiler: str = "g++", library: str = "libasan.so", tool: str = "asan") -> Path:
     """A runtime library the compiler links against, by default the ASan runtime
     (``.../gcc/x86_64-linux-gnu/12/libasan.so``); also used for ``libstdc++.so.6``.
 
@@ -40,16 +44,17 @@ def find_runtime(compiler: str = "g++", library: str = "libasan.so") -> Path:
     """
     exe = shutil.which(compiler)
     if exe is None:
-        raise ToolMissingError("asan", TOOLS["asan"].install_hint)
+        raise ToolMissingError(tool, TOOLS[tool].install_hint)
     try:
+        # Not through the gateway: a one-line query of the compiler, not a subject or a tool run.
         out = subprocess.run(
             [exe, f"-print-file-name={library}"], capture_output=True, text=True, check=True, timeout=30
         ).stdout.strip()
     except (subprocess.SubprocessError, OSError) as err:
-        raise ToolMissingError("asan", TOOLS["asan"].install_hint) from err
+        raise ToolMissingError(tool, TOOLS[tool].install_hint) from err
     path = Path(out)
     if not path.is_absolute() or not path.exists():
-        raise ToolMissingError("asan", TOOLS["asan"].install_hint)
+        raise ToolMissingError(tool, TOOLS[tool].install_hint)
     return path.resolve()
 
 
@@ -62,24 +67,19 @@ class AsanRunner:
     """Preloaded ASan/LSan/UBSan runtime, ``PYTHONMALLOC=malloc``, one log per pid."""
 
     id: str = "asan"
-    # Measured: the canary and messaging snippets ran 2-3x slower than plain.
-    slowdown: float = 3.0
-    suppressions: Path = field(default_factory=lambda: SUPPRESSIONS_DIR / "lsan.supp")
     compiler: str = "g++"
 
     def check_available(self) -> None:
         find_runtime(self.compiler)
-        require_file(self.id, self.suppressions)
 
-    def launch(
-        self, subject: Sequence[str], env: Mapping[str, str], cell_dir: Path, timeout_s: float
-    ) -> LaunchSpec:
+    def launch(self, subject: Sequence[str], env: Mapping[str, str], ctx: RunContext) -> LaunchSpec:
         runtime = find_runtime(self.compiler)
         # libstdc++ right after the runtime: python itself does not load it, and ASan's
         # __cxa_throw interceptor, resolved at start-up, would otherwise be null, so the
         # first C++ exception an extension throws ends in "CHECK failed" (measured).
         cxx = find_runtime(self.compiler, "libstdc++.so.6")
-        log = cell_dir / LOG_PREFIX
+        log = ctx.cell_dir / LOG_PREFIX
+        suppressions = ctx.suppression_file(SUPPRESSIONS)
         preload = " ".join(
             p for p in (str(runtime), str(cxx), env.get("LD_PRELOAD", "")) if p
         )  # runtime first
@@ -96,10 +96,14 @@ class AsanRunner:
                 halt_on_error=1,
                 exitcode=ASAN_EXITCODE,
                 print_summary=1,
-                malloc_context_size=30,
+                malloc_context_size=MALLOC_CONTEXT_SIZE,
+                fast_unwind_on_malloc=0 if ctx.full_unwind else 1,
             ),
             LSAN_OPTIONS=_options(
-                suppressions=self.suppressions, exitcode=ASAN_EXITCODE, print_suppressions=0, log_path=log
+                **({"suppressions": suppressions} if suppressions else {}),
+                exitcode=ASAN_EXITCODE,
+                print_suppressions=0,
+                log_path=log,
             ),
             # report_error_type puts the check's name (signed-integer-overflow) on the SUMMARY line.
             UBSAN_OPTIONS=_options(
@@ -114,13 +118,13 @@ class AsanRunner:
         return LaunchSpec(
             argv=tuple(subject),
             env=new_env,
-            timeout_s=timeout_s * self.slowdown,
+            timeout_s=ctx.limit_s,
             success_codes=frozenset({0, ASAN_EXITCODE, UBSAN_EXITCODE}),
-            stderr_path=cell_dir / STDERR_FILE,
+            stderr_path=ctx.cell_dir / STDERR_FILE,
             label=self.id,
         )
 
-    def followups(self, cell_dir: Path, timeout_s: float) -> Sequence[Followup]:
+    def followups(self, ctx: RunContext) -> Sequence[Followup]:
         return ()
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from pyharness.errors import ConfigError
 from pyharness.runners._common import require_executable, tool_env
-from pyharness.runners.base import Followup, LaunchSpec
+from pyharness.runners.base import Followup, LaunchSpec, RunContext
 
 DATA_STEM = "heaptrack.data"
 SUMMARY_FILE = "heaptrack.txt"
@@ -43,17 +43,13 @@ class HeaptrackRunner:
     """heaptrack recording into the cell directory; heaptrack_print as followups."""
 
     id: str = "heaptrack"
-    # Measured ~3-6x on the capture snippets (interpreting while recording costs a core).
-    slowdown: float = 6.0
     print_timeout_floor_s: float = 120.0  # heaptrack_print reads the whole recording
 
     def check_available(self) -> None:
         require_executable(self.id, "heaptrack")
         require_executable(self.id, "heaptrack_print")
 
-    def launch(
-        self, subject: Sequence[str], env: Mapping[str, str], cell_dir: Path, timeout_s: float
-    ) -> LaunchSpec:
+    def launch(self, subject: Sequence[str], env: Mapping[str, str], ctx: RunContext) -> LaunchSpec:
         if any("\n" in arg for arg in subject):
             # Measured: heaptrack 1.4 writes the command line unescaped into its line-based
             # recording, and a newline shifts every string index: all frames come out garbled.
@@ -61,21 +57,22 @@ class HeaptrackRunner:
                 "heaptrack cannot record a command whose arguments contain a newline; "
                 "put multi-line code in a script file"
             )
-        argv = (require_executable(self.id, "heaptrack"), "-o", str(cell_dir / DATA_STEM), *subject)
+        argv = (require_executable(self.id, "heaptrack"), "-o", str(ctx.cell_dir / DATA_STEM), *subject)
         return LaunchSpec(
             argv=argv,
             # With pymalloc heaptrack would see 256 KiB arenas, not the objects in them.
             env=tool_env(env, PYTHONMALLOC="malloc"),
-            timeout_s=timeout_s * self.slowdown,
+            timeout_s=ctx.limit_s,
             success_codes=frozenset({0}),  # heaptrack passes the subject's exit code through
             label=self.id,
         )
 
-    def followups(self, cell_dir: Path, timeout_s: float) -> Sequence[Followup]:
+    def followups(self, ctx: RunContext) -> Sequence[Followup]:
+        cell_dir = ctx.cell_dir
         exe = require_executable(self.id, "heaptrack_print")
         data = str(recording(cell_dir))
         env = tool_env(os.environ, LC_ALL="C")  # the parser reads this text
-        timeout = max(timeout_s, self.print_timeout_floor_s)
+        timeout = max(ctx.limit_s, self.print_timeout_floor_s)
         summary = LaunchSpec(
             argv=(
                 exe,

@@ -1,92 +1,64 @@
 """Which runner wraps the subject, and which parser reads its artifacts, for each tool id.
 
 The ``rss`` tool runs the subject as it is (``NullRunner``: sampling is the
-gateway's job). Every other tool's runner lives in its own module,
-``pyharness/runners/<tool>.py``, which must define::
+gateway's job) and has no parser. Every other tool has a runner module,
+``pyharness/runners/<tool>.py``, defining::
 
     def make_runner() -> Runner: ...
 
-``runner_for`` imports it on demand, so adding a tool is adding that module
-(and its row in ``matrix.TOOLS``); nothing here changes.
+and a parser module, ``pyharness/parsers/<tool>.py``, defining::
+
+    def parse_cell(cell_dir: Path) -> ParsedCell: ...
+
+which reads the artifacts the runner named, never spawns, and returns
+*unattributed* findings (attribution is applied once, by the cell, with the
+project's policy) and the tool's metrics. Both are imported on demand, so adding
+a tool is adding those two modules (and its row in ``matrix.TOOLS``).
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from types import ModuleType
 
 from pyharness.errors import ConfigError, HarnessError
 from pyharness.matrix import TOOLS
-from pyharness.model import Finding, ParsedCell
+from pyharness.model import ParsedCell
 from pyharness.runners.base import NullRunner, Runner
 
-if TYPE_CHECKING:
-    from pyharness.proc import ProcResult  # proc imports runners.base: keep this import type-only
+CellParser = Callable[[Path], ParsedCell]
+
+
+def _module(kind: str, tool_id: str) -> ModuleType:
+    if tool_id not in TOOLS:
+        raise ConfigError(f"unknown tool {tool_id!r}; choose from {', '.join(TOOLS)}")
+    name = f"pyharness.{kind}.{tool_id.replace('-', '_')}"
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as err:
+        if err.name != name:
+            raise  # the module exists but one of its own imports is missing: a real bug
+        raise HarnessError(f"the {tool_id!r} tool has no {kind[:-1]} yet: {name} is not part of this build") from err
 
 
 def runner_for(tool_id: str) -> Runner:
-    """The runner for ``tool_id`` (ConfigError for an unknown id, HarnessError when not built yet)."""
-    if tool_id not in TOOLS:
-        raise ConfigError(f"unknown tool {tool_id!r}; choose from {', '.join(TOOLS)}")
+    """The runner for ``tool_id`` (ConfigError for an unknown id)."""
     if tool_id == "rss":
-        # cast: Runner declares id/slowdown as plain attributes, NullRunner (frozen) as read-only ones.
-        return cast(Runner, NullRunner())
-    module_name = f"pyharness.runners.{tool_id.replace('-', '_')}"
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as err:
-        if err.name != module_name:
-            raise  # the runner module exists but one of its own imports is missing: a real bug
-        raise HarnessError(
-            f"the {tool_id!r} tool has no runner yet: {module_name} (pyharness/runners/{tool_id}.py) "
-            "is not part of this build"
-        ) from err
-    make = getattr(module, "make_runner", None)
+        return NullRunner()
+    make = getattr(_module("runners", tool_id), "make_runner", None)
     if make is None:
-        raise HarnessError(f"{module_name} defines no make_runner()")
+        raise HarnessError(f"pyharness.runners.{tool_id} defines no make_runner()")
     runner: Runner = make()
     return runner
 
 
-# What a tool's parser module (``pyharness/parsers/<tool>.py``) defines:
-#     def parse_cell(cell_dir: Path, result: ProcResult) -> Sequence[Finding] | ParsedCell: ...
-# reading the artifacts the runner named; it never spawns. A tool that also measures
-# (heaptrack's heap totals) returns a ``ParsedCell``: its findings and its metrics,
-# which the orchestrator puts into the cell report beside the workload's own.
-ModuleParser = Callable[[Path, "ProcResult"], "Sequence[Finding] | ParsedCell"]
-CellParser = Callable[[Path, "ProcResult"], ParsedCell]
-
-
-def as_parsed(output: Sequence[Finding] | ParsedCell) -> ParsedCell:
-    """A parser module's output in the contract's one shape."""
-    if isinstance(output, ParsedCell):
-        return output
-    return ParsedCell(tuple(output))
-
-
 def parser_for(tool_id: str) -> CellParser | None:
-    """The parser for ``tool_id`` (findings and metrics); None for ``rss`` (judged from samples, events)."""
-    if tool_id not in TOOLS:
-        raise ConfigError(f"unknown tool {tool_id!r}; choose from {', '.join(TOOLS)}")
+    """The parser for ``tool_id``; None for ``rss`` (judged from samples and events)."""
     if tool_id == "rss":
         return None
-    module_name = f"pyharness.parsers.{tool_id.replace('-', '_')}"
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as err:
-        if err.name != module_name:
-            raise
-        raise HarnessError(
-            f"the {tool_id!r} tool has no parser yet: {module_name} is not part of this build"
-        ) from err
-    parse = getattr(module, "parse_cell", None)
+    parse: CellParser | None = getattr(_module("parsers", tool_id), "parse_cell", None)
     if parse is None:
-        raise HarnessError(f"{module_name} defines no parse_cell()")
-    module_parser: ModuleParser = parse
-
-    def cell_parser(cell_dir: Path, result: ProcResult) -> ParsedCell:
-        return as_parsed(module_parser(cell_dir, result))
-
-    return cell_parser
+        raise HarnessError(f"pyharness.parsers.{tool_id} defines no parse_cell()")
+    return parse

@@ -10,15 +10,16 @@ blocks are CPython's GC objects (DESIGN section 9). ``--error-exitcode`` marks
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from pyharness.runners._common import SUPPRESSIONS_DIR, require_executable, require_file, tool_env
-from pyharness.runners.base import Followup, LaunchSpec
+from pyharness.runners._common import require_executable, tool_env
+from pyharness.runners.base import Followup, LaunchSpec, RunContext
 
 ERROR_EXITCODE = 99
 XML_PATTERN = "valgrind.%p.xml"
 STDERR_FILE = "valgrind.stderr"
+SUPPRESSIONS = "valgrind.supp"
 
 
 @dataclass(frozen=True)
@@ -26,26 +27,21 @@ class ValgrindRunner:
     """memcheck with XML output, the project's suppressions and an error exit code."""
 
     id: str = "valgrind"
-    # Measured: 50-80x on workloads, ~60x on the capture snippets; `python -c pass` alone ~1.7 s.
-    slowdown: float = 60.0
-    suppressions: Path = field(default_factory=lambda: SUPPRESSIONS_DIR / "valgrind.supp")
     trace_children: bool = True
     num_callers: int = 40
     track_origins: bool = False  # 2x slower again; worth it only when chasing an uninitialised value
 
     def check_available(self) -> None:
         require_executable(self.id, "valgrind")
-        require_file(self.id, self.suppressions)
 
-    def launch(
-        self, subject: Sequence[str], env: Mapping[str, str], cell_dir: Path, timeout_s: float
-    ) -> LaunchSpec:
+    def launch(self, subject: Sequence[str], env: Mapping[str, str], ctx: RunContext) -> LaunchSpec:
+        suppressions = ctx.suppression_file(SUPPRESSIONS)
         argv = (
             require_executable(self.id, "valgrind"),
             "--tool=memcheck",
             "--xml=yes",
-            f"--xml-file={cell_dir / XML_PATTERN}",
-            f"--suppressions={self.suppressions}",
+            f"--xml-file={ctx.cell_dir / XML_PATTERN}",
+            *([f"--suppressions={suppressions}"] if suppressions else []),
             "--leak-check=full",
             "--show-leak-kinds=definite,indirect",
             "--errors-for-leak-kinds=definite,indirect",
@@ -61,13 +57,13 @@ class ValgrindRunner:
             argv=argv,
             # pymalloc's arenas hide individual blocks from memcheck; malloc shows them.
             env=tool_env(env, PYTHONMALLOC="malloc"),
-            timeout_s=timeout_s * self.slowdown,
+            timeout_s=ctx.limit_s,
             success_codes=frozenset({0, ERROR_EXITCODE}),
-            stderr_path=cell_dir / STDERR_FILE,
+            stderr_path=ctx.cell_dir / STDERR_FILE,
             label=self.id,
         )
 
-    def followups(self, cell_dir: Path, timeout_s: float) -> Sequence[Followup]:
+    def followups(self, ctx: RunContext) -> Sequence[Followup]:
         return ()
 
 

@@ -1,0 +1,218 @@
+"""Attribution: which frame of a stack is the project's own code, by the project's policy.
+
+Parsers return findings as the tools reported them; ``attribute`` is applied
+once per cell, with the ``Policy`` of the project under test
+(``[tool.pyharness]`` ``sources``, ``modules``, ``namespaces``; see
+``pyharness.project``). A finding counts against the project only when some
+frame of its stack is the project's code; the first such frame from the top is
+the one reported (for a leak that is the function that called the allocator,
+for an invalid read the function that read). Everything else is *foreign*: the
+interpreter, libc, libstdc++, pybind11's headers (even when inlined into the
+extension) and the tools' runtimes. A foreign-only finding keeps
+``project_frame=None``: it stays visible in the report but does not fail a cell.
+
+A frame is the project's when
+
+- its source file lies under one of the project's source folders (tools print
+  paths relative to the build directory, ``../../csrc/core/x.cpp``, or absolute
+  from wherever the build ran; both are reduced to the repository-relative
+  ``csrc/core/x.cpp``), and not under a virtual environment, a build tree or a
+  vendored dependency (``FOREIGN_PARTS``); or
+- it has no source file but lives in one of the project's extension objects
+  (a configured module name, or a shared object the project's build installed)
+  and is not a pybind11 or standard-library symbol; or
+- it has neither, and its function is in one of the project's C++ namespaces.
+
+For leaks, the body of a module's init function (``pybind11_init_<mod>``,
+pybind11 3's ``pybind11_exec_<mod>``, ``PyInit_<mod>``) is foreign too: what
+it allocates (function records, registered types) lives as long as the
+interpreter, and heaptrack reports it as "leaked" at exit. So is memory that
+glibc allocates inside ``pthread_create`` (thread stacks and TLS it caches
+after a join and never frees): heaptrack reported it under a reactor's
+constructor for a server that was stopped and joined. Lambdas defined inside
+a module's init body run later and stay the project's.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from pyharness.model import Finding, Frame, Trace
+
+FOREIGN_NAMESPACES = ("pybind11::", "std::", "__gnu_cxx::", "__cxxabiv1::")
+# Allocations made inside these belong to the C runtime, which keeps them for reuse.
+RUNTIME_OWNERS = frozenset({"pthread_create", "__pthread_create_2_1", "allocate_stack", "_dl_allocate_tls"})
+# Folders that are never the project's own code, wherever they appear in a path:
+# installed packages, meson's vendored subprojects, environments and build trees.
+FOREIGN_PARTS = frozenset({"site-packages", "dist-packages", "subprojects", "node_modules"})
+# ... and these only as the first folder under the project root.
+FOREIGN_TOP = frozenset({"build", ".nox", ".venv", "venv", ".tox", ".git", "reports"})
+_SHARED_OBJECT = re.compile(r"\.so(?:\.[\d.]+)?(?::\d+)?$")
+_MODULE_INIT = re.compile(r"^(?:pybind11_init_|pybind11_exec_|PyInit_)\w+$")
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The project's rule for "own code". Build one with ``Policy.of(project)``."""
+
+    root: Path | None = None  # the project root; None: judge paths by name only
+    sources: tuple[str, ...] = (".",)  # root-relative folders ("." is the whole root)
+    modules: tuple[str, ...] = ()  # extension module names ("_netcore" or "pyharness._netcore")
+    namespaces: tuple[str, ...] = ()  # C++ namespaces, with their trailing "::"
+    # Basenames of the shared objects the project's build installed (filled in after a build).
+    objects: frozenset[str] = field(default_factory=frozenset)
+
+    @classmethod
+    def of(cls, project: object, objects: Iterable[str] = ()) -> Policy:
+        """The policy of a ``pyharness.project.Project`` (typed loosely: no import cycle)."""
+        attribution = project.attribution  # type: ignore[attr-defined]
+        return cls(
+            root=project.root,  # type: ignore[attr-defined]
+            sources=attribution.sources,
+            modules=attribution.modules,
+            namespaces=attribution.namespaces,
+            objects=frozenset(objects),
+        )
+
+    # -- paths --------------------------------------------------------------------
+
+    def project_path(self, path: str | None) -> str | None:
+        """The root-relative form of a path in the project's own sources, else None.
+
+        ``../../csrc/core/x.cpp`` and ``/elsewhere/checkout/csrc/core/x.cpp`` both give
+        ``csrc/core/x.cpp``, whatever build directory or checkout the tool saw them from.
+        """
+        if not path or _SHARED_OBJECT.search(path):
+            return None  # a tool that could not symbolize may print the object where the file goes
+        parts = [p for p in path.replace("\\", "/").split("/") if p not in ("", ".", "..")]
+        if not parts:
+            return None
+        root_parts = self.root.parts[1:] if self.root is not None else ()
+        # Under this root as it is now: the rest of the path is the candidate.
+        if path.startswith("/") and root_parts and tuple(parts[: len(root_parts)]) == root_parts:
+            return self._own(parts[len(root_parts) :], exists_only=False)
+        # Otherwise the longest suffix that names a file of the project (or, reading a
+        # report away from its checkout, a named source folder).
+        for i in range(len(parts)):
+            found = self._own(parts[i:], exists_only=True)
+            if found is not None:
+                return found
+        if self.root is None or not self.root.is_dir():
+            for i in range(len(parts)):
+                found = self._own(parts[i:], exists_only=False, named_only=True)
+                if found is not None:
+                    return found
+        return None
+
+    def _own(self, rel: Sequence[str], *, exists_only: bool, named_only: bool = False) -> str | None:
+        if not rel or rel[0] in FOREIGN_TOP or any(p in FOREIGN_PARTS for p in rel):
+            return None
+        text = "/".join(rel)
+        in_sources = False
+        for source in self.sources:
+            if source == ".":
+                in_sources = in_sources or not named_only
+            elif text == source or text.startswith(source + "/"):
+                in_sources = True
+        if not in_sources:
+            return None
+        if exists_only and (self.root is None or not (self.root / text).is_file()):
+            return None
+        return text
+
+    def normalise_path(self, path: str | None) -> str | None:
+        """A project path made root-relative; any other path unchanged."""
+        return self.project_path(path) or path
+
+    # -- frames -------------------------------------------------------------------
+
+    def in_project_object(self, obj: str | None) -> bool:
+        if not obj:
+            return False
+        name = obj.rsplit("/", 1)[-1]
+        if name in self.objects:
+            return True
+        return any(name.startswith(m.rsplit(".", 1)[-1] + ".") for m in self.modules)
+
+    def is_project_frame(self, frame: Frame, *, leak: bool = False) -> bool:
+        """True when ``frame`` is the project's own code (see the module docstring)."""
+        if leak and _is_module_init(frame.function):
+            return False
+        name = qualified_name(frame.function)
+        if frame.file:
+            return self.project_path(frame.file) is not None
+        if self.in_project_object(frame.object):
+            return not name.startswith(FOREIGN_NAMESPACES)
+        return bool(self.namespaces) and name.startswith(tuple(self.namespaces))
+
+    def project_frame(self, stack: Sequence[Frame], *, leak: bool = False) -> Frame | None:
+        """The first project frame from the top, with its file made root-relative."""
+        for frame in stack:
+            if leak and qualified_name(frame.function) in RUNTIME_OWNERS:
+                return None
+            if self.is_project_frame(frame, leak=leak):
+                return replace(frame, file=self.normalise_path(frame.file))
+        return None
+
+    # -- findings -----------------------------------------------------------------
+
+    def attribute(self, finding: Finding) -> Finding:
+        """``finding`` with its project frame set (and each related trace's); a finding
+        with none anywhere is kept but marked suppressed."""
+        leak = finding.kind.startswith("leak")
+        related = tuple(
+            replace(t, project_frame=self.project_frame(t.stack, leak=leak)) for t in finding.related
+        )
+        frame = self.project_frame(finding.stack, leak=leak)
+        if frame is None and not leak:
+            # A data race whose current access is in foreign code (a memcpy, the
+            # interpreter) is still the project's when its other access is.
+            frame = next((t.project_frame for t in related if t.project_frame is not None), None)
+        return replace(
+            finding,
+            project_frame=frame,
+            related=related,
+            suppressed=finding.suppressed or frame is None,
+        )
+
+    def attribute_all(self, findings: Iterable[Finding]) -> tuple[Finding, ...]:
+        return tuple(self.attribute(f) for f in findings)
+
+
+def qualified_name(function: str) -> str:
+    """The function's qualified name without return type or parameters.
+
+    ``void pybind11::detail::f<void (int)>(long)`` -> ``pybind11::detail::f<void (int)>``.
+    """
+    depth = 0
+    end = len(function)
+    for i, ch in enumerate(function):
+        if ch == "<":
+            depth += 1
+        elif ch == ">":
+            depth = max(depth - 1, 0)
+        elif ch == "(" and depth == 0 and not function.startswith("operator", max(i - 8, 0)):
+            end = i
+            break
+    head = function[:end]
+    # The name is the last space-separated token outside template brackets.
+    depth = 0
+    start = 0
+    for i, ch in enumerate(head):
+        if ch == "<":
+            depth += 1
+        elif ch == ">":
+            depth = max(depth - 1, 0)
+        elif ch == " " and depth == 0:
+            start = i + 1
+    return head[start:].strip()
+
+
+def _is_module_init(function: str) -> bool:
+    return "{lambda" not in function and bool(_MODULE_INIT.match(qualified_name(function)))
+
+
+__all__ = ["FOREIGN_NAMESPACES", "RUNTIME_OWNERS", "Policy", "Trace", "qualified_name"]

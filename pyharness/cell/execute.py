@@ -1,0 +1,144 @@
+"""Executing a cell's plan: the subject under its tool, then the tool's follow-ups.
+
+The runner turns the plan's command line into the tool's; the gateway
+(``pyharness.proc``) runs it in the cell directory's company (its artifacts
+go there), samples its RSS and bounds its time with the plan's limit, as it
+is. The outcome is an ``Execution``: the process result, the subject's events,
+and why a required follow-up failed, if one did. Nothing here judges.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from pyharness import proc
+from pyharness.build import Staged
+from pyharness.cell.plan import CellPlan
+from pyharness.events import Event, EventTail, read_events
+from pyharness.model import Mark, SubjectRun
+from pyharness.progress import Progress
+from pyharness.runners.base import RunContext, Runner
+
+MIB = 1024 * 1024
+SERIES_FILE = "rss.csv"
+REASON_STDERR_LINES = 3
+
+
+@dataclass(frozen=True)
+class Execution:
+    """What running the plan produced (artifacts are on disk, in the cell directory)."""
+
+    result: proc.ProcResult
+    events: tuple[Event, ...]
+    followup_error: str | None
+    full_unwind: bool
+
+    def subject(self, plan: CellPlan) -> SubjectRun:
+        r = self.result
+        return SubjectRun(
+            argv=r.argv,
+            cwd=str(plan.cwd),
+            pid=r.pid,
+            returncode=r.returncode,
+            signal=r.signal,
+            timed_out=r.timed_out,
+            interrupted=r.interrupted,
+            duration_s=r.duration_s,
+            limit_s=plan.limit_s,
+            expected_s=plan.expected_s,
+            peak_rss=r.peak_rss,
+            samples=len(r.samples),
+            sample_interval_s=plan.sample_interval_s,
+            stderr_tail="" if r.ok else r.stderr_tail,
+            full_unwind=self.full_unwind,
+        )
+
+    def series(self) -> tuple[tuple[float, int], ...]:
+        """RSS over time, seconds since the subject started."""
+        r = self.result
+        return tuple((s.t - r.started, s.rss) for s in r.samples)
+
+    def marks(self) -> tuple[Mark, ...]:
+        started = self.result.started
+        return tuple(
+            Mark(float(e["t"]) - started, str(e.get("label", "")))
+            for e in self.events
+            if e.get("event") == "checkpoint"
+        )
+
+    def last_step(self) -> str | None:
+        phases = [e for e in self.events if e.get("event") in ("phase", "checkpoint")]
+        return str(phases[-1].get("label")) if phases else None
+
+
+def context(plan: CellPlan, *, full_unwind: bool = False) -> RunContext:
+    return RunContext(plan.cell_dir, plan.limit_s, plan.project.suppressions, full_unwind)
+
+
+def execute(
+    plan: CellPlan, staged: Staged, runner: Runner, progress: Progress, *, full_unwind: bool = False
+) -> Execution:
+    """Run the plan's subject under ``runner`` against ``staged``; then the follow-ups."""
+    ctx = context(plan, full_unwind=full_unwind)
+    if plan.events_path is not None:
+        plan.events_path.unlink(missing_ok=True)
+    if plan.junit_path is not None:
+        plan.junit_path.unlink(missing_ok=True)
+    env = staged.env()
+    env.update(plan.env)
+    spec = runner.launch(plan.argv, env, ctx)
+    spec = dataclasses.replace(
+        spec,
+        cwd=spec.cwd or plan.cwd,
+        stdout_path=spec.stdout_path or plan.cell_dir / "subject.stdout",
+        stderr_path=spec.stderr_path or plan.cell_dir / "subject.stderr",
+    )
+    progress.phase("starting the subject")
+    tail = EventTail(plan.events_path) if plan.events_path is not None else None
+
+    def on_tick(elapsed: float, sample: proc.RssSample | None) -> None:
+        for event in tail.new_events() if tail is not None else ():
+            if event.get("event") in ("phase", "checkpoint"):
+                progress.phase(str(event.get("label", "")))
+        progress.tick(f"RSS {sample.rss / MIB:.0f} MiB" if sample else "")
+
+    result = proc.run(spec, sample_interval=plan.sample_interval_s, on_tick=on_tick)
+    _write_series(plan.cell_dir / SERIES_FILE, result)
+    events = tuple(read_events(plan.events_path)) if plan.events_path is not None else ()
+    followup_error = None
+    if result.ok or (result.returncode != 0 and not result.timed_out and result.signal is None):
+        followup_error = run_followups(runner, ctx, progress)
+    return Execution(result, events, followup_error, full_unwind)
+
+
+def run_followups(runner: Runner, ctx: RunContext, progress: Progress) -> str | None:
+    """The runner's follow-ups (heaptrack_print); the reason when a required one failed."""
+    for followup in runner.followups(ctx):
+        what = followup.spec.label or followup.spec.argv[0]
+        progress.phase(f"running {what}")
+        done = proc.run(followup.spec, sample_interval=None)
+        if not done.ok and followup.required:
+            return with_stderr(f"{what}: {done.describe()}", done.stderr_tail)
+    return None
+
+
+def with_stderr(reason: str, stderr_tail: str, lines: int = REASON_STDERR_LINES) -> str:
+    kept = [line for line in stderr_tail.splitlines() if line.strip()][-lines:]
+    return reason + (": " + " | ".join(kept) if kept else "")
+
+
+def _write_series(path: Path, result: proc.ProcResult) -> None:
+    """The psutil series as CSV: seconds since the subject started, bytes, descriptors."""
+    with path.open("w", newline="", encoding="utf-8") as f:
+        out = csv.writer(f)
+        out.writerow(["t_s", "rss_bytes", "tree_rss_bytes", "fds"])
+        for s in result.samples:
+            out.writerow([f"{s.t - result.started:.3f}", s.rss, s.tree_rss, "" if s.fds is None else s.fds])
+
+
+def subject_events(events: Sequence[Event], kind: str) -> list[Event]:
+    return [e for e in events if e.get("event") == kind]

@@ -1,0 +1,120 @@
+"""Judging a cell: findings, the subject's outcome and the workload's own verdict -> status, reason.
+
+The rules, in order (each is the reason when it applies):
+
+1. A counted finding (attributed to the project, not suppressed) fails the
+   cell, whatever became of the subject: a sanitizer that halts the subject
+   on a defect reports that defect, so the finding is the verdict.
+2. An interrupted run, a subject past its time limit, a crash, a follow-up
+   or a parser that failed: ``error`` (the toolkit could not judge).
+3. Findings whose stacks were cut short by the unwinder and reach no project
+   frame, even after a re-run with full unwinding: ``error`` (nobody can say
+   whose they are; a foreign verdict would be a guess).
+4. The workload's own verdict: a scenario's judge, or for a command its exit
+   status and its test report (failed tests fail the cell, named).
+
+``error`` is kept for the toolkit's own troubles and what it cannot judge.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from pyharness.cell.execute import Execution, with_stderr
+from pyharness.cell.plan import CellPlan
+from pyharness.model import Finding, Status, TestOutcome
+from pyharness.scenario import Judgement
+
+TESTS_NAMED = 5  # failed test ids in a reason; the report lists more
+
+
+@dataclass(frozen=True)
+class Verdict:
+    status: Status
+    reason: str
+
+
+def first_finding(counted: Sequence[Finding], tool: str) -> str:
+    first = counted[0]
+    where = first.project_frame.where() if first.project_frame else "?"
+    return f"{len(counted)} {tool} finding(s), first: {first.kind} at {where}"
+
+
+def how_it_ended(plan: CellPlan, execution: Execution) -> str | None:
+    """Why the subject's run cannot be judged (interrupted, timed out, crashed), or None."""
+    r = execution.result
+    step = execution.last_step()
+    where = f" (last step: {step})" if step else ""
+    if r.interrupted:
+        return f"interrupted after {r.duration_s:.0f} s{where}"
+    if r.timed_out:
+        return (
+            f"timed out after {r.duration_s:.0f} s (limit {plan.limit_s:.0f} s, expected about "
+            f"{plan.expected_s:.0f} s under {plan.tool.id}){where}"
+        )
+    if r.signal is not None:
+        return with_stderr(f"subject {r.describe()}{where}", r.stderr_tail)
+    return None
+
+
+def command_judgement(plan: CellPlan, execution: Execution, tests: TestOutcome | None) -> Judgement:
+    """A command workload's own verdict: its exit status, and its test report when it wrote one."""
+    r = execution.result
+    code = r.returncode
+    tool_code = code != 0 and code in r.success_codes  # the tool's "I found something" code
+    if tests is not None:
+        bad = tests.failures + tests.errors
+        if bad:
+            names = ", ".join(tests.failed[:TESTS_NAMED]) + (" ..." if len(tests.failed) > TESTS_NAMED else "")
+            return Judgement("fail", f"{bad} of {tests.tests} tests failed: {names}")
+        if code == 0 or tool_code:
+            return Judgement("pass", f"{tests.tests} tests passed ({tests.skipped} skipped)")
+    if code == 0:
+        return Judgement("pass", f"the command exited 0; no {plan.tool.id} finding in project code")
+    if tool_code:
+        # The tool's code replaced the command's own exit status, and no report names the
+        # project: whether the command itself succeeded is unknown.
+        return Judgement(
+            "error",
+            f"the command exited {code} ({plan.tool.id}'s report code) but no report names project code, "
+            "and the command's own exit status is hidden behind it; see the foreign findings",
+        )
+    if tests is not None and code == 5:
+        return Judgement("error", "pytest collected no tests (exit 5)")
+    return Judgement("fail", with_stderr(f"the command exited with code {code}", r.stderr_tail))
+
+
+def decide(
+    plan: CellPlan,
+    execution: Execution,
+    findings: Sequence[Finding],
+    judgement: Judgement | None,
+    problem: str | None,
+) -> Verdict:
+    """The rules of the module docstring. ``problem``: a parser or follow-up failure, if any."""
+    counted = [f for f in findings if f.counts]
+    ended = how_it_ended(plan, execution)
+    if counted:
+        reason = first_finding(counted, plan.tool.id)
+        if ended:
+            reason += f"; the subject was then {ended}"
+        elif judgement is not None and judgement.status == "fail":
+            reason += f"; {judgement.reason}"
+        return Verdict("fail", reason)
+    if ended:
+        return Verdict("error", ended)
+    if problem:
+        return Verdict("error", problem)
+    cut = [f for f in findings if f.truncated and f.project_frame is None and not f.informational]
+    if cut:
+        return Verdict(
+            "error",
+            f"{len(cut)} {plan.tool.id} finding(s) have stacks cut short by the unwinder before any project "
+            "frame, even with full unwinding: whose they are cannot be told",
+        )
+    if judgement is None:
+        return Verdict("error", "no verdict: the workload was not judged")
+    if judgement.status == "pass" and not execution.result.ok and plan.scenario is not None:
+        return Verdict("error", with_stderr(f"subject {execution.result.describe()}", execution.result.stderr_tail))
+    return Verdict(judgement.status, judgement.reason)

@@ -1,0 +1,185 @@
+"""A cell's plan: everything about it decided once, before anything runs.
+
+``plan(project, request)`` resolves the workload (a command, or a scenario by
+import path), its sizes for the tool and preset, the subject's command line,
+environment and working directory, the variant, and the time limit. The
+limit follows what the workload is expected to take: its expected native
+duration at the preset, times the tool's slowdown (``matrix.Tool.slowdown``,
+applied here and nowhere else), times ``LIMIT_FACTOR``, plus
+``LIMIT_MARGIN_S``; a user's ``--timeout`` replaces it as it is. A bad request
+(unknown id, options the scenario would reject) is a ``ConfigError`` here,
+before anything is built.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pyharness import proc
+from pyharness.errors import ConfigError
+from pyharness.matrix import TOOLS, Tool
+from pyharness.model import Preset, cell_id
+from pyharness.project import DEFAULT_EXPECTED_S, Gated, Project, Size, Workload
+from pyharness.scenario import Scenario, check_options
+from pyharness.scenario import load as load_scenario
+
+# A cell ends as an error when it runs past expected x LIMIT_FACTOR + LIMIT_MARGIN_S:
+# a hung quick cell is heard of about a minute after it should have ended.
+LIMIT_FACTOR = 1.5
+LIMIT_MARGIN_S = 60.0
+EVENTS_FILE = "events.jsonl"
+JUNIT_FILE = "pytest-junit.xml"
+_PYTHONS = ("python", "python3", f"python3.{sys.version_info.minor}")
+
+
+@dataclass(frozen=True)
+class CellRequest:
+    """What a caller asks for: one tool on one workload, and how."""
+
+    tool: str
+    workload: str | Workload  # an id of the project's, or a workload made on the spot (wrap, canaries)
+    run_dir: Path
+    variant: str | None = None  # default: the tool's
+    preset: str = "quick"  # "quick" or "sweep"
+    options: tuple[str, ...] = ()  # the user's own workload options (then the sizes are theirs)
+    timeout_s: float | None = None  # the time limit as it is (default: from the expected duration)
+    cell_dir: Path | None = None  # default: <run_dir>/<cell id>
+    json_path: Path | None = None  # a second copy of the report
+    sample_interval_s: float = proc.DEFAULT_SAMPLE_INTERVAL_S
+    build: bool = True  # False: run against the environment as it is (the user built it)
+
+
+@dataclass(frozen=True)
+class CellPlan:
+    """One cell, fully resolved (see the module docstring)."""
+
+    project: Project
+    tool: Tool
+    variant: str
+    workload: Workload
+    scenario: Scenario | None
+    preset: Preset
+    argv: tuple[str, ...]  # the subject's command line, before the tool wraps it
+    env: Mapping[str, str]  # added to the staged build's environment
+    cwd: Path
+    expected_s: float  # under this tool
+    limit_s: float
+    cell_dir: Path
+    events_path: Path | None  # scenarios only
+    junit_path: Path | None  # test suites (pytest) only
+    json_path: Path | None
+    sample_interval_s: float
+    build: bool
+    gated: tuple[Gated, ...] = field(default=())
+
+    @property
+    def id(self) -> str:
+        return cell_id(self.variant, self.tool.id, self.workload.id)
+
+
+def expected_seconds(workload: Workload, scenario: Scenario | None, preset: str) -> float:
+    """The workload's expected native duration at ``preset`` (the table wins over the scenario)."""
+    key = "sweep" if preset == "sweep" else "quick"
+    if key in workload.expected_s:
+        return float(workload.expected_s[key])
+    if scenario is not None and key in scenario.expected_s:
+        return float(scenario.expected_s[key])
+    return float(DEFAULT_EXPECTED_S[key])
+
+
+def size_for(workload: Workload, scenario: Scenario | None, tool: str, preset: str) -> Size:
+    """The most specific size the table gives, else the scenario's own default."""
+    keys = (f"sweep.{tool}", "sweep") if preset == "sweep" else (tool,)
+    for source in (workload.sizes, scenario.sizes if scenario else {}):
+        for key in keys:
+            if key in source:
+                return source[key]
+    return Size()
+
+
+def gated_for(workload: Workload, scenario: Scenario | None, tool: str) -> tuple[Gated, ...]:
+    if tool in workload.gated:
+        return workload.gated[tool]
+    return tuple(scenario.gated.get(tool, ())) if scenario else ()
+
+
+def _interpreter(argv: tuple[str, ...]) -> tuple[str, ...]:
+    """``python`` in a command means this environment's interpreter, whatever PATH says."""
+    if argv and argv[0] in _PYTHONS:
+        return (sys.executable, *argv[1:])
+    return argv
+
+
+def _is_pytest(argv: tuple[str, ...]) -> bool:
+    name = Path(argv[0]).name if argv else ""
+    if name in ("pytest", "py.test"):
+        return True
+    return name.startswith("python") and "-m" in argv[1:3] and argv[argv.index("-m") + 1 :][:1] == ("pytest",)
+
+
+def plan(project: Project, req: CellRequest) -> CellPlan:
+    """Resolve ``req`` against ``project`` (ConfigError for a bad request)."""
+    if req.tool not in TOOLS:
+        raise ConfigError(f"unknown tool {req.tool!r}; choose from {', '.join(TOOLS)}")
+    tool = TOOLS[req.tool]
+    workload = req.workload if isinstance(req.workload, Workload) else project.workload(req.workload)
+    variant = req.variant or tool.variant
+    project.variant(variant)  # ConfigError for an unknown one
+    if req.preset not in ("quick", "sweep"):
+        raise ConfigError(f"unknown preset {req.preset!r}; choose quick or sweep")
+    scenario = load_scenario(workload.scenario) if workload.scenario else None
+    preset: Preset = "custom" if req.options else req.preset  # type: ignore[assignment]
+    size = size_for(workload, scenario, tool.id, req.preset)
+    cell_dir = (req.cell_dir or req.run_dir / cell_id(variant, tool.id, workload.id)).resolve()
+    events_path = junit_path = None
+    env = {**workload.env, **size.env}
+    if scenario is not None:
+        assert workload.scenario is not None
+        # Explicit options replace the tool's sizes (they size the workload themselves).
+        options = (
+            *(["--sweep"] if req.preset == "sweep" else []),
+            *workload.args,
+            *(req.options or size.args),
+        )
+        check_options(scenario, workload.scenario, options)
+        events_path = cell_dir / EVENTS_FILE
+        # -P: the staged copy on PYTHONPATH wins over a package of the same name in the cwd.
+        argv: tuple[str, ...] = (
+            sys.executable, "-P", "-m", "pyharness", "scenario", workload.scenario,
+            "--events", str(events_path), *options,
+        )  # fmt: skip
+        cwd = cell_dir
+    else:
+        assert workload.command is not None
+        argv = _interpreter((*workload.command, *workload.args, *size.args, *req.options))
+        if _is_pytest(argv):
+            junit_path = cell_dir / JUNIT_FILE
+            argv = (*argv, f"--junitxml={junit_path}")
+        cwd = (project.root / workload.cwd).resolve()
+    expected = expected_seconds(workload, scenario, req.preset) * tool.slowdown
+    limit = req.timeout_s if req.timeout_s is not None else expected * LIMIT_FACTOR + LIMIT_MARGIN_S
+    if limit <= 0:
+        raise ConfigError(f"the time limit must be positive, got {limit:g} s")
+    return CellPlan(
+        project=project,
+        tool=tool,
+        variant=variant,
+        workload=workload,
+        scenario=scenario,
+        preset=preset,
+        argv=argv,
+        env=env,
+        cwd=cwd,
+        expected_s=expected,
+        limit_s=limit,
+        cell_dir=cell_dir,
+        events_path=events_path,
+        junit_path=junit_path,
+        json_path=req.json_path,
+        sample_interval_s=req.sample_interval_s,
+        build=req.build,
+        gated=gated_for(workload, scenario, tool.id),
+    )

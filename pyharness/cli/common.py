@@ -1,0 +1,111 @@
+"""What the commands share: exit codes, common options, the project, printing."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import io
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from pyharness import project as projects
+from pyharness.model import new_run_id
+from pyharness.project import Project
+from pyharness.render.summary import Summary
+from pyharness.render.write import WrittenRun
+from pyharness.report.collect import render_table
+
+EXIT_OK = 0
+EXIT_FAIL = 1
+EXIT_ERROR = 2
+STATUS_EXIT = {"pass": EXIT_OK, "skipped": EXIT_OK, "fail": EXIT_FAIL, "error": EXIT_ERROR}
+RUN_ID_ENV = "PYHARNESS_RUN_ID"
+
+EXIT_CODES_HELP = """exit codes:
+  0    every cell passed (or was skipped); a scenario ran to its end
+  1    a cell failed: a finding in project code, a metric over its limit or
+       baseline, lost frames, memory growth, failed tests
+  2    a cell erred (build failed, subject crashed or hung, unreadable tool
+       output, tool missing under CI=true) or the request was bad (unknown id,
+       bad option, bad [tool.pyharness] table)
+  130  interrupted (143: SIGTERM); the finished cells are reported first
+"""
+
+Sub = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+
+def command_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, **kwargs: str) -> argparse.ArgumentParser:
+    """A subcommand parser with the shared epilog and formatting."""
+    kwargs.setdefault("epilog", EXIT_CODES_HELP)
+    return sub.add_parser(name, formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs)  # type: ignore[arg-type]
+
+
+def add_project_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--project",
+        type=Path,
+        metavar="DIR",
+        help="the project's directory (default: the nearest one at or above the current directory "
+        "with a pyproject.toml)",
+    )
+
+
+def add_baselines_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--baselines",
+        type=Path,
+        metavar="PATH",
+        help="baselines file to gate against (default <project>/baselines/<platform>.json when present)",
+    )
+
+
+def add_progress_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-progress", action="store_true", help="no progress lines on stderr")
+
+
+def load_project(args: argparse.Namespace) -> Project:
+    """The project the command works on (``--project DIR``, else found from the current directory)."""
+    directory: Path | None = getattr(args, "project", None)
+    if directory is not None:
+        return projects.load(directory.resolve(), search=False)
+    return projects.load()
+
+
+def run_dir(args: argparse.Namespace, project: Project, attr: str = "run_dir", prefix: str = "") -> Path:
+    """The run's directory: the option, else ``<project>/reports/$PYHARNESS_RUN_ID`` or a new id."""
+    given: Path | None = getattr(args, attr, None)
+    if given is not None:
+        return given.resolve()
+    return project.root / "reports" / (prefix + (os.environ.get(RUN_ID_ENV) or new_run_id()))
+
+
+def print_lines(lines: Sequence[str]) -> None:
+    """Print to stdout; a reader that went away (``| head``) is not an error of the cell."""
+    try:
+        for line in lines:
+            print(line)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # Point stdout at /dev/null so the interpreter's final flush does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+def print_run(summary: Summary, written: WrittenRun, judged: Sequence[str] | None = None) -> int:
+    """Print the run's table and where the report is; return the exit code of the cells in
+    ``judged`` (default: all). A run directory shared by several sessions reports every cell,
+    but each session answers for its own."""
+    table = io.StringIO()
+    render_table(summary, table)
+    print_lines(
+        [
+            *table.getvalue().splitlines(),
+            f"report: {written.summary_md} (also summary.json, junit.xml, report.html, findings.sarif)",
+            f"        {written.latest} -> {written.run_dir.name}",
+        ]
+    )
+    if judged is None:
+        return summary.exit_code()
+    mine = tuple(c for c in summary.cells if c.id in set(judged))
+    return dataclasses.replace(summary, cells=mine).exit_code()

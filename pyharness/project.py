@@ -1,0 +1,437 @@
+"""The project under test: its ``[tool.pyharness]`` table, found and validated once.
+
+A project is a directory with a ``pyproject.toml``. ``find`` walks up from a
+directory (the current one by default) to the first ``pyproject.toml``, as
+pytest and ruff find theirs; ``load`` reads its ``[tool.pyharness]`` table and
+returns a ``Project``. With no table the defaults serve a typical extension
+project: the root is the source tree for attribution, the build backend is
+taken from ``[build-system]``, and the one workload is the project's pytest
+suite. Every key is checked here: a bad table is a ``ConfigError`` naming the
+key, what it got and what it accepts, before anything is built or run.
+
+The keys (all optional)::
+
+    [tool.pyharness]
+    sources = ["src", "csrc"]        # attribution: frames with a file under these count
+    modules = ["_mylib"]             # extension objects whose file-less frames count
+    namespaces = ["mylib::"]         # C++ namespaces whose file- and object-less frames count
+    suppressions = "suppressions"    # folder of lsan.supp / valgrind.supp / tsan.supp
+    build = "meson-python"           # or "setuptools", or "none" (you build it yourself)
+    setup-args = ["-Dx={variant}"]   # meson-python: added to every variant ({variant} expands)
+    build-env = { FOO = "1" }        # added to the environment of every build
+    tools = ["asan", "valgrind"]     # the matrix's tools (default: every tool)
+    matrix = ["pytest"]              # the matrix's workloads (default: every workload)
+    baselines = "baselines"          # folder of <platform>.json baselines files
+    selftest = "pkg.mod:PLAN"        # the self-test's plan (see pyharness.selftest)
+    mutants = "mutants"              # folder of mutant patches (see pyharness.mutants)
+    sweep-baselines = ["connections"]  # workloads `pyharness baseline` also measures at the sweep preset
+    baseline-probes = ["pkg.mod:fn"]   # extra measurements for the baselines (see pyharness.calibrate)
+
+    [tool.pyharness.variants.asan]   # override (or add) a variant's build recipe
+    setup-args = ["-Db_sanitize=address,undefined"]   # meson-python
+    env = { CFLAGS = "-fsanitize=address" }            # setuptools (and any backend)
+
+    [tool.pyharness.workloads.pytest]
+    command = ["python", "-m", "pytest", "-q"]   # or: scenario = "pkg.mod:NAME"
+    args = []  env = {}  cwd = "."  tools = [...]  description = "..."
+    expected = { quick = 60, sweep = 600 }      # native seconds (the cell's time limit follows)
+    sizes = { valgrind = { env = { SCALE = "0.1" } }, sweep = { args = ["--sweep"] } }
+    gated = { rss = ["rss_peak"], heaptrack = ["allocation_calls"] }
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+from pyharness.errors import ConfigError
+from pyharness.matrix import TOOLS, VARIANTS, Variant
+
+PYPROJECT = "pyproject.toml"
+TABLE = "tool.pyharness"
+
+BuildBackend = Literal["meson-python", "setuptools", "none"]
+BUILD_BACKENDS: tuple[BuildBackend, ...] = get_args(BuildBackend)
+# [build-system] build-backend -> our backend, for projects that do not say.
+_BACKENDS_BY_PEP517 = {
+    "mesonpy": "meson-python",
+    "setuptools.build_meta": "setuptools",
+    "setuptools.build_meta:__legacy__": "setuptools",
+}
+PRESETS = ("quick", "sweep")
+DEFAULT_WORKLOAD = "pytest"
+DEFAULT_PYTEST = ("python", "-m", "pytest", "-q")
+# A command workload's expected native duration when the table does not say (seconds).
+DEFAULT_EXPECTED_S: Mapping[str, float] = {"quick": 120.0, "sweep": 1200.0}
+_ENTRY = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+_WORKLOAD_ID = re.compile(r"^[a-z][a-z0-9_-]*$")
+Direction = Literal["lower-is-better", "higher-is-better", "both"]
+DIRECTIONS: tuple[Direction, ...] = get_args(Direction)
+
+
+@dataclass(frozen=True)
+class Size:
+    """Options and environment a workload gets under one tool or preset."""
+
+    args: tuple[str, ...] = ()
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Gated:
+    """A metric recorded in the baselines and gated in every cell that reports it."""
+
+    name: str
+    direction: Direction = "lower-is-better"
+
+
+@dataclass(frozen=True)
+class Workload:
+    """What a cell's subject does: a command, or a scenario run by ``pyharness scenario``."""
+
+    id: str
+    description: str
+    command: tuple[str, ...] | None = None  # exactly one of command and scenario
+    scenario: str | None = None  # "package.module:NAME", a pyharness.scenario.Scenario
+    args: tuple[str, ...] = ()
+    env: Mapping[str, str] = field(default_factory=dict)
+    cwd: str = "."  # relative to the project root
+    tools: tuple[str, ...] | None = None  # None: every tool
+    expected_s: Mapping[str, float] = field(default_factory=dict)  # only what the table says
+    sizes: Mapping[str, Size] = field(default_factory=dict)  # "<tool>", "sweep", "sweep.<tool>"
+    gated: Mapping[str, tuple[Gated, ...]] = field(default_factory=dict)  # tool -> metrics
+
+    def runs_under(self, tool: str) -> bool:
+        return self.tools is None or tool in self.tools
+
+
+@dataclass(frozen=True)
+class Attribution:
+    """Which frames are the project's own code (see ``pyharness.attribution``)."""
+
+    sources: tuple[str, ...] = (".",)  # relative to the root
+    modules: tuple[str, ...] = ()
+    namespaces: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Project:
+    """One project's model: where it is, how to build it, what to run, what is its own code."""
+
+    root: Path
+    name: str
+    build: BuildBackend
+    attribution: Attribution
+    variants: Mapping[str, Variant]
+    workloads: Mapping[str, Workload]
+    tools: tuple[str, ...]
+    matrix: tuple[str, ...]  # workload ids of the matrix, in order
+    suppressions: Path | None
+    baselines: Path
+    setup_args: tuple[str, ...] = ()
+    build_env: Mapping[str, str] = field(default_factory=dict)
+    selftest: str | None = None
+    mutants: Path | None = None
+    configured: bool = False  # False when the pyproject has no [tool.pyharness] table
+    sweep_baselines: tuple[str, ...] = ()
+    baseline_probes: tuple[str, ...] = ()
+    build_requires: tuple[str, ...] = ()  # [build-system] requires
+
+    def workload(self, workload_id: str) -> Workload:
+        try:
+            return self.workloads[workload_id]
+        except KeyError:
+            raise ConfigError(
+                f"unknown workload {workload_id!r} in {self.root / PYPROJECT}; "
+                f"choose from {', '.join(self.workloads)}"
+            ) from None
+
+    def variant(self, variant_id: str) -> Variant:
+        try:
+            return self.variants[variant_id]
+        except KeyError:
+            raise ConfigError(f"unknown variant {variant_id!r}; choose from {', '.join(self.variants)}") from None
+
+
+def find(start: Path | None = None) -> Path:
+    """The nearest directory at or above ``start`` holding a pyproject.toml (ConfigError if none)."""
+    here = (start or Path.cwd()).resolve()
+    for directory in (here, *here.parents):
+        if (directory / PYPROJECT).is_file():
+            return directory
+    raise ConfigError(
+        f"no {PYPROJECT} in {here} or any directory above it: run pyharness inside a project, "
+        "or name one with --project DIR"
+    )
+
+
+def load(root: Path | None = None, *, search: bool = True) -> Project:
+    """The project at ``root`` (or found by walking up from the current directory)."""
+    directory = find(root) if search else (root or Path.cwd()).resolve()
+    path = directory / PYPROJECT
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as err:
+        raise ConfigError(f"no {PYPROJECT} in {directory}") from err
+    except (OSError, tomllib.TOMLDecodeError) as err:
+        raise ConfigError(f"{path}: cannot read it as TOML: {err}") from err
+    return from_table(directory, doc)
+
+
+def from_table(root: Path, doc: Mapping[str, Any]) -> Project:
+    """The project described by the decoded pyproject ``doc`` of the project at ``root``."""
+    table = doc.get("tool", {}).get("pyharness")
+    configured = table is not None
+    t = _Table(root / PYPROJECT, TABLE, table if configured else {})
+    t.check_keys(
+        "sources", "modules", "namespaces", "suppressions", "build", "setup-args", "build-env", "tools",
+        "matrix", "baselines", "selftest", "mutants", "variants", "workloads", "sweep-baselines",
+        "baseline-probes",
+    )  # fmt: skip
+    build_system = doc.get("build-system", {})
+    name = str(doc.get("project", {}).get("name") or root.name)
+    backend = t.choice("build", BUILD_BACKENDS, default=_backend_of(build_system))
+    attribution = Attribution(
+        sources=tuple(_source_dir(t, s) for s in t.strings("sources", default=(".",))),
+        modules=t.strings("modules", default=()),
+        namespaces=t.strings("namespaces", default=()),
+    )
+    variants = _variants(t)
+    workloads = _workloads(t)
+    tools = t.strings("tools", default=tuple(TOOLS))
+    for tool in tools:
+        if tool not in TOOLS:
+            t.fail("tools", f"unknown tool {tool!r}", f"tool ids: {', '.join(TOOLS)}")
+    matrix = t.strings("matrix", default=tuple(workloads))
+    for workload_id in matrix:
+        if workload_id not in workloads:
+            t.fail("matrix", f"unknown workload {workload_id!r}", f"workloads: {', '.join(workloads)}")
+    suppressions = t.string("suppressions", default=None)
+    suppression_dir = root / suppressions if suppressions is not None else root / "suppressions"
+    if suppressions is not None and not suppression_dir.is_dir():
+        t.fail("suppressions", f"no folder {suppression_dir}", "a folder of lsan.supp, valgrind.supp, tsan.supp")
+    selftest = t.string("selftest", default=None)
+    if selftest is not None and not _ENTRY.match(selftest):
+        t.fail("selftest", f"{selftest!r}", "an import path 'package.module:NAME'")
+    mutants = t.string("mutants", default=None)
+    sweep_baselines = t.strings("sweep-baselines", default=())
+    for workload_id in sweep_baselines:
+        if workload_id not in workloads:
+            t.fail("sweep-baselines", f"unknown workload {workload_id!r}", f"workloads: {', '.join(workloads)}")
+    probes = t.strings("baseline-probes", default=())
+    for entry in probes:
+        if not _ENTRY.match(entry):
+            t.fail("baseline-probes", f"{entry!r}", "import paths 'package.module:NAME'")
+    return Project(
+        root=root,
+        name=name,
+        build=backend,
+        attribution=attribution,
+        variants=variants,
+        workloads=workloads,
+        tools=tools,
+        matrix=matrix,
+        suppressions=suppression_dir if suppression_dir.is_dir() else None,
+        baselines=root / t.string("baselines", default="baselines"),
+        setup_args=t.strings("setup-args", default=()),
+        build_env=t.string_table("build-env"),
+        selftest=selftest,
+        mutants=root / mutants if mutants is not None else None,
+        configured=configured,
+        sweep_baselines=sweep_baselines,
+        baseline_probes=probes,
+        build_requires=tuple(str(r) for r in build_system.get("requires", ()) if isinstance(r, str)),
+    )
+
+
+def _backend_of(build_system: Mapping[str, Any]) -> BuildBackend:
+    backend = str(build_system.get("build-backend", ""))
+    found = _BACKENDS_BY_PEP517.get(backend)
+    if found is not None:
+        return found  # type: ignore[return-value]
+    # Not a backend we drive: it builds the extension through pip like setuptools would
+    # not, so say so only when a build is asked for (see pyharness.build).
+    return "setuptools" if not backend else "none"
+
+
+def _source_dir(t: _Table, text: str) -> str:
+    parts = [p for p in Path(text).parts if p not in ("", ".")]
+    if Path(text).is_absolute() or ".." in parts:
+        t.fail("sources", f"{text!r}", "folders inside the project, relative to its root")
+    return "/".join(parts) or "."
+
+
+def _variants(t: _Table) -> dict[str, Variant]:
+    variants = dict(VARIANTS)
+    raw = t.table("variants")
+    for variant_id, body in raw.items():
+        v = _Table(t.path, f"{t.name}.variants.{variant_id}", _as_table(t, f"variants.{variant_id}", body))
+        v.check_keys("setup-args", "env", "description")
+        base = variants.get(variant_id)
+        if base is None and not _WORKLOAD_ID.match(variant_id):
+            t.fail(f"variants.{variant_id}", "a bad variant id", "lower-case letters, digits, - and _")
+        setup = v.strings("setup-args", default=None)
+        env = v.string_table("env") if "env" in v.data else None
+        description = v.string("description", default=None)
+        if base is None:
+            variants[variant_id] = Variant(
+                variant_id, setup or (), description or "project-defined variant", env_flags=env or {}
+            )
+        else:
+            variants[variant_id] = replace(
+                base,
+                meson_args=base.meson_args if setup is None else setup,
+                env_flags=base.env_flags if env is None else env,
+                description=description or base.description,
+            )
+    return variants
+
+
+def _workloads(t: _Table) -> dict[str, Workload]:
+    raw = t.table("workloads")
+    if not raw:
+        return {
+            DEFAULT_WORKLOAD: Workload(DEFAULT_WORKLOAD, "the project's pytest suite", command=DEFAULT_PYTEST)
+        }
+    return {wid: _workload(t, wid, body) for wid, body in raw.items()}
+
+
+def _workload(t: _Table, wid: str, body: Any) -> Workload:
+    key = f"workloads.{wid}"
+    if not _WORKLOAD_ID.match(wid):
+        t.fail(key, "a bad workload id", "lower-case letters, digits, - and _, starting with a letter")
+    w = _Table(t.path, f"{t.name}.{key}", _as_table(t, key, body))
+    w.check_keys(
+        "command", "scenario", "description", "args", "env", "cwd", "tools", "expected", "sizes", "gated"
+    )
+    command = w.strings("command", default=None)
+    scenario = w.string("scenario", default=None)
+    if (command is None) == (scenario is None):
+        t.fail(key, "both or neither of 'command' and 'scenario'", "exactly one of them")
+    if command is not None and not command:
+        w.fail("command", "an empty list", "a command line, e.g. ['python', '-m', 'pytest']")
+    if scenario is not None and not _ENTRY.match(scenario):
+        w.fail("scenario", f"{scenario!r}", "an import path 'package.module:NAME'")
+    tools = w.strings("tools", default=None)
+    for tool in tools or ():
+        if tool not in TOOLS:
+            w.fail("tools", f"unknown tool {tool!r}", f"tool ids: {', '.join(TOOLS)}")
+    expected: dict[str, float] = {}
+    for preset, seconds in w.table("expected").items():
+        if preset not in PRESETS or not isinstance(seconds, int | float) or isinstance(seconds, bool):
+            w.fail(f"expected.{preset}", repr(seconds), f"seconds (a number) for a preset: {', '.join(PRESETS)}")
+        if seconds <= 0:
+            w.fail(f"expected.{preset}", repr(seconds), "a positive number of seconds")
+        expected[preset] = float(seconds)
+    sizes = {}
+    for size_key, size_body in w.table("sizes").items():
+        tool = size_key.removeprefix("sweep.") if size_key.startswith("sweep.") else size_key
+        if size_key != "sweep" and tool not in TOOLS:
+            w.fail(f"sizes.{size_key}", "an unknown key", f"a tool id, 'sweep' or 'sweep.<tool>' ({', '.join(TOOLS)})")
+        s = _Table(w.path, f"{w.name}.sizes.{size_key}", _as_table(w, f"sizes.{size_key}", size_body))
+        s.check_keys("args", "env")
+        sizes[size_key] = Size(s.strings("args", default=()), s.string_table("env"))
+    gated: dict[str, tuple[Gated, ...]] = {}
+    for tool, names in w.table("gated").items():
+        if tool not in TOOLS:
+            w.fail(f"gated.{tool}", "an unknown tool", f"a table of tool id -> metric names ({', '.join(TOOLS)})")
+        gated[tool] = tuple(_gated(w, f"gated.{tool}", n) for n in _as_strings(w, f"gated.{tool}", names))
+    return Workload(
+        id=wid,
+        description=w.string("description", default=None) or (" ".join(command) if command else ""),
+        command=command,
+        scenario=scenario,
+        args=w.strings("args", default=()),
+        env=w.string_table("env"),
+        cwd=w.string("cwd", default="."),
+        tools=tools,
+        expected_s=expected,
+        sizes=sizes,
+        gated=gated,
+    )
+
+
+def _gated(t: _Table, key: str, text: str) -> Gated:
+    name, _, direction = text.partition(":")
+    if direction and direction not in DIRECTIONS:
+        t.fail(key, f"{text!r}", f"'metric' or 'metric:direction' with direction one of {', '.join(DIRECTIONS)}")
+    return Gated(name, direction or "lower-is-better")  # type: ignore[arg-type]
+
+
+def resolve_entry(entry: str) -> Any:
+    """The object an import path ``package.module:NAME`` names (ConfigError when it does not resolve)."""
+    module_name, _, attr = entry.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as err:
+        raise ConfigError(f"cannot import {module_name!r} (from {entry!r}): {err}") from err
+    try:
+        return getattr(module, attr)
+    except AttributeError:
+        raise ConfigError(f"{module_name} has no {attr!r} (from {entry!r})") from None
+
+
+# -- reading the table, with errors that name the key ------------------------
+
+
+def _as_table(t: _Table, key: str, value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        t.fail(key, f"a {type(value).__name__}", "a table")
+    return value
+
+
+def _as_strings(t: _Table, key: str, value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        t.fail(key, repr(value), "a list of strings")
+    return tuple(value)
+
+
+@dataclass
+class _Table:
+    path: Path
+    name: str
+    data: Mapping[str, Any]
+
+    def fail(self, key: str, got: str, accepts: str) -> Any:
+        raise ConfigError(f"{self.path}: [{self.name}] {key}: got {got}; expected {accepts}")
+
+    def check_keys(self, *known: str) -> None:
+        unknown = sorted(set(self.data) - set(known))
+        if unknown:
+            self.fail(unknown[0], "an unknown key", f"one of {', '.join(known)}")
+
+    def strings(self, key: str, *, default: Any) -> Any:
+        if key not in self.data:
+            return default
+        return _as_strings(self, key, self.data[key])
+
+    def string(self, key: str, *, default: Any) -> Any:
+        if key not in self.data:
+            return default
+        value = self.data[key]
+        if not isinstance(value, str) or not value:
+            self.fail(key, repr(value), "a non-empty string")
+        return value
+
+    def table(self, key: str) -> dict[str, Any]:
+        if key not in self.data:
+            return {}
+        return _as_table(self, key, self.data[key])
+
+    def string_table(self, key: str) -> dict[str, str]:
+        body = self.table(key)
+        for k, v in body.items():
+            if not isinstance(v, str):
+                self.fail(f"{key}.{k}", repr(v), "a string (environment values are strings)")
+        return dict(body)
+
+    def choice(self, key: str, choices: Sequence[str], *, default: Any) -> Any:
+        value = self.string(key, default=default)
+        if value not in choices:
+            self.fail(key, repr(value), f"one of {', '.join(choices)}")
+        return value
