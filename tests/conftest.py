@@ -1,26 +1,43 @@
-"""Shared fixtures: the staged builds of each variant, and the tool gate.
+"""Shared fixtures: the staged build of the core, and the tool gate.
 
 Tests import the pure-Python package from the checkout (``pythonpath = ["."]``)
-and its compiled modules from a staged build: the session fixture below builds
-the ``plain`` variant (or the one ``PYHARNESS_EXPECT_VARIANT`` names, as
-``pyharness wrap`` sets it) incrementally and appends its staged package directory
-to ``pyharness.__path__``, so ``pyharness._netcore`` resolves to the fresh
-build while edits to ``.py`` files need no restaging.
+and its compiled modules from a staged build, found by appending the staged
+package directory to ``pyharness.__path__``: edits to ``.py`` files need no
+restaging.
+
+Run as a workload under a tool (``pyharness matrix asan pytest``, or ``pyharness
+wrap``), the orchestrator has already staged the tool's variant and put it first on
+``PYTHONPATH`` (and named it in ``PYHARNESS_EXPECT_VARIANT``): the tests then use
+that build and build nothing. Run by hand, the session builds the ``plain``
+variant itself (incrementally).
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from types import ModuleType
 
 import pytest
 
 import pyharness
-from pyharness import build
+from pyharness import build, project
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+CHECKOUT = Path(__file__).resolve().parent.parent
+# Under a tool the subject's environment names the variant it must import (asan for ASan...).
+VARIANT = os.environ.get(build.VARIANT_ENV) or "plain"
+UNDER_TOOL = build.VARIANT_ENV in os.environ
+# Loops shrink under slow tools (the matrix's sizes for the pytest workload set this).
+SCALE = float(os.environ.get("NETCORE_TEST_SCALE", "1"))
+
+
+def scaled(n: int, floor: int = 1) -> int:
+    """``n`` iterations, scaled down under a slow tool (never below ``floor``)."""
+    return max(floor, int(n * SCALE))
 
 
 def require_tool(executable: str, install_hint: str) -> None:
@@ -32,23 +49,42 @@ def require_tool(executable: str, install_hint: str) -> None:
         pytest.skip(message)
 
 
-# Under `pyharness wrap --tool T` the subject's environment names the variant it
-# must import (asan for ASan...): the core tests then exercise that build.
-VARIANT = os.environ.get("PYHARNESS_EXPECT_VARIANT") or "plain"
+def _staged_site() -> Path:
+    if UNDER_TOOL:
+        for entry in os.environ.get("PYTHONPATH", "").split(os.pathsep):
+            if entry and (Path(entry) / "pyharness" / "_build_config.py").is_file():
+                return Path(entry)
+        raise RuntimeError(f"{build.VARIANT_ENV} is set but no staged build is on PYTHONPATH")
+    staged = build.stage(project.load(CHECKOUT, search=False), VARIANT)
+    assert staged.site_dir is not None
+    return staged.site_dir
 
 
 @pytest.fixture(scope="session")
-def plain_build() -> build.StagedBuild:
-    staged = build.stage(VARIANT)
-    extra = str(staged.site_dir / "pyharness")
+def plain_build() -> Path:
+    """The staged site directory of the variant under test (built when run by hand)."""
+    site = _staged_site()
+    extra = str(site / "pyharness")
     if extra not in pyharness.__path__:
         pyharness.__path__.append(extra)
-    return staged
+    return site
 
 
 @pytest.fixture(scope="session")
-def netcore(plain_build: build.StagedBuild) -> Iterator[ModuleType]:
+def netcore(plain_build: Path) -> Iterator[ModuleType]:
     # Imported here, not at the top: it exists only once plain_build extended __path__.
     from pyharness import _netcore  # noqa: PLC0415
 
     yield _netcore
+
+
+def staged_env(site: Path) -> dict[str, str]:
+    """An environment whose subject imports the staged build at ``site`` first."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(site), env.get("PYTHONPATH", "")) if p)
+    env["PATH"] = os.pathsep.join((str(site / "bin"), env.get("PATH", "")))
+    env[build.VARIANT_ENV] = VARIANT
+    return env
+
+
+__all__ = ["CHECKOUT", "IN_CI", "SCALE", "UNDER_TOOL", "VARIANT", "require_tool", "scaled", "staged_env", "sys"]
