@@ -1,4 +1,4 @@
-"""The command line: ``pyharness scenario | run | matrix | report | baseline | selftest | wrap``.
+"""The command line: ``pyharness scenario | run | matrix | report | diff | baseline | selftest | wrap``.
 
 This is the one place where errors become exit codes:
 
@@ -25,6 +25,7 @@ from pyharness import (
     baselines,
     build,
     calibrate,
+    diffcmd,
     doccommands,
     docgen,
     orchestrate,
@@ -74,6 +75,7 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_run(sub)
     _add_matrix(sub)
     _add_report(sub)
+    _add_diff(sub)
     _add_baseline(sub)
     _add_selftest(sub)
     _add_wrap(sub)
@@ -211,6 +213,18 @@ def _add_report(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.add_argument("--run-id", help="the run id recorded in the summary (default: DIR's name)")
     _add_baselines_option(p)
     p.set_defaults(handler=_report)
+
+
+def _add_diff(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "diff",
+        help="compare two runs' reports (or a run with the baselines): is B worse?",
+        description=diffcmd.DESCRIPTION,
+        epilog=diffcmd.EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    diffcmd.add_arguments(p)
+    p.set_defaults(handler=lambda args, rest: diffcmd.run(args))
 
 
 def _add_docs(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
