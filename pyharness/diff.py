@@ -10,9 +10,10 @@
   Only cells that judged their numbers in both runs (``pass`` or ``fail``) at
   the same preset (``baselines.preset_workload``) are compared;
 - counted findings new in B and gone from A, matched by ``identity.FindingKey``
-  (tool, kind, project file and function; not the line or the bytes) over the
-  cells both runs have. A cell that only B ran is listed, but its findings are
-  not "new": nothing in A could have had them.
+  (tool, kind, project file and function; not the line or the bytes) over all
+  the cells of each run, so a leak that moved from one workload to another is
+  not new. A finding of a cell that only B ran is new unless A reported it
+  elsewhere: a gate would rather ask about a known defect than miss a new one.
 
 B is worse when a cell went from ``pass`` to ``fail`` or ``error``, a new counted
 finding appears, or a metric regressed beyond its tolerance.
@@ -333,12 +334,13 @@ def diff(a: Summary, b: Summary, *, table: Baselines | None = None) -> RunDiff:
         metrics.extend(found)
         notes.extend(why)
 
-    groups_a = group_findings(cells_a[cid] for cid in common)
-    groups_b = group_findings(cells_b[cid] for cid in common)
-    for side, alone, by_id in (("A", only_a, cells_a), ("B", only_b, cells_b)):
-        for c in alone:
-            if n := sum(1 for f in by_id[c.cell].findings if f.counts):
-                notes.append(f"{c.cell} (only in {side}): {n} counted finding(s), not compared")
+    if a.cells and b.cells and not common:
+        notes.append("the runs have no cell in common: no status or metric was compared")
+    groups_a = group_findings(a.cells)
+    groups_b = group_findings(b.cells)
+    for alone in only_a:
+        if any(f.counts for f in cells_a[alone.cell].findings):
+            notes.append(f"{alone.cell} ran in A only: a finding that only it reported shows as gone")
     return RunDiff(
         mode="runs",
         before=a.run_id,

@@ -26,7 +26,7 @@ LEAK_FRAME = Frame(
 )
 LEAK = Finding(
     "asan",
-    "leak.definite",
+    "leak.direct",
     "Direct leak of 4096 byte(s) in 1 object(s)",
     bytes=4096,
     blocks=1,
@@ -35,7 +35,7 @@ LEAK = Finding(
 )
 FOREIGN = Finding(
     "asan",
-    "leak.definite",
+    "leak.direct",
     "Direct leak of 56 byte(s)",
     bytes=56,
     stack=(Frame("_PyObject_Malloc"),),
@@ -103,7 +103,7 @@ def test_a_planted_leak_in_b_exits_1_and_is_named(tmp_path: Path, capsys: pytest
     assert code == 1
     assert ": WORSE" in out.splitlines()[0]
     assert (
-        "- new finding asan/leak.definite at csrc/canaries/canaries_module.cpp:41 "
+        "- new finding asan/leak.direct at csrc/canaries/canaries_module.cpp:41 "
         "in canaries::leak(unsigned long) (cell asan-asan-messages)" in out
     )
     assert "| asan-asan-messages | pass | FAIL |" in out
@@ -151,7 +151,7 @@ def test_json_output_to_a_file(tmp_path: Path, capsys: pytest.CaptureFixture[str
     [new] = doc["findings"]["new"]
     assert (new["tool"], new["kind"], new["file"], new["line"], new["function"]) == (
         "asan",
-        "leak.definite",
+        "leak.direct",
         "csrc/canaries/canaries_module.cpp",
         41,
         "canaries::leak(unsigned long)",
@@ -188,7 +188,7 @@ def test_a_fixed_leak_is_gone_and_not_worse() -> None:
     rundiff.render_markdown(result, out)
     assert "### Gone findings (in A, not in B)" in out.getvalue()
     assert (
-        "| asan/leak.definite | csrc/canaries/canaries_module.cpp:41 | canaries::leak(unsigned long) | 2 |"
+        "| asan/leak.direct | csrc/canaries/canaries_module.cpp:41 | canaries::leak(unsigned long) | 2 |"
         in (out.getvalue())
     )
 
@@ -220,14 +220,26 @@ def test_pass_to_error_is_worse_and_error_to_pass_is_not() -> None:
     assert not diff(broken, ok).worse
 
 
-def test_cells_in_one_run_only_are_listed_but_their_findings_are_not_new() -> None:
+def test_cells_in_one_run_only_are_listed_and_a_leak_in_a_new_cell_is_new() -> None:
     a = _summary("a", _asan(), _rss(_peak(100 * MIB)))
     b = _summary("b", _asan(), _asan(LEAK, status="fail", workload="stability"))
     result = diff(a, b)
     assert [c.cell for c in result.only_before] == ["plain-rss-messages"]
     assert [(c.cell, c.status) for c in result.only_after] == [("asan-asan-stability", "fail")]
-    assert result.new_findings == () and not result.worse
-    assert "asan-asan-stability (only in B): 1 counted finding(s), not compared" in result.notes
+    assert [g.cells for g in result.new_findings] == [("asan-asan-stability",)]
+    assert result.worse
+    known = diff(_summary("a", _asan(LEAK, status="fail")), b)
+    assert known.new_findings == (), "A reported the same leak in another cell"
+
+
+def test_a_leak_of_a_cell_b_did_not_run_is_gone_with_a_note() -> None:
+    a = _summary("a", _asan(), _asan(LEAK, status="fail", workload="stability"))
+    result = diff(a, _summary("b", _asan()))
+    assert [g.key.function for g in result.gone_findings] == ["canaries::leak(unsigned long)"]
+    assert not result.worse
+    assert "asan-asan-stability ran in A only: a finding that only it reported shows as gone" in result.notes
+    disjoint = diff(a, _summary("b", _rss(_peak(1.0))))
+    assert "the runs have no cell in common: no status or metric was compared" in disjoint.notes
 
 
 # -- metrics ---------------------------------------------------------------------

@@ -20,6 +20,7 @@ import pytest
 
 from pyharness import __version__
 from pyharness.model import CellReport, Finding, Frame, Trace
+from pyharness.parsers import asan, valgrind
 from pyharness.render import sarif
 from pyharness.render.summary import GitFacts, HostFacts, Summary
 from pyharness.render.write import write_run
@@ -58,7 +59,7 @@ def _cell(tool: str, workload: str, *findings: Finding, status: str = "fail") ->
 
 ASAN_LEAK = Finding(
     "asan",
-    "leak.definite",
+    "leak.direct",
     "Direct leak of 4096 byte(s) in 1 object(s)",
     bytes=4096,
     blocks=1,
@@ -93,7 +94,7 @@ RACE = Finding(
 )
 FOREIGN = Finding(
     "asan",
-    "leak.definite",
+    "leak.direct",
     "Direct leak of 56 byte(s) in 1 object(s)",
     bytes=56,
     blocks=1,
@@ -154,27 +155,27 @@ def test_the_schema_check_rejects_a_broken_log() -> None:
 def test_one_error_result_per_counted_finding_with_rules_declared() -> None:
     doc = sarif.document(REALISTIC)
     results = _by_rule(doc)
-    assert sorted(results) == ["asan/leak.definite", "tsan/data-race", "valgrind/invalid-read"]
+    assert sorted(results) == ["asan/leak.direct", "tsan/data-race", "valgrind/invalid-read"]
     assert {r["level"] for r in results.values()} == {"error"}
     rules = doc["runs"][0]["tool"]["driver"]["rules"]
     assert [rule["id"] for rule in rules] == sorted(results)
     for result in results.values():
         assert rules[result["ruleIndex"]]["id"] == result["ruleId"]
-    leak_rule = rules[results["asan/leak.definite"]["ruleIndex"]]
+    leak_rule = rules[results["asan/leak.direct"]["ruleIndex"]]
     assert leak_rule["shortDescription"]["text"] == "asan: Memory leaked: no pointer to the block remains"
-    assert leak_rule["name"] == "AsanLeakDefinite"
+    assert leak_rule["name"] == "AsanLeakDirect"
 
 
 def test_leak_location_message_and_fingerprint() -> None:
     doc = sarif.document(REALISTIC, source_root=Path("/work/main"))
-    leak = _by_rule(doc)["asan/leak.definite"]
+    leak = _by_rule(doc)["asan/leak.direct"]
     physical = leak["locations"][0]["physicalLocation"]
     assert physical == {
         "artifactLocation": {"uri": "csrc/canaries/canaries_module.cpp", "uriBaseId": "%SRCROOT%"},
         "region": {"startLine": 41},
     }
     text = leak["message"]["text"]
-    for part in ("asan", "leak.definite", "4,096 bytes in 1 block", "canaries::leak(unsigned long)"):
+    for part in ("asan", "leak.direct", "4,096 bytes in 1 block", "canaries::leak(unsigned long)"):
         assert part in text
     assert "asan-asan-canary-leak" in text
     assert leak["properties"]["cells"] == ["asan-asan-canary-leak"]
@@ -247,12 +248,12 @@ def test_same_finding_from_several_cells_is_one_result_listing_them() -> None:
     summary = _summary(
         _cell("asan", "messages", ASAN_LEAK, again),
         _cell("asan", "stability", ASAN_LEAK),
-        _cell("valgrind", "messages", replace(ASAN_LEAK, tool="valgrind")),
+        _cell("valgrind", "messages", replace(ASAN_LEAK, tool="valgrind", kind="leak.definite")),
     )
     doc = sarif.document(summary)
     assert _errors(doc) == []
     results = _results(doc)
-    assert [r["ruleId"] for r in results] == ["asan/leak.definite", "valgrind/leak.definite"]
+    assert [r["ruleId"] for r in results] == ["asan/leak.direct", "valgrind/leak.definite"]
     merged = results[0]
     assert merged["properties"]["cells"] == ["asan-asan-messages", "asan-asan-stability"]
     assert merged["properties"]["occurrences"] == 3
@@ -269,7 +270,7 @@ def test_symbol_only_frames_still_have_a_physical_location() -> None:
         _cell(
             "valgrind",
             "canary-leak",
-            replace(ASAN_LEAK, tool="valgrind", stack=(symbol,), project_frame=symbol),
+            replace(ASAN_LEAK, tool="valgrind", kind="leak.definite", stack=(symbol,), project_frame=symbol),
         ),
         _cell(
             "heaptrack",
@@ -340,3 +341,42 @@ def test_write_run_writes_findings_sarif(tmp_path: Path) -> None:
 def test_a_run_of_only_uncounted_findings_has_no_results(finding: Finding) -> None:
     doc = sarif.document(_summary(_cell("asan", "w", finding, status="pass")))
     assert _results(doc) == [] and _errors(doc) == []
+
+
+def test_real_captured_reports_through_the_parsers_validate() -> None:
+    # The committed captures of the canaries (tests/data/captures), parsed and attributed as a run does.
+    captures = Path(__file__).parent / "data" / "captures"
+    cells = [
+        _cell(
+            "asan", f"canary-{name}", *asan.parse_files(sorted((captures / "asan" / name).glob("asan.log*")))
+        )
+        for name in ("leak", "heap_overflow_read", "use_after_free")
+    ]
+    cells += [
+        _cell(
+            "valgrind",
+            f"canary-{name}",
+            *valgrind.parse_files(sorted((captures / "valgrind" / name).glob("*.xml"))).findings,
+        )
+        for name in ("leak", "heap_overflow_read", "clean")
+    ]
+    doc = sarif.document(_summary(*cells), source_root=Path(__file__).resolve().parent.parent)
+    assert _errors(doc) == []
+    results = _results(doc)
+    assert {r["ruleId"] for r in results} == {
+        "asan/leak.direct",
+        "asan/heap-buffer-overflow",
+        "asan/heap-use-after-free",
+        "valgrind/leak.definite",
+        "valgrind/invalid-read",
+    }
+    for result in results:
+        physical = result["locations"][0]["physicalLocation"]
+        assert physical["artifactLocation"] == {
+            "uri": "csrc/canaries/canaries_module.cpp",
+            "uriBaseId": "%SRCROOT%",
+        }
+        assert physical["region"]["startLine"] > 0
+    lines = {r["ruleId"]: r["locations"][0]["physicalLocation"]["region"]["startLine"] for r in results}
+    assert (lines["asan/leak.direct"], lines["asan/heap-buffer-overflow"]) == (39, 55)
+    assert lines["valgrind/leak.definite"] == 39

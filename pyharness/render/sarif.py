@@ -73,6 +73,7 @@ RULE_HELP = (
 # Rule texts by finding kind; any other kind gets a generic description.
 KIND_DESCRIPTIONS: dict[str, str] = {
     "leak": "Memory allocated by project code was never freed",
+    "leak.direct": "Memory leaked: no pointer to the block remains",
     "leak.definite": "Memory leaked: no pointer to the block remains",
     "leak.indirect": "Memory leaked: the block is reachable only from leaked blocks",
     "heap-buffer-overflow": "Access outside the bounds of a heap block",
