@@ -296,12 +296,18 @@ def format_delta(metric: Metric) -> str:
     return text
 
 
+def beyond_tolerance(value: float, reference: float, tolerance: float, direction: Direction) -> bool:
+    """True when ``value`` is worse than ``reference`` by more than ``tolerance`` in ``direction``
+    (``both``: by more than ``tolerance`` either way). The gate and ``diff`` both judge by this."""
+    if direction == "lower-is-better":
+        return value > reference + tolerance
+    if direction == "higher-is-better":
+        return value < reference - tolerance
+    return abs(value - reference) > tolerance
+
+
 def _outside(value: float, entry: BaselineEntry) -> bool:
-    if entry.direction == "lower-is-better":
-        return value > entry.value + entry.tolerance
-    if entry.direction == "higher-is-better":
-        return value < entry.value - entry.tolerance
-    return abs(value - entry.value) > entry.tolerance
+    return beyond_tolerance(value, entry.value, entry.tolerance, entry.direction)
 
 
 def describe_failure(metric: Metric, direction: str) -> str:

@@ -183,6 +183,7 @@ def test_write_run_is_atomic_and_points_latest(tmp_path: Path) -> None:
     reports = tmp_path / "reports"
     first = write_run(ALL, reports / "run-1")
     assert sorted(p.name for p in first.run_dir.iterdir()) == [
+        "findings.sarif",
         "junit.xml",
         "report.html",
         "summary.json",

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TextIO
 
 from pyharness.errors import ConfigError
-from pyharness.render import html, junit, markdown
+from pyharness.render import html, junit, markdown, sarif
 from pyharness.render.summary import Summary
 
 LATEST = "latest"
@@ -35,6 +35,7 @@ class WrittenRun:
     summary_md: Path
     junit_xml: Path
     report_html: Path
+    findings_sarif: Path
     latest: Path
 
 
@@ -74,12 +75,14 @@ def point_latest(run_dir: Path) -> Path:
 
 
 def write_run(summary: Summary, run_dir: Path, *, source_root: Path | None = None) -> WrittenRun:
-    """Write summary.json, summary.md, junit.xml and report.html into ``run_dir``; point ``latest`` at it."""
+    """Write summary.json, summary.md, junit.xml, report.html and findings.sarif into ``run_dir``;
+    point ``latest`` at it."""
     run_dir.mkdir(parents=True, exist_ok=True)
     texts = {
         "summary.md": _text(lambda s: markdown.render(summary, s)),
         "junit.xml": _text(lambda s: junit.render(summary, s)),
         "report.html": _text(lambda s: html.render(summary, s, source_root=source_root)),
+        "findings.sarif": _text(lambda s: sarif.render(summary, s, source_root=source_root)),
         "summary.json": json.dumps(summary.to_json(), indent=2) + "\n",
     }
     for name, text in texts.items():  # dicts keep order: summary.json is last
@@ -90,5 +93,6 @@ def write_run(summary: Summary, run_dir: Path, *, source_root: Path | None = Non
         summary_md=run_dir / "summary.md",
         junit_xml=run_dir / "junit.xml",
         report_html=run_dir / "report.html",
+        findings_sarif=run_dir / "findings.sarif",
         latest=point_latest(run_dir),
     )
