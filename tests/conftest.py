@@ -49,42 +49,37 @@ def require_tool(executable: str, install_hint: str) -> None:
         pytest.skip(message)
 
 
-def _staged_site() -> Path:
+THIS = project.load(CHECKOUT, search=False)  # this repository, as a project
+
+
+def _staged() -> build.Staged:
     if UNDER_TOOL:
         for entry in os.environ.get("PYTHONPATH", "").split(os.pathsep):
-            if entry and (Path(entry) / "pyharness" / "_build_config.py").is_file():
-                return Path(entry)
+            site = Path(entry) if entry else None
+            if site is not None and (site / "pyharness" / "_build_config.py").is_file():
+                objects = frozenset(p.name for p in site.rglob("*.so"))
+                return build.Staged(VARIANT, THIS.build, site.parent, site, site / "bin", objects)
         raise RuntimeError(f"{build.VARIANT_ENV} is set but no staged build is on PYTHONPATH")
-    staged = build.stage(project.load(CHECKOUT, search=False), VARIANT)
-    assert staged.site_dir is not None
-    return staged.site_dir
+    return build.stage(THIS, VARIANT)
 
 
 @pytest.fixture(scope="session")
-def plain_build() -> Path:
-    """The staged site directory of the variant under test (built when run by hand)."""
-    site = _staged_site()
-    extra = str(site / "pyharness")
+def plain_build() -> build.Staged:
+    """The staged build of the variant under test (built, incrementally, when run by hand)."""
+    staged = _staged()
+    assert staged.site_dir is not None
+    extra = str(staged.site_dir / "pyharness")
     if extra not in pyharness.__path__:
         pyharness.__path__.append(extra)
-    return site
+    return staged
 
 
 @pytest.fixture(scope="session")
-def netcore(plain_build: Path) -> Iterator[ModuleType]:
+def netcore(plain_build: build.Staged) -> Iterator[ModuleType]:
     # Imported here, not at the top: it exists only once plain_build extended __path__.
     from pyharness import _netcore  # noqa: PLC0415
 
     yield _netcore
 
 
-def staged_env(site: Path) -> dict[str, str]:
-    """An environment whose subject imports the staged build at ``site`` first."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(site), env.get("PYTHONPATH", "")) if p)
-    env["PATH"] = os.pathsep.join((str(site / "bin"), env.get("PATH", "")))
-    env[build.VARIANT_ENV] = VARIANT
-    return env
-
-
-__all__ = ["CHECKOUT", "IN_CI", "SCALE", "UNDER_TOOL", "VARIANT", "require_tool", "scaled", "staged_env", "sys"]
+__all__ = ["CHECKOUT", "IN_CI", "SCALE", "THIS", "UNDER_TOOL", "VARIANT", "require_tool", "scaled", "sys"]

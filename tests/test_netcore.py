@@ -17,7 +17,7 @@ from types import ModuleType
 
 import pytest
 
-from pathlib import Path
+from pyharness import build
 
 HOST = "127.0.0.1"
 KIB = 1024
@@ -52,9 +52,10 @@ def connect(netcore: ModuleType, port: int, name: str = "client"):  # type: igno
 # --- the decoder, alone -------------------------------------------------------
 
 
-def test_cpp_decoder_tests_pass(plain_build: Path) -> None:
+def test_cpp_decoder_tests_pass(plain_build: build.Staged) -> None:
     env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}  # a sanitizer runtime stays ours
-    build_dir = plain_build.parent / "meson"  # beside the stage (pyharness.build's layout)
+    assert plain_build.build_dir is not None
+    build_dir = plain_build.build_dir / "meson"  # meson-python's tree, beside the stage
     proc = subprocess.run(
         ["meson", "test", "-C", str(build_dir), "--print-errorlogs"],
         capture_output=True,

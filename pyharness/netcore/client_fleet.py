@@ -33,7 +33,7 @@ from pyharness.netcore.common import LOOPBACK, load_netcore, need_fds, port_numb
 from pyharness.scenario import Evidence, Judgement, Scenario
 
 ID = "client-fleet"
-ENTRY = "pyharness.netcore.workloads:client_fleet"
+ENTRY = "pyharness.netcore.client_fleet:SCENARIO"
 DEFAULT_TIMEOUT_S = 5.0
 # A graceful disconnect takes milliseconds; one that used most of its timeout waited
 # for a peer that never closed.

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import time
 from typing import Any
 
@@ -107,6 +108,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "check must fail on); default 0",
     )
     parser.add_argument(
+        "--inject-fd-leak",
+        action="store_true",
+        help="TEST HOOK: keep one descriptor open per cycle (a leaked socket's stand-in), to prove the "
+        "early stop on descriptor growth",
+    )
+    parser.add_argument(
         "--inject-native-growth-bytes",
         type=non_negative_int,
         default=0,
@@ -126,6 +133,7 @@ def run(args: argparse.Namespace, events: EventLog) -> None:
     payload = b"\x5a" * args.size
     timeout: float = args.cycle_timeout
     kept: list[bytes] = []  # the injected leak, if any
+    leaked: list[int] = []  # the injected descriptors, if any
     grow = _native_grower() if args.inject_native_growth_bytes else None
     server = start_server(netcore, "stability", args.port)
     try:
@@ -163,6 +171,8 @@ def run(args: argparse.Namespace, events: EventLog) -> None:
                 kept.append(b"\xa5" * args.inject_growth_bytes)  # written, so its pages are resident
             if grow is not None:
                 grow(args.inject_native_growth_bytes)  # touches every page: resident too
+            if args.inject_fd_leak:
+                leaked.append(os.open(os.devnull, os.O_RDONLY))
             done = cycle
             if failure:
                 break
@@ -190,6 +200,8 @@ def run(args: argparse.Namespace, events: EventLog) -> None:
         )
     finally:
         server.stop()
+        for fd in leaked:
+            os.close(fd)
 
 
 def _native_grower() -> Any:

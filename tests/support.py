@@ -1,0 +1,79 @@
+"""Helpers for the harness tests: cells of this repository's project, and subjects run by hand.
+
+``cell`` runs one cell of this checkout's project against the session's staged
+plain build (the conftest's ``plain_build``), so no test builds a variant of its
+own unless it means to. ``run_scenario`` runs a scenario as the orchestrator
+would start it: ``python -P -m pyharness scenario ENTRY ...`` with the staged
+build first on ``PYTHONPATH``.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from pyharness import build, cell
+from pyharness.cell.plan import CellRequest
+from pyharness.events import read_events
+from pyharness.model import CellReport
+from pyharness.project import Workload
+from tests.conftest import THIS
+
+SUBJECT_TIMEOUT_S = 120.0
+ENTRIES = {w.id: w.scenario for w in THIS.workloads.values() if w.scenario}
+
+
+def run_cell(
+    staged: build.Staged,
+    tmp_path: Path,
+    workload: str | Workload,
+    *options: str,
+    tool: str = "rss",
+    **request: Any,
+) -> CellReport:
+    """One cell of this project, against ``staged`` (never a build of its own)."""
+    req = CellRequest(
+        tool=tool,
+        workload=workload,
+        run_dir=tmp_path,
+        variant=request.pop("variant", staged.variant),
+        options=options,
+        cell_dir=tmp_path / "cell",
+        json_path=tmp_path / "out.json",
+        sample_interval_s=0.02,
+        **request,
+    )
+    return cell.run_cell(THIS, req, options=cell.Options(stage=lambda _p, _v, _phase: staged))
+
+
+def run_scenario(
+    staged: build.Staged,
+    workload: str,
+    tmp_path: Path,
+    *args: str,
+    extra_env: dict[str, str] | None = None,
+) -> tuple[subprocess.CompletedProcess[str], list[dict[str, Any]]]:
+    """Run one scenario in a subject process; return the process and its events."""
+    events = tmp_path / f"{workload}.events.jsonl"
+    events.unlink(missing_ok=True)
+    entry = ENTRIES.get(workload, workload)
+    argv = [sys.executable, "-P", "-m", "pyharness", "scenario", entry, "--events", str(events), *args]
+    done = subprocess.run(
+        argv,
+        env={**staged.env(), **(extra_env or {})},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=SUBJECT_TIMEOUT_S,
+        check=False,
+    )
+    return done, read_events(events)
+
+
+def one(events: list[dict[str, Any]], kind: str, label: str | None = None) -> dict[str, Any]:
+    """The single event of ``kind`` (and ``label``)."""
+    found = [e for e in events if e["event"] == kind and (label is None or e.get("label") == label)]
+    assert len(found) == 1, f"expected one {kind} {label or ''} event, got {found}"
+    return found[0]
