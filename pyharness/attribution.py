@@ -35,6 +35,7 @@ a module's init body run later and stay the project's.
 
 from __future__ import annotations
 
+import posixpath
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -87,13 +88,18 @@ class Policy:
         """
         if not path or _SHARED_OBJECT.search(path):
             return None  # a tool that could not symbolize may print the object where the file goes
-        parts = [p for p in path.replace("\\", "/").split("/") if p not in ("", ".", "..")]
+        # Resolve "dir/.." as the compiler wrote it (DWARF keeps "/ckout/build/x/../../csrc/a.cpp");
+        # the leading ".." of a build-relative path cannot be resolved and is dropped.
+        posix = posixpath.normpath(path.replace("\\", "/"))
+        parts = [p for p in posix.split("/") if p not in ("", ".", "..")]
         if not parts:
             return None
         root_parts = self.root.parts[1:] if self.root is not None else ()
         # Under this root as it is now: the rest of the path is the candidate.
-        if path.startswith("/") and root_parts and tuple(parts[: len(root_parts)]) == root_parts:
+        if posix.startswith("/") and root_parts and tuple(parts[: len(root_parts)]) == root_parts:
             return self._own(parts[len(root_parts) :], exists_only=False)
+        if any(p in FOREIGN_PARTS for p in parts):
+            return None  # an installed or vendored copy, whatever suffix of it matches
         # Otherwise the longest suffix that names a file of the project (or, reading a
         # report away from its checkout, a named source folder).
         for i in range(len(parts)):

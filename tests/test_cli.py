@@ -1,133 +1,95 @@
-"""The command line: --help everywhere, exit codes, `report` collection, the progress line."""
+"""The command line: --help everywhere, exit codes, `report` collection, stopping, the progress line."""
 
 from __future__ import annotations
 
+import argparse
 import io
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from pyharness import build, cli
 from pyharness.model import SUMMARY_SCHEMA, CellReport, Metric
 from pyharness.progress import Progress
 from pyharness.report.collect import collect, render_table
-from pyharness.workloads import SCENARIOS
+from tests.conftest import CHECKOUT, THIS
+from tests.support import ENTRIES
 
-CHECKOUT = Path(__file__).resolve().parent.parent
 
-
-def pyharness_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """``python -m pyharness ARGS`` from the checkout, as a user runs it."""
+def pyharness_cli(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """``python -m pyharness ARGS`` with the checkout's package, as a user runs it."""
     env = {**os.environ, "PYTHONPATH": str(CHECKOUT)}
     return subprocess.run(
         [sys.executable, "-m", "pyharness", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False,
+    )  # fmt: skip
 
 
-@pytest.mark.parametrize(
-    "args",
-    [[], ["run"], ["matrix"], ["report"], ["scenario"], *(["scenario", s] for s in SCENARIOS)],
-    ids=lambda a: " ".join(a) or "top",
-)
+COMMANDS = ["run", "matrix", "wrap", "report", "diff", "baseline", "selftest"]
+
+
+@pytest.mark.parametrize("args", [[], *([c] for c in COMMANDS)], ids=lambda a: " ".join(a) or "top")
 def test_every_command_has_help(args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
         cli.main([*args, "--help"])
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
     assert "usage: pyharness" in out
-    if args in ([], ["run"], ["matrix"], ["report"]):
+    if args in ([], ["run"], ["matrix"], ["report"], ["selftest"], ["diff"]):
         assert "exit codes" in out
 
 
-def test_help_documents_the_test_hooks(capsys: pytest.CaptureFixture[str]) -> None:
-    for workload, hook in (
-        ("stability", "--inject-growth-bytes"),
-        ("messages", "--drop-frames"),
-        ("stability", "--inject-crash"),
-    ):
-        with pytest.raises(SystemExit):
-            cli.main(["scenario", workload, "--help"])
-        assert hook in capsys.readouterr().out
+@pytest.mark.parametrize("entry", sorted(set(ENTRIES.values())))
+def test_every_scenario_has_help(entry: str) -> None:
+    done = pyharness_cli("scenario", entry, "--help", cwd=CHECKOUT)
+    assert done.returncode == 0, done.stderr
+    assert "--events" in done.stdout and "--sweep" in done.stdout
 
 
-def test_run_exit_codes(plain_build: build.StagedBuild, tmp_path: Path) -> None:
+def test_scenario_by_workload_name_and_its_listing() -> None:
+    listing = pyharness_cli("scenario", "--help", cwd=CHECKOUT)
+    assert listing.returncode == 0 and "pyharness.netcore.stability:SCENARIO" in listing.stdout
+    hooks = pyharness_cli("scenario", "stability", "--help", cwd=CHECKOUT)
+    assert "--inject-growth-bytes" in hooks.stdout and "--inject-fd-leak" in hooks.stdout
+    assert "--drop-frames" in pyharness_cli("scenario", "messages", "--help", cwd=CHECKOUT).stdout
+
+
+def test_run_exit_codes(plain_build: build.Staged, tmp_path: Path) -> None:
     out = tmp_path / "run"
-    passed = pyharness_cli(
-        "run",
-        "--tool",
-        "rss",
-        "--workload",
-        "stability",
-        "--out-dir",
-        str(out),
-        "--no-progress",
-        "--",
-        "--cycles",
-        "200",
-        "--warmup",
-        "50",
-        cwd=tmp_path,
-    )
+    project = ("--project", str(CHECKOUT))
+    cycles = ("--", "--cycles", "200", "--warmup", "50")
+    passed = pyharness_cli("run", "--tool", "rss", "--workload", "stability", *project, "--out-dir", str(out),
+                           "--no-progress", *cycles, cwd=tmp_path)  # fmt: skip
     assert passed.returncode == 0, passed.stdout + passed.stderr
     assert "plain-rss-stability: pass" in passed.stdout
 
-    leaky = pyharness_cli(
-        "run",
-        "--tool",
-        "rss",
-        "--workload",
-        "stability",
-        "--json",
-        str(tmp_path / "leak.json"),
-        "--out-dir",
-        str(tmp_path / "leak"),
-        "--",
-        "--cycles",
-        "200",
-        "--warmup",
-        "50",
-        "--inject-growth-bytes",
-        "4096",
-        cwd=tmp_path,
-    )
+    leaky = pyharness_cli("run", "--tool", "rss", "--workload", "stability", *project, "--json",
+                          str(tmp_path / "leak.json"), "--out-dir", str(tmp_path / "leak"), *cycles,
+                          "--inject-growth-bytes", "4096", cwd=tmp_path)  # fmt: skip
     assert leaky.returncode == 1, leaky.stdout + leaky.stderr
     assert json.loads((tmp_path / "leak.json").read_text())["status"] == "fail"
     assert "[plain-rss-stability]" in leaky.stderr  # the progress line, phase by phase (not a TTY)
+    assert " of ~" in leaky.stderr  # ... with the expected duration beside the elapsed time
 
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", 0))
         holder.listen()
         port = str(holder.getsockname()[1])
-        busy = pyharness_cli(
-            "run",
-            "--tool",
-            "rss",
-            "--workload",
-            "messages",
-            "--out-dir",
-            str(out),
-            "--no-progress",
-            "--",
-            "--port",
-            port,
-            cwd=tmp_path,
-        )
+        busy = pyharness_cli("run", "--tool", "rss", "--workload", "messages", *project, "--out-dir", str(out),
+                             "--no-progress", "--", "--port", port, cwd=tmp_path)  # fmt: skip
     assert busy.returncode == 2
     assert "Address already in use" in busy.stdout
     assert "Traceback" not in busy.stdout + busy.stderr
 
-    report = pyharness_cli("report", str(out), cwd=tmp_path)
+    report = pyharness_cli("report", str(out), *project, cwd=tmp_path)
     assert report.returncode == 2, report.stdout + report.stderr  # the worst cell erred
     summary = json.loads((out / "summary.json").read_text())
     assert summary["schema"] == SUMMARY_SCHEMA
@@ -139,46 +101,83 @@ def test_run_exit_codes(plain_build: build.StagedBuild, tmp_path: Path) -> None:
 
 
 def test_bad_requests_exit_2_without_traceback(tmp_path: Path) -> None:
-    bad_option = pyharness_cli(
-        "run",
-        "--tool",
-        "rss",
-        "--workload",
-        "messages",
-        "--out-dir",
-        str(tmp_path),
-        "--",
-        "--frobnicate",
-        cwd=tmp_path,
-    )
+    bad_option = pyharness_cli("run", "--tool", "rss", "--workload", "messages", "--project", str(CHECKOUT),
+                               "--out-dir", str(tmp_path), "--", "--frobnicate", cwd=tmp_path)  # fmt: skip
     assert bad_option.returncode == 2
-    assert "bad option for the messages workload" in bad_option.stderr
-    no_reports = pyharness_cli("report", str(tmp_path), cwd=tmp_path)
+    assert "bad option for scenario messages" in bad_option.stderr
+    no_project = pyharness_cli("run", "--tool", "rss", "--workload", "messages", cwd=tmp_path)
+    assert no_project.returncode == 2 and "no pyproject.toml" in no_project.stderr
+    no_reports = pyharness_cli("report", str(tmp_path), "--project", str(CHECKOUT), cwd=tmp_path)
     assert no_reports.returncode == 2
     assert "no cell reports" in no_reports.stderr
-    for out in (bad_option, no_reports):
+    for out in (bad_option, no_project, no_reports):
         assert "Traceback" not in out.stderr
 
 
-def cell(workload: str, status: str, **kw: object) -> CellReport:
-    return CellReport(
-        "plain",
-        "rss",
-        workload,
-        status,
-        f"{status} because",
-        1.5,  # type: ignore[arg-type]
-        metrics=(Metric("frames_per_s", 123456.0, "frames/s"),),
-        **kw,
-    )  # type: ignore[arg-type]
+def _descendants_gone(pid: int, seen: list[int], timeout: float = 15.0) -> list[int]:
+    deadline = time.monotonic() + timeout
+    alive = seen
+    while time.monotonic() < deadline:
+        alive = [p for p in seen if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+        if not alive:
+            return []
+        time.sleep(0.2)
+    return alive
+
+
+def _wait_for_subject(orchestrator: psutil.Process, timeout: float = 120.0) -> list[int]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        kids = orchestrator.children(recursive=True)
+        if any("scenario" in " ".join(k.cmdline()) for k in kids if k.is_running()):
+            return [k.pid for k in kids]
+        time.sleep(0.2)
+    pytest.fail("the subject never started")
+
+
+@pytest.mark.parametrize("how", ["sigterm", "parent-killed"])
+def test_a_stopped_run_leaves_no_process_and_reports_the_cell(
+    plain_build: build.Staged, tmp_path: Path, how: str
+) -> None:
+    run_dir = tmp_path / "run"
+    argv = [sys.executable, "-m", "pyharness", "matrix", "rss", "stability", "--project", str(CHECKOUT),
+            "--run-dir", str(run_dir), "--no-progress", "--", "--cycles", "10000000"]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(CHECKOUT)}
+    if how == "sigterm":
+        top = subprocess.Popen(argv, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        orchestrator = psutil.Process(top.pid)
+    else:
+        # nox killed outright: the orchestrator's parent dies and it must not carry on, orphaned.
+        top = subprocess.Popen(["bash", "-c", '"$@" & wait', "bash", *argv], cwd=tmp_path, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+        deadline = time.monotonic() + 30
+        while not psutil.Process(top.pid).children() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        orchestrator = psutil.Process(top.pid).children()[0]
+    seen = [orchestrator.pid, *_wait_for_subject(orchestrator)]
+    time.sleep(1.0)
+    top.send_signal(signal.SIGTERM if how == "sigterm" else signal.SIGKILL)
+    out, err = top.communicate(timeout=60)
+    if how == "sigterm":
+        assert top.returncode == 128 + signal.SIGTERM, err
+    assert _descendants_gone(orchestrator.pid, seen) == []
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert [(c["id"], c["status"], c["reason"]) for c in summary["cells"]] == [
+        ("plain-rss-stability", "error", "interrupted by SIGTERM")
+    ]
 
 
 def test_collect_summary_and_table(tmp_path: Path) -> None:
+    def cell(workload: str, status: str) -> CellReport:
+        return CellReport("plain", "rss", workload, status, f"{status} because", 1.5,  # type: ignore[arg-type]
+                          metrics=(Metric("frames_per_s", 123456.0, "frames/s"),))  # fmt: skip
+
     for c in (cell("messages", "pass"), cell("stability", "fail")):
         (tmp_path / c.id).mkdir()
         (tmp_path / c.id / "cell.json").write_text(json.dumps(c.to_json()))
     (tmp_path / "unrelated.json").write_text('{"schema": "something else"}')
-    summary = collect(tmp_path, run_id="r1", checkout=tmp_path)  # no baselines there: nothing gated
+    bare = cli.wrap.wrap_project(argparse.Namespace(project=None), tmp_path)  # no baselines: nothing gated
+    summary = collect(tmp_path, project=bare, run_id="r1")
     assert summary.exit_code() == 1
     assert summary.counts() == {"pass": 1, "fail": 1, "error": 0, "skipped": 0}
     data = summary.to_json()
@@ -189,8 +188,8 @@ def test_collect_summary_and_table(tmp_path: Path) -> None:
     table = stream.getvalue()
     assert "frames_per_s=123,456.0" in table and "fail because" in table
     assert table.splitlines()[-1] == "2 cells: 1 pass, 1 fail -> FAIL"
-    assert cli.main(["report", str(tmp_path)]) == 1
-    for name in ("summary.json", "summary.md", "junit.xml", "report.html"):
+    assert cli.main(["report", str(tmp_path), "--project", str(THIS.root)]) == 1
+    for name in ("summary.json", "summary.md", "junit.xml", "report.html", "findings.sarif"):
         assert (tmp_path / name).is_file(), name
     assert (tmp_path.parent / "latest").resolve() == tmp_path.resolve()
 
@@ -200,9 +199,10 @@ class _Tty(io.StringIO):
         return True
 
 
-def test_progress_quiet_off_a_terminal_redraws_on_one() -> None:
+def test_progress_quiet_off_a_terminal_redraws_on_one(monkeypatch: pytest.MonkeyPatch) -> None:
     plain = io.StringIO()
     p = Progress("plain-rss-messages", plain)
+    p.expect(90.0)
     p.phase("sending")
     p.tick("RSS 20 MiB")
     p.phase("sending")
@@ -210,7 +210,14 @@ def test_progress_quiet_off_a_terminal_redraws_on_one() -> None:
     p.done("pass")
     lines = plain.getvalue().splitlines()
     assert len(lines) == 3 and "\r" not in plain.getvalue()
-    assert lines[0].startswith("[plain-rss-messages] sending")
+    assert lines[0].startswith("[plain-rss-messages] sending") and "of ~1m30s" in lines[0]
+    # A long phase in a log: a heartbeat line now and then, so the cell never looks hung.
+    monkeypatch.setattr("pyharness.progress.HEARTBEAT_S", 0.0)
+    beat = io.StringIO()
+    b = Progress("cell", beat)
+    b.phase("cycling")
+    b.tick("RSS 30 MiB")
+    assert beat.getvalue().splitlines()[-1].endswith("...") and "RSS 30 MiB" in beat.getvalue()
     tty = _Tty()
     q = Progress("cell", tty)
     q.phase("running")

@@ -3,38 +3,44 @@
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 
 import pytest
 
-from pyharness import cli, orchestrate, runs
+from pyharness import cell, cli, interrupt, runs
+from pyharness.cell.plan import CellPlan, CellRequest, plan
 from pyharness.errors import ConfigError
+from pyharness.interrupt import Interrupted
 from pyharness.model import CellReport
+from tests.conftest import THIS
 
 
-def fake_cell(req: orchestrate.CellRequest, status: str = "pass") -> CellReport:
-    report = CellReport(req.variant, req.tool, req.workload, status, f"{status} (fake)", 0.1)  # type: ignore[arg-type]
-    assert req.out_dir is not None
-    cell_dir = req.out_dir / req.cell_id
-    cell_dir.mkdir(parents=True, exist_ok=True)
-    (cell_dir / orchestrate.CELL_FILE).write_text(json.dumps(report.to_json()))
+def fake_cell(cell_plan: CellPlan, status: str = "pass") -> CellReport:
+    report = CellReport(cell_plan.variant, cell_plan.tool.id, cell_plan.workload.id, status, f"{status} (fake)", 0.1)  # type: ignore[arg-type]
+    cell_plan.cell_dir.mkdir(parents=True, exist_ok=True)
+    (cell_plan.cell_dir / cell.CELL_FILE).write_text(json.dumps(report.to_json()))
     return report
 
 
 def test_selection_words_split_into_tools_and_workloads() -> None:
-    assert runs.parse_selection(["asan", "messages", "rss"]) == (("asan", "rss"), ("messages",))
-    assert runs.parse_selection([]) == ((), ())
+    assert runs.parse_selection(THIS, ["asan", "messages", "rss"]) == runs.Selection(("asan", "rss"), ("messages",))
+    assert runs.parse_selection(THIS, []) == runs.Selection()
     with pytest.raises(ConfigError, match="unknown tool or workload: bogus"):
-        runs.parse_selection(["bogus"])
+        runs.parse_selection(THIS, ["bogus"])
+
+
+def test_the_matrix_is_the_projects_tools_times_its_workloads(tmp_path: Path) -> None:
+    plans = runs.matrix_plans(THIS, runs.Selection(), tmp_path)
+    assert [(p.tool.id, p.workload.id) for p in plans] == [(t, w) for t in THIS.tools for w in THIS.matrix]
+    assert {p.variant for p in plans if p.tool.id == "valgrind"} == {"relwithdebinfo"}
 
 
 def test_matrix_runs_cells_and_writes_every_rendering(tmp_path: Path) -> None:
     run_dir = tmp_path / "reports" / "r1"
-    code = cli.main(
-        ["matrix", "rss", "stability", "--run-dir", str(run_dir), "--no-progress", "--", "--cycles", "60"]
-    )
+    code = cli.main(["matrix", "rss", "stability", "--run-dir", str(run_dir), "--no-progress", "--", "--cycles", "60"])
     assert code == 0
-    for name in ("summary.json", "summary.md", "junit.xml", "report.html"):
+    for name in ("summary.json", "summary.md", "junit.xml", "report.html", "findings.sarif"):
         assert (run_dir / name).is_file(), name
     summary = json.loads((run_dir / "summary.json").read_text())
     assert [c["id"] for c in summary["cells"]] == ["plain-rss-stability"]
@@ -42,71 +48,66 @@ def test_matrix_runs_cells_and_writes_every_rendering(tmp_path: Path) -> None:
     assert "<svg" in (run_dir / "report.html").read_text()
 
 
-def test_interrupted_matrix_still_reports_finished_cells(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_interrupted_matrix_still_reports_finished_cells(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[str] = []
 
-    def run_cell(req: orchestrate.CellRequest, **_: object) -> CellReport:
-        calls.append(req.cell_id)
+    def run_plan(cell_plan: CellPlan, **_: object) -> CellReport:
+        calls.append(cell_plan.id)
         if len(calls) == 2:
-            raise KeyboardInterrupt
-        return fake_cell(req)
+            fake_cell(cell_plan, "error")  # what the cell writes when interrupted
+            raise Interrupted(signal.SIGTERM)
+        return fake_cell(cell_plan)
 
-    monkeypatch.setattr(orchestrate, "run_cell", run_cell)
+    monkeypatch.setattr(cell, "run_plan", run_plan)
     run_dir = tmp_path / "run"
-    assert cli.main(["matrix", "rss", "--run-dir", str(run_dir), "--no-progress"]) == 130
+    try:
+        assert cli.main(["matrix", "rss", "--run-dir", str(run_dir), "--no-progress"]) == 128 + signal.SIGTERM
+    finally:
+        interrupt.reset()
     summary = json.loads((run_dir / "summary.json").read_text())
-    assert [c["id"] for c in summary["cells"]] == [calls[0]]
+    assert [(c["id"], c["status"]) for c in summary["cells"]] == sorted([(calls[0], "pass"), (calls[1], "error")])
+    assert len(calls) == 2  # nothing ran after the interrupt
 
 
 def test_a_failing_cell_fails_the_matrix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(
-        orchestrate,
-        "run_cell",
-        lambda req, **_: fake_cell(req, "fail" if req.workload == "messages" else "pass"),
-    )
+    monkeypatch.setattr(cell, "run_plan", lambda p, **_: fake_cell(p, "fail" if p.workload.id == "messages" else "pass"))
     run_dir = tmp_path / "run"
     assert cli.main(["matrix", "rss", "--run-dir", str(run_dir), "--no-progress"]) == 1
-    assert "FAIL" in (run_dir / "summary.md").read_text() or "fail" in (run_dir / "summary.md").read_text()
+    assert "FAIL" in (run_dir / "summary.md").read_text()
 
 
 def test_bad_workload_option_fails_before_anything_runs(tmp_path: Path) -> None:
-    assert cli.main(["matrix", "rss", "--run-dir", str(tmp_path / "r"), "--", "--no-such-option"]) == 2
+    assert cli.main(["matrix", "rss", "stability", "--run-dir", str(tmp_path / "r"), "--", "--no-such-option"]) == 2
     assert not (tmp_path / "r").exists()
 
 
 def test_relative_run_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # The subject runs inside its cell directory: paths handed to it must not be relative.
     monkeypatch.chdir(tmp_path)
+    checkout = str(THIS.root)
     code = cli.main(
-        ["matrix", "rss", "stability", "--run-dir", "rel/run", "--no-progress", "--", "--cycles", "30"]
+        ["matrix", "rss", "stability", "--project", checkout, "--run-dir", "rel/run", "--no-progress", "--", "--cycles", "30"]
     )
     assert code == 0
     assert json.loads((tmp_path / "rel/run/summary.json").read_text())["cells"][0]["status"] == "pass"
 
 
 def test_slow_tools_run_the_quick_preset_smaller(tmp_path: Path) -> None:
-    def argv(tool: str, *args: str, sweep: bool = False) -> list[str]:
-        req = orchestrate.CellRequest("x", tool, "connections", sweep=sweep, scenario_args=args)
-        return orchestrate.subject_argv(req, tmp_path / "events.jsonl")
+    def argv(tool: str, *options: str, preset: str = "quick") -> tuple[str, ...]:
+        return plan(THIS, CellRequest(tool, "connections", tmp_path, preset=preset, options=options)).argv
 
-    assert argv("valgrind")[-2:] == ["--checkpoints", "50,100,200"]
+    assert argv("valgrind")[-2:] == ("--checkpoints", "50,100,200")
     assert "--checkpoints" not in argv("rss")  # the workload's own quick preset
-    assert argv("valgrind", "--connections", "30")[-2:] == [
-        "--connections",
-        "30",
-    ]  # the user's sizes win whole
-    assert "--checkpoints" not in argv("valgrind", sweep=True)
+    assert argv("valgrind", "--connections", "30")[-2:] == ("--connections", "30")  # the user's sizes win whole
+    assert "--checkpoints" not in argv("valgrind", preset="sweep") and "--sweep" in argv("valgrind", preset="sweep")
 
 
 def test_each_session_answers_for_its_own_cells(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Sessions of one nox invocation share a run directory: an earlier session's failing
     # cell is in the report but does not fail a later session whose cells pass.
     run_dir = tmp_path / "run"
-    earlier = orchestrate.CellRequest("plain", "rss", "messages", out_dir=run_dir)
-    fake_cell(earlier, "fail")
-    monkeypatch.setattr(orchestrate, "run_cell", lambda req, **_: fake_cell(req))
+    fake_cell(plan(THIS, CellRequest("rss", "messages", run_dir)), "fail")
+    monkeypatch.setattr(cell, "run_plan", lambda p, **_: fake_cell(p))
     assert cli.main(["matrix", "asan", "--run-dir", str(run_dir), "--no-progress"]) == 0
     summary = json.loads((run_dir / "summary.json").read_text())
     assert {c["id"]: c["status"] for c in summary["cells"]}["plain-rss-messages"] == "fail"

@@ -1,8 +1,9 @@
 """Workloads as real subject processes, and the rss analysis on synthetic events.
 
 The subject tests run ``python -P -m pyharness scenario ...`` against the
-staged plain build with small sizes; the analysis tests feed ``rss.analyse``
-hand-made event lists, so each detector is shown failing and passing.
+staged plain build with small sizes; the judge tests feed the scenarios'
+judges (``pyharness.netcore.judges``) hand-made event lists, so each detector
+is shown failing and passing.
 """
 
 from __future__ import annotations
@@ -14,27 +15,35 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness_fixtures import one, run_scenario
 
-from pyharness import build, matrix, rss
+from pyharness import build, scenario
+from pyharness.netcore import connections, judges, messages, stability
+from pyharness.netcore.common import preset
 from pyharness.proc import RssSample
-from pyharness.workloads import SCENARIOS, connections, messages, stability
-from pyharness.workloads.common import preset
-from pyharness.workloads.parsing import StrictParser, scenario_parser
+from pyharness.scenario import Evidence, Judgement
+from tests.conftest import THIS
+from tests.support import ENTRIES, one, run_scenario
 
 KIB = 1024
 
 
 def parse(workload: str, *args: str) -> Any:
-    return scenario_parser(SCENARIOS[workload], parser_class=StrictParser).parse_args(list(args))
+    entry = ENTRIES[workload]
+    return scenario.parser_for(scenario.load(entry), entry, strict=True).parse_args(list(args))
+
+
+def judge(workload: str, events: list[dict[str, Any]], tool: str = "rss") -> Judgement:
+    return scenario.load(ENTRIES[workload]).judge(Evidence(tool, "quick", events, ()))
 
 
 # --- the scenario table and presets ------------------------------------------------------------
 
 
-def test_matrix_workloads_are_exactly_the_public_scenarios() -> None:
-    public = {s.id for s in SCENARIOS.values() if not s.internal}
-    assert public == set(matrix.WORKLOADS)
+def test_the_projects_scenario_workloads_are_public_scenarios() -> None:
+    loaded = {w.id: scenario.load(w.scenario) for w in THIS.workloads.values() if w.scenario}
+    assert set(loaded) == {"connections", "messages", "stability"}
+    assert all(not s.internal and s.id == wid for wid, s in loaded.items())
+    assert scenario.load("pyharness.netcore.client_fleet:SCENARIO").internal
 
 
 def test_sweep_presets_and_explicit_options_win() -> None:
@@ -59,7 +68,7 @@ def test_bad_scenario_options_are_rejected() -> None:
 # --- subjects ----------------------------------------------------------------------------------
 
 
-def test_connections_clients_live_in_another_process(plain_build: build.StagedBuild, tmp_path: Path) -> None:
+def test_connections_clients_live_in_another_process(plain_build: build.Staged, tmp_path: Path) -> None:
     done, events = run_scenario(plain_build, "connections", tmp_path, "--checkpoints", "50,100,200")
     assert done.returncode == 0, done.stderr
     start = one(events, "start")
@@ -74,7 +83,7 @@ def test_connections_clients_live_in_another_process(plain_build: build.StagedBu
     assert one(events, "result")["reached"] == 200
 
 
-def test_messages_arrive_exactly(plain_build: build.StagedBuild, tmp_path: Path) -> None:
+def test_messages_arrive_exactly(plain_build: build.Staged, tmp_path: Path) -> None:
     done, events = run_scenario(plain_build, "messages", tmp_path, "--messages", "5000")
     assert done.returncode == 0, done.stderr
     result = one(events, "result")
@@ -83,16 +92,16 @@ def test_messages_arrive_exactly(plain_build: build.StagedBuild, tmp_path: Path)
     assert result["frames_per_s"] > 0
 
 
-def test_messages_drop_hook_loses_one_frame(plain_build: build.StagedBuild, tmp_path: Path) -> None:
+def test_messages_drop_hook_loses_one_frame(plain_build: build.Staged, tmp_path: Path) -> None:
     args = ("--messages", "5000", "--drop-frames", "1", "--deliver-timeout", "1")
     done, events = run_scenario(plain_build, "messages", tmp_path, *args)
     assert done.returncode == 0, done.stderr  # the subject measures; the analysis judges
     result = one(events, "result")
     assert (result["frames_received"], result["delivered"]) == (4999, False)
-    assert rss.analyse("messages", events, ()).status == "fail"
+    assert judge("messages", events).status == "fail"
 
 
-def test_stability_samples_every_cycle(plain_build: build.StagedBuild, tmp_path: Path) -> None:
+def test_stability_samples_every_cycle(plain_build: build.Staged, tmp_path: Path) -> None:
     done, events = run_scenario(plain_build, "stability", tmp_path, "--cycles", "200", "--warmup", "50")
     assert done.returncode == 0, done.stderr
     samples = [e for e in events if e["event"] == "sample"]
@@ -102,7 +111,7 @@ def test_stability_samples_every_cycle(plain_build: build.StagedBuild, tmp_path:
     assert one(events, "result")["frames_received"] == 200 * 4
 
 
-def test_subject_refuses_the_wrong_variant(plain_build: build.StagedBuild, tmp_path: Path) -> None:
+def test_subject_refuses_the_wrong_variant(plain_build: build.Staged, tmp_path: Path) -> None:
     done, events = run_scenario(
         plain_build, "messages", tmp_path, "--messages", "10", extra_env={"PYHARNESS_EXPECT_VARIANT": "asan"}
     )
@@ -111,7 +120,7 @@ def test_subject_refuses_the_wrong_variant(plain_build: build.StagedBuild, tmp_p
     assert "Traceback" not in done.stderr
 
 
-def test_port_in_use_is_a_clear_subject_error(plain_build: build.StagedBuild, tmp_path: Path) -> None:
+def test_port_in_use_is_a_clear_subject_error(plain_build: build.Staged, tmp_path: Path) -> None:
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", 0))
         holder.listen()
@@ -124,7 +133,7 @@ def test_port_in_use_is_a_clear_subject_error(plain_build: build.StagedBuild, tm
 
 
 def test_inject_crash_aborts_after_the_first_checkpoint(
-    plain_build: build.StagedBuild, tmp_path: Path
+    plain_build: build.Staged, tmp_path: Path
 ) -> None:
     done, events = run_scenario(plain_build, "stability", tmp_path, "--cycles", "50", "--inject-crash")
     assert done.returncode == -signal.SIGABRT
@@ -161,19 +170,19 @@ def connections_events(per_connection: float, *, sessions_short_by: int = 0) -> 
 
 
 def test_connections_slope_from_checkpoints() -> None:
-    analysis = rss.analyse("connections", connections_events(184), ())
+    analysis = judge("connections", connections_events(184))
     metrics = {m.name: m for m in analysis.metrics}
     assert analysis.status == "pass", analysis.reason
     assert metrics["server_bytes_per_connection"].value == pytest.approx(184, abs=0.5)
     assert metrics["client_bytes_per_connection"].value == pytest.approx(600, abs=0.5)
     assert metrics["server_rss_10000"].value == 20_000_000 + 300_000 + 184 * 10_000
-    assert analysis.extra["fit"]["from"] == 1000
+    assert analysis.details["fit"]["from"] == 1000
 
 
 def test_connections_fails_above_the_limit_and_on_missing_sessions() -> None:
-    fat = rss.analyse("connections", connections_events(11_000), ())
+    fat = judge("connections", connections_events(11_000))
     assert fat.status == "fail" and "server bytes per connection" in fat.reason
-    short = rss.analyse("connections", connections_events(184, sessions_short_by=3), ())
+    short = judge("connections", connections_events(184, sessions_short_by=3))
     assert short.status == "fail" and "held 9997 sessions" in short.reason
 
 
@@ -207,9 +216,9 @@ def stability_events(growth_per_cycle: int, *, fds_end: int = 9, cycles: int = 2
 
 
 def test_stability_growth_detector() -> None:
-    clean = rss.analyse("stability", stability_events(0), ())
+    clean = judge("stability", stability_events(0))
     assert clean.status == "pass", clean.reason
-    leaky = rss.analyse("stability", stability_events(4096), ())
+    leaky = judge("stability", stability_events(4096))
     assert leaky.status == "fail"
     assert "RSS growth" in leaky.reason
     slope = {m.name: m.value for m in leaky.metrics}["rss_slope_bytes_per_cycle"]
@@ -217,21 +226,43 @@ def test_stability_growth_detector() -> None:
 
 
 def test_stability_fds_must_come_back() -> None:
-    analysis = rss.analyse("stability", stability_events(0, fds_end=10), ())
+    analysis = judge("stability", stability_events(0, fds_end=10))
     assert analysis.status == "fail" and "descriptors not back" in analysis.reason
 
 
 def test_stability_too_few_samples_is_an_error_not_a_pass() -> None:
-    analysis = rss.analyse("stability", stability_events(0, cycles=8), ())
+    analysis = judge("stability", stability_events(0, cycles=8))
     assert analysis.status == "error"
 
 
 def test_no_result_event_is_an_error() -> None:
-    assert rss.analyse("messages", [ev("phase", 0.0, label="x")], ()).status == "error"
+    assert judge("messages", [ev("phase", 0.0, label="x")]).status == "error"
 
 
 def test_join_takes_the_nearest_sample() -> None:
     samples = [RssSample(t, int(t * 1000), int(t * 1000), 5) for t in (0.0, 1.0, 2.0)]
-    joined = rss.join([ev("checkpoint", 1.4, label="x")], samples)
+    joined = judges.join([ev("checkpoint", 1.4, label="x")], samples)
     assert joined[0]["sampled_rss"] == 1000
     assert joined[0]["rss"] == 1000  # the subject gave none: the sample stands in
+
+
+def test_rss_limits_apply_under_the_rss_tool_only() -> None:
+    fat = connections_events(11_000)
+    assert judge("connections", fat, tool="rss").status == "fail"
+    assert judge("connections", fat, tool="asan").status == "pass"  # RSS under ASan measures ASan
+
+
+def test_a_limit_of_minus_one_measures_without_gating() -> None:
+    events = connections_events(11_000)
+    events[-1]["limits"] = {"server_bytes_per_connection": -1}
+    assert judge("connections", events).status == "pass"
+
+
+def test_an_early_stop_fails_with_the_subjects_reason() -> None:
+    events = stability_events(0)
+    events[-1]["failure"] = "fds 9 -> 14 after 5 cycles: sockets are not closed"
+    verdict = judge("stability", events)
+    assert verdict.status == "fail" and "sockets are not closed" in verdict.reason
+    closing = connections_events(184)
+    closing[-1]["failure"] = "the server did not close a connection within 5 s of the client's half-close"
+    assert judge("connections", closing).status == "fail"

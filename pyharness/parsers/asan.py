@@ -41,10 +41,11 @@ from pyharness.model import Finding, Frame, ParsedCell
 from pyharness.runners.asan import MALLOC_CONTEXT_SIZE, log_files
 
 TOOL = "asan"
-# Where every complete stack ends: the process's entry or a thread's.
+# Where every complete stack ends: the process's entry or a thread's (glibc 2.34+ symbolizes
+# __libc_start_main as __libc_start_main_impl).
 STACK_ROOTS = frozenset(
-    {"_start", "__libc_start_main", "__libc_start_call_main", "start_thread", "clone", "clone3", "main",
-     "Py_BytesMain"}
+    {"_start", "__libc_start_main", "__libc_start_main_impl", "__libc_start_call_main", "start_thread",
+     "clone", "clone3", "main", "Py_BytesMain"}
 )  # fmt: skip
 
 _ASAN_ERROR = re.compile(r"^==(?P<pid>\d+)==ERROR: AddressSanitizer: (?P<what>.*)$")
@@ -62,7 +63,7 @@ _CHECK_FAILED = re.compile(r"^(?:==\d+==)?AddressSanitizer: CHECK failed: (?P<wh
 _SUMMARY = re.compile(
     r"^SUMMARY: (?P<tool>AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer): (?P<rest>.*)$"
 )
-_FRAME = re.compile(r"^\s*#(?P<n>\d+) 0x[0-9a-fA-F]+(?: in)?\s*(?P<rest>.*)$")
+_FRAME = re.compile(r"^\s*#(?P<n>\d+) (?P<pc>0x[0-9a-fA-F]+)(?: in)?\s*(?P<rest>.*)$")
 _FRAME_OBJ = re.compile(r"\s*\((?P<obj>[^()\s]+?)\+0x[0-9a-fA-F]+\)$")
 _FRAME_FILE = re.compile(r"\s(?P<file>\S+?):(?P<line>\d+)(?::\d+)?$")
 _BUILD_ID = re.compile(r"\s*\(BuildId: [0-9a-fA-F]+\)$")
@@ -92,26 +93,47 @@ class _Open:
     lines: list[str] = field(default_factory=list)
 
 
-def truncated(stack: Sequence[Frame], depth: int = MALLOC_CONTEXT_SIZE) -> bool:
-    """True when the unwinder stopped before the stack's root and before ``depth`` frames."""
-    if not stack or len(stack) >= depth:
+def truncated(stack: Sequence[Frame], depth: int = MALLOC_CONTEXT_SIZE, *, pcs: int | None = None) -> bool:
+    """True when the unwinder stopped before the stack's root and before ``depth`` frames.
+
+    ``depth`` counts return addresses (``pcs``, default one per frame): the frames of
+    functions inlined into one caller are printed on lines of their own, one address.
+    Any root frame makes the stack complete: below it may come an unsymbolized ``_start``
+    (``#9 0x55d0 (/usr/bin/python3.11+0x1080)``, a stripped interpreter).
+    """
+    if not stack or (len(stack) if pcs is None else pcs) >= depth:
         return False
-    last = stack[-1].function.split("(", 1)[0].strip()
-    return last.rsplit(" ", 1)[-1] not in STACK_ROOTS
+    return not any(_bare_name(f.function) in STACK_ROOTS for f in stack)
 
 
-def _stacks(lines: list[str]) -> list[tuple[str, list[Frame]]]:
+def _bare_name(function: str) -> str:
+    return function.split("(", 1)[0].strip().rsplit(" ", 1)[-1]
+
+
+@dataclass
+class _Stack:
+    intro: str  # the line before the frames ("Direct leak of ... allocated from:")
+    frames: list[Frame] = field(default_factory=list)
+    pcs: int = 0  # distinct return addresses (inlined frames share their caller's)
+
+
+def _stacks(lines: list[str]) -> list[_Stack]:
     """Consecutive frame lines grouped into stacks, each with the line that introduced it."""
-    out: list[tuple[str, list[Frame]]] = []
+    out: list[_Stack] = []
     intro = ""
-    current: list[Frame] | None = None
+    current: _Stack | None = None
+    last_pc = ""
     for line in lines:
         frame = parse_frame(line)
         if frame is not None:
             if current is None:
-                current = []
-                out.append((intro, current))
-            current.append(frame)
+                current = _Stack(intro)
+                out.append(current)
+                last_pc = ""
+            current.frames.append(frame)
+            pc = _FRAME.match(line)["pc"]  # type: ignore[index]  # parse_frame matched it
+            current.pcs += pc != last_pc
+            last_pc = pc
         else:
             current = None
             if line.strip():
@@ -125,7 +147,7 @@ def _close(report: _Open, summary: str) -> list[Finding]:
     words = summary.split(maxsplit=1)
     kind = words[0] if words else "undefined-behavior"
     stacks = _stacks(report.lines)
-    stack = tuple(stacks[0][1]) if stacks else ()
+    stack = tuple(stacks[0].frames) if stacks else ()
     size: int | None = None
     message = report.header
     for line in report.lines:
@@ -138,19 +160,19 @@ def _close(report: _Open, summary: str) -> list[Finding]:
 
 def _leaks(report: _Open) -> list[Finding]:
     findings = []
-    for intro, frames in _stacks(report.lines):
-        m = _LEAK.match(intro)
+    for stack in _stacks(report.lines):
+        m = _LEAK.match(stack.intro)
         if m is None:
             continue
         findings.append(
             Finding(
                 TOOL,
                 f"leak.{m['kind'].lower()}",
-                intro.removesuffix(" allocated from:"),
+                stack.intro.removesuffix(" allocated from:"),
                 bytes=int(m["bytes"]),
                 blocks=int(m["blocks"]),
-                stack=tuple(frames),
-                truncated=truncated(frames),
+                stack=tuple(stack.frames),
+                truncated=truncated(stack.frames, pcs=stack.pcs),
             )
         )
     return findings
