@@ -345,7 +345,9 @@ class CellReport:
     def from_json(cls, d: dict[str, Any]) -> CellReport:
         subject = d.get("subject")
         tests = d.get("tests")
-        omitted = d.get("omitted") or {}
+        # A report written before the typed fields kept these in "extra" (same schema id).
+        legacy = d.get("extra") or {}
+        omitted = d.get("omitted") or legacy.get("findings_omitted") or {}
         return cls(
             variant=d["variant"],
             tool=d["tool"],
@@ -353,7 +355,7 @@ class CellReport:
             status=d["status"],
             reason=d["reason"],
             duration_s=float(d["duration_s"]),
-            preset=d.get("preset", "quick"),
+            preset=d.get("preset") or _legacy_preset(legacy),
             metrics=tuple(Metric.from_json(k, v) for k, v in d.get("metrics", {}).items()),
             findings=tuple(Finding.from_json(f) for f in d.get("findings", [])),
             omitted=Omitted(**{k: int(v) for k, v in omitted.items() if k in Omitted.__dataclass_fields__}),
@@ -365,6 +367,14 @@ class CellReport:
             cached_from=d.get("cached_from"),
             details=dict(d.get("details", {})),
         )
+
+
+def _legacy_preset(extra: dict[str, Any]) -> Preset:
+    """The preset of a report from before ``preset`` (its sizes went in ``extra``): a sweep
+    cell must not be compared with quick numbers, nor a custom-sized one with any."""
+    if extra.get("scenario_args"):
+        return "custom"
+    return "sweep" if extra.get("sweep") else "quick"
 
 
 def cell_id(variant: str, tool: str, workload: str) -> str:

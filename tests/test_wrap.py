@@ -3,22 +3,26 @@
 Under ASan a command that leaks through the canary extension fails with the
 leak attributed to the canary's source line; the same command doing clean
 work passes; a command that exits 3 gives a failing cell naming the code.
-The commands run in a scratch directory so the checkout's ``pyharness/``
-does not shadow the staged build.
+The commands run in a scratch directory (``--project`` names the checkout, whose
+asan variant is built and put first on PYTHONPATH); outside any project, wrap
+builds nothing and says so.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
 
 import pytest
 
-from pyharness import build, cli, wrap
-from pyharness.errors import ConfigError, ToolMissingError
+from pyharness import cli
+from pyharness.cli import wrap
+from pyharness.cli.common import EXIT_ERROR, EXIT_FAIL, EXIT_OK
+from pyharness.errors import ToolMissingError
 from pyharness.runners.asan import find_runtime
-from tests.conftest import IN_CI
+from tests.conftest import CHECKOUT, IN_CI
 
 CANARY_SOURCE = "csrc/canaries/canaries_module.cpp"
 
@@ -32,70 +36,62 @@ def _asan_or_skip() -> None:
         pytest.skip(str(err))
 
 
-def _wrap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: str) -> tuple[int, dict[str, object]]:
+def _wrap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: str, *extra: str) -> tuple[int, dict[str, object]]:
     _asan_or_skip()
     monkeypatch.chdir(tmp_path)
     report = tmp_path / "cell.json"
-    argv = [
-        "wrap",
-        "--tool",
-        "asan",
-        "--out-dir",
-        str(tmp_path / "run"),
-        "--json",
-        str(report),
-        "--no-progress",
-    ]
+    argv = ["wrap", "--tool", "asan", "--out-dir", str(tmp_path / "run"), "--json", str(report), "--no-progress", *extra]
     code_ = cli.main([*argv, "--", sys.executable, "-c", code])
     return code_, json.loads(report.read_text())
 
 
 @pytest.mark.tools
-def test_wrapped_leak_fails_with_the_canary_line(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, plain_build: build.StagedBuild
-) -> None:
-    code, cell = _wrap(tmp_path, monkeypatch, "import pyharness._canaries as c; c.leak(4096)")
-    assert code == cli.EXIT_FAIL, cell["reason"]
-    assert cell["status"] == "fail" and cell["workload"] == "wrap:python-c" and cell["variant"] == "asan"
+def test_wrapped_leak_fails_with_the_canary_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    code, cell = _wrap(tmp_path, monkeypatch, "import pyharness._canaries as c; c.leak(4096)", "--project", str(CHECKOUT))
+    assert code == EXIT_FAIL, cell["reason"]
+    assert cell["status"] == "fail" and cell["workload"] == "wrap-python-c" and cell["variant"] == "asan"
     counted = [f for f in cell["findings"] if f["frame"] and not f["suppressed"]]  # type: ignore[union-attr]
     assert [f["kind"] for f in counted] == ["leak.direct"]
     assert counted[0]["frame"]["file"] == CANARY_SOURCE and counted[0]["bytes"] == 4096
 
 
 @pytest.mark.tools
-def test_wrapped_clean_command_passes(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, plain_build: build.StagedBuild
-) -> None:
-    code, cell = _wrap(tmp_path, monkeypatch, "import pyharness._canaries as c; c.clean()")
-    assert code == cli.EXIT_OK, cell["reason"]
+def test_wrapped_clean_command_passes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    code, cell = _wrap(tmp_path, monkeypatch, "import pyharness._canaries as c; c.clean()", "--project", str(CHECKOUT))
+    assert code == EXIT_OK, cell["reason"]
     assert cell["status"] == "pass"
 
 
 @pytest.mark.tools
-def test_wrapped_command_exit_code_fails_the_cell(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, plain_build: build.StagedBuild
-) -> None:
-    code, cell = _wrap(tmp_path, monkeypatch, "raise SystemExit(3)")
-    assert code == cli.EXIT_FAIL
+def test_wrapped_command_exit_code_fails_the_cell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    code, cell = _wrap(tmp_path, monkeypatch, "raise SystemExit(3)", "--project", str(CHECKOUT))
+    assert code == EXIT_FAIL
     assert cell["status"] == "fail" and "exited with code 3" in str(cell["reason"])
 
 
-def test_workload_ids_and_bad_requests() -> None:
-    assert wrap.workload_id(["python", "-m", "pytest", "-q"]) == "wrap:pytest"
-    assert wrap.workload_id(["/usr/bin/make", "check"]) == "wrap:make"
-    with pytest.raises(ConfigError, match="no command"):
-        wrap.cell_request(wrap.WrapRequest("asan", ()))
-    with pytest.raises(ConfigError, match="command not found"):
-        wrap.cell_request(wrap.WrapRequest("asan", ("no-such-command-here",)))
-    with pytest.raises(ConfigError, match="unknown tool"):
-        wrap.cell_request(wrap.WrapRequest("gdb", ("true",)))
+@pytest.mark.tools
+def test_tool_exit_code_without_a_project_report_is_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The tool's own exit code (23) with no report naming project code: never a pass.
+    code, cell = _wrap(tmp_path, monkeypatch, "raise SystemExit(23)", "--project", str(CHECKOUT))
+    assert code == EXIT_ERROR
+    assert cell["status"] == "error" and "report code" in str(cell["reason"])
 
 
 @pytest.mark.tools
-def test_tool_exit_code_without_a_project_report_is_an_error(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, plain_build: build.StagedBuild
-) -> None:
-    # The tool's own exit code (23) with no report naming project code: never a pass.
-    code, cell = _wrap(tmp_path, monkeypatch, "raise SystemExit(23)")
-    assert code == cli.EXIT_ERROR
-    assert cell["status"] == "error" and "report code" in str(cell["reason"])
+def test_outside_a_project_nothing_is_built(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    code, cell = _wrap(tmp_path, monkeypatch, "print('hello')")
+    assert code == EXIT_OK, cell["reason"]
+    assert "nothing built" in capsys.readouterr().out
+    assert not (tmp_path / "build").exists()
+
+
+def test_workload_ids_and_bad_requests(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert wrap.workload_id(["python", "-m", "pytest", "-q"]) == "wrap-pytest"
+    assert wrap.workload_id(["/usr/bin/make", "check"]) == "wrap-make"
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["wrap", "--tool", "asan"]) == EXIT_ERROR  # no command
+    assert cli.main(["wrap", "--tool", "asan", "--", "no-such-command-here"]) == EXIT_ERROR
+    with pytest.raises(SystemExit):
+        cli.main(["wrap", "--tool", "gdb", "--", "true"])  # argparse: not a tool
+    bare = wrap.wrap_project(argparse.Namespace(project=None), tmp_path)
+    assert bare.build == "none" and bare.root == tmp_path and bare.attribution.sources == (".",)

@@ -72,8 +72,10 @@ _BUILD_ID = re.compile(r"\s*\(BuildId: [0-9a-fA-F]+\)$")
 def parse_frame(line: str) -> Frame | None:
     """One ``#N 0xADDR in function file:line`` (or ``(object+0xOFF)``) line, else None."""
     m = _FRAME.match(line)
-    if m is None:
-        return None
+    return None if m is None else _frame(m)
+
+
+def _frame(m: re.Match[str]) -> Frame:
     rest = _BUILD_ID.sub("", m["rest"].rstrip())
     if (obj := _FRAME_OBJ.search(rest)) is not None:
         return Frame(rest[: obj.start()].strip() or "??", object=obj["obj"])
@@ -124,16 +126,15 @@ def _stacks(lines: list[str]) -> list[_Stack]:
     current: _Stack | None = None
     last_pc = ""
     for line in lines:
-        frame = parse_frame(line)
-        if frame is not None:
+        m = _FRAME.match(line)
+        if m is not None:
             if current is None:
                 current = _Stack(intro)
                 out.append(current)
                 last_pc = ""
-            current.frames.append(frame)
-            pc = _FRAME.match(line)["pc"]  # type: ignore[index]  # parse_frame matched it
-            current.pcs += pc != last_pc
-            last_pc = pc
+            current.frames.append(_frame(m))
+            current.pcs += m["pc"] != last_pc
+            last_pc = m["pc"]
         else:
             current = None
             if line.strip():

@@ -19,6 +19,7 @@ import html
 import math
 from pathlib import Path
 from typing import Any, TextIO
+from urllib.parse import quote
 
 from pyharness.model import CellReport, Finding, Frame
 from pyharness.render import (
@@ -284,7 +285,8 @@ def _artifact_links(cell: CellReport) -> str:
     pages a tool rendered itself (memray's flame graph) come first."""
     pages = [a for a in cell.artifacts if a.endswith(".html")]
     others = [a for a in cell.artifacts if not a.endswith(".html")]
-    links = [f'<a href="{_e(cell.id)}/{_e(a)}">{_e(a)}</a>' for a in (*pages, *others)]
+    # A URL, not a path: "#", "?" or "%" in a file name would otherwise cut the link short.
+    links = [f'<a href="{_e(quote(cell.id))}/{_e(quote(a))}">{_e(a)}</a>' for a in (*pages, *others)]
     if not links:
         return ""
     return "<p>Artifacts: " + " · ".join(links) + "</p>"

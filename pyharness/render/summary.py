@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from pyharness.baselines import compiler_id, platform_id
 from pyharness.errors import ConfigError
-from pyharness.model import STATUSES, SUMMARY_SCHEMA, CellReport, Status
+from pyharness.model import STATUSES, SUMMARY_SCHEMA, CellReport, Status, new_run_id
 
 # Exit codes of a run (the CLI returns ``Summary.exit_code()``).
 EXIT_OK = 0  # every cell passed or was skipped
@@ -92,11 +92,6 @@ def git_facts(root: Path) -> GitFacts:
         branch=None if branch in (None, "HEAD") else branch,  # "HEAD" means detached
         dirty=None if status is None else bool(status),
     )
-
-
-def new_run_id(now: datetime | None = None) -> str:
-    """``20261126T124938Z``: sorts by time, safe in a path."""
-    return (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
 
 
 @dataclass(frozen=True)
