@@ -16,9 +16,13 @@ from pathlib import Path
 import pytest
 
 from pyharness import build, cli, selftest
-from pyharness.matrix import CANARIES, TOOLS
+from pyharness.cli.common import EXIT_FAIL
+from pyharness.matrix import TOOLS
 from pyharness.model import CellReport, Finding, Frame, Metric
-from tests.conftest import require_tool
+from pyharness.netcore.selftest import PLAN
+from tests.conftest import THIS, require_tool
+
+CANARIES = {c.id: c for c in PLAN.canaries}
 
 
 def _require_tools() -> None:
@@ -28,9 +32,10 @@ def _require_tools() -> None:
 
 
 @pytest.fixture(scope="module")
-def outcome(tmp_path_factory: pytest.TempPathFactory, plain_build: build.StagedBuild) -> selftest.Outcome:
+def outcome(tmp_path_factory: pytest.TempPathFactory, plain_build: build.Staged) -> selftest.Outcome:
     _require_tools()
-    return selftest.run(selftest.Plan(), tmp_path_factory.mktemp("selftest"), progress=False)
+    selection = selftest.parse_selection(PLAN, [])
+    return selftest.run(THIS, PLAN, selection, tmp_path_factory.mktemp("selftest"), progress=False)
 
 
 @pytest.mark.tools
@@ -47,6 +52,7 @@ def test_selftest_matches_the_canary_table(outcome: selftest.Outcome) -> None:
             assert "csrc/canaries/canaries_module.cpp:" in d.detail, d
     assert {c.workload for c in comparison.clean} == {"connections", "messages", "stability"}
     assert all(c.status == "pass" for c in comparison.clean)
+    assert selftest.load_plan(THIS) is PLAN  # this repository's table names it
     assert (outcome.written.run_dir / "summary.json").is_file()
 
 
@@ -74,10 +80,10 @@ def test_foreign_findings_are_capped_in_the_report(outcome: selftest.Outcome) ->
     cell = next(c for c in outcome.summary.cells if c.tool == "heaptrack" and c.workload == "messages")
     uncounted = [f for f in cell.findings if not f.counts]
     assert len(uncounted) <= 20
-    omitted = cell.extra["findings_omitted"]
-    assert omitted["count"] > 0 and omitted["bytes"] > 0
+    omitted = cell.omitted
+    assert omitted.count > 0 and omitted.bytes > 0
     kept_min = min(f.bytes or 0 for f in uncounted)
-    assert omitted["bytes"] <= omitted["count"] * kept_min  # the largest were kept
+    assert omitted.bytes <= omitted.count * kept_min  # the largest were kept
     summary = json.loads((outcome.written.run_dir / "summary.json").read_text())
     stored = next(c for c in summary["cells"] if c["id"] == cell.id)
     assert len(stored["findings"]) == len(cell.findings)
@@ -85,7 +91,7 @@ def test_foreign_findings_are_capped_in_the_report(outcome: selftest.Outcome) ->
 
 @pytest.mark.tools
 def test_a_disabled_detector_fails_the_selftest(
-    tmp_path: Path, plain_build: build.StagedBuild, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, plain_build: build.Staged, capsys: pytest.CaptureFixture[str]
 ) -> None:
     argv = [
         "selftest",
@@ -99,7 +105,7 @@ def test_a_disabled_detector_fails_the_selftest(
     ]
     code = cli.main(argv)
     out = capsys.readouterr().out
-    assert code == cli.EXIT_FAIL, out
+    assert code == EXIT_FAIL, out
     assert "MISMATCH leak under asan: expected a detection, the tool was silent" in out
 
 
@@ -125,9 +131,10 @@ def test_compare_accepts_the_table_and_names_each_mismatch() -> None:
         _cell("heaptrack", "canary-leak", _leak("heaptrack", counted=False)),  # foreign only: silent
         _cell("asan", "messages", _leak("asan", counted=False)),
     ]
-    bad = selftest.compare(good)
+    bad = selftest.compare(PLAN, good)
     assert bad.mismatches == ("leak under heaptrack: expected a detection, the tool was silent",)
     wrong = selftest.compare(
+        PLAN,
         [
             _cell("rss", "canary-growth", metrics=(Metric("rss_drift_bytes", 1e6, "B", verdict="pass"),)),
             _cell("asan", "canary-signed_overflow"),
@@ -146,20 +153,22 @@ def test_compare_accepts_the_table_and_names_each_mismatch() -> None:
     grown = _cell(
         "rss", "canary-growth", status="fail", metrics=(Metric("rss_drift_bytes", 1e6, "B", verdict="fail"),)
     )
-    assert selftest.compare([grown]).ok
+    assert selftest.compare(PLAN, [grown]).ok
 
 
 def test_skipped_cells_are_not_mismatches() -> None:
     skipped = _cell("valgrind", "canary-leak", status="skipped")
-    comparison = selftest.compare([skipped])
+    comparison = selftest.compare(PLAN, [skipped])
     assert comparison.ok and comparison.skipped == ("relwithdebinfo-valgrind-canary-leak: r",)
 
 
 def test_selection_words() -> None:
-    plan = selftest.parse_selection(["asan", "leak"])
-    assert plan.tools == ("asan",) and plan.canaries == ("leak",) and plan.workloads == ()
-    everything = selftest.parse_selection([])
+    chosen = selftest.parse_selection(PLAN, ["asan", "leak"])
+    assert chosen.tools == ("asan",) and chosen.canaries == ("leak",) and chosen.clean == ()
+    everything = selftest.parse_selection(PLAN, [])
     assert everything.canaries == tuple(CANARIES) and everything.tools == tuple(TOOLS)
-    cells = selftest.cells(everything, Path("/tmp/x"))
-    assert cells[0].tool == "valgrind" and cells[-1].tool == "asan"  # the slowest first
-    assert len(cells) == len(TOOLS) * len(CANARIES) + len(selftest.CLEAN_TOOLS) * 3
+    cells = selftest.plans(THIS, PLAN, everything, Path("/tmp/x"))
+    assert cells[0].tool.id == "valgrind" and cells[-1].tool.id not in PLAN.slow_tools  # the slowest first
+    assert len(cells) == len(TOOLS) * len(CANARIES) + len(PLAN.clean_tools) * len(PLAN.clean)
+    with pytest.raises(selftest.ConfigError, match="unknown tool, canary or workload: bogus"):
+        selftest.parse_selection(PLAN, ["bogus"])
