@@ -10,8 +10,15 @@ import pytest
 from pyharness.errors import ConfigError, ToolMissingError
 from pyharness.matrix import TOOLS
 from pyharness.runners import asan, heaptrack, registry, valgrind
-from pyharness.runners._common import SUPPRESSIONS_DIR
-from pyharness.runners.base import Runner
+from pyharness.runners.base import RunContext, Runner
+from tests.conftest import THIS
+
+SUPPRESSIONS_DIR = THIS.root / "suppressions"
+assert THIS.suppressions == SUPPRESSIONS_DIR  # this repository's table names it
+
+
+def ctx(cell_dir: Path, limit_s: float = 10.0, **kw: object) -> RunContext:
+    return RunContext(cell_dir, limit_s, SUPPRESSIONS_DIR, **kw)  # type: ignore[arg-type]
 
 SUBJECT = ("/usr/bin/python3", "-m", "pyharness", "run", "messages")
 BASE_ENV = {"PATH": "/usr/bin", "LD_PRELOAD": "/stale/libasan.so", "PYTHONMALLOC": "pymalloc"}
@@ -22,7 +29,7 @@ def tools_present(monkeypatch: pytest.MonkeyPatch) -> None:
     """Pretend every executable is installed, and the ASan runtime too."""
     monkeypatch.setattr(shutil, "which", lambda name: f"/usr/bin/{name}")
     monkeypatch.setattr(
-        asan, "find_runtime", lambda compiler="g++", library="libasan.so": Path(f"/usr/lib/gcc/12/{library}")
+        asan, "find_runtime", lambda compiler="g++", library="libasan.so", tool="asan": Path(f"/usr/lib/gcc/12/{library}")
     )
 
 
@@ -33,7 +40,7 @@ def test_runners_satisfy_the_protocol() -> None:
 
 
 def test_asan_launch(tools_present: None, tmp_path: Path) -> None:
-    spec = asan.AsanRunner().launch(SUBJECT, BASE_ENV, tmp_path, 10.0)
+    spec = asan.AsanRunner().launch(SUBJECT, BASE_ENV, ctx(tmp_path))
     assert spec.argv == SUBJECT  # nothing wraps the subject: the runtime is preloaded
     env = spec.env
     assert env["LD_PRELOAD"].split()[0] == "/usr/lib/gcc/12/libasan.so"  # the runtime comes first
@@ -50,8 +57,13 @@ def test_asan_launch(tools_present: None, tmp_path: Path) -> None:
     assert ubsan_opts["exitcode"] == str(asan.UBSAN_EXITCODE) != asan_opts["exitcode"]
     assert spec.success_codes == {0, asan.ASAN_EXITCODE, asan.UBSAN_EXITCODE}
     assert spec.stderr_path == tmp_path / "subject.stderr"
-    assert spec.timeout_s == 10.0 * asan.AsanRunner().slowdown
-    assert asan.AsanRunner().followups(tmp_path, 10.0) == ()
+    assert spec.timeout_s == 10.0  # the cell's limit as it is: the plan scaled it once
+    assert asan_opts["fast_unwind_on_malloc"] == "1"
+    assert asan.AsanRunner().followups(ctx(tmp_path)) == ()
+    full = asan.AsanRunner().launch(SUBJECT, BASE_ENV, ctx(tmp_path, full_unwind=True))
+    assert "fast_unwind_on_malloc=0" in full.env["ASAN_OPTIONS"]
+    bare = asan.AsanRunner().launch(SUBJECT, BASE_ENV, RunContext(tmp_path, 10.0, None))
+    assert "suppressions" not in dict(kv.split("=", 1) for kv in bare.env["LSAN_OPTIONS"].split(":"))
 
 
 def test_asan_log_files(tmp_path: Path) -> None:
@@ -62,7 +74,7 @@ def test_asan_log_files(tmp_path: Path) -> None:
 
 def test_valgrind_launch(tools_present: None, tmp_path: Path) -> None:
     runner = valgrind.ValgrindRunner()
-    spec = runner.launch(SUBJECT, BASE_ENV, tmp_path, 10.0)
+    spec = runner.launch(SUBJECT, BASE_ENV, ctx(tmp_path))
     assert spec.argv[0] == "/usr/bin/valgrind"
     assert spec.argv[-len(SUBJECT) :] == SUBJECT
     opts = spec.argv[1 : -len(SUBJECT)]
@@ -81,18 +93,18 @@ def test_valgrind_launch(tools_present: None, tmp_path: Path) -> None:
     assert spec.env["PYTHONMALLOC"] == "malloc"
     assert "LD_PRELOAD" not in spec.env  # a stale sanitizer runtime would break memcheck
     assert spec.success_codes == {0, valgrind.ERROR_EXITCODE}
-    assert spec.timeout_s == 10.0 * runner.slowdown >= 500.0
-    assert runner.followups(tmp_path, 10.0) == ()
+    assert spec.timeout_s == 10.0  # as given: never multiplied again
+    assert runner.followups(ctx(tmp_path)) == ()
 
 
 def test_heaptrack_launch_and_followups(tools_present: None, tmp_path: Path) -> None:
     runner = heaptrack.HeaptrackRunner()
-    spec = runner.launch(SUBJECT, BASE_ENV, tmp_path, 10.0)
+    spec = runner.launch(SUBJECT, BASE_ENV, ctx(tmp_path))
     assert spec.argv == ("/usr/bin/heaptrack", "-o", str(tmp_path / "heaptrack.data"), *SUBJECT)
     assert spec.env["PYTHONMALLOC"] == "malloc" and "LD_PRELOAD" not in spec.env
-    assert spec.timeout_s == 10.0 * runner.slowdown
+    assert spec.timeout_s == 10.0
     (tmp_path / "heaptrack.data.zst").write_bytes(b"")
-    summary, leaks = runner.followups(tmp_path, 10.0)
+    summary, leaks = runner.followups(ctx(tmp_path))
     for followup in (summary, leaks):
         assert followup.spec.argv[:3] == (
             "/usr/bin/heaptrack_print",
@@ -113,7 +125,7 @@ def test_heaptrack_recording_falls_back_to_gzip(tmp_path: Path) -> None:
 
 def test_heaptrack_refuses_multiline_arguments(tools_present: None, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="newline"):
-        heaptrack.HeaptrackRunner().launch(("python", "-c", "a = 1\nb = 2"), {}, tmp_path, 10.0)
+        heaptrack.HeaptrackRunner().launch(("python", "-c", "a = 1\nb = 2"), {}, ctx(tmp_path))
 
 
 @pytest.mark.parametrize("runner", [valgrind.ValgrindRunner(), heaptrack.HeaptrackRunner()])
@@ -134,9 +146,9 @@ def test_missing_asan_runtime(monkeypatch: pytest.MonkeyPatch) -> None:
         asan.find_runtime.cache_clear()
 
 
-def test_missing_suppressions_file(tools_present: None, tmp_path: Path) -> None:
-    with pytest.raises(ToolMissingError, match="restore"):
-        valgrind.ValgrindRunner(suppressions=tmp_path / "nope.supp").check_available()
+def test_a_project_without_suppressions_runs_without(tools_present: None, tmp_path: Path) -> None:
+    spec = valgrind.ValgrindRunner().launch(SUBJECT, BASE_ENV, RunContext(tmp_path, 10.0, tmp_path))
+    assert not any(a.startswith("--suppressions") for a in spec.argv)  # the folder has no valgrind.supp
 
 
 def test_suppression_files_exist_and_explain_every_entry() -> None:
