@@ -123,14 +123,8 @@ def selftest(session: nox.Session) -> None:
 
 @nox.session(python=False, default=False)
 def build(session: nox.Session) -> None:
-    """Build and stage every variant (or those named: `-- asan plain`)."""
-    python = harness_env(session)
-    for variant in session.posargs or list(VARIANTS):
-        session.run(
-            python, "-c",
-            "import sys; from pyharness import build, project; "
-            "print(build.stage(project.load(), sys.argv[1]).site_dir)", variant, external=True,
-        )  # fmt: skip
+    """Build and stage every variant (or those named: `-- asan plain`); print where each is."""
+    harness(session, "build", *(session.posargs or list(VARIANTS)))
 
 
 @nox.session(python=PYTHON)

@@ -1,31 +1,74 @@
-"""Attribution: which frame is the project's own code."""
+"""Attribution (``pyharness.attribution``): which frame is the project's own code, by its policy."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
+
 import pytest
 
-from pyharness.model import Finding, Frame
-from pyharness.parsers import attribution
+from pyharness import project
+from pyharness.attribution import Policy, qualified_name
+from pyharness.model import Finding, Frame, Trace
 
+CHECKOUT = Path(__file__).resolve().parent.parent
+# This repository's [tool.pyharness] policy, spelled out (test_policy_of_this_project checks it).
+POLICY = Policy(
+    root=CHECKOUT,
+    sources=("csrc", "pyharness"),
+    modules=("_netcore", "_canaries"),
+    namespaces=("netcore::", "canaries::"),
+)
 CANARIES_SO = "/w/build/stage/site/pyharness/_canaries.cpython-311-x86_64-linux-gnu.so"
 LIBPYTHON = "/usr/lib/libpython3.11.so.1.0"
+CANARY_SOURCE = "csrc/canaries/canaries_module.cpp"
+
+
+def test_policy_of_this_project() -> None:
+    assert Policy.of(project.load(CHECKOUT, search=False)) == POLICY
+    built = Policy.of(project.load(CHECKOUT, search=False), ["libextra.so"])
+    assert built.objects == frozenset({"libextra.so"})
 
 
 @pytest.mark.parametrize(
     ("path", "expected"),
     [
-        ("../../csrc/canaries/canaries_module.cpp", "csrc/canaries/canaries_module.cpp"),
-        ("/work/main/build-tools/relwithdebinfo/../../csrc/core/reactor.cpp", "csrc/core/reactor.cpp"),
+        ("../../csrc/canaries/canaries_module.cpp", CANARY_SOURCE),  # relative to the build directory
         ("csrc/core/reactor.cpp", "csrc/core/reactor.cpp"),
+        # What Valgrind prints for a build under this checkout (<dir> is the build dir plus "../..").
+        (f"{CHECKOUT}/build/relwithdebinfo/../../csrc/canaries/canaries_module.cpp", CANARY_SOURCE),
+        (f"{CHECKOUT}/build-tools/plain/../../csrc/core/reactor.cpp", "csrc/core/reactor.cpp"),
+        # Under the root as it is now, a deleted file is still the project's.
+        (f"{CHECKOUT}/csrc/core/gone_since.cpp", "csrc/core/gone_since.cpp"),
+        # Another checkout of the same tree: the suffix names a file of this one.
+        ("/ci/other/checkout/csrc/core/reactor.cpp", "csrc/core/reactor.cpp"),
+        ("/ci/other/checkout/csrc/core/not_in_this_tree.cpp", None),
+        ("/ci/other/checkout/README.md", None),  # a file of the checkout, not in a source folder
+        # Build trees and environments under the root are not source, though the suffix matches.
+        (f"{CHECKOUT}/build/plain/stage/site/pyharness/model.py", None),
+        (f"{CHECKOUT}/.venv/lib/python3.11/site-packages/pyharness/model.py", None),
+        # Installed or vendored copies, wherever they are.
+        ("/opt/venv/lib/python3.11/site-packages/pyharness/model.py", None),
+        ("/src/app/subprojects/netcore/csrc/core/reactor.cpp", None),
         ("/usr/lib/python3.11/site-packages/pybind11/include/pybind11/cast.h", None),
-        ("/venv/lib/python3.11/site-packages/pyharness/csrc/x.cpp", None),  # an installed copy is not source
         ("Objects/call.c", None),
-        ("/w/site/pyharness/_canaries.cpython-311-x86_64-linux-gnu.so", None),  # an object, not a source file
+        ("/w/site/pyharness/_canaries.cpython-311-x86_64-linux-gnu.so", None),  # an object, not source
         (None, None),
+        ("", None),
     ],
 )
 def test_project_path(path: str | None, expected: str | None) -> None:
-    assert attribution.project_path(path) == expected
+    assert POLICY.project_path(path) == expected
+
+
+def test_project_path_away_from_the_checkout_goes_by_the_source_folders_names() -> None:
+    # Reading a report where its checkout is not on disk: no file can be checked.
+    away = Policy(root=Path("/no/such/checkout"), sources=("csrc",))
+    assert away.project_path("/ci/work/build/../csrc/core/x.cpp") == "csrc/core/x.cpp"
+    assert away.project_path("../../csrc/core/x.cpp") == "csrc/core/x.cpp"
+    assert away.project_path("/ci/work/lib/core/x.cpp") is None
+    assert away.project_path("/ci/work/subprojects/csrc/x.cpp") is None
+    assert away.project_path("/ci/venv/lib/python3.11/site-packages/csrc/x.cpp") is None
 
 
 @pytest.mark.parametrize(
@@ -46,13 +89,14 @@ def test_project_path(path: str | None, expected: str | None) -> None:
     ],
 )
 def test_qualified_name(function: str, name: str) -> None:
-    assert attribution.qualified_name(function) == name
+    assert qualified_name(function) == name
 
 
-def test_first_project_frame_from_the_top_wins() -> None:
+def test_first_project_frame_from_the_top_wins_with_its_path_made_root_relative() -> None:
     stack = (
         Frame("__interceptor_malloc", "../../../../src/libsanitizer/asan/asan_malloc_linux.cpp", 69),
         Frame("canaries::leak(unsigned long)", "../../csrc/canaries/canaries_module.cpp", 39),
+        Frame("netcore::reactor::run()", "../../csrc/core/reactor.cpp", 120),
         Frame(
             "pybind11::cpp_function::dispatcher(_object*)",
             "/x/include/pybind11/pybind11.h",
@@ -61,8 +105,8 @@ def test_first_project_frame_from_the_top_wins() -> None:
         ),
         Frame("_PyEval_EvalFrameDefault", "Python/ceval.c", 4769, LIBPYTHON),
     )
-    frame = attribution.project_frame(stack)
-    assert frame == Frame("canaries::leak(unsigned long)", "csrc/canaries/canaries_module.cpp", 39)
+    frame = POLICY.project_frame(stack)
+    assert frame == Frame("canaries::leak(unsigned long)", CANARY_SOURCE, 39)
 
 
 def test_pybind11_internals_inlined_into_the_extension_are_foreign() -> None:
@@ -72,31 +116,38 @@ def test_pybind11_internals_inlined_into_the_extension_are_foreign() -> None:
             "pybind11::cpp_function::initialize<int (*&)()>", "/x/include/pybind11/cast.h", 323, CANARIES_SO
         ),
     )
-    assert attribution.project_frame(stack) is None
+    assert POLICY.project_frame(stack) is None
 
 
 def test_frames_without_debug_info() -> None:
     # In the extension without a file: project unless it is a pybind11/std symbol.
-    assert attribution.is_project_frame(
-        Frame("(anonymous namespace)::byte_view::byte_view", object=CANARIES_SO)
-    )
-    assert not attribution.is_project_frame(Frame("pybind11::cpp_function::dispatcher", object=CANARIES_SO))
+    assert POLICY.is_project_frame(Frame("(anonymous namespace)::byte_view::byte_view", object=CANARIES_SO))
+    assert not POLICY.is_project_frame(Frame("pybind11::cpp_function::dispatcher", object=CANARIES_SO))
+    assert not POLICY.is_project_frame(Frame("std::vector<char>::_M_realloc_insert", object=CANARIES_SO))
     # Object unknown too: the namespace decides.
-    assert attribution.is_project_frame(Frame("netcore::reactor::loop()"))
-    assert not attribution.is_project_frame(Frame("PyObject_Malloc", object=LIBPYTHON))
+    assert POLICY.is_project_frame(Frame("netcore::reactor::loop()"))
+    assert not POLICY.is_project_frame(Frame("PyObject_Malloc", object=LIBPYTHON))
+    # A file decides over the object: a foreign header inlined into the extension stays foreign.
+    assert not POLICY.is_project_frame(Frame("netcore::x()", "/usr/include/c++/12/bits/vector.tcc", 1, CANARIES_SO))
+
+
+def test_shared_objects_the_build_installed_are_the_projects() -> None:
+    frame = Frame("helper_without_namespace", object="/w/site/pyharness/libnetcore_core.so.1")
+    assert not POLICY.is_project_frame(frame)
+    assert replace(POLICY, objects=frozenset({"libnetcore_core.so.1"})).is_project_frame(frame)
 
 
 def test_module_init_is_foreign_for_leaks_only() -> None:
     init = Frame("pybind11_exec__canaries", "../../csrc/canaries/canaries_module.cpp", 113, CANARIES_SO)
     stack = (Frame("malloc"), init)
-    assert attribution.project_frame(stack, leak=True) is None
-    assert attribution.project_frame(stack, leak=False) is not None
+    assert POLICY.project_frame(stack, leak=True) is None
+    assert POLICY.project_frame(stack, leak=False) is not None
     lam = Frame(
         "pybind11_init__netcore(pybind11::module_&)::{lambda(int)#1}::operator()(int) const",
         "../../csrc/bindings/netcore_module.cpp",
         177,
     )
-    assert attribution.project_frame((Frame("malloc"), lam), leak=True) is not None
+    assert POLICY.project_frame((Frame("malloc"), lam), leak=True) is not None
 
 
 def test_memory_glibc_keeps_for_threads_is_foreign() -> None:
@@ -106,20 +157,64 @@ def test_memory_glibc_keeps_for_threads_is_foreign() -> None:
         Frame("__pthread_create_2_1", "./nptl/pthread_create.c", 650),
         Frame("netcore::reactor::reactor()", "../../csrc/core/reactor.cpp", 36),
     )
-    assert attribution.project_frame(stack, leak=True) is None
+    assert POLICY.project_frame(stack, leak=True) is None
+    assert POLICY.project_frame(stack, leak=False) is not None
 
 
 def test_attribute_marks_foreign_findings_suppressed() -> None:
-    foreign = attribution.attribute(
-        Finding("asan", "leak.direct", "m", stack=(Frame("xmalloc", object="/bin/bash"),))
-    )
+    foreign = POLICY.attribute(Finding("asan", "leak.direct", "m", stack=(Frame("xmalloc", object="/bin/bash"),)))
     assert foreign.project_frame is None and foreign.suppressed and not foreign.counts
-    ours = attribution.attribute(
+    ours = POLICY.attribute(
         Finding(
             "asan",
             "leak.direct",
             "m",
-            stack=(Frame("canaries::leak(unsigned long)", "csrc/canaries/c.cpp", 1),),
+            stack=(Frame("canaries::leak(unsigned long)", "../../csrc/canaries/canaries_module.cpp", 1),),
         )
     )
     assert ours.counts and ours.project_frame is not None
+    assert ours.project_frame.file == CANARY_SOURCE
+
+
+def test_attribute_keeps_what_the_tool_suppressed() -> None:
+    possibly_lost = Finding(
+        "valgrind",
+        "leak.possible",
+        "m",
+        stack=(Frame("netcore::reactor::reactor()", "../../csrc/core/reactor.cpp", 36),),
+        suppressed=True,
+    )
+    attributed = POLICY.attribute(possibly_lost)
+    assert attributed.project_frame is not None and attributed.suppressed and not attributed.counts
+
+
+def test_related_traces_are_attributed_and_vouch_for_a_foreign_access() -> None:
+    other = Frame("netcore::server::stop()", "../../csrc/core/reactor.cpp", 88)
+    race = Finding(
+        "tsan",
+        "data-race",
+        "Write of size 8 by thread T2",
+        stack=(Frame("memcpy", object="/lib/x86_64-linux-gnu/libc.so.6"),),
+        related=(
+            Trace("Previous write of size 8 by thread T1", (Frame("__tsan_write8"), other)),
+            Trace("Location is heap block allocated by main thread", (Frame("malloc"),)),
+        ),
+    )
+    attributed = POLICY.attribute(race)
+    assert [t.project_frame for t in attributed.related] == [
+        replace(other, file="csrc/core/reactor.cpp"),
+        None,
+    ]
+    assert attributed.project_frame == replace(other, file="csrc/core/reactor.cpp")
+    assert attributed.counts
+    # A leak is the allocator's caller's alone: another stack never makes it the project's.
+    leak = replace(race, kind="leak.direct")
+    assert not POLICY.attribute(leak).counts
+
+
+def test_attribute_all_keeps_order_and_count() -> None:
+    findings = (
+        Finding("asan", "leak.direct", "a", stack=(Frame("xmalloc", object="/bin/bash"),)),
+        Finding("asan", "leak.direct", "b", stack=(Frame("canaries::leak(unsigned long)"),)),
+    )
+    assert [(f.message, f.counts) for f in POLICY.attribute_all(findings)] == [("a", False), ("b", True)]

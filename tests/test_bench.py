@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from pyharness import build
-from pyharness.bench import __main__ as bench_cli
-from pyharness.bench.catalogue import FRAME_SIZE, METRICS, PEERS
-from pyharness.bench.framing import FrameScanner, FrameTooLarge, encode
+from pyharness.netcore.bench import __main__ as bench_cli
+from pyharness.netcore.bench.catalogue import FRAME_SIZE, METRICS, PEERS
+from pyharness.netcore.bench.framing import FrameScanner, FrameTooLarge, encode
 from tests.conftest import IN_CI
 
 CI_REQUIRED = {"uvloop", "zmq"}  # the `bench` dependency group; CI installs it
@@ -49,7 +49,7 @@ def test_scanner_rejects_a_length_above_the_maximum() -> None:
 
 @pytest.mark.slow
 def test_quick_bench_measures_every_present_peer(
-    plain_build: build.StagedBuild, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    plain_build: build.Staged, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     peers = _expected_peers()
     out = tmp_path / "bench.json"

@@ -1,45 +1,32 @@
-"""The core's own tests, hostile peers included, under ASan+LSan+UBSan through `pyharness wrap`.
+"""The core's own tests, hostile peers included, as the matrix's ``pytest`` workload under ASan+LSan+UBSan.
 
-This is how a user puts a pytest suite under a tool; here it proves the core
-stays clean under the ``asan`` variant while being abused (issue: hostile input).
+The project's table makes the suite a workload (``[tool.pyharness.workloads.pytest]``),
+as any project's suite is; here it proves the core stays clean under the ``asan``
+variant while being abused, and that the cell names the tests it ran.
 """
 
 from __future__ import annotations
 
-import json
-import sys
-from pathlib import Path
-
 import pytest
 
-from pyharness import cli
+from pyharness import cell
+from pyharness.cell.plan import CellRequest
 from pyharness.errors import ToolMissingError
 from pyharness.runners.asan import find_runtime
-from tests.conftest import IN_CI
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.conftest import IN_CI, THIS
 
 
 @pytest.mark.tools
 @pytest.mark.slow
-def test_core_and_hostile_tests_are_clean_under_asan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_core_and_hostile_tests_are_clean_under_asan(tmp_path) -> None:  # type: ignore[no-untyped-def]
     try:
         find_runtime()
     except ToolMissingError as err:
         if IN_CI:
             pytest.fail(f"the ASan runtime is missing and CI=true requires it: {err}")
         pytest.skip(str(err))
-    monkeypatch.chdir(ROOT)  # the suite's conftest stages the variant the wrap asks for
-    report = tmp_path / "cell.json"
-    code = cli.main(
-        [
-            "wrap", "--tool", "asan", "--out-dir", str(tmp_path / "run"), "--json", str(report),
-            "--no-progress", "--", sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-            "tests/test_netcore.py", "tests/test_hostile.py",
-        ]
-    )  # fmt: skip
-    cell = json.loads(report.read_text())
-    assert code == cli.EXIT_OK, f"{cell['status']}: {cell['reason']}"
-    counted = [f for f in cell["findings"] if f["frame"] and not f["suppressed"]]
-    assert counted == []
-    assert cell["variant"] == "asan"
+    report = cell.run_cell(THIS, CellRequest("asan", "pytest", tmp_path))
+    assert report.status == "pass", report.reason
+    assert report.variant == "asan"
+    assert [f for f in report.findings if f.counts] == []
+    assert report.tests is not None and report.tests.tests >= 40 and report.tests.failures == 0

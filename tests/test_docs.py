@@ -17,9 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from pyharness import baselines, build, doccommands, docgen
+from pyharness import baselines, build
 from pyharness.baselines import BaselineKey
-from tests.conftest import require_tool
+from pyharness.netcore import doccommands, docgen
+from tests.conftest import THIS, require_tool
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = sorted((ROOT / "docs").glob("*.md"))
@@ -34,12 +35,12 @@ def test_docs_exist_and_have_commands() -> None:
 
 
 def inputs() -> docgen.DocInputs:
-    return docgen.load_inputs(ROOT, baselines.load(baselines.baseline_path(ROOT / "baselines")))
+    return docgen.load_inputs(THIS, baselines.load(baselines.baseline_path(THIS.baselines)))
 
 
 def test_generated_tables_match_the_baselines_file() -> None:
     stale = docgen.stale_docs(DOCS, inputs())
-    assert not stale, f"regenerate with `python -m pyharness docs --write`: {', '.join(map(str, stale))}"
+    assert not stale, f"regenerate with `python -m pyharness.netcore.docs --write`: {', '.join(map(str, stale))}"
 
 
 def test_generated_tables_show_measured_numbers() -> None:
@@ -87,14 +88,15 @@ def test_nox_blocks_name_real_sessions() -> None:
 
 
 @pytest.fixture(scope="module")
-def doc_env(plain_build: build.StagedBuild) -> dict[str, str]:
+def doc_env(plain_build: build.Staged) -> dict[str, str]:
     for variant in ("asan", "relwithdebinfo"):
-        build.stage(variant)
+        build.stage(THIS, variant)
     env = dict(os.environ)
     env.pop("LD_PRELOAD", None)
     # The real interpreter first (a pyenv shim is a bash script: LD_PRELOAD would profile bash),
     # and memory_profile_demo from the staged plain build, as `pip install .` would provide it.
     env["PATH"] = os.pathsep.join((str(Path(sys.executable).parent), str(plain_build.bin_dir), env["PATH"]))
+    env["PYTHONPATH"] = str(ROOT)  # `python -m pyharness` from the checkout, as the docs say
     (Path("/tmp") / "pyharness-docs").mkdir(exist_ok=True)
     return env
 

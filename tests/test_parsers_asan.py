@@ -1,4 +1,8 @@
-"""The ASan/LSan/UBSan parser on real captured logs (tests/data/capture_tool_outputs.py)."""
+"""The ASan/LSan/UBSan parser on real captured logs (tests/data/capture_tool_outputs.py).
+
+The parser reports what the tool said; whether a finding is the project's is the
+policy's call (``pyharness.attribution``), applied here as a cell applies it.
+"""
 
 from __future__ import annotations
 
@@ -6,37 +10,57 @@ from pathlib import Path
 
 import pytest
 
+from pyharness import project
+from pyharness.attribution import Policy
 from pyharness.errors import ParseError
+from pyharness.model import Finding, Frame
 from pyharness.parsers import asan
+from pyharness.runners.asan import MALLOC_CONTEXT_SIZE
 
-CAPTURES = Path(__file__).parent / "data" / "captures" / "asan"
+CHECKOUT = Path(__file__).resolve().parent.parent
+CAPTURES = CHECKOUT / "tests" / "data" / "captures" / "asan"
 CANARY_SOURCE = "csrc/canaries/canaries_module.cpp"
+POLICY = Policy.of(project.load(CHECKOUT, search=False))
 
 
-def parse_capture(name: str) -> tuple[asan.Finding, ...]:
+def capture_files(name: str) -> list[Path]:
     directory = CAPTURES / name
     files = sorted(p for p in directory.iterdir() if p.suffix == ".log")
-    files += [p for p in directory.iterdir() if p.name == "subject.stderr"]
-    return asan.parse_files(files)
+    return files + [p for p in directory.iterdir() if p.name == "subject.stderr"]
+
+
+def parse_capture(name: str) -> tuple[Finding, ...]:
+    return asan.parse_files(capture_files(name))
+
+
+def attributed(name: str) -> tuple[Finding, ...]:
+    return POLICY.attribute_all(parse_capture(name))
 
 
 @pytest.mark.parametrize(
-    ("canary", "kind", "function"),
+    ("canary", "kind", "function", "line"),
     [
-        ("leak", "leak.direct", "canaries::leak(unsigned long)"),
-        ("heap_overflow_read", "heap-buffer-overflow", "canaries::heap_overflow_read()"),
-        ("use_after_free", "heap-use-after-free", "canaries::use_after_free()"),
-        ("signed_overflow", "signed-integer-overflow", "canaries::signed_overflow(int)"),
+        ("leak", "leak.direct", "canaries::leak(unsigned long)", 39),
+        ("heap_overflow_read", "heap-buffer-overflow", "canaries::heap_overflow_read()", 55),
+        ("use_after_free", "heap-use-after-free", "canaries::use_after_free()", 66),
+        ("signed_overflow", "signed-integer-overflow", "canaries::signed_overflow(int)", 86),
     ],
 )
-def test_each_canary_is_found_and_attributed(canary: str, kind: str, function: str) -> None:
-    counted = [f for f in parse_capture(canary) if f.counts]
+def test_each_canary_is_found_and_attributed(canary: str, kind: str, function: str, line: int) -> None:
+    counted = [f for f in attributed(canary) if f.counts]
     assert [f.kind for f in counted] == [kind]
     frame = counted[0].project_frame
     assert frame is not None
-    assert frame.function == function
-    assert frame.file == CANARY_SOURCE
-    assert frame.line is not None and frame.line > 0
+    assert (frame.function, frame.file, frame.line) == (function, CANARY_SOURCE, line)
+
+
+@pytest.mark.parametrize("canary", ["leak", "heap_overflow_read", "use_after_free", "signed_overflow"])
+def test_the_parser_leaves_attribution_to_the_policy(canary: str) -> None:
+    findings = parse_capture(canary)
+    assert findings
+    assert all(f.project_frame is None and not f.suppressed for f in findings)
+    # As the tool printed it: build-relative, not yet made root-relative.
+    assert any(fr.file == "../../csrc/canaries/canaries_module.cpp" for f in findings for fr in f.stack)
 
 
 def test_leak_carries_bytes_and_blocks() -> None:
@@ -57,13 +81,14 @@ def test_ubsan_report_on_stderr_is_joined_with_its_summary_in_the_log() -> None:
     (finding,) = parse_capture("signed_overflow")
     assert finding.kind == "signed-integer-overflow"
     assert "runtime error: signed integer overflow" in finding.message
+    assert finding.stack[0].function == "canaries::signed_overflow(int)"
 
 
 @pytest.mark.parametrize("clean", ["clean", "uninitialised_branch"])
 def test_clean_runs_give_no_project_findings(clean: str) -> None:
     directory = CAPTURES / clean
     assert directory.is_dir()
-    assert [f for f in parse_capture(clean) if f.counts] == []
+    assert [f for f in attributed(clean) if f.counts] == []
 
 
 def test_truncated_report_raises() -> None:
@@ -87,9 +112,66 @@ Direct leak of 32 byte(s) in 1 object(s) allocated from:
 
 SUMMARY: AddressSanitizer: 32 byte(s) leaked in 1 allocation(s).
 """
-    (finding,) = asan.parse_text(text)
-    assert finding.project_frame is None and not finding.counts
+    (finding,) = POLICY.attribute_all(asan.parse_text(text))
+    assert finding.project_frame is None and finding.suppressed and not finding.counts
     assert finding.stack[1].object == "/usr/bin/bash"
+
+
+# -- stacks cut short by the fast unwinder ---------------------------------------
+
+
+def _uaf_access_stack() -> tuple[Frame, ...]:
+    (finding,) = parse_capture("use_after_free")
+    return finding.stack
+
+
+def test_a_complete_captured_stack_is_not_truncated() -> None:
+    stack = _uaf_access_stack()  # unwound from the faulting pc through libpython to _start
+    assert stack[-1].function == "_start" and len(stack) < MALLOC_CONTEXT_SIZE
+    assert not asan.truncated(stack)
+    # A stripped interpreter leaves its _start unsymbolized below libc's entry: still complete.
+    stripped = (*stack[:-1], Frame("??", object="/usr/bin/python3.11"))
+    assert not asan.truncated(stripped)
+    assert not parse_capture("use_after_free")[0].truncated
+
+
+def test_the_captured_leak_stack_stops_in_libpython_and_is_truncated() -> None:
+    (leak,) = parse_capture("leak")
+    assert leak.stack[-1].function == "cfunction_vectorcall_FASTCALL_KEYWORDS"  # CPython, no frame pointers
+    assert len(leak.stack) < MALLOC_CONTEXT_SIZE
+    assert asan.truncated(leak.stack)
+    assert leak.truncated
+    # The project frame is still above the cut: the leak counts, and is known to be ours.
+    (ours,) = POLICY.attribute_all((leak,))
+    assert ours.counts and ours.truncated
+
+
+def test_a_stack_that_fills_the_context_size_is_not_truncated() -> None:
+    deep = tuple(Frame(f"f{i}", "x.cpp", i) for i in range(MALLOC_CONTEXT_SIZE))
+    assert not asan.truncated(deep)
+    assert asan.truncated(deep[:-1])
+    assert not asan.truncated(())
+
+
+def test_inlined_frames_do_not_count_towards_the_context_size() -> None:
+    # ASan numbers each inlined call on a line of its own, all at one return address;
+    # malloc_context_size counts addresses. Repeat an inlined pybind11 frame of the capture.
+    lines = (CAPTURES / "leak" / "asan.log").read_text().splitlines(keepends=True)
+    inlined = next(i for i, line in enumerate(lines) if "#3 0x7fa28034105a" in line)
+    text = "".join([*lines[:inlined], *[lines[inlined]] * MALLOC_CONTEXT_SIZE, *lines[inlined + 1 :]])
+    (leak,) = asan.parse_text(text)
+    assert len(leak.stack) > MALLOC_CONTEXT_SIZE
+    assert leak.truncated, "5 return addresses of 30: the unwinder stopped early"
+
+
+def test_thread_stacks_end_in_start_thread_or_clone() -> None:
+    ends = [Frame("start_thread", "./nptl/pthread_create.c", 442), Frame("clone3", None, None, "libc.so.6")]
+    for end in ends:
+        assert not asan.truncated((Frame("malloc"), Frame("netcore::reactor::run()"), end))
+    assert asan.truncated((Frame("malloc"), Frame("netcore::reactor::run()")))
+
+
+# -- frame lines -------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -122,6 +204,10 @@ def test_frame_lines(
     assert (frame.function, frame.file, frame.line, frame.object) == (function, file, line_no, obj)
 
 
+def test_a_line_that_is_not_a_frame() -> None:
+    assert asan.parse_frame("READ of size 4 at 0x603000052068 thread T0") is None
+
+
 def test_runtime_check_failure_is_an_error_not_silence() -> None:
     # Seen when libstdc++ was not preloaded: the first C++ exception killed the process.
     text = (
@@ -131,3 +217,12 @@ def test_runtime_check_failure_is_an_error_not_silence() -> None:
     )
     with pytest.raises(ParseError, match=r"runtime itself failed.*preload libstdc"):
         asan.parse_text(text, "asan.3324")
+
+
+def test_parse_cell_reads_the_runners_files(tmp_path: Path) -> None:
+    for path in capture_files("signed_overflow"):
+        name = "asan.6620" if path.suffix == ".log" else path.name
+        (tmp_path / name).write_bytes(path.read_bytes())
+    parsed = asan.parse_cell(tmp_path)
+    assert [f.kind for f in parsed.findings] == ["signed-integer-overflow"]
+    assert parsed.metrics == ()

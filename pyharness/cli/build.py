@@ -1,0 +1,37 @@
+"""``pyharness build``: build and stage variants of the project, and say where they are."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+from pyharness import build
+from pyharness.cli.common import EXIT_OK, add_project_option, command_parser, load_project, print_lines
+from pyharness.errors import ConfigError
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = command_parser(
+        sub,
+        "build",
+        help="build and stage variants; print where they are",
+        description="Build (when its inputs changed) and stage each named variant of the project, or every "
+        "variant, and print `VARIANT PATH` per line: PATH is the staged package directory to put first on "
+        'PYTHONPATH (with --path, only the paths): PYTHONPATH="$(pyharness build asan --path)" python ...',
+    )
+    p.add_argument("variants", nargs="*", metavar="VARIANT", help="variants to build (default: all)")
+    p.add_argument("--path", action="store_true", help="print only the staged paths, one per line")
+    add_project_option(p)
+    p.set_defaults(handler=handle)
+
+
+def handle(args: argparse.Namespace, rest: Sequence[str]) -> int:
+    project = load_project(args)
+    if project.build == "none":
+        raise ConfigError(f"{project.name} is built by its user ([tool.pyharness] build = \"none\"): nothing to build")
+    lines = []
+    for variant in args.variants or list(project.variants):
+        staged = build.stage(project, variant)
+        lines.append(str(staged.site_dir) if args.path else f"{variant} {staged.site_dir}")
+    print_lines(lines)
+    return EXIT_OK
