@@ -128,7 +128,9 @@ def test_frames_without_debug_info() -> None:
     assert POLICY.is_project_frame(Frame("netcore::reactor::loop()"))
     assert not POLICY.is_project_frame(Frame("PyObject_Malloc", object=LIBPYTHON))
     # A file decides over the object: a foreign header inlined into the extension stays foreign.
-    assert not POLICY.is_project_frame(Frame("netcore::x()", "/usr/include/c++/12/bits/vector.tcc", 1, CANARIES_SO))
+    assert not POLICY.is_project_frame(
+        Frame("netcore::x()", "/usr/include/c++/12/bits/vector.tcc", 1, CANARIES_SO)
+    )
 
 
 def test_shared_objects_the_build_installed_are_the_projects() -> None:
@@ -162,7 +164,9 @@ def test_memory_glibc_keeps_for_threads_is_foreign() -> None:
 
 
 def test_attribute_marks_foreign_findings_suppressed() -> None:
-    foreign = POLICY.attribute(Finding("asan", "leak.direct", "m", stack=(Frame("xmalloc", object="/bin/bash"),)))
+    foreign = POLICY.attribute(
+        Finding("asan", "leak.direct", "m", stack=(Frame("xmalloc", object="/bin/bash"),))
+    )
     assert foreign.project_frame is None and foreign.suppressed and not foreign.counts
     ours = POLICY.attribute(
         Finding(

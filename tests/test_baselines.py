@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -10,13 +11,13 @@ import pytest
 from pyharness import baselines
 from pyharness.baselines import BaselineEntry, BaselineKey, Baselines
 from pyharness.errors import ConfigError
-from pyharness.model import CellReport, Metric
+from pyharness.model import CellReport, Metric, Preset
 
 MIB = 1 << 20
 
 
-def _cell(*metrics: Metric, status: str = "pass", reason: str = "ok") -> CellReport:
-    return CellReport("plain", "rss", "connections", status, reason, 1.0, metrics=metrics)  # type: ignore[arg-type]
+def _cell(*metrics: Metric, status: str = "pass", reason: str = "ok", preset: Preset = "quick") -> CellReport:
+    return CellReport("plain", "rss", "connections", status, reason, 1.0, metrics=metrics, preset=preset)  # type: ignore[arg-type]
 
 
 def _entry(
@@ -91,6 +92,28 @@ def test_error_and_skipped_cells_keep_their_status() -> None:
         cell = _cell(Metric("peak_rss", 99 * MIB, "B"), status=status, reason="tool crashed")
         gated = baselines.gate(cell, _baselines(peak_rss=_entry(10 * MIB, MIB)))
         assert (gated.status, gated.reason) == (status, "tool crashed")
+
+
+@pytest.mark.parametrize(
+    ("preset", "workload"), [("quick", "connections"), ("sweep", "connections@sweep"), ("custom", None)]
+)
+def test_preset_workload_follows_the_cells_preset(preset: Preset, workload: str | None) -> None:
+    assert baselines.preset_workload(_cell(preset=preset)) == workload
+
+
+def test_each_preset_is_gated_against_its_own_entry() -> None:
+    table = Baselines(
+        "test-platform",
+        {
+            BaselineKey("plain", "rss", "connections", "peak_rss"): _entry(10 * MIB, MIB),
+            BaselineKey("plain", "rss", "connections@sweep", "peak_rss"): _entry(100 * MIB, 10 * MIB),
+        },
+    )
+    sweep = _cell(Metric("peak_rss", 105 * MIB, "B"), preset="sweep")
+    assert baselines.gate(sweep, table).status == "pass", "the sweep entry, not the quick one"
+    assert baselines.gate(replace(sweep, preset="quick"), table).status == "fail"
+    custom = baselines.gate(replace(sweep, preset="custom"), table)
+    assert (custom.status, custom.metrics[0].verdict, custom.metrics[0].baseline) == ("pass", "info", None)
 
 
 def test_derive_uses_median_and_spread_deterministically() -> None:

@@ -125,11 +125,18 @@ def _descendants_gone(pid: int, seen: list[int], timeout: float = 15.0) -> list[
     return alive
 
 
+def _cmdline(p: psutil.Process) -> str:
+    try:
+        return " ".join(p.cmdline())
+    except psutil.Error:
+        return ""  # gone, or a zombie: not the subject we wait for
+
+
 def _wait_for_subject(orchestrator: psutil.Process, timeout: float = 120.0) -> list[int]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         kids = orchestrator.children(recursive=True)
-        if any("scenario" in " ".join(k.cmdline()) for k in kids if k.is_running()):
+        if any("scenario" in _cmdline(k) for k in kids):
             return [k.pid for k in kids]
         time.sleep(0.2)
     pytest.fail("the subject never started")

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from pyharness import baselines, cli, diffcmd
+from pyharness import baselines, cli, interrupt
 from pyharness.baselines import BaselineEntry, BaselineKey
+from pyharness.cli import diff as diffcmd
 from pyharness.diff import against_baseline, diff
-from pyharness.model import CellReport, Finding, Frame, Metric
+from pyharness.model import CellReport, Finding, Frame, Metric, Preset
 from pyharness.render import rundiff
 from pyharness.render.summary import GitFacts, HostFacts, Summary
 
@@ -53,8 +54,8 @@ def _asan(*findings: Finding, status: str = "pass", workload: str = "messages") 
     return CellReport("asan", "asan", workload, status, reason, 20.0, findings=findings)  # type: ignore[arg-type]
 
 
-def _rss(*metrics: Metric, status: str = "pass", **extra: object) -> CellReport:
-    return CellReport("plain", "rss", "messages", status, "ok", 12.0, metrics=metrics, extra=dict(extra))  # type: ignore[arg-type]
+def _rss(*metrics: Metric, status: str = "pass", preset: Preset = "quick") -> CellReport:
+    return CellReport("plain", "rss", "messages", status, "ok", 12.0, metrics=metrics, preset=preset)  # type: ignore[arg-type]
 
 
 def _peak(value: float, *, gated: bool = True) -> Metric:
@@ -76,10 +77,17 @@ def _write_run(tmp_path: Path, summary: Summary) -> Path:
 
 @pytest.fixture(autouse=True)
 def _no_checkout_baselines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The default baselines directory is a temporary one: the checkout's file must not decide a test."""
-    directory = tmp_path / "baselines"
-    monkeypatch.setattr(diffcmd, "BASELINES_DIR", directory)
-    return directory
+    """The tests run inside a project of their own: the checkout's baselines must not decide a test.
+
+    ``diff`` takes the baselines folder from the project around the current directory.
+    The CLI's signal handlers are not installed into the test process.
+    """
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "diffed"\n\n[tool.pyharness]\nbuild = "none"\n', encoding="utf-8"
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(interrupt, "install", lambda: None)
+    return tmp_path / "baselines"
 
 
 def _cli(*args: object, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
@@ -288,9 +296,39 @@ def test_ungated_metrics_in_both_runs_are_shown_but_not_judged() -> None:
 
 
 def test_metrics_at_different_presets_are_not_compared() -> None:
-    result = diff(_summary("a", _rss(_peak(100 * MIB))), _summary("b", _rss(_peak(500 * MIB), sweep=True)))
+    result = diff(
+        _summary("a", _rss(_peak(100 * MIB))), _summary("b", _rss(_peak(500 * MIB), preset="sweep"))
+    )
     assert result.metrics == ()
     assert any("not the same preset" in note for note in result.notes)
+    custom = diff(
+        _summary("a", _rss(_peak(100 * MIB), preset="custom")),
+        _summary("b", _rss(_peak(500 * MIB), preset="custom")),
+    )
+    assert custom.metrics == () and not custom.worse, "custom sizes compare with nothing, not even themselves"
+    sweeps = diff(
+        _summary("a", _rss(_peak(100 * MIB), preset="sweep")),
+        _summary("b", _rss(_peak(500 * MIB), preset="sweep")),
+    )
+    assert [m.regressed for m in sweeps.metrics] == [True]
+
+
+def test_a_run_written_before_the_typed_fields_keeps_its_preset(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A sweep run from before ``CellReport.preset``: its sizes were in "extra".
+    old = _summary("run-old", _rss(_peak(500 * MIB, gated=False))).to_json()
+    for cell in old["cells"]:
+        for key in ("preset", "series", "marks", "omitted", "tests", "subject", "cached_from", "details"):
+            del cell[key]
+        cell["extra"] = {"sweep": True, "rss_series": [[0.0, 1.0]]}
+    run_old = tmp_path / "run-old"
+    run_old.mkdir()
+    (run_old / "summary.json").write_text(json.dumps(old), encoding="utf-8")
+    assert diffcmd.load_summary(run_old).cells[0].preset == "sweep"
+    code, out = _cli(run_old, _write_run(tmp_path, _summary("run-b", _rss(_peak(100 * MIB)))), capsys=capsys)
+    assert code == 0
+    assert "metrics not compared: not the same preset sizes in both runs" in out
 
 
 def test_an_errored_cells_numbers_are_not_compared() -> None:
@@ -336,6 +374,44 @@ def test_against_baseline_cli_with_and_without_a_file(
     assert code == 1 and "| plain-rss-messages | rss_peak | 100.00 MiB | 103.00 MiB |" in out
     code, _ = _cli("--against-baseline", run_b, capsys=capsys)
     assert code == 1, "the option does not swallow the run"
+
+
+def test_the_baselines_folder_is_the_projects(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run_b = _write_run(tmp_path, _summary("run-b", _rss(_peak(103 * MIB, gated=False))))
+    other = tmp_path_factory.mktemp("other-project")
+    (other / "pyproject.toml").write_text(
+        '[project]\nname = "other"\n\n[tool.pyharness]\nbuild = "none"\nbaselines = "gates"\n',
+        encoding="utf-8",
+    )
+    _baselines_file(other / "gates", tolerance=4 * MIB)
+    code, out = _cli(run_b, "--against-baseline", "--project", other, capsys=capsys)
+    assert code == 0 and "within tolerance" in out
+    # The request carries the folder: compute() reads nothing else.
+    req = diffcmd.Request((run_b,), True, None, other / "gates")
+    assert not diffcmd.compute(req).worse
+    explicit = diffcmd.compute(
+        replace(req, baselines_dir=None, baselines_file=other / "gates" / f"{PLATFORM}.json")
+    )
+    assert explicit.before == f"baselines {PLATFORM}" and [m.tolerance for m in explicit.metrics] == [4 * MIB]
+
+
+def test_without_a_project_against_baseline_needs_a_file(
+    tmp_path: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    run_a = _write_run(tmp_path, CLEAN_A)
+    run_b = _write_run(tmp_path, CLEAN_B)
+    monkeypatch.chdir(tmp_path_factory.mktemp("no-project"))
+    assert cli.main(["diff", str(run_b), "--against-baseline"]) == 2
+    assert "needs a baselines FILE, or a project" in capsys.readouterr().err
+    code, out = _cli(run_a, run_b, capsys=capsys)
+    assert code == 0, "run to run needs no project: every metric is taken as lower-is-better"
+    assert "(assumed)" in out
+    assert cli.main(["diff", str(run_a), str(run_b), "--project", str(tmp_path / "no-such-dir")]) == 2
 
 
 def test_diff_help_documents_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:

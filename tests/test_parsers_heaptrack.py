@@ -1,16 +1,28 @@
-"""The heaptrack_print text parser on real captured output (gzipped by the capture script)."""
+"""The heaptrack_print text parser on real captured output (gzipped by the capture script).
+
+The parser reports leak sites and totals as heaptrack printed them; which sites
+are the project's is the policy's call (``pyharness.attribution``), and the
+bytes the project leaked (``leaked_project``) are the cell's to add up.
+"""
 
 from __future__ import annotations
 
+import functools
 import gzip
 from pathlib import Path
 
 import pytest
 
+from pyharness import project
+from pyharness.attribution import Policy
 from pyharness.errors import ParseError
+from pyharness.model import Finding
 from pyharness.parsers import heaptrack
+from pyharness.runners.heaptrack import LEAKS_FILE, SUMMARY_FILE
 
-CAPTURES = Path(__file__).parent / "data" / "captures" / "heaptrack"
+CHECKOUT = Path(__file__).resolve().parent.parent
+CAPTURES = CHECKOUT / "tests" / "data" / "captures" / "heaptrack"
+POLICY = Policy.of(project.load(CHECKOUT, search=False))
 
 
 def text_of(name: str, file: str) -> str:
@@ -23,12 +35,18 @@ def text_of(name: str, file: str) -> str:
     )
 
 
+@functools.cache  # a capture is a megabyte of text: parse each once (the result is frozen)
 def parse_capture(name: str) -> heaptrack.HeaptrackResult:
     return heaptrack.parse_text(text_of(name, "heaptrack-leaks.txt"), f"{name}/heaptrack-leaks.txt")
 
 
+@functools.cache
+def attributed(name: str) -> tuple[Finding, ...]:
+    return POLICY.attribute_all(parse_capture(name).findings)
+
+
 def test_leak_canary_is_found_and_attributed() -> None:
-    counted = [f for f in parse_capture("leak").findings if f.counts]
+    counted = [f for f in attributed("leak") if f.counts]
     assert len(counted) == 1
     (leak,) = counted
     assert leak.kind == "leak"
@@ -43,22 +61,37 @@ def test_leak_canary_is_found_and_attributed() -> None:
     "name", ["clean", "heap_overflow_read", "use_after_free", "uninitialised_branch", "signed_overflow"]
 )
 def test_runs_without_a_leak_give_no_project_findings(name: str) -> None:
-    result = parse_capture(name)
-    assert [f for f in result.findings if f.counts] == []
+    findings = attributed(name)
+    assert [f for f in findings if f.counts] == []
     # The interpreter's unfreed memory is there, visible and foreign.
-    assert any(not f.counts for f in result.findings)
+    assert any(f.project_frame is None for f in findings)
+
+
+def test_the_parser_leaves_attribution_to_the_policy() -> None:
+    findings = parse_capture("leak").findings
+    assert len(findings) > 1
+    assert all(f.project_frame is None and not f.suppressed for f in findings)
+    assert any(fr.file == "../../csrc/canaries/canaries_module.cpp" for f in findings for fr in f.stack)
 
 
 def test_metrics() -> None:
     result = heaptrack.parse_text(text_of("leak", "heaptrack.txt"))
     metrics = {m.name: m for m in result.metrics}
-    for name in ("peak_heap", "allocation_calls", "temporary_allocations", "leaked_total", "leaked_project"):
+    for name in ("peak_heap", "allocation_calls", "temporary_allocations", "leaked_total", "runtime"):
         assert name in metrics
     assert metrics["allocation_calls"].unit == "calls" and metrics["allocation_calls"].value > 1000
-    assert metrics["peak_heap"].value > 100_000
+    assert metrics["peak_heap"].value > 100_000 and metrics["peak_heap"].unit == "bytes"
     assert metrics["leaked_total"].value >= 4096
-    assert parse_capture("leak").metrics[-2].name == "leaked_project"
-    assert {m.name: m.value for m in parse_capture("leak").metrics}["leaked_project"] == 4100
+    assert metrics["runtime"].unit == "s" and metrics["runtime"].value > 0
+    # What the project leaked depends on attribution, so the cell computes it, not the parser.
+    assert "leaked_project" not in {m.name for m in parse_capture("leak").metrics}
+
+
+def test_the_projects_leaked_bytes_are_the_counted_sites() -> None:
+    leaked = sum(f.bytes or 0 for f in attributed("leak") if f.counts)
+    assert leaked == 4100
+    leaked_total = {m.name: m.value for m in parse_capture("leak").metrics}["leaked_total"]
+    assert leaked < leaked_total, "the interpreter's own unfreed blocks are in the total, not in ours"
 
 
 def test_summary_file_shares_totals_with_leaks_file() -> None:
@@ -74,7 +107,7 @@ def test_truncated_output_raises() -> None:
 
 
 def test_objects_are_inherited_from_the_frame_above() -> None:
-    (leak,) = [f for f in parse_capture("leak").findings if f.counts]
+    (leak,) = [f for f in attributed("leak") if f.counts]
     assert all(f.object for f in leak.stack)
 
 
@@ -98,7 +131,10 @@ total memory leaked: 4.10K
     result = heaptrack.parse_text(text)
     (leak,) = result.findings
     assert leak.stack[0].function == "canaries::leak(unsigned long)"
-    assert len(leak.stack) == 2 and leak.counts
+    assert len(leak.stack) == 2
+    (ours,) = POLICY.attribute_all(result.findings)
+    assert ours.counts and ours.project_frame is not None
+    assert ours.project_frame.file == "csrc/canaries/canaries_module.cpp"
 
 
 @pytest.mark.parametrize(("text", "value"), [("4.10K", 4100), ("5.01M", 5_010_000), ("0B", 0), ("12", 12)])
@@ -109,3 +145,13 @@ def test_sizes(text: str, value: int) -> None:
 def test_bad_size_raises() -> None:
     with pytest.raises(ParseError):
         heaptrack.parse_size("lots")
+
+
+def test_parse_cell_needs_both_files(tmp_path: Path) -> None:
+    with pytest.raises(ParseError, match="missing"):
+        heaptrack.parse_cell(tmp_path)
+    for name in (LEAKS_FILE, SUMMARY_FILE):
+        (tmp_path / name).write_text(text_of("leak", name), encoding="utf-8")
+    parsed = heaptrack.parse_cell(tmp_path)
+    assert len(parsed.findings) == len(parse_capture("leak").findings)
+    assert {m.name for m in parsed.metrics} >= {"peak_heap", "leaked_total"}

@@ -1,4 +1,8 @@
-"""The Valgrind memcheck XML parser on real captured output."""
+"""The Valgrind memcheck XML parser on real captured output.
+
+The parser reports what memcheck said (and discounts the leak kinds that never
+count); the project's policy (``pyharness.attribution``) decides whose a finding is.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +10,24 @@ from pathlib import Path
 
 import pytest
 
+from pyharness import project
+from pyharness.attribution import Policy
 from pyharness.errors import ParseError
+from pyharness.model import Finding
 from pyharness.parsers import valgrind
 
-CAPTURES = Path(__file__).parent / "data" / "captures" / "valgrind"
+CHECKOUT = Path(__file__).resolve().parent.parent
+CAPTURES = CHECKOUT / "tests" / "data" / "captures" / "valgrind"
 CANARY_SOURCE = "csrc/canaries/canaries_module.cpp"
+POLICY = Policy.of(project.load(CHECKOUT, search=False))
 
 
 def parse_capture(name: str) -> valgrind.ValgrindResult:
     return valgrind.parse_files(sorted((CAPTURES / name).glob("*.xml")))
+
+
+def attributed(name: str) -> tuple[Finding, ...]:
+    return POLICY.attribute_all(parse_capture(name).findings)
 
 
 @pytest.mark.parametrize(
@@ -27,7 +40,7 @@ def parse_capture(name: str) -> valgrind.ValgrindResult:
     ],
 )
 def test_each_canary_is_found_and_attributed(canary: str, kind: str, function: str) -> None:
-    counted = [f for f in parse_capture(canary).findings if f.counts]
+    counted = [f for f in attributed(canary) if f.counts]
     assert [f.kind for f in counted] == [kind]
     frame = counted[0].project_frame
     assert frame is not None
@@ -37,14 +50,26 @@ def test_each_canary_is_found_and_attributed(canary: str, kind: str, function: s
     assert frame.object is not None and "_canaries" in frame.object
 
 
+@pytest.mark.parametrize("canary", ["leak", "heap_overflow_read", "use_after_free", "uninitialised_branch"])
+def test_the_parser_leaves_attribution_to_the_policy(canary: str) -> None:
+    findings = parse_capture(canary).findings
+    assert findings
+    assert all(f.project_frame is None and not f.suppressed for f in findings)
+    # memcheck's <dir> is the build directory's "../..": the absolute path as the tool printed it.
+    files = [
+        fr.file for f in findings for fr in f.stack if fr.file and fr.file.endswith("canaries_module.cpp")
+    ]
+    assert files and all(f.startswith("/") and "/../../csrc/canaries/" in f for f in files)
+
+
 def test_leak_bytes_and_blocks() -> None:
-    (leak,) = [f for f in parse_capture("leak").findings if f.counts]
+    (leak,) = [f for f in attributed("leak") if f.counts]
     assert (leak.bytes, leak.blocks) == (4096, 1)
     assert "definitely lost" in leak.message
 
 
 def test_invalid_read_message_keeps_the_auxiliary_line() -> None:
-    (finding,) = [f for f in parse_capture("use_after_free").findings if f.counts]
+    (finding,) = [f for f in attributed("use_after_free") if f.counts]
     assert "Invalid read of size 4" in finding.message
     assert "free" in finding.message  # "Address ... is 8 bytes inside a block of size 32 free'd"
 
@@ -52,7 +77,7 @@ def test_invalid_read_message_keeps_the_auxiliary_line() -> None:
 @pytest.mark.parametrize("clean", ["clean", "signed_overflow"])
 def test_clean_runs_give_no_project_findings(clean: str) -> None:
     result = parse_capture(clean)
-    assert [f for f in result.findings if f.counts] == []
+    assert [f for f in POLICY.attribute_all(result.findings) if f.counts] == []
     # The interpreter's noise was there and the suppressions took it.
     assert sum(result.suppressed.values()) > 0
 
@@ -81,7 +106,16 @@ def test_possibly_lost_is_visible_but_does_not_count() -> None:
 <stack><frame><obj>/x/_netcore.cpython-311-x86_64-linux-gnu.so</obj><fn>netcore::reactor::reactor()</fn>
 <dir>/w/build/../../csrc/core</dir><file>reactor.cpp</file><line>36</line></frame></stack></error>
 </valgrindoutput>"""
-    (finding,) = valgrind.parse_text(text).findings
-    assert finding.kind == "leak.possible"
+    (parsed,) = valgrind.parse_text(text).findings
+    assert parsed.kind == "leak.possible"
+    assert parsed.suppressed, "memcheck's own discount, before any attribution"
+    (finding,) = POLICY.attribute_all((parsed,))
     assert finding.project_frame is not None and finding.project_frame.file == "csrc/core/reactor.cpp"
     assert finding.suppressed and not finding.counts
+
+
+def test_parse_cell_reads_the_runners_files(tmp_path: Path) -> None:
+    (tmp_path / "valgrind.4242.xml").write_bytes((CAPTURES / "leak" / "valgrind.xml").read_bytes())
+    parsed = valgrind.parse_cell(tmp_path)
+    assert [f.kind for f in parsed.findings] == ["leak.definite"]
+    assert parsed.metrics == ()

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import re
 import xml.etree.ElementTree as ET
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from pyharness import render
 from pyharness.errors import ConfigError
-from pyharness.model import CellReport, Finding, Frame, Metric
+from pyharness.model import CellReport, Finding, Frame, Mark, Metric, Omitted, TestOutcome
 from pyharness.render import html, junit, markdown
 from pyharness.render.summary import GitFacts, HostFacts, Summary, git_facts
 from pyharness.render.write import write_run
@@ -53,10 +56,8 @@ PASS = CellReport(
         Metric("peak_rss", 40.0 * MIB, "B", 39.0 * MIB, 2.0 * MIB, "pass"),
         Metric("conns", 1000, "count"),
     ),
-    extra={
-        "rss_series": [[0.0, 30 * MIB], [1.0, 35 * MIB], [2.5, 40 * MIB], "junk", [3.0, 38 * MIB]],
-        "rss_marks": [{"t": 1.0, "label": "100 <conns>"}, {"t": 2.5, "label": "1000"}],
-    },
+    series=((0.0, 30 * MIB), (1.0, 35 * MIB), (2.5, 40 * MIB), (3.0, 38 * MIB)),
+    marks=(Mark(1.0, "100 <conns>"), Mark(2.5, "1000")),
 )
 FAIL = CellReport(
     "asan",
@@ -96,6 +97,13 @@ def test_summary_counts_exit_code_and_json_round_trip() -> None:
 
 def test_git_facts_tolerate_a_directory_outside_git(tmp_path: Path) -> None:
     assert git_facts(tmp_path) == GitFacts(None, None, None)
+
+
+def test_gather_names_a_run_as_every_run_is_named(tmp_path: Path) -> None:
+    summary = Summary.gather([PASS], root=tmp_path)
+    assert re.fullmatch(rf"\d{{8}}T\d{{6}}Z-{os.getpid()}", summary.run_id), "model.new_run_id's format"
+    assert summary.cells == (PASS,) and summary.git == GitFacts()
+    assert Summary.gather([], run_id="given", root=tmp_path).run_id == "given"
 
 
 def test_markdown_has_table_metrics_and_finding_location() -> None:
@@ -170,13 +178,21 @@ def test_html_without_source_root_still_renders() -> None:
     assert "leaky.cpp:3" in page and "&lt;here&gt;" not in page
 
 
-def test_rss_series_drops_malformed_points() -> None:
+def test_rss_series_is_in_time_order_without_non_finite_points() -> None:
     assert html.rss_series(PASS) == [(0.0, 30 * MIB), (1.0, 35 * MIB), (2.5, 40 * MIB), (3.0, 38 * MIB)]
-    many = CellReport(
-        "p", "rss", "w", "pass", "", 1.0, extra={"rss_series": [[i, (i % 7) * MIB] for i in range(10_000)]}
-    )
+    # A series read back from JSON may hold NaN (json allows it) and arrive out of order.
+    odd = replace(PASS, series=((2.0, 12 * MIB), (float("nan"), 11 * MIB), (1.0, 10 * MIB)))
+    assert html.rss_series(odd) == [(1.0, 10 * MIB), (2.0, 12 * MIB)]
+
+
+def test_long_series_are_thinned_but_keep_their_peak() -> None:
+    points = [(float(i), (i % 7) * MIB) for i in range(10_000)]
+    points[4321] = (4321.0, 99 * MIB)
+    many = CellReport("p", "rss", "w", "pass", "", 1.0, series=tuple(points))
     svg = html.rss_svg(many)
     assert svg.count(",") < 2 * html.MAX_PLOT_POINTS + 50
+    assert "peak 99.0 MiB at 4321.00 s" in svg
+    assert f"{len(points)} samples" in svg
 
 
 def test_write_run_is_atomic_and_points_latest(tmp_path: Path) -> None:
@@ -219,14 +235,12 @@ def test_plot_on_the_monotonic_clock_draws_checkpoints_from_the_first_sample() -
         "pass",
         "ok",
         1.0,
-        extra={
-            "rss_series": [[t0, 10 * MIB], [t0 + 2, 12 * MIB], [t0 + 4, 11 * MIB]],
-            "rss_marks": [{"t": t0 + 2, "label": "peak", "rss": 12 * MIB}, {"label": "no time"}],
-        },
+        series=((t0, 10 * MIB), (t0 + 2, 12 * MIB), (t0 + 4, 11 * MIB)),
+        marks=(Mark(t0 + 2, "peak"), Mark(t0 - 1, "before the first sample"), Mark(t0 + 9, "after the last")),
     )
     svg = html.rss_svg(cell)
     assert ">peak</text>" in svg
-    assert "no time" not in svg
+    assert "before the first sample" not in svg and "after the last" not in svg, "marks outside the series"
     assert "81234" not in svg, "the axis counts from the first sample"
     assert ">4</text>" in svg and ">0</text>" in svg
 
@@ -244,3 +258,68 @@ def test_summary_from_json_tolerates_other_host_facts() -> None:
     assert ET.fromstring(_render(junit.render, summary)).find("testsuite") is not None
     with pytest.raises(ConfigError):
         Summary.from_json({**doc, "schema": "pyharness.cell/1"})
+
+
+# -- the typed fields of a cell report ---------------------------------------------
+
+HEAPTRACK = CellReport(
+    "relwithdebinfo",
+    "heaptrack",
+    "messages",
+    "pass",
+    "no findings in project code",
+    40.0,
+    findings=(_leak(project_frame=None, stack=(Frame("_PyObject_Malloc", None, None, "libpython3.11.so"),)),),
+    omitted=Omitted(count=850, bytes=3 * MIB, suppressed=12, foreign=838),
+)
+TESTED = CellReport(
+    "asan",
+    "asan",
+    "pytest",
+    "fail",
+    "2 of 40 tests failed",
+    25.0,
+    artifacts=("asan.4242", "subject.stderr", "flamegraph.html", "odd #1?.txt", "cell.json"),
+    tests=TestOutcome(40, 1, 1, 3, ("tests.test_netcore::test_echo", "tests.test_hostile::test_<flood>")),
+)
+
+
+def test_ignored_counts_the_findings_the_report_left_out() -> None:
+    assert render.ignored(HEAPTRACK) == (12, 839)
+    assert render.ignored(FAIL) == (1, 1)
+    text = _render(markdown.render, _summary(replace(HEAPTRACK, status="fail")))
+    assert "| 0 (+12 suppressed, 839 foreign) |" in text
+    assert "Not counted: 12 suppressed, 839 outside project code" in text
+    failure = ET.fromstring(_render(junit.render, _summary(replace(HEAPTRACK, status="fail"))))
+    assert "not counted: 12 suppressed, 839 outside project code" in (
+        failure.findtext("testsuite/testcase/failure") or ""
+    )
+
+
+def test_html_says_how_many_uncounted_findings_were_left_out() -> None:
+    page = _render(html.render, _summary(HEAPTRACK))
+    assert "0 (+12 suppressed, 839 foreign)" in page
+    assert "and 850 smaller ones not kept in the report (3,145,728 bytes in all)" in page
+
+
+def test_html_lists_the_failed_tests_of_a_test_suite_workload() -> None:
+    page = _render(html.render, _summary(TESTED))
+    assert "Test suite: 40 tests, 1 failed, 1 errors, 3 skipped." in page
+    assert "<li class=fail>tests.test_netcore::test_echo</li>" in page
+    assert "tests.test_hostile::test_&lt;flood&gt;" in page and "<flood>" not in page
+    assert "Test suite:" not in _render(html.render, _summary(PASS)), "no suite, no line"
+
+
+def test_html_links_the_cells_artifacts_pages_first() -> None:
+    page = _render(html.render, _summary(TESTED))
+    links = re.findall(r'<a href="([^"]+)">([^<]+)</a>', page.split("Artifacts: ", 1)[1].split("</p>", 1)[0])
+    assert [text for _, text in links] == [
+        "flamegraph.html",
+        "asan.4242",
+        "subject.stderr",
+        "odd #1?.txt",
+        "cell.json",
+    ]
+    assert links[0][0] == "asan-asan-pytest/flamegraph.html"
+    assert links[3][0] == "asan-asan-pytest/odd%20%231%3F.txt", "a file name is quoted into the URL"
+    assert "Artifacts:" not in _render(html.render, _summary(PASS))

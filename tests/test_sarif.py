@@ -18,7 +18,8 @@ from typing import Any
 import jsonschema
 import pytest
 
-from pyharness import __version__
+from pyharness import __version__, project
+from pyharness.attribution import Policy
 from pyharness.model import CellReport, Finding, Frame, Trace
 from pyharness.parsers import asan, valgrind
 from pyharness.render import sarif
@@ -345,14 +346,15 @@ def test_a_run_of_only_uncounted_findings_has_no_results(finding: Finding) -> No
 
 def test_real_captured_reports_through_the_parsers_validate() -> None:
     # The committed captures of the canaries (tests/data/captures), parsed and attributed as a run does.
-    captures = Path(__file__).parent / "data" / "captures"
-    cells = [
+    checkout = Path(__file__).resolve().parent.parent
+    captures = checkout / "tests" / "data" / "captures"
+    parsed = [
         _cell(
             "asan", f"canary-{name}", *asan.parse_files(sorted((captures / "asan" / name).glob("asan.log*")))
         )
         for name in ("leak", "heap_overflow_read", "use_after_free")
     ]
-    cells += [
+    parsed += [
         _cell(
             "valgrind",
             f"canary-{name}",
@@ -360,7 +362,10 @@ def test_real_captured_reports_through_the_parsers_validate() -> None:
         )
         for name in ("leak", "heap_overflow_read", "clean")
     ]
-    doc = sarif.document(_summary(*cells), source_root=Path(__file__).resolve().parent.parent)
+    assert _results(sarif.document(_summary(*parsed))) == [], "the parsers attribute nothing themselves"
+    policy = Policy.of(project.load(checkout, search=False))
+    cells = [replace(c, findings=policy.attribute_all(c.findings)) for c in parsed]
+    doc = sarif.document(_summary(*cells), source_root=checkout)
     assert _errors(doc) == []
     results = _results(doc)
     assert {r["ruleId"] for r in results} == {
