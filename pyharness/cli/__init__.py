@@ -72,7 +72,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="pyharness: %(message)s",
         stream=sys.stderr,
     )
-    interrupt.install()
+    if argv is None:  # the process entry point: in-process callers (tests) keep their own handlers
+        interrupt.install()
     try:
         code: int = args.handler(args, rest)
     except HarnessError as err:

@@ -1,0 +1,30 @@
+"""The example project's own tests: what its users would run, and what pyharness runs under each tool."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+import rle
+
+
+@pytest.mark.parametrize("data", [b"", b"a", b"aaab", b"abc" * 100, bytes(1000), bytes(range(256)) * 3])
+def test_round_trip(data: bytes) -> None:
+    assert rle.decode(rle.encode(data)) == data
+
+
+def test_runs_are_capped_at_255() -> None:
+    assert rle.encode(b"x" * 300) == b"\xffx\x2dx"
+
+
+def test_random_data_round_trips() -> None:
+    rng = random.Random(7)
+    for _ in range(200):
+        data = bytes(rng.choice(b"ab") for _ in range(rng.randrange(0, 500)))
+        assert rle.decode(rle.encode(data)) == data
+
+
+def test_odd_length_is_rejected() -> None:
+    with pytest.raises(ValueError, match="odd length"):
+        rle.decode(b"\x01")
