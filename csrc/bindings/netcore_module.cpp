@@ -82,10 +82,26 @@ py::dict server_stats_dict(const netcore::server_stats& s) {
       "protocol_errors"_a = s.protocol_errors, "accept_errors"_a = s.accept_errors, "reads_paused"_a = s.reads_paused);
 }
 
+const char* state_name(netcore::client_state s) {
+  switch (s) {
+    case netcore::client_state::idle:
+      return "idle";
+    case netcore::client_state::connected:
+      return "connected";
+    case netcore::client_state::closing:
+      return "closing";
+    case netcore::client_state::closed:
+      return "closed";
+  }
+  return "unknown";
+}
+
 py::dict client_stats_dict(const netcore::client_stats& s) {
   return py::dict("messages_sent"_a = s.messages_sent, "bytes_sent"_a = s.bytes_sent,
                   "messages_received"_a = s.messages_received, "bytes_received"_a = s.bytes_received,
-                  "queued_bytes"_a = s.queued_bytes, "inbox_frames"_a = s.inbox_frames, "connected"_a = s.connected);
+                  "queued_bytes"_a = s.queued_bytes, "inbox_frames"_a = s.inbox_frames, "inbox_bytes"_a = s.inbox_bytes,
+                  "reads_paused"_a = s.reads_paused, "state"_a = state_name(s.state), "connected"_a = s.connected,
+                  "close_reason"_a = s.close_reason);
 }
 
 }  // namespace

@@ -82,6 +82,7 @@ void messaging_client::connect(const std::string& host, std::uint16_t port, doub
     }
     interest_ = EPOLLIN | EPOLLRDHUP;
     reactor_->add(fd_.get(), interest_, this);
+    registered_ = true;
   });
 }
 
@@ -220,26 +221,20 @@ void messaging_client::flush(double timeout_s) {
 std::string messaging_client::receive(double timeout_s) {
   std::unique_lock<std::mutex> lock(mutex_);
   if (state_ == state::idle) throw_not_connected_locked("receive");
-  const bool got = cv_.wait_until(lock, deadline_after(timeout_s),
-                                  [&] { return inbox_head_ < inbox_.size() || state_ == state::closed; });
-  if (inbox_head_ >= inbox_.size()) {
+  const bool got =
+      cv_.wait_until(lock, deadline_after(timeout_s), [&] { return inbox_frames_ > 0 || state_ == state::closed; });
+  if (inbox_frames_ == 0) {
     if (state_ == state::closed) throw_not_connected_locked("receive");
     if (!got) throw timeout_error("receive: no frame for client '" + name_ + "' within " + seconds(timeout_s));
   }
-  std::string frame = std::move(inbox_[inbox_head_++]);
-  inbox_bytes_ -= frame.size();
-  if (inbox_head_ == inbox_.size()) {
-    std::vector<std::string>().swap(inbox_);
-    inbox_head_ = 0;
-  } else if (inbox_head_ >= 1024 && inbox_head_ * 2 >= inbox_.size()) {
-    inbox_.erase(inbox_.begin(), inbox_.begin() + static_cast<std::ptrdiff_t>(inbox_head_));
-    inbox_head_ = 0;
-  }
-  if (read_paused_ && inbox_bytes_ <= options_.inbox_high_water / 2 && state_ != state::closed) {
+  const auto* h = reinterpret_cast<const unsigned char*>(inbox_.front());
+  const std::size_t n = (std::size_t{h[0]} << 24) | (std::size_t{h[1]} << 16) | (std::size_t{h[2]} << 8) | h[3];
+  std::string frame(inbox_.front() + frame_header_size, n);
+  inbox_.consume(frame_header_size + n);
+  --inbox_frames_;
+  if (read_paused_ && inbox_.size() <= options_.inbox_high_water / 2 && state_ != state::closed) {
     read_paused_ = false;
-    reactor_->post([this] {
-      if (fd_) set_interest(interest_ | EPOLLIN | EPOLLRDHUP);
-    });
+    reactor_->post([this] { resume_reading(); });
   }
   return frame;
 }
@@ -280,14 +275,31 @@ client_stats messaging_client::stats() const {
           messages_received_.load(),
           bytes_received_.load(),
           queued_bytes_.load(),
-          inbox_.size() - inbox_head_,
-          state_ == state::connected};
+          inbox_frames_,
+          inbox_.size(),
+          reads_paused_,
+          state_,
+          state_ == state::connected,
+          close_reason_};
 }
 
 void messaging_client::set_interest(std::uint32_t events) {
   if (events == interest_ || !fd_) return;
   interest_ = events;
-  reactor_->modify(fd_.get(), events, this);
+  if (registered_) reactor_->modify(fd_.get(), events, this);
+}
+
+void messaging_client::pause_reading() { set_interest(interest_ & ~std::uint32_t{EPOLLIN | EPOLLRDHUP}); }
+
+void messaging_client::resume_reading() {
+  if (!fd_) return;
+  interest_ |= EPOLLIN | EPOLLRDHUP;
+  if (registered_) {
+    reactor_->modify(fd_.get(), interest_, this);
+  } else {
+    reactor_->add(fd_.get(), interest_, this);
+    registered_ = true;
+  }
 }
 
 void messaging_client::on_events(std::uint32_t events) {
@@ -300,8 +312,18 @@ void messaging_client::on_events(std::uint32_t events) {
     return;
   }
   if (events & EPOLLOUT) drain();
-  const bool readable = (interest_ & EPOLLIN) && (events & (EPOLLIN | EPOLLRDHUP));
-  if (fd_ && (readable || (events & EPOLLHUP))) read_ready();
+  if (!fd_) return;
+  if ((interest_ & EPOLLIN) == 0) {
+    // Reading is paused (full inbox). EPOLLHUP cannot be masked and would fire
+    // on every wait; a hung-up socket can take no writes either, so leave the
+    // epoll set until receive() makes room (resume_reading adds it back).
+    if (events & EPOLLHUP) {
+      reactor_->remove(fd_.get());
+      registered_ = false;
+    }
+    return;
+  }
+  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) read_ready();
 }
 
 void messaging_client::drain() {
@@ -341,18 +363,95 @@ void messaging_client::drain() {
   }
 }
 
+std::size_t messaging_client::read_room_locked() const {
+  const std::size_t held = inbox_.size() + decoder_.buffered();
+  if (held < options_.inbox_high_water) return options_.inbox_high_water - held;
+  // Out of room. With frames waiting, the caller will make room; with none, the
+  // frame being assembled is larger than the mark: let in exactly that frame.
+  return inbox_frames_ > 0 ? 0 : decoder_.to_complete();
+}
+
+bool messaging_client::decode_locked(const char* data, std::size_t size, std::string& error) {
+  // Frames that arrived whole in this slice are contiguous in it, headers
+  // included: they are appended as runs, one copy per run, not per frame.
+  const char* run = data;
+  std::size_t run_len = 0;
+  std::uint64_t frames = 0, bytes = 0;
+  const auto flush_run = [&] {
+    inbox_.append(run, run_len, options_.inbox_high_water);
+    run_len = 0;
+  };
+  while (size > 0) {
+    const auto r = decoder_.next(data, size);
+    if (r.what == frame_decoder::status::frame) {
+      ++frames;
+      bytes += r.size;
+      if (r.consumed == frame_header_size + r.size && r.data == data + frame_header_size) {
+        if (run + run_len != data) {
+          flush_run();
+          run = data;
+        }
+        run_len += r.consumed;
+      } else {
+        // Assembled across reads (from the decoder's buffer, or a header split
+        // over two reads): frame it again.
+        flush_run();
+        char header[frame_header_size];
+        encode_frame_header(static_cast<std::uint32_t>(r.size), header);
+        inbox_.append(header, frame_header_size, options_.inbox_high_water);
+        inbox_.append(r.data, r.size, options_.inbox_high_water);
+        run = data + r.consumed;
+      }
+    } else if (r.what == frame_decoder::status::too_long) {
+      error = "protocol error: peer announced a frame of " + std::to_string(r.bad_length) + " bytes, above max_frame " +
+              std::to_string(options_.max_frame);
+      break;
+    }
+    data += r.consumed;
+    size -= r.consumed;
+  }
+  flush_run();
+  decoder_.trim();
+  if (frames) {
+    inbox_frames_ += frames;
+    messages_received_.fetch_add(frames, std::memory_order_relaxed);
+    bytes_received_.fetch_add(bytes, std::memory_order_relaxed);
+    cv_.notify_all();
+  }
+  return error.empty();
+}
+
 void messaging_client::read_ready() {
   char* buf = reactor_->read_buffer();
-  std::vector<std::string> frames;
   for (int i = 0; i < reads_per_event && fd_; ++i) {
-    const ssize_t n = ::recv(fd_.get(), buf, reactor::read_buffer_size, 0);
+    std::size_t want = 0;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      want = std::min(read_room_locked(), reactor::read_buffer_size);
+      if (want == 0) {
+        read_paused_ = true;
+        ++reads_paused_;
+      }
+    }
+    if (want == 0) {
+      pause_reading();
+      return;
+    }
+    // Never more than the inbox has room for: what is read is kept, and what
+    // the inbox cannot take stays in the kernel, which pushes back on the peer.
+    const ssize_t n = ::recv(fd_.get(), buf, want, 0);
     if (n == 0) {
       bool closing = false;
       {
         std::lock_guard<std::mutex> lock(mutex_);
         closing = state_ == state::closing;
       }
-      close_on_loop(closing ? "disconnected" : "peer closed the connection");
+      if (decoder_.mid_frame()) {
+        close_on_loop("peer closed the connection in the middle of a frame (" + std::to_string(decoder_.buffered()) +
+                      " bytes of it received)");
+      } else {
+        close_on_loop(closing ? "disconnected" : "peer closed the connection");
+      }
       return;
     }
     if (n < 0) {
@@ -361,45 +460,23 @@ void messaging_client::read_ready() {
       close_on_loop(std::string("recv failed: ") + std::strerror(errno));
       return;
     }
-    const char* p = buf;
-    std::size_t left = static_cast<std::size_t>(n);
-    std::uint64_t bytes = 0;
-    while (left > 0) {
-      const auto r = decoder_.next(p, left);
-      p += r.consumed;
-      left -= r.consumed;
-      if (r.what == frame_decoder::status::frame) {
-        frames.emplace_back(r.data, r.size);
-        bytes += r.size;
-      } else if (r.what == frame_decoder::status::too_long) {
-        close_on_loop("protocol error: peer announced a frame of " + std::to_string(r.bad_length) +
-                      " bytes, above max_frame " + std::to_string(options_.max_frame));
-        return;
-      }
-    }
-    decoder_.trim();
-    bool pause = false;
-    if (!frames.empty()) {
+    std::string error;
+    {
       std::lock_guard<std::mutex> lock(mutex_);
-      messages_received_.fetch_add(frames.size(), std::memory_order_relaxed);
-      bytes_received_.fetch_add(bytes, std::memory_order_relaxed);
-      for (auto& f : frames) inbox_.push_back(std::move(f));
-      inbox_bytes_ += bytes;
-      frames.clear();
-      if (inbox_bytes_ > options_.inbox_high_water) read_paused_ = pause = true;
-      cv_.notify_all();
+      decode_locked(buf, static_cast<std::size_t>(n), error);
     }
-    if (pause) {
-      set_interest(interest_ & ~std::uint32_t{EPOLLIN | EPOLLRDHUP});
+    if (!error.empty()) {
+      close_on_loop(error);
       return;
     }
-    if (static_cast<std::size_t>(n) < reactor::read_buffer_size) break;
+    if (static_cast<std::size_t>(n) < want) break;
   }
 }
 
 void messaging_client::close_on_loop(const std::string& reason) {
   if (!fd_) return;
-  reactor_->remove(fd_.get());
+  if (registered_) reactor_->remove(fd_.get());
+  registered_ = false;
   fd_.reset();
   interest_ = 0;
   writing_.release();
