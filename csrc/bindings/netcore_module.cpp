@@ -79,7 +79,8 @@ py::dict server_stats_dict(const netcore::server_stats& s) {
   return py::dict(
       "sessions"_a = s.sessions, "sessions_total"_a = s.sessions_total, "messages_received"_a = s.messages_received,
       "bytes_received"_a = s.bytes_received, "messages_sent"_a = s.messages_sent, "bytes_sent"_a = s.bytes_sent,
-      "protocol_errors"_a = s.protocol_errors, "accept_errors"_a = s.accept_errors, "reads_paused"_a = s.reads_paused);
+      "protocol_errors"_a = s.protocol_errors, "accept_errors"_a = s.accept_errors, "reads_paused"_a = s.reads_paused,
+      "echo_queued_bytes"_a = s.echo_queued_bytes, "echo_buffer_bytes"_a = s.echo_buffer_bytes);
 }
 
 const char* state_name(netcore::client_state s) {

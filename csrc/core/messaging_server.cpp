@@ -11,6 +11,11 @@
 
 namespace netcore {
 
+// The idle-connection budget (<= 128 B of server user space each): the object
+// is one malloc chunk (size + 8, rounded up to 16) plus its 8-byte slot in
+// by_fd_, so 104 B is the largest size that stays within it (112 + 8 = 120).
+static_assert(sizeof(server_connection) <= 104, "server_connection outgrew the idle-connection budget");
+
 /// Adapts listener readiness to messaging_server::accept_ready.
 class messaging_server::acceptor final : public io_handler {
  public:
@@ -107,6 +112,11 @@ void messaging_server::on_protocol_error() noexcept { counters_.protocol_errors.
 
 void messaging_server::on_read_paused() noexcept { counters_.reads_paused.fetch_add(1, std::memory_order_relaxed); }
 
+void messaging_server::on_echo_queue(std::uint64_t queued, std::uint64_t buffer) noexcept {
+  counters_.echo_queued.fetch_add(queued, std::memory_order_relaxed);
+  counters_.echo_buffers.fetch_add(buffer, std::memory_order_relaxed);
+}
+
 void messaging_server::on_closed(int fd) noexcept {
   const auto slot = static_cast<std::size_t>(fd);
   if (slot < by_fd_.size() && by_fd_[slot]) {
@@ -127,9 +137,9 @@ void messaging_server::notify_waiters() noexcept {
 
 server_stats messaging_server::stats() const noexcept {
   const auto& c = counters_;
-  return {c.sessions.load(),        c.sessions_total.load(), c.messages_received.load(),
-          c.bytes_received.load(),  c.messages_sent.load(),  c.bytes_sent.load(),
-          c.protocol_errors.load(), c.accept_errors.load(),  c.reads_paused.load()};
+  return {c.sessions.load(),      c.sessions_total.load(), c.messages_received.load(), c.bytes_received.load(),
+          c.messages_sent.load(), c.bytes_sent.load(),     c.protocol_errors.load(),   c.accept_errors.load(),
+          c.reads_paused.load(),  c.echo_queued.load(),    c.echo_buffers.load()};
 }
 
 bool messaging_server::wait_for(std::int64_t messages, std::int64_t sessions, double timeout_s) {
