@@ -4,13 +4,15 @@
 // so nothing here can deadlock on the GIL. Core exceptions map to Python ones:
 // os_error -> OSError with errno (so ECONNREFUSED arrives as
 // ConnectionRefusedError), timeout_error -> TimeoutError, and the rest to the
-// module's NetcoreError family.
+// module's NetcoreError family. A std::system_error from the standard library
+// (a thread that cannot be started) is an OSError with its errno too.
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
 #include <cerrno>
 #include <cmath>
 #include <string>
+#include <system_error>
 
 #include "core/errors.hpp"
 #include "core/frame_decoder.hpp"
@@ -122,6 +124,9 @@ PYBIND11_MODULE(_netcore, m, py::multiple_interpreters::not_supported()) {
       if (p) std::rethrow_exception(p);
     } catch (const netcore::os_error& e) {
       py::object err = py::module_::import("builtins").attr("OSError")(e.code(), e.what());
+      PyErr_SetObject(py::type::handle_of(err).ptr(), err.ptr());
+    } catch (const std::system_error& e) {
+      py::object err = py::module_::import("builtins").attr("OSError")(e.code().value(), e.what());
       PyErr_SetObject(py::type::handle_of(err).ptr(), err.ptr());
     } catch (const netcore::timeout_error& e) {
       PyErr_SetString(PyExc_TimeoutError, e.what());

@@ -37,11 +37,15 @@ messaging_server::~messaging_server() { stop(); }
 std::uint16_t messaging_server::start(const std::string& host, std::uint16_t port) {
   if (reactor_) throw netcore_error("server '" + name_ + "' is already running on port " + std::to_string(port_));
   unique_fd listener = make_listener(host, port, options_.backlog);
-  port_ = local_port(listener.get());
+  const std::uint16_t bound = local_port(listener.get());
+  // Everything that can fail (the reactor's descriptors, its thread) before any
+  // member changes: a failed start leaves a stopped server that can start again.
+  auto loop = std::make_unique<reactor>();
+  port_ = bound;
   listener_ = std::move(listener);
   spare_fd_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
   acceptor_ = std::make_unique<acceptor>(*this);
-  reactor_ = std::make_unique<reactor>();
+  reactor_ = std::move(loop);
   reactor_->run_sync([this] { reactor_->add(listener_.get(), EPOLLIN, acceptor_.get()); });
   return port_;
 }

@@ -39,7 +39,9 @@ class reactor {
   /// Size of the shared read buffer: large reads keep syscalls per frame low.
   static constexpr std::size_t read_buffer_size = 256 * 1024;
 
-  /// Creates the epoll and wake descriptors and starts the thread.
+  /// Creates the epoll and wake descriptors and starts the thread. Throws
+  /// os_error when a descriptor cannot be had (e.g. EMFILE), std::system_error
+  /// when the thread cannot be started.
   reactor();
   reactor(const reactor&) = delete;
   reactor& operator=(const reactor&) = delete;
