@@ -54,10 +54,31 @@ messaging_client::messaging_client(std::string name, client_options options)
   if (options_.max_frame == 0) throw std::invalid_argument("max_frame must be positive");
   if (options_.send_high_water == 0) throw std::invalid_argument("send_high_water must be positive");
   if (options_.inbox_high_water == 0) throw std::invalid_argument("inbox_high_water must be positive");
+  reactor_ = shared_client_reactor();
 }
 
 messaging_client::~messaging_client() {
-  if (reactor_) reactor_->run_sync([this] { close_on_loop("client destroyed"); });
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (quiescent_locked()) return;  // the reactor refers to us nowhere: nothing to wait for
+  }
+  // Still open, or closed so recently that an event or task may refer to us:
+  // close on the loop and wait, which also lets every earlier task finish.
+  reactor_->run_sync([this] { close_on_loop("client destroyed"); });
+}
+
+bool messaging_client::quiescent_locked() const {
+  if (state_ == state::idle) return true;
+  return state_ == state::closed && !fd_ && tasks_in_flight_.load() == 0 && reactor_->batches_done() > close_batch_;
+}
+
+template <class Task>
+void messaging_client::post_task(Task task) {
+  tasks_in_flight_.fetch_add(1);
+  reactor_->post([this, task = std::move(task)]() mutable {
+    task();
+    tasks_in_flight_.fetch_sub(1, std::memory_order_release);
+  });
 }
 
 void messaging_client::connect(const std::string& host, std::uint16_t port, double timeout_s) {
@@ -68,14 +89,39 @@ void messaging_client::connect(const std::string& host, std::uint16_t port, doub
     }
   }
   unique_fd fd = connect_with_timeout(host, port, timeout_s);
-  if (!reactor_) reactor_ = shared_client_reactor();
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (quiescent_locked()) {
+      // The reactor refers to us nowhere (never connected, or closed in a batch
+      // that has finished): set up and register from this thread, no hand-off.
+      fd_ = std::move(fd);
+      decoder_ = frame_decoder(options_.max_frame);
+      writing_.clear();
+      writing_off_ = 0;
+      interest_ = EPOLLIN | EPOLLRDHUP;
+      state_ = state::connected;
+      close_reason_.clear();
+      read_paused_ = false;
+      registered_ = true;
+      try {
+        reactor_->add(fd_.get(), interest_, this);  // publishes the state above to the reactor
+      } catch (...) {
+        registered_ = false;
+        fd_.reset();
+        state_ = state::closed;
+        close_reason_ = "registration with the reactor failed";
+        throw;
+      }
+      return;
+    }
+  }
   reactor_->run_sync([&] {
-    fd_ = std::move(fd);
     decoder_ = frame_decoder(options_.max_frame);
     writing_.clear();
     writing_off_ = 0;
     {
       std::lock_guard<std::mutex> lock(mutex_);
+      fd_ = std::move(fd);  // under the lock: callers read it while connected
       state_ = state::connected;
       close_reason_.clear();
       read_paused_ = false;
@@ -134,7 +180,7 @@ bool messaging_client::enqueue_locked(std::unique_lock<std::mutex>& lock, std::s
 void messaging_client::schedule_flush_locked() {
   if (flush_scheduled_) return;
   flush_scheduled_ = true;
-  reactor_->post([this] { drain(); });
+  post_task([this] { drain(); });
 }
 
 void messaging_client::grow_pending_locked(std::size_t more) {
@@ -144,6 +190,26 @@ void messaging_client::grow_pending_locked(std::size_t more) {
   // the queue's memory stays bounded by what it may hold, not by twice that.
   const std::size_t cap = std::max(options_.send_high_water, want);
   pending_.reserve(std::min(cap, std::max({want, 2 * pending_.capacity(), initial_queue_capacity})));
+}
+
+void messaging_client::write_pending_locked() {
+  // Every queued byte still in pending_ means the reactor's writing_ is done and
+  // it cannot start another write without this lock: this thread may write, in
+  // order, without a hand-off. fd_ is open while connected (it closes under the lock).
+  if (state_ != state::connected || pending_.empty() || queued_bytes_.load() != pending_.size()) return;
+  std::size_t off = 0;
+  while (off < pending_.size()) {
+    const ssize_t n = ::send(fd_.get(), pending_.data() + off, pending_.size() - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) {
+      off += static_cast<std::size_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    break;  // the kernel is full, or an error: the reactor's drain carries on (and reports it)
+  }
+  if (off == 0) return;
+  pending_.erase_front(off);
+  queued_bytes_.fetch_sub(off);
 }
 
 void messaging_client::send(const char* data, std::size_t size, double timeout_s) {
@@ -209,6 +275,7 @@ void messaging_client::send_repeated(const char* data, std::size_t size, std::ui
 void messaging_client::flush(double timeout_s) {
   std::unique_lock<std::mutex> lock(mutex_);
   if (state_ != state::connected) throw_not_connected_locked("flush");
+  write_pending_locked();
   const bool done =
       wait_locked(lock, deadline_after(timeout_s), [&] { return queued_bytes_ == 0 || state_ != state::connected; });
   if (state_ != state::connected) throw_not_connected_locked("flush");
@@ -234,30 +301,28 @@ std::string messaging_client::receive(double timeout_s) {
   --inbox_frames_;
   if (read_paused_ && inbox_.size() <= options_.inbox_high_water / 2 && state_ != state::closed) {
     read_paused_ = false;
-    reactor_->post([this] { resume_reading(); });
+    post_task([this] { resume_reading(); });
   }
   return frame;
 }
 
 void messaging_client::disconnect(double timeout_s) {
-  const auto deadline = deadline_after(timeout_s);
   std::size_t unsent = 0;
   {
     std::unique_lock<std::mutex> lock(mutex_);
     if (state_ != state::connected) return;  // never connected, or already closed: nothing to do
-    wait_locked(lock, deadline, [&] { return queued_bytes_ == 0 || state_ != state::connected; });
+    write_pending_locked();
+    wait_locked(lock, deadline_after(timeout_s), [&] { return queued_bytes_ == 0 || state_ != state::connected; });
+    if (state_ != state::connected) return;  // closed meanwhile (its reason says why)
     unsent = queued_bytes_;
-    if (unsent == 0 && state_ == state::connected) {
-      // Half-close: the peer reads every byte, then sees EOF and closes its end.
-      reactor_->post([this] {
-        if (!fd_) return;
-        ::shutdown(fd_.get(), SHUT_WR);
-      });
-      state_ = state::closing;
-      cv_.wait_until(lock, deadline, [&] { return state_ == state::closed; });
-    }
+    // Closed for the caller now; the socket closes on the loop. Every byte is in
+    // the kernel ahead of the FIN, so the peer reads them all, then end-of-stream.
+    state_ = state::closed;
+    close_reason_ = "disconnected";
+    if (unsent > 0) close_reason_ += " (" + std::to_string(unsent) + " queued bytes dropped)";
+    cv_.notify_all();
+    post_task([this] { close_on_loop("disconnected"); });
   }
-  reactor_->run_sync([this] { close_on_loop("disconnected"); });
   if (unsent > 0) {
     throw timeout_error("disconnect: " + std::to_string(unsent) + " bytes of client '" + name_ +
                         "' were still queued after " + seconds(timeout_s) + " and were dropped");
@@ -477,19 +542,23 @@ void messaging_client::close_on_loop(const std::string& reason) {
   if (!fd_) return;
   if (registered_) reactor_->remove(fd_.get());
   registered_ = false;
-  fd_.reset();
   interest_ = 0;
   writing_.release();
   writing_off_ = 0;
   decoder_ = frame_decoder(options_.max_frame);
   std::lock_guard<std::mutex> lock(mutex_);
-  std::string why = reason;
-  if (queued_bytes_ > 0) why += " (" + std::to_string(queued_bytes_.load()) + " queued bytes dropped)";
-  state_ = state::closed;
-  close_reason_ = std::move(why);
+  fd_.reset();                              // under the lock: a caller writing while connected holds it
+  close_batch_ = reactor_->batches_done();  // this batch's number: it is still running
+  if (state_ != state::closed) {
+    std::string why = reason;
+    if (queued_bytes_ > 0) why += " (" + std::to_string(queued_bytes_.load()) + " queued bytes dropped)";
+    state_ = state::closed;
+    close_reason_ = std::move(why);
+  }
   pending_.release();
   queued_bytes_ = 0;
   flush_scheduled_ = false;
+  read_paused_ = false;
   cv_.notify_all();
 }
 

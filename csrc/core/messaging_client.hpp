@@ -71,12 +71,16 @@ class messaging_client final : public io_handler {
   /// Queues `count` copies of one frame, waiting for room as needed (up to
   /// `timeout_s` for each wait). Drives the core without a per-frame call.
   void send_repeated(const char* data, std::size_t size, std::uint64_t count, double timeout_s);
-  /// Waits until every queued byte is handed to the kernel. Throws timeout_error.
+  /// Waits until every queued byte is handed to the kernel (writing from this
+  /// thread when the reactor is not writing). Throws timeout_error.
   void flush(double timeout_s);
   /// Waits for the next received frame and returns it. Throws timeout_error.
   std::string receive(double timeout_s);
-  /// Graceful close: flush, half-close, wait for the peer to close, release.
-  /// Throws timeout_error if queued bytes could not be written in time.
+  /// Graceful close: hands every queued byte to the kernel (writing it from
+  /// this thread when the reactor is not writing), then closes, so the peer
+  /// reads every frame and then end-of-stream. Does not wait for the peer to
+  /// close its end. Throws timeout_error if queued bytes could not be handed
+  /// over in time (they are dropped).
   void disconnect(double timeout_s);
   /// Closes the socket at once, dropping anything queued.
   void abort();
@@ -97,6 +101,10 @@ class messaging_client final : public io_handler {
   bool wait_locked(std::unique_lock<std::mutex>& lock, std::chrono::steady_clock::time_point deadline, Pred pred);
   bool enqueue_locked(std::unique_lock<std::mutex>& lock, std::size_t need, double timeout_s);
   void schedule_flush_locked();
+  void write_pending_locked();
+  bool quiescent_locked() const;
+  template <class Task>
+  void post_task(Task task);
   void grow_pending_locked(std::size_t more);
   void drain();                                                                // reactor thread
   void read_ready();                                                           // reactor thread
@@ -110,7 +118,9 @@ class messaging_client final : public io_handler {
 
   std::string name_;
   client_options options_;
-  std::shared_ptr<reactor> reactor_;  ///< the shared client reactor, while connected
+  /// The shared client reactor, held from construction: a program that makes a
+  /// client, uses it and drops it, over and over, keeps one reactor thread.
+  std::shared_ptr<reactor> reactor_;
 
   // Reactor-thread state.
   unique_fd fd_;
@@ -135,6 +145,9 @@ class messaging_client final : public io_handler {
   byte_queue inbox_;  ///< received frames as on the wire (header, payload), oldest first
   std::size_t inbox_frames_ = 0;
   std::uint64_t reads_paused_ = 0;
+  std::uint64_t close_batch_ = 0;  ///< the reactor batch in which fd_ was last removed
+  /// Posted tasks that refer to this client and have not finished (see quiescent_locked).
+  std::atomic<int> tasks_in_flight_{0};
   std::uint64_t messages_sent_ = 0, bytes_sent_ = 0;
   std::atomic<std::uint64_t> messages_received_{0}, bytes_received_{0};
 };

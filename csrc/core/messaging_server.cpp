@@ -133,8 +133,17 @@ void messaging_server::on_closed(int fd) noexcept {
   notify_waiters();
 }
 
+bool messaging_server::wait_met(std::int64_t messages, std::int64_t sessions) const noexcept {
+  const bool m = messages < 0 || counters_.messages_received.load() >= static_cast<std::uint64_t>(messages);
+  const bool s = sessions < 0 || counters_.sessions.load() == static_cast<std::uint64_t>(sessions);
+  return m && s;
+}
+
 void messaging_server::notify_waiters() noexcept {
+  // Sequentially consistent with wait_for's registration: either the waiter's
+  // predicate sees the new counts, or this sees the waiter and its targets.
   if (waiters_.load() == 0) return;
+  if (!wake_always_.load() && !wait_met(wait_messages_.load(), wait_sessions_.load())) return;
   std::lock_guard<std::mutex> lock(wait_mutex_);
   wait_cv_.notify_all();
 }
@@ -147,15 +156,17 @@ server_stats messaging_server::stats() const noexcept {
 }
 
 bool messaging_server::wait_for(std::int64_t messages, std::int64_t sessions, double timeout_s) {
-  const auto met = [&] {
-    const bool m = messages < 0 || counters_.messages_received.load() >= static_cast<std::uint64_t>(messages);
-    const bool s = sessions < 0 || counters_.sessions.load() == static_cast<std::uint64_t>(sessions);
-    return m && s;
-  };
   std::unique_lock<std::mutex> lock(wait_mutex_);
+  if (waiters_.load() == 0) {
+    wait_messages_.store(messages);
+    wait_sessions_.store(sessions);
+  } else {
+    wake_always_.store(true);  // targets differ: every change wakes every waiter
+  }
   waiters_.fetch_add(1);
-  const bool ok = wait_cv_.wait_for(lock, std::chrono::duration<double>(timeout_s), met);
-  waiters_.fetch_sub(1);
+  const bool ok =
+      wait_cv_.wait_for(lock, std::chrono::duration<double>(timeout_s), [&] { return wait_met(messages, sessions); });
+  if (waiters_.fetch_sub(1) == 1) wake_always_.store(false);
   return ok;
 }
 

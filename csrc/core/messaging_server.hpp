@@ -79,6 +79,7 @@ class messaging_server final : private connection_owner {
 
   void accept_ready();
   void notify_waiters() noexcept;
+  bool wait_met(std::int64_t messages, std::int64_t sessions) const noexcept;
   void close_all();
 
   std::string name_;
@@ -92,6 +93,13 @@ class messaging_server final : private connection_owner {
   std::mutex wait_mutex_;
   std::condition_variable wait_cv_;
   std::atomic<int> waiters_{0};
+  /// What the waiters wait for, so the reactor wakes them only when it is met
+  /// (each frame batch and session change woke them before: two futex wakes and
+  /// a context switch per connect/disconnect cycle). With more than one waiter
+  /// `wake_always_` is set and every change notifies. Written under wait_mutex_.
+  std::atomic<std::int64_t> wait_messages_{-1};
+  std::atomic<std::int64_t> wait_sessions_{-1};
+  std::atomic<bool> wake_always_{false};
   std::unique_ptr<reactor> reactor_;  ///< last member: its thread stops first on destruction
 };
 

@@ -160,11 +160,13 @@ void reactor::loop() {
       if (stop) {
         for (auto& task : deferred_) guarded(task);
         deferred_.clear();
+        batches_done_.fetch_add(1, std::memory_order_release);
         return;
       }
     }
     for (auto& task : deferred_) guarded(task);
     deferred_.clear();
+    batches_done_.fetch_add(1, std::memory_order_release);
   }
 }
 
