@@ -444,3 +444,33 @@ def test_reactor_errors_are_os_errors_with_errno(plain_build: build.StagedBuild)
         messages = " ".join(r["message"] for r in failures)
         assert "epoll_create1" in messages, f"{what}: {failures}"
         assert "eventfd" in messages, f"{what}: {failures}"
+
+
+def test_send_arguments(netcore: ModuleType, server) -> None:  # type: ignore[no-untyped-def]
+    """send parses its own arguments (a fast path past pybind11): the same ones, the same errors."""
+    client = connect(netcore, server.port)
+    client.send(b"positional")
+    client.send(b"timeout positional", 1.0)
+    client.send(data=b"keywords", timeout=1)
+    client.send(bytearray(b"bytearray"))
+    client.send(memoryview(b"xxmemoryview")[2:])
+    for bad_call, error, words in [
+        (client.send, TypeError, "missing required argument 'data'"),
+        (lambda: client.send(b"x", 1.0, 2), TypeError, "at most 2 positional"),
+        (lambda: client.send(b"x", tmeout=1.0), TypeError, "unexpected keyword argument 'tmeout'"),
+        (lambda: client.send(b"x", data=b"y"), TypeError, "multiple values for argument 'data'"),
+        (lambda: client.send(b"x", timeout="soon"), TypeError, "must be real number"),
+        (lambda: client.send(b"x", timeout=-1.0), ValueError, "timeout must be a non-negative"),
+        (lambda: client.send(b"x", timeout=float("nan")), ValueError, "timeout must be a non-negative"),
+        (lambda: client.send(12), TypeError, "bytes-like"),
+        (lambda: netcore.MessagingClient.send(object(), b"x"), TypeError, "MessagingClient"),
+    ]:
+        with pytest.raises(error, match=words):
+            bad_call()
+    assert server.wait_for(messages=5, timeout=10)
+    assert server.stats()["bytes_received"] == sum(
+        len(p) for p in (b"positional", b"timeout positional", b"keywords", b"bytearray", b"memoryview")
+    )
+    client.disconnect()
+    with pytest.raises(netcore.NotConnectedError, match=r"not connected \(disconnected\)"):
+        client.send(b"after")
