@@ -186,3 +186,39 @@ def test_peer_that_never_reads_is_paused_not_buffered(netcore: ModuleType) -> No
         good.abort()
     finally:
         srv.stop()
+
+
+def test_echo_queues_stay_within_their_mark(netcore: ModuleType) -> None:
+    """Many peers that never read their echoes: each echo queue stops at its mark
+    (reads pause before a read could pass it), so memory is peers x mark, not more."""
+    high_water = 256 * 1024
+    peers = 16
+    srv = netcore.MessagingServer("echo-bound", echo=True, write_high_water=high_water)
+    port = srv.start(HOST, 0)
+    socks: list[socket.socket] = []
+    try:
+        before = rss()
+        frame = struct.pack(">I", 16 * 1024 - 4) + b"q" * (16 * 1024 - 4)
+        for i in range(peers):
+            s = socket.create_connection((HOST, port), timeout=5)
+            socks.append(s)
+            s.setblocking(False)
+            sent = 0
+            for _ in range(100_000):  # bounded: stops once the server stops reading this peer
+                if srv.stats()["reads_paused"] > i:
+                    break
+                try:
+                    sent += s.send(frame[sent % len(frame) :])
+                except BlockingIOError:
+                    select.select([], [s], [], 1.0)
+            assert srv.stats()["reads_paused"] > i, f"peer {i}: the server never paused reading it"
+        stats = srv.stats()
+        assert stats["echo_queued_bytes"] <= peers * high_water, stats
+        assert stats["echo_buffer_bytes"] <= peers * high_water, stats
+        assert_rss_grew_less_than(before, peers * high_water + 2 * MIB, "each echo queue bounded by its mark")
+    finally:
+        for s in socks:
+            reset(s)
+        assert srv.wait_for(sessions=0, timeout=10)
+        assert srv.stats()["echo_buffer_bytes"] == 0, "closed connections own no echo buffer"
+        srv.stop()

@@ -11,6 +11,7 @@ import os
 import socket
 import struct
 import subprocess
+import sys
 import threading
 import time
 from types import ModuleType
@@ -356,3 +357,122 @@ def test_blocking_calls_release_the_gil(netcore: ModuleType, server) -> None:  #
     finally:
         stop.set()
         t.join()
+
+
+# Run in a child: it lowers its own descriptor limit, fills every descriptor but
+# `free` of them, and reports how a server's start and a client's connect fail.
+FD_EXHAUSTION_CHILD = r"""
+import errno, json, os, resource, socket, sys
+from pyharness import _netcore as n
+
+listener = socket.socket()
+listener.bind(("127.0.0.1", 0))
+listener.listen(64)  # never accepts: the kernel completes the handshakes
+port = listener.getsockname()[1]
+resource.setrlimit(resource.RLIMIT_NOFILE, (64, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+held = []
+
+def fill():
+    while True:
+        try:
+            held.append(os.open("/dev/null", os.O_RDONLY))
+        except OSError:
+            return
+
+def outcome(attempt):
+    try:
+        attempt()
+        return {"ok": True}
+    except BaseException as err:
+        return {"ok": False, "type": type(err).__name__, "is_oserror": isinstance(err, OSError),
+                "errno": getattr(err, "errno", None), "message": str(err)}
+
+def start_server():
+    s = n.MessagingServer("fd-starved")
+    s.start("127.0.0.1", 0)
+    s.stop()
+
+def connect_client():
+    c = n.MessagingClient("fd-starved")
+    c.connect("127.0.0.1", port, timeout=5.0)
+    c.abort()
+
+# Once with descriptors to spare: under UBSan the first vptr check of each type
+# probes memory through a pipe, which an fd-starved process could not open
+# (a false report); later checks hit its cache.
+start_server()
+connect_client()
+closed = socket.socket()
+closed.bind(("127.0.0.1", 0))  # bound, not listening: the connect raises (an os_error is made)
+try:
+    n.MessagingClient("refused").connect("127.0.0.1", closed.getsockname()[1], timeout=5.0)
+except ConnectionRefusedError:
+    pass
+closed.close()
+results = {"server": [], "client": []}
+for what, attempt in (("server", start_server), ("client", connect_client)):
+    for free in range(0, 6):
+        fill()
+        for _ in range(free):
+            os.close(held.pop())
+        results[what].append(outcome(attempt))
+print(json.dumps(results))
+sys.stdout.flush()
+os._exit(0)  # skip interpreter teardown (and a sanitizer's exit-time leak scan of this child)
+"""
+
+
+def test_reactor_errors_are_os_errors_with_errno(plain_build: build.StagedBuild) -> None:
+    """epoll_create1 and eventfd failing (out of descriptors) raise OSError(EMFILE), not RuntimeError."""
+    import errno  # noqa: PLC0415
+    import json  # noqa: PLC0415
+
+    proc = subprocess.run(
+        [sys.executable, "-P", "-c", FD_EXHAUSTION_CHILD],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+        env=plain_build.env(),
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    results = json.loads(proc.stdout.strip().splitlines()[-1])
+    for what in ("server", "client"):
+        failures = [r for r in results[what] if not r["ok"]]
+        assert failures, f"{what}: the descriptor limit was never hit: {results[what]}"
+        assert any(r["ok"] for r in results[what]), f"{what}: never succeeded: {results[what]}"
+        for r in failures:
+            assert r["is_oserror"] and r["errno"] == errno.EMFILE, f"{what}: {r}"
+        messages = " ".join(r["message"] for r in failures)
+        assert "epoll_create1" in messages, f"{what}: {failures}"
+        assert "eventfd" in messages, f"{what}: {failures}"
+
+
+def test_send_arguments(netcore: ModuleType, server) -> None:  # type: ignore[no-untyped-def]
+    """send parses its own arguments (a fast path past pybind11): the same ones, the same errors."""
+    client = connect(netcore, server.port)
+    client.send(b"positional")
+    client.send(b"timeout positional", 1.0)
+    client.send(data=b"keywords", timeout=1)
+    client.send(bytearray(b"bytearray"))
+    client.send(memoryview(b"xxmemoryview")[2:])
+    for bad_call, error, words in [
+        (client.send, TypeError, "missing required argument 'data'"),
+        (lambda: client.send(b"x", 1.0, 2), TypeError, "at most 2 positional"),
+        (lambda: client.send(b"x", tmeout=1.0), TypeError, "unexpected keyword argument 'tmeout'"),
+        (lambda: client.send(b"x", data=b"y"), TypeError, "multiple values for argument 'data'"),
+        (lambda: client.send(b"x", timeout="soon"), TypeError, "must be real number"),
+        (lambda: client.send(b"x", timeout=-1.0), ValueError, "timeout must be a non-negative"),
+        (lambda: client.send(b"x", timeout=float("nan")), ValueError, "timeout must be a non-negative"),
+        (lambda: client.send(12), TypeError, "bytes-like"),
+        (lambda: netcore.MessagingClient.send(object(), b"x"), TypeError, "MessagingClient"),
+    ]:
+        with pytest.raises(error, match=words):
+            bad_call()
+    assert server.wait_for(messages=5, timeout=10)
+    assert server.stats()["bytes_received"] == sum(
+        len(p) for p in (b"positional", b"timeout positional", b"keywords", b"bytearray", b"memoryview")
+    )
+    client.disconnect()
+    with pytest.raises(netcore.NotConnectedError, match=r"not connected \(disconnected\)"):
+        client.send(b"after")

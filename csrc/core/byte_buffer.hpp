@@ -56,6 +56,11 @@ class byte_buffer {
   void append(const char* p, std::size_t n) noexcept {
     if (n) std::memcpy(append_uninitialized(n), p, n);
   }
+  /// Drops the first `n` bytes (n <= size()), moving the rest to the front.
+  void erase_front(std::size_t n) noexcept {
+    if (n < size_) std::memmove(data_.get(), data_.get() + n, size_ - n);
+    size_ -= n;
+  }
   /// Drops the contents, keeps the memory.
   void clear() noexcept { size_ = 0; }
   /// Drops the contents and frees the memory.

@@ -29,6 +29,9 @@ class connection_owner {
   virtual void on_protocol_error() noexcept = 0;
   /// Echo backpressure paused reading from a peer.
   virtual void on_read_paused() noexcept = 0;
+  /// An echo queue changed: `queued` bytes more (or fewer) pending, `buffer`
+  /// bytes more (or fewer) allocated for it (two's complement deltas).
+  virtual void on_echo_queue(std::uint64_t queued, std::uint64_t buffer) noexcept = 0;
   /// The connection that held `fd` closed it; the owner releases the
   /// connection object after the current event batch.
   virtual void on_closed(int fd) noexcept = 0;

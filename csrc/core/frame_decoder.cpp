@@ -49,6 +49,12 @@ frame_decoder::result frame_decoder::next(const char* data, std::size_t size) {
     return {status::frame, used + n, payload, n, 0};
   }
   const std::size_t take = std::min<std::size_t>(length_ - partial_.size(), avail);
+  if (partial_.capacity() - partial_.size() < take) {
+    // Geometric growth, capped at the frame's length (which passed the maximum check):
+    // a split frame never holds more than its own size.
+    const std::size_t want = partial_.size() + take;
+    partial_.reserve(std::min<std::size_t>(length_, std::max(want, 2 * partial_.capacity())));
+  }
   partial_.insert(partial_.end(), data + used, data + used + take);
   used += take;
   if (partial_.size() < length_) return {status::need_more, used, nullptr, 0, 0};

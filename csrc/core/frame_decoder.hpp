@@ -24,8 +24,8 @@ void encode_frame_header(std::uint32_t length, char out[frame_header_size]) noex
 /// A frame that arrives whole in one input slice is returned in place, without
 /// a copy; only a frame split across slices is gathered in an internal buffer,
 /// which grows with the bytes actually received (never reserved from the
-/// length field) and is released once the frame is handed out, so an idle
-/// decoder owns no heap memory.
+/// length field, and never past the frame's length) and is released once the
+/// frame is handed out, so an idle decoder owns no heap memory.
 class frame_decoder {
  public:
   /// What one call to `next` found.
@@ -59,6 +59,17 @@ class frame_decoder {
 
   /// True when part of a frame (header or payload) is buffered.
   bool mid_frame() const noexcept { return header_have_ != 0; }
+
+  /// Stream bytes of the current, incomplete frame held (header and payload).
+  std::size_t buffered() const noexcept { return header_have_ + partial_.size(); }
+
+  /// Stream bytes still needed to complete the current frame's header, or
+  /// (once the header is whole) its payload. Lets a reader that is out of room
+  /// read exactly one more frame, and no more.
+  std::size_t to_complete() const noexcept {
+    if (header_have_ < frame_header_size) return frame_header_size - header_have_;
+    return length_ - partial_.size();
+  }
 
   /// Heap bytes currently owned (the partial-frame buffer's capacity).
   std::size_t owned_bytes() const noexcept { return partial_.capacity(); }

@@ -54,10 +54,31 @@ messaging_client::messaging_client(std::string name, client_options options)
   if (options_.max_frame == 0) throw std::invalid_argument("max_frame must be positive");
   if (options_.send_high_water == 0) throw std::invalid_argument("send_high_water must be positive");
   if (options_.inbox_high_water == 0) throw std::invalid_argument("inbox_high_water must be positive");
+  reactor_ = shared_client_reactor();
 }
 
 messaging_client::~messaging_client() {
-  if (reactor_) reactor_->run_sync([this] { close_on_loop("client destroyed"); });
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (quiescent_locked()) return;  // the reactor refers to us nowhere: nothing to wait for
+  }
+  // Still open, or closed so recently that an event or task may refer to us:
+  // close on the loop and wait, which also lets every earlier task finish.
+  reactor_->run_sync([this] { close_on_loop("client destroyed"); });
+}
+
+bool messaging_client::quiescent_locked() const {
+  if (state_ == state::idle) return true;
+  return state_ == state::closed && !fd_ && tasks_in_flight_.load() == 0 && reactor_->batches_done() > close_batch_;
+}
+
+template <class Task>
+void messaging_client::post_task(Task task) {
+  tasks_in_flight_.fetch_add(1);
+  reactor_->post([this, task = std::move(task)]() mutable {
+    task();
+    tasks_in_flight_.fetch_sub(1, std::memory_order_release);
+  });
 }
 
 void messaging_client::connect(const std::string& host, std::uint16_t port, double timeout_s) {
@@ -68,20 +89,46 @@ void messaging_client::connect(const std::string& host, std::uint16_t port, doub
     }
   }
   unique_fd fd = connect_with_timeout(host, port, timeout_s);
-  if (!reactor_) reactor_ = shared_client_reactor();
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (quiescent_locked()) {
+      // The reactor refers to us nowhere (never connected, or closed in a batch
+      // that has finished): set up and register from this thread, no hand-off.
+      fd_ = std::move(fd);
+      decoder_ = frame_decoder(options_.max_frame);
+      writing_.clear();
+      writing_off_ = 0;
+      interest_ = EPOLLIN | EPOLLRDHUP;
+      state_ = state::connected;
+      close_reason_.clear();
+      read_paused_ = false;
+      registered_ = true;
+      try {
+        reactor_->add(fd_.get(), interest_, this);  // publishes the state above to the reactor
+      } catch (...) {
+        registered_ = false;
+        fd_.reset();
+        state_ = state::closed;
+        close_reason_ = "registration with the reactor failed";
+        throw;
+      }
+      return;
+    }
+  }
   reactor_->run_sync([&] {
-    fd_ = std::move(fd);
     decoder_ = frame_decoder(options_.max_frame);
     writing_.clear();
     writing_off_ = 0;
     {
       std::lock_guard<std::mutex> lock(mutex_);
+      fd_ = std::move(fd);  // under the lock: callers read it while connected
       state_ = state::connected;
       close_reason_.clear();
       read_paused_ = false;
     }
     interest_ = EPOLLIN | EPOLLRDHUP;
     reactor_->add(fd_.get(), interest_, this);
+    registered_ = true;
   });
 }
 
@@ -133,7 +180,7 @@ bool messaging_client::enqueue_locked(std::unique_lock<std::mutex>& lock, std::s
 void messaging_client::schedule_flush_locked() {
   if (flush_scheduled_) return;
   flush_scheduled_ = true;
-  reactor_->post([this] { drain(); });
+  post_task([this] { drain(); });
 }
 
 void messaging_client::grow_pending_locked(std::size_t more) {
@@ -143,6 +190,26 @@ void messaging_client::grow_pending_locked(std::size_t more) {
   // the queue's memory stays bounded by what it may hold, not by twice that.
   const std::size_t cap = std::max(options_.send_high_water, want);
   pending_.reserve(std::min(cap, std::max({want, 2 * pending_.capacity(), initial_queue_capacity})));
+}
+
+void messaging_client::write_pending_locked() {
+  // Every queued byte still in pending_ means the reactor's writing_ is done and
+  // it cannot start another write without this lock: this thread may write, in
+  // order, without a hand-off. fd_ is open while connected (it closes under the lock).
+  if (state_ != state::connected || pending_.empty() || queued_bytes_.load() != pending_.size()) return;
+  std::size_t off = 0;
+  while (off < pending_.size()) {
+    const ssize_t n = ::send(fd_.get(), pending_.data() + off, pending_.size() - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) {
+      off += static_cast<std::size_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    break;  // the kernel is full, or an error: the reactor's drain carries on (and reports it)
+  }
+  if (off == 0) return;
+  pending_.erase_front(off);
+  queued_bytes_.fetch_sub(off);
 }
 
 void messaging_client::send(const char* data, std::size_t size, double timeout_s) {
@@ -208,6 +275,7 @@ void messaging_client::send_repeated(const char* data, std::size_t size, std::ui
 void messaging_client::flush(double timeout_s) {
   std::unique_lock<std::mutex> lock(mutex_);
   if (state_ != state::connected) throw_not_connected_locked("flush");
+  write_pending_locked();
   const bool done =
       wait_locked(lock, deadline_after(timeout_s), [&] { return queued_bytes_ == 0 || state_ != state::connected; });
   if (state_ != state::connected) throw_not_connected_locked("flush");
@@ -220,49 +288,41 @@ void messaging_client::flush(double timeout_s) {
 std::string messaging_client::receive(double timeout_s) {
   std::unique_lock<std::mutex> lock(mutex_);
   if (state_ == state::idle) throw_not_connected_locked("receive");
-  const bool got = cv_.wait_until(lock, deadline_after(timeout_s),
-                                  [&] { return inbox_head_ < inbox_.size() || state_ == state::closed; });
-  if (inbox_head_ >= inbox_.size()) {
+  const bool got =
+      cv_.wait_until(lock, deadline_after(timeout_s), [&] { return inbox_frames_ > 0 || state_ == state::closed; });
+  if (inbox_frames_ == 0) {
     if (state_ == state::closed) throw_not_connected_locked("receive");
     if (!got) throw timeout_error("receive: no frame for client '" + name_ + "' within " + seconds(timeout_s));
   }
-  std::string frame = std::move(inbox_[inbox_head_++]);
-  inbox_bytes_ -= frame.size();
-  if (inbox_head_ == inbox_.size()) {
-    std::vector<std::string>().swap(inbox_);
-    inbox_head_ = 0;
-  } else if (inbox_head_ >= 1024 && inbox_head_ * 2 >= inbox_.size()) {
-    inbox_.erase(inbox_.begin(), inbox_.begin() + static_cast<std::ptrdiff_t>(inbox_head_));
-    inbox_head_ = 0;
-  }
-  if (read_paused_ && inbox_bytes_ <= options_.inbox_high_water / 2 && state_ != state::closed) {
+  const auto* h = reinterpret_cast<const unsigned char*>(inbox_.front());
+  const std::size_t n = (std::size_t{h[0]} << 24) | (std::size_t{h[1]} << 16) | (std::size_t{h[2]} << 8) | h[3];
+  std::string frame(inbox_.front() + frame_header_size, n);
+  inbox_.consume(frame_header_size + n);
+  --inbox_frames_;
+  if (read_paused_ && inbox_.size() <= options_.inbox_high_water / 2 && state_ != state::closed) {
     read_paused_ = false;
-    reactor_->post([this] {
-      if (fd_) set_interest(interest_ | EPOLLIN | EPOLLRDHUP);
-    });
+    post_task([this] { resume_reading(); });
   }
   return frame;
 }
 
 void messaging_client::disconnect(double timeout_s) {
-  const auto deadline = deadline_after(timeout_s);
   std::size_t unsent = 0;
   {
     std::unique_lock<std::mutex> lock(mutex_);
     if (state_ != state::connected) return;  // never connected, or already closed: nothing to do
-    wait_locked(lock, deadline, [&] { return queued_bytes_ == 0 || state_ != state::connected; });
+    write_pending_locked();
+    wait_locked(lock, deadline_after(timeout_s), [&] { return queued_bytes_ == 0 || state_ != state::connected; });
+    if (state_ != state::connected) return;  // closed meanwhile (its reason says why)
     unsent = queued_bytes_;
-    if (unsent == 0 && state_ == state::connected) {
-      // Half-close: the peer reads every byte, then sees EOF and closes its end.
-      reactor_->post([this] {
-        if (!fd_) return;
-        ::shutdown(fd_.get(), SHUT_WR);
-      });
-      state_ = state::closing;
-      cv_.wait_until(lock, deadline, [&] { return state_ == state::closed; });
-    }
+    // Closed for the caller now; the socket closes on the loop. Every byte is in
+    // the kernel ahead of the FIN, so the peer reads them all, then end-of-stream.
+    state_ = state::closed;
+    close_reason_ = "disconnected";
+    if (unsent > 0) close_reason_ += " (" + std::to_string(unsent) + " queued bytes dropped)";
+    cv_.notify_all();
+    post_task([this] { close_on_loop("disconnected"); });
   }
-  reactor_->run_sync([this] { close_on_loop("disconnected"); });
   if (unsent > 0) {
     throw timeout_error("disconnect: " + std::to_string(unsent) + " bytes of client '" + name_ +
                         "' were still queued after " + seconds(timeout_s) + " and were dropped");
@@ -280,14 +340,31 @@ client_stats messaging_client::stats() const {
           messages_received_.load(),
           bytes_received_.load(),
           queued_bytes_.load(),
-          inbox_.size() - inbox_head_,
-          state_ == state::connected};
+          inbox_frames_,
+          inbox_.size(),
+          reads_paused_,
+          state_,
+          state_ == state::connected,
+          close_reason_};
 }
 
 void messaging_client::set_interest(std::uint32_t events) {
   if (events == interest_ || !fd_) return;
   interest_ = events;
-  reactor_->modify(fd_.get(), events, this);
+  if (registered_) reactor_->modify(fd_.get(), events, this);
+}
+
+void messaging_client::pause_reading() { set_interest(interest_ & ~std::uint32_t{EPOLLIN | EPOLLRDHUP}); }
+
+void messaging_client::resume_reading() {
+  if (!fd_) return;
+  interest_ |= EPOLLIN | EPOLLRDHUP;
+  if (registered_) {
+    reactor_->modify(fd_.get(), interest_, this);
+  } else {
+    reactor_->add(fd_.get(), interest_, this);
+    registered_ = true;
+  }
 }
 
 void messaging_client::on_events(std::uint32_t events) {
@@ -300,8 +377,18 @@ void messaging_client::on_events(std::uint32_t events) {
     return;
   }
   if (events & EPOLLOUT) drain();
-  const bool readable = (interest_ & EPOLLIN) && (events & (EPOLLIN | EPOLLRDHUP));
-  if (fd_ && (readable || (events & EPOLLHUP))) read_ready();
+  if (!fd_) return;
+  if ((interest_ & EPOLLIN) == 0) {
+    // Reading is paused (full inbox). EPOLLHUP cannot be masked and would fire
+    // on every wait; a hung-up socket can take no writes either, so leave the
+    // epoll set until receive() makes room (resume_reading adds it back).
+    if (events & EPOLLHUP) {
+      reactor_->remove(fd_.get());
+      registered_ = false;
+    }
+    return;
+  }
+  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) read_ready();
 }
 
 void messaging_client::drain() {
@@ -341,18 +428,95 @@ void messaging_client::drain() {
   }
 }
 
+std::size_t messaging_client::read_room_locked() const {
+  const std::size_t held = inbox_.size() + decoder_.buffered();
+  if (held < options_.inbox_high_water) return options_.inbox_high_water - held;
+  // Out of room. With frames waiting, the caller will make room; with none, the
+  // frame being assembled is larger than the mark: let in exactly that frame.
+  return inbox_frames_ > 0 ? 0 : decoder_.to_complete();
+}
+
+bool messaging_client::decode_locked(const char* data, std::size_t size, std::string& error) {
+  // Frames that arrived whole in this slice are contiguous in it, headers
+  // included: they are appended as runs, one copy per run, not per frame.
+  const char* run = data;
+  std::size_t run_len = 0;
+  std::uint64_t frames = 0, bytes = 0;
+  const auto flush_run = [&] {
+    inbox_.append(run, run_len, options_.inbox_high_water);
+    run_len = 0;
+  };
+  while (size > 0) {
+    const auto r = decoder_.next(data, size);
+    if (r.what == frame_decoder::status::frame) {
+      ++frames;
+      bytes += r.size;
+      if (r.consumed == frame_header_size + r.size && r.data == data + frame_header_size) {
+        if (run + run_len != data) {
+          flush_run();
+          run = data;
+        }
+        run_len += r.consumed;
+      } else {
+        // Assembled across reads (from the decoder's buffer, or a header split
+        // over two reads): frame it again.
+        flush_run();
+        char header[frame_header_size];
+        encode_frame_header(static_cast<std::uint32_t>(r.size), header);
+        inbox_.append(header, frame_header_size, options_.inbox_high_water);
+        inbox_.append(r.data, r.size, options_.inbox_high_water);
+        run = data + r.consumed;
+      }
+    } else if (r.what == frame_decoder::status::too_long) {
+      error = "protocol error: peer announced a frame of " + std::to_string(r.bad_length) + " bytes, above max_frame " +
+              std::to_string(options_.max_frame);
+      break;
+    }
+    data += r.consumed;
+    size -= r.consumed;
+  }
+  flush_run();
+  decoder_.trim();
+  if (frames) {
+    inbox_frames_ += frames;
+    messages_received_.fetch_add(frames, std::memory_order_relaxed);
+    bytes_received_.fetch_add(bytes, std::memory_order_relaxed);
+    cv_.notify_all();
+  }
+  return error.empty();
+}
+
 void messaging_client::read_ready() {
   char* buf = reactor_->read_buffer();
-  std::vector<std::string> frames;
   for (int i = 0; i < reads_per_event && fd_; ++i) {
-    const ssize_t n = ::recv(fd_.get(), buf, reactor::read_buffer_size, 0);
+    std::size_t want = 0;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      want = std::min(read_room_locked(), reactor::read_buffer_size);
+      if (want == 0) {
+        read_paused_ = true;
+        ++reads_paused_;
+      }
+    }
+    if (want == 0) {
+      pause_reading();
+      return;
+    }
+    // Never more than the inbox has room for: what is read is kept, and what
+    // the inbox cannot take stays in the kernel, which pushes back on the peer.
+    const ssize_t n = ::recv(fd_.get(), buf, want, 0);
     if (n == 0) {
       bool closing = false;
       {
         std::lock_guard<std::mutex> lock(mutex_);
         closing = state_ == state::closing;
       }
-      close_on_loop(closing ? "disconnected" : "peer closed the connection");
+      if (decoder_.mid_frame()) {
+        close_on_loop("peer closed the connection in the middle of a frame (" + std::to_string(decoder_.buffered()) +
+                      " bytes of it received)");
+      } else {
+        close_on_loop(closing ? "disconnected" : "peer closed the connection");
+      }
       return;
     }
     if (n < 0) {
@@ -361,58 +525,40 @@ void messaging_client::read_ready() {
       close_on_loop(std::string("recv failed: ") + std::strerror(errno));
       return;
     }
-    const char* p = buf;
-    std::size_t left = static_cast<std::size_t>(n);
-    std::uint64_t bytes = 0;
-    while (left > 0) {
-      const auto r = decoder_.next(p, left);
-      p += r.consumed;
-      left -= r.consumed;
-      if (r.what == frame_decoder::status::frame) {
-        frames.emplace_back(r.data, r.size);
-        bytes += r.size;
-      } else if (r.what == frame_decoder::status::too_long) {
-        close_on_loop("protocol error: peer announced a frame of " + std::to_string(r.bad_length) +
-                      " bytes, above max_frame " + std::to_string(options_.max_frame));
-        return;
-      }
-    }
-    decoder_.trim();
-    bool pause = false;
-    if (!frames.empty()) {
+    std::string error;
+    {
       std::lock_guard<std::mutex> lock(mutex_);
-      messages_received_.fetch_add(frames.size(), std::memory_order_relaxed);
-      bytes_received_.fetch_add(bytes, std::memory_order_relaxed);
-      for (auto& f : frames) inbox_.push_back(std::move(f));
-      inbox_bytes_ += bytes;
-      frames.clear();
-      if (inbox_bytes_ > options_.inbox_high_water) read_paused_ = pause = true;
-      cv_.notify_all();
+      decode_locked(buf, static_cast<std::size_t>(n), error);
     }
-    if (pause) {
-      set_interest(interest_ & ~std::uint32_t{EPOLLIN | EPOLLRDHUP});
+    if (!error.empty()) {
+      close_on_loop(error);
       return;
     }
-    if (static_cast<std::size_t>(n) < reactor::read_buffer_size) break;
+    if (static_cast<std::size_t>(n) < want) break;
   }
 }
 
 void messaging_client::close_on_loop(const std::string& reason) {
   if (!fd_) return;
-  reactor_->remove(fd_.get());
-  fd_.reset();
+  if (registered_) reactor_->remove(fd_.get());
+  registered_ = false;
   interest_ = 0;
   writing_.release();
   writing_off_ = 0;
   decoder_ = frame_decoder(options_.max_frame);
   std::lock_guard<std::mutex> lock(mutex_);
-  std::string why = reason;
-  if (queued_bytes_ > 0) why += " (" + std::to_string(queued_bytes_.load()) + " queued bytes dropped)";
-  state_ = state::closed;
-  close_reason_ = std::move(why);
+  fd_.reset();                              // under the lock: a caller writing while connected holds it
+  close_batch_ = reactor_->batches_done();  // this batch's number: it is still running
+  if (state_ != state::closed) {
+    std::string why = reason;
+    if (queued_bytes_ > 0) why += " (" + std::to_string(queued_bytes_.load()) + " queued bytes dropped)";
+    state_ = state::closed;
+    close_reason_ = std::move(why);
+  }
   pending_.release();
   queued_bytes_ = 0;
   flush_scheduled_ = false;
+  read_paused_ = false;
   cv_.notify_all();
 }
 

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "byte_buffer.hpp"
+#include "byte_queue.hpp"
 #include "frame_decoder.hpp"
 #include "reactor.hpp"
 #include "unique_fd.hpp"
@@ -20,15 +21,23 @@ namespace netcore {
 
 /// Settings of a client, fixed at construction.
 struct client_options {
-  std::uint32_t max_frame = default_max_frame;         ///< largest payload sent or accepted
-  std::size_t send_high_water = 8u * 1024u * 1024u;    ///< queued bytes before send() reports backpressure
-  std::size_t inbox_high_water = 16u * 1024u * 1024u;  ///< received bytes kept before reading pauses
+  std::uint32_t max_frame = default_max_frame;       ///< largest payload sent or accepted
+  std::size_t send_high_water = 8u * 1024u * 1024u;  ///< queued bytes before send() reports backpressure
+  /// Received bytes kept before reading pauses. Every frame is charged its
+  /// 4-byte header as well as its payload, so empty frames fill it too.
+  std::size_t inbox_high_water = 16u * 1024u * 1024u;
 };
+
+/// Where a client is in its life.
+enum class client_state : std::uint8_t { idle, connected, closing, closed };
 
 /// A point-in-time copy of a client's counters.
 struct client_stats {
-  std::uint64_t messages_sent, bytes_sent, messages_received, bytes_received, queued_bytes, inbox_frames;
+  std::uint64_t messages_sent, bytes_sent, messages_received, bytes_received, queued_bytes, inbox_frames, inbox_bytes,
+      reads_paused;
+  client_state state;
   bool connected;
+  std::string close_reason;  ///< why the connection closed (empty while open)
 };
 
 /// One connection to a server.
@@ -37,8 +46,14 @@ struct client_stats {
 /// thread (one for all clients in the process) writes and reads the socket.
 /// The send queue is bounded by `send_high_water`: a full queue is reported
 /// as backpressure_error (or waited on, with a timeout), never grown.
-/// Received frames are kept in a bounded inbox for `receive`; a full inbox
-/// pauses reading, which pushes back on the peer through TCP.
+/// Received frames are kept, framed as on the wire, in an inbox for
+/// `receive`. The inbox plus the one frame being assembled hold at most
+/// `inbox_high_water` bytes (a single frame larger than the mark is let in
+/// alone when the inbox is empty, so it holds at most max_frame + 4 then): the
+/// reactor never reads more from the socket than that room, checked before
+/// every read, so a stream of empty frames is bounded per frame and no byte is
+/// lost. A full inbox pauses reading, which pushes back on the peer through
+/// TCP; `receive` resumes it below half the mark. An idle client owns no buffer.
 class messaging_client final : public io_handler {
  public:
   /// An unconnected client called `name`.
@@ -56,12 +71,16 @@ class messaging_client final : public io_handler {
   /// Queues `count` copies of one frame, waiting for room as needed (up to
   /// `timeout_s` for each wait). Drives the core without a per-frame call.
   void send_repeated(const char* data, std::size_t size, std::uint64_t count, double timeout_s);
-  /// Waits until every queued byte is handed to the kernel. Throws timeout_error.
+  /// Waits until every queued byte is handed to the kernel (writing from this
+  /// thread when the reactor is not writing). Throws timeout_error.
   void flush(double timeout_s);
   /// Waits for the next received frame and returns it. Throws timeout_error.
   std::string receive(double timeout_s);
-  /// Graceful close: flush, half-close, wait for the peer to close, release.
-  /// Throws timeout_error if queued bytes could not be written in time.
+  /// Graceful close: hands every queued byte to the kernel (writing it from
+  /// this thread when the reactor is not writing), then closes, so the peer
+  /// reads every frame and then end-of-stream. Does not wait for the peer to
+  /// close its end. Throws timeout_error if queued bytes could not be handed
+  /// over in time (they are dropped).
   void disconnect(double timeout_s);
   /// Closes the socket at once, dropping anything queued.
   void abort();
@@ -75,23 +94,33 @@ class messaging_client final : public io_handler {
   void on_events(std::uint32_t events) override;
 
  private:
-  enum class state : std::uint8_t { idle, connected, closing, closed };
+  using state = client_state;
 
   void check_frame_size(std::size_t size) const;
   template <class Pred>
   bool wait_locked(std::unique_lock<std::mutex>& lock, std::chrono::steady_clock::time_point deadline, Pred pred);
   bool enqueue_locked(std::unique_lock<std::mutex>& lock, std::size_t need, double timeout_s);
   void schedule_flush_locked();
+  void write_pending_locked();
+  bool quiescent_locked() const;
+  template <class Task>
+  void post_task(Task task);
   void grow_pending_locked(std::size_t more);
-  void drain();                                   // reactor thread
-  void read_ready();                              // reactor thread
-  void close_on_loop(const std::string& reason);  // reactor thread
-  void set_interest(std::uint32_t events);        // reactor thread
+  void drain();                                                                // reactor thread
+  void read_ready();                                                           // reactor thread
+  std::size_t read_room_locked() const;                                        // reactor thread, mutex_ held
+  bool decode_locked(const char* data, std::size_t size, std::string& error);  // reactor thread, mutex_ held
+  void pause_reading();                                                        // reactor thread
+  void resume_reading();                                                       // reactor thread
+  void close_on_loop(const std::string& reason);                               // reactor thread
+  void set_interest(std::uint32_t events);                                     // reactor thread
   [[noreturn]] void throw_not_connected_locked(const char* op) const;
 
   std::string name_;
   client_options options_;
-  std::shared_ptr<reactor> reactor_;  ///< the shared client reactor, while connected
+  /// The shared client reactor, held from construction: a program that makes a
+  /// client, uses it and drops it, over and over, keeps one reactor thread.
+  std::shared_ptr<reactor> reactor_;
 
   // Reactor-thread state.
   unique_fd fd_;
@@ -99,6 +128,7 @@ class messaging_client final : public io_handler {
   byte_buffer writing_;  ///< bytes being written, swapped out of `pending_`
   std::size_t writing_off_ = 0;
   std::uint32_t interest_ = 0;
+  bool registered_ = false;  ///< fd_ is in the reactor's epoll set (see pause_reading)
 
   // Shared state, guarded by mutex_.
   mutable std::mutex mutex_;
@@ -112,9 +142,12 @@ class messaging_client final : public io_handler {
   std::atomic<int> waiters_{0};  ///< threads blocked on cv_ (see wait_locked)
   bool flush_scheduled_ = false;
   bool read_paused_ = false;
-  std::vector<std::string> inbox_;  ///< received frames, oldest at inbox_head_
-  std::size_t inbox_head_ = 0;
-  std::size_t inbox_bytes_ = 0;
+  byte_queue inbox_;  ///< received frames as on the wire (header, payload), oldest first
+  std::size_t inbox_frames_ = 0;
+  std::uint64_t reads_paused_ = 0;
+  std::uint64_t close_batch_ = 0;  ///< the reactor batch in which fd_ was last removed
+  /// Posted tasks that refer to this client and have not finished (see quiescent_locked).
+  std::atomic<int> tasks_in_flight_{0};
   std::uint64_t messages_sent_ = 0, bytes_sent_ = 0;
   std::atomic<std::uint64_t> messages_received_{0}, bytes_received_{0};
 };

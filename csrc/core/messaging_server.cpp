@@ -11,6 +11,11 @@
 
 namespace netcore {
 
+// The idle-connection budget (<= 128 B of server user space each): the object
+// is one malloc chunk (size + 8, rounded up to 16) plus its 8-byte slot in
+// by_fd_, so 104 B is the largest size that stays within it (112 + 8 = 120).
+static_assert(sizeof(server_connection) <= 104, "server_connection outgrew the idle-connection budget");
+
 /// Adapts listener readiness to messaging_server::accept_ready.
 class messaging_server::acceptor final : public io_handler {
  public:
@@ -32,11 +37,15 @@ messaging_server::~messaging_server() { stop(); }
 std::uint16_t messaging_server::start(const std::string& host, std::uint16_t port) {
   if (reactor_) throw netcore_error("server '" + name_ + "' is already running on port " + std::to_string(port_));
   unique_fd listener = make_listener(host, port, options_.backlog);
-  port_ = local_port(listener.get());
+  const std::uint16_t bound = local_port(listener.get());
+  // Everything that can fail (the reactor's descriptors, its thread) before any
+  // member changes: a failed start leaves a stopped server that can start again.
+  auto loop = std::make_unique<reactor>();
+  port_ = bound;
   listener_ = std::move(listener);
   spare_fd_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
   acceptor_ = std::make_unique<acceptor>(*this);
-  reactor_ = std::make_unique<reactor>();
+  reactor_ = std::move(loop);
   reactor_->run_sync([this] { reactor_->add(listener_.get(), EPOLLIN, acceptor_.get()); });
   return port_;
 }
@@ -107,6 +116,11 @@ void messaging_server::on_protocol_error() noexcept { counters_.protocol_errors.
 
 void messaging_server::on_read_paused() noexcept { counters_.reads_paused.fetch_add(1, std::memory_order_relaxed); }
 
+void messaging_server::on_echo_queue(std::uint64_t queued, std::uint64_t buffer) noexcept {
+  counters_.echo_queued.fetch_add(queued, std::memory_order_relaxed);
+  counters_.echo_buffers.fetch_add(buffer, std::memory_order_relaxed);
+}
+
 void messaging_server::on_closed(int fd) noexcept {
   const auto slot = static_cast<std::size_t>(fd);
   if (slot < by_fd_.size() && by_fd_[slot]) {
@@ -119,29 +133,40 @@ void messaging_server::on_closed(int fd) noexcept {
   notify_waiters();
 }
 
+bool messaging_server::wait_met(std::int64_t messages, std::int64_t sessions) const noexcept {
+  const bool m = messages < 0 || counters_.messages_received.load() >= static_cast<std::uint64_t>(messages);
+  const bool s = sessions < 0 || counters_.sessions.load() == static_cast<std::uint64_t>(sessions);
+  return m && s;
+}
+
 void messaging_server::notify_waiters() noexcept {
+  // Sequentially consistent with wait_for's registration: either the waiter's
+  // predicate sees the new counts, or this sees the waiter and its targets.
   if (waiters_.load() == 0) return;
+  if (!wake_always_.load() && !wait_met(wait_messages_.load(), wait_sessions_.load())) return;
   std::lock_guard<std::mutex> lock(wait_mutex_);
   wait_cv_.notify_all();
 }
 
 server_stats messaging_server::stats() const noexcept {
   const auto& c = counters_;
-  return {c.sessions.load(),        c.sessions_total.load(), c.messages_received.load(),
-          c.bytes_received.load(),  c.messages_sent.load(),  c.bytes_sent.load(),
-          c.protocol_errors.load(), c.accept_errors.load(),  c.reads_paused.load()};
+  return {c.sessions.load(),      c.sessions_total.load(), c.messages_received.load(), c.bytes_received.load(),
+          c.messages_sent.load(), c.bytes_sent.load(),     c.protocol_errors.load(),   c.accept_errors.load(),
+          c.reads_paused.load(),  c.echo_queued.load(),    c.echo_buffers.load()};
 }
 
 bool messaging_server::wait_for(std::int64_t messages, std::int64_t sessions, double timeout_s) {
-  const auto met = [&] {
-    const bool m = messages < 0 || counters_.messages_received.load() >= static_cast<std::uint64_t>(messages);
-    const bool s = sessions < 0 || counters_.sessions.load() == static_cast<std::uint64_t>(sessions);
-    return m && s;
-  };
   std::unique_lock<std::mutex> lock(wait_mutex_);
+  if (waiters_.load() == 0) {
+    wait_messages_.store(messages);
+    wait_sessions_.store(sessions);
+  } else {
+    wake_always_.store(true);  // targets differ: every change wakes every waiter
+  }
   waiters_.fetch_add(1);
-  const bool ok = wait_cv_.wait_for(lock, std::chrono::duration<double>(timeout_s), met);
-  waiters_.fetch_sub(1);
+  const bool ok =
+      wait_cv_.wait_for(lock, std::chrono::duration<double>(timeout_s), [&] { return wait_met(messages, sessions); });
+  if (waiters_.fetch_sub(1) == 1) wake_always_.store(false);
   return ok;
 }
 

@@ -20,16 +20,18 @@ namespace netcore {
 
 /// Settings of a server, fixed at construction.
 struct server_options {
-  bool echo = false;                                  ///< write every frame back to its sender
-  std::uint32_t max_frame = default_max_frame;        ///< largest payload accepted
-  std::size_t write_high_water = 4u * 1024u * 1024u;  ///< per-connection echo bytes before reads pause
-  int backlog = 4096;                                 ///< listen(2) backlog
+  bool echo = false;                            ///< write every frame back to its sender
+  std::uint32_t max_frame = default_max_frame;  ///< largest payload accepted
+  /// Per-connection echo bytes: reading pauses before a read could queue more
+  /// (see server_connection), and resumes below half of it.
+  std::size_t write_high_water = 4u * 1024u * 1024u;
+  int backlog = 4096;  ///< listen(2) backlog
 };
 
 /// A point-in-time copy of the counters.
 struct server_stats {
   std::uint64_t sessions, sessions_total, messages_received, bytes_received, messages_sent, bytes_sent, protocol_errors,
-      accept_errors, reads_paused;
+      accept_errors, reads_paused, echo_queued_bytes, echo_buffer_bytes;
 };
 
 /// Accepts connections and decodes frames on one reactor thread it owns.
@@ -72,10 +74,12 @@ class messaging_server final : private connection_owner {
   void on_echoed(std::uint64_t frames, std::uint64_t bytes) noexcept override;
   void on_protocol_error() noexcept override;
   void on_read_paused() noexcept override;
+  void on_echo_queue(std::uint64_t queued, std::uint64_t buffer) noexcept override;
   void on_closed(int fd) noexcept override;
 
   void accept_ready();
   void notify_waiters() noexcept;
+  bool wait_met(std::int64_t messages, std::int64_t sessions) const noexcept;
   void close_all();
 
   std::string name_;
@@ -89,6 +93,13 @@ class messaging_server final : private connection_owner {
   std::mutex wait_mutex_;
   std::condition_variable wait_cv_;
   std::atomic<int> waiters_{0};
+  /// What the waiters wait for, so the reactor wakes them only when it is met
+  /// (each frame batch and session change woke them before: two futex wakes and
+  /// a context switch per connect/disconnect cycle). With more than one waiter
+  /// `wake_always_` is set and every change notifies. Written under wait_mutex_.
+  std::atomic<std::int64_t> wait_messages_{-1};
+  std::atomic<std::int64_t> wait_sessions_{-1};
+  std::atomic<bool> wake_always_{false};
   std::unique_ptr<reactor> reactor_;  ///< last member: its thread stops first on destruction
 };
 

@@ -11,6 +11,8 @@
 #include <string>
 #include <system_error>
 
+#include "errors.hpp"
+
 namespace netcore {
 
 namespace {
@@ -18,7 +20,8 @@ namespace {
 /// Marks the wake descriptor's registration in epoll_event.data.ptr.
 io_handler* const wake_marker = nullptr;
 
-std::system_error sys_error(const char* what) { return {errno, std::generic_category(), what}; }
+/// The failed call as the core's os_error (OSError with errno in Python).
+os_error sys_error(const char* what) { return os_error(errno, what); }
 
 constexpr int max_events = 256;
 
@@ -37,12 +40,11 @@ void guarded(Work&& work) noexcept {
 
 }  // namespace
 
-reactor::reactor()
-    : epoll_fd_(::epoll_create1(EPOLL_CLOEXEC)),
-      wake_fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)),
-      read_buffer_(read_buffer_size),
-      events_(max_events) {
+reactor::reactor() : read_buffer_(read_buffer_size), events_(max_events) {
+  // Each call checked at once: errno is read before anything else can change it.
+  epoll_fd_.reset(::epoll_create1(EPOLL_CLOEXEC));
   if (!epoll_fd_) throw sys_error("epoll_create1");
+  wake_fd_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!wake_fd_) throw sys_error("eventfd");
   epoll_event ev{};
   ev.events = EPOLLIN;
@@ -158,11 +160,13 @@ void reactor::loop() {
       if (stop) {
         for (auto& task : deferred_) guarded(task);
         deferred_.clear();
+        batches_done_.fetch_add(1, std::memory_order_release);
         return;
       }
     }
     for (auto& task : deferred_) guarded(task);
     deferred_.clear();
+    batches_done_.fetch_add(1, std::memory_order_release);
   }
 }
 

@@ -3,6 +3,7 @@
 
 #include <sys/epoll.h>
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -39,14 +40,18 @@ class reactor {
   /// Size of the shared read buffer: large reads keep syscalls per frame low.
   static constexpr std::size_t read_buffer_size = 256 * 1024;
 
-  /// Creates the epoll and wake descriptors and starts the thread.
+  /// Creates the epoll and wake descriptors and starts the thread. Throws
+  /// os_error when a descriptor cannot be had (e.g. EMFILE), std::system_error
+  /// when the thread cannot be started.
   reactor();
   reactor(const reactor&) = delete;
   reactor& operator=(const reactor&) = delete;
   /// Stops the loop and joins the thread (must not be called on that thread).
   ~reactor();
 
-  /// Registers `fd` for `events`; reactor thread only.
+  /// Registers `fd` for `events`. On the reactor thread, or from another
+  /// thread for a handler the reactor holds no reference to yet: epoll_ctl is
+  /// thread-safe and orders the handler's set-up before its first event.
   void add(int fd, std::uint32_t events, io_handler* handler);
   /// Changes the event mask of a registered fd; reactor thread only.
   void modify(int fd, std::uint32_t events, io_handler* handler);
@@ -65,6 +70,11 @@ class reactor {
   /// destroy handlers that may still appear in the batch.
   void defer(std::function<void()> task);
 
+  /// Event batches completed (each: its events, then its tasks, then the
+  /// deferred work). A handler removed during batch `b` appears in no event
+  /// once `batches_done() > b`. Any thread.
+  std::uint64_t batches_done() const noexcept { return batches_done_.load(std::memory_order_acquire); }
+
   /// True when called on the reactor thread.
   bool in_loop() const noexcept { return std::this_thread::get_id() == thread_.get_id(); }
 
@@ -82,9 +92,10 @@ class reactor {
   std::vector<epoll_event> events_;
   std::vector<std::function<void()>> deferred_;
   std::mutex tasks_mutex_;
-  std::vector<std::function<void()>> tasks_;  // guarded by tasks_mutex_
-  bool stopping_ = false;                     // guarded by tasks_mutex_
-  bool woken_ = false;                        // guarded by tasks_mutex_
+  std::vector<std::function<void()>> tasks_;    // guarded by tasks_mutex_
+  bool stopping_ = false;                       // guarded by tasks_mutex_
+  bool woken_ = false;                          // guarded by tasks_mutex_
+  std::atomic<std::uint64_t> batches_done_{0};  // written by the reactor thread only
   std::thread thread_;
 };
 

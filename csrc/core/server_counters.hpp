@@ -17,6 +17,8 @@ struct server_counters {
   std::atomic<std::uint64_t> protocol_errors{0};    ///< connections closed for a bad frame
   std::atomic<std::uint64_t> accept_errors{0};      ///< connections refused (e.g. out of fds)
   std::atomic<std::uint64_t> reads_paused{0};       ///< times echo backpressure paused a reader
+  std::atomic<std::uint64_t> echo_queued{0};        ///< echo bytes pending now, all connections
+  std::atomic<std::uint64_t> echo_buffers{0};       ///< heap bytes of echo queues now, all connections
 };
 
 }  // namespace netcore

@@ -1,5 +1,6 @@
 // Unit tests of the frame decoder, run by `meson test`. No framework: each
 // check prints what failed and the process exits non-zero.
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <random>
@@ -117,6 +118,23 @@ void test_limits() {
   const std::string chunk(100, 'c');
   g.next(chunk.data(), chunk.size());
   check(g.owned_bytes() < 4096, "partial buffer sized by received bytes, got " + std::to_string(g.owned_bytes()));
+  check(g.buffered() == 104 && g.to_complete() == netcore::default_max_frame - 100, "buffered and to_complete");
+
+  // Geometric growth stops at the frame's own length (a vector's doubling would pass it).
+  const std::uint32_t odd = 70000;
+  netcore::frame_decoder k;
+  netcore::encode_frame_header(odd, header);
+  k.next(header, 4);
+  const std::string drip(999, 'd');
+  std::size_t peak = 0;
+  for (std::size_t have = 0; have < odd;) {
+    const std::size_t n = std::min<std::size_t>(drip.size(), odd - have);
+    const auto r = k.next(drip.data(), n);
+    peak = std::max(peak, k.owned_bytes());
+    have += r.consumed;
+    if (r.what == netcore::frame_decoder::status::frame) check(r.size == odd, "dripped frame whole");
+  }
+  check(peak <= odd, "split-frame buffer capped at the frame length, peaked at " + std::to_string(peak));
 }
 
 }  // namespace
