@@ -266,3 +266,20 @@ def test_an_early_stop_fails_with_the_subjects_reason() -> None:
     closing = connections_events(184)
     closing[-1]["failure"] = "the server did not close a connection within 5 s of the client's half-close"
     assert judge("connections", closing).status == "fail"
+
+
+def test_hostile_fails_on_any_case_that_went_wrong() -> None:
+    cases = [{"case": "garbage", "ok": True}, {"case": "server floods empty frames", "ok": True}]
+    fine = [ev("result", 1.0, cases=cases, protocol_errors=23, peak_rss_growth=4096)]
+    assert judge("hostile", fine).status == "pass"
+    cases[1] = {"case": "server floods empty frames", "ok": False, "problem": "the client holds 68,000,000 empty frames"}
+    broken = judge("hostile", [ev("result", 1.0, cases=cases, protocol_errors=23)])
+    assert broken.status == "fail" and "server floods empty frames: the client holds" in broken.reason
+
+
+def test_hostile_cases_all_hold_on_the_core(plain_build: build.Staged, tmp_path: Path) -> None:
+    done, events = run_scenario(plain_build, "hostile", tmp_path, "--rounds", "5")
+    assert done.returncode == 0, done.stderr
+    result = one(events, "result")
+    assert [c for c in result["cases"] if not c["ok"]] == []
+    assert len(result["cases"]) == 10 and result["protocol_errors"] >= 3 + 5
