@@ -99,8 +99,12 @@ def run_plans(
     progress: bool = True,
     jobs: int = 1,
     options_for: OptionsFor | None = None,
+    reuse: bool = False,
 ) -> tuple[Summary, WrittenRun]:
-    """Run ``plans`` (``jobs`` at a time) into ``run_dir``, rewriting the report after each cell."""
+    """Run ``plans`` (``jobs`` at a time) into ``run_dir``, rewriting the report after each cell.
+
+    ``reuse``: take passing cells whose inputs did not change from the cache (``cell.cache``).
+    """
     if not plans:
         raise ConfigError("no cells to run")
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -113,9 +117,9 @@ def run_plans(
 
     def one(i: int, cell_plan: CellPlan) -> CellReport:
         label = f"{i}/{len(plans)} {cell_plan.id}"
-        options = options_for(cell_plan) if options_for else cell.Options()
+        options = options_for(cell_plan) if options_for else cell.Options(reuse=reuse)
         if options.stage is None:
-            options = cell.Options(stage=stage, parser=options.parser)
+            options = cell.Options(stage=stage, parser=options.parser, reuse=options.reuse)
         try:
             report = cell.run_plan(
                 cell_plan, progress=Progress(label, enabled=progress, inline=jobs == 1), options=options

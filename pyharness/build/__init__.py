@@ -67,6 +67,7 @@ class Staged:
     bin_dir: Path | None
     objects: frozenset[str]  # basenames of the shared objects the build installed
     rebuilt: bool = False  # False when the stamp said nothing had changed
+    fingerprint: str | None = None  # the build's inputs (None: nothing was built)
 
     def env(self, base: Mapping[str, str] | None = None) -> dict[str, str]:
         """An environment in which the subject imports this variant first."""
@@ -183,6 +184,7 @@ def _stage_locked(project: Project, variant_id: str, build_dir: Path, phase: Pha
         objects=frozenset(p.name for p in stage_dir.rglob("*") if p.suffix in SHARED_OBJECT_SUFFIXES
                           or ".so." in p.name),
         rebuilt=rebuilt,
+        fingerprint=wanted,
     )  # fmt: skip
 
 

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from pyharness import build
 from pyharness.attribution import Policy
+from pyharness.cell import cache
 from pyharness.cell import judge as judging
 from pyharness.cell.execute import Execution, execute
 from pyharness.cell.plan import CellPlan, CellRequest, plan
@@ -62,6 +63,7 @@ class Options:
 
     stage: Stager | None = None  # default: build.stage (cached by the caller if it likes)
     parser: CellParser | None = None  # replaces the tool's parser (``selftest --disable-detector``)
+    reuse: bool = False  # take a passing cell with the same inputs from the cache (``pyharness.cell.cache``)
 
 
 def run_cell(
@@ -111,6 +113,12 @@ def _stages(cell_plan: CellPlan, options: Options, progress: Progress, started: 
     runner.check_available()
     parser = options.parser or parser_for(cell_plan.tool.id)
     policy = Policy.of(project, staged.objects)
+    cell_key = cache.key(cell_plan, staged, runner) if options.reuse and options.parser is None else None
+    if cell_key is not None:
+        hit = cache.lookup(cell_plan, staged, cell_key)
+        if hit is not None:
+            progress.phase(f"inputs unchanged: reusing the cell of {hit.cached_from}")
+            return replace(hit, artifacts=_artifacts(cell_plan.cell_dir))
 
     execution = execute(cell_plan, staged, runner, progress)
     parsed, problem = _parse(parser, cell_plan, execution, progress)
@@ -135,7 +143,7 @@ def _stages(cell_plan: CellPlan, options: Options, progress: Progress, started: 
     verdict = judging.decide(cell_plan, execution, findings, judgement, problem or execution.followup_error)
     metrics = (*(judgement.metrics if judgement else ()), *parsed.metrics, *_derived(cell_plan, findings))
     kept, omitted = cap_uncounted(findings)
-    return CellReport(
+    report = CellReport(
         variant=cell_plan.variant,
         tool=cell_plan.tool.id,
         workload=cell_plan.workload.id,
@@ -153,6 +161,9 @@ def _stages(cell_plan: CellPlan, options: Options, progress: Progress, started: 
         tests=tests,
         details=dict(judgement.details) if judgement else {},
     )
+    if cell_key is not None:
+        cache.store(cell_plan, staged, cell_key, report, run_id=cell_plan.cell_dir.parent.name)
+    return report
 
 
 def _parse(

@@ -39,6 +39,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     p.add_argument("--timeout", type=float, metavar="S", help="every cell's time limit in seconds, as it is")
     p.add_argument("--no-build", action="store_true", help="build nothing: run against the environment as it is")
+    p.add_argument(
+        "--fresh",
+        action="store_true",
+        help="run every cell, even one that passed before with the very same inputs (the build, the plan, "
+        "the environment, the tool: see pyharness.cell.cache); by default such a cell is reused, and says so",
+    )
     add_project_option(p)
     add_baselines_option(p)
     add_progress_option(p)
@@ -58,6 +64,7 @@ def handle(args: argparse.Namespace, rest: Sequence[str]) -> int:
         build_variants=not args.no_build,
     )
     summary, written = runs.run_plans(
-        project, plans, directory, baselines_file=args.baselines, progress=not args.no_progress
-    )
+        project, plans, directory, baselines_file=args.baselines, progress=not args.no_progress,
+        reuse=not args.fresh,
+    )  # fmt: skip
     return print_run(summary, written, [p.id for p in plans])

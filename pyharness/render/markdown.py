@@ -59,7 +59,10 @@ def _cells_table(summary: Summary, out: TextIO) -> None:
     out.write("|---|---|---:|---|---|\n")
     for cell in summary.cells:
         status = cell.status.upper() if cell.status in ("fail", "error") else cell.status
-        out.write(_row(cell.id, status, duration_text(cell.duration_s), _findings_cell(cell), cell.reason))
+        reason = f"(reused from {cell.cached_from}) {cell.reason}" if cell.cached_from else cell.reason
+        if cell.tests is not None and cell.tests.failed:
+            reason += " (failed: " + ", ".join(cell.tests.failed[:10]) + ")"
+        out.write(_row(cell.id, status, duration_text(cell.duration_s), _findings_cell(cell), reason))
     out.write("\n")
 
 
