@@ -26,6 +26,18 @@ glibc allocates inside ``pthread_create`` (thread stacks and TLS it caches
 after a join and never frees): heaptrack reported it under
 ``netcore::reactor::reactor()`` for a server that was stopped and joined.
 Lambdas defined inside a module's init body run later and stay the project's.
+
+memray's leaks (``TRACKING_STOPPED_TOOLS``) are blocks still allocated when
+its tracker stopped, which is before the interpreter finalises and before C++
+static destructors run: every live Python object, interned string and
+pymalloc arena, and every block a static or a live RAII owner holds, is in
+them (the shared client reactor's ``make_shared`` block, kept by a static
+``weak_ptr``, was one). memray cannot tell reachable from lost, so for its
+leaks only a *raw* allocation counts: the allocator's direct caller (past
+``operator new``) must be a project frame. Blocks made for project code by the
+interpreter, pybind11, the C++ standard library's owning types or glibc are
+owned by something that frees them on its own terms; a leak of them is left to
+heaptrack, Valgrind and LSan, which see the process end.
 """
 
 from __future__ import annotations
@@ -42,6 +54,9 @@ PROJECT_NAMESPACES = ("netcore::", "canaries::")
 FOREIGN_NAMESPACES = ("pybind11::", "std::", "__gnu_cxx::", "__cxxabiv1::")
 # Allocations made inside these belong to the C runtime, which keeps them for reuse.
 RUNTIME_OWNERS = frozenset({"pthread_create", "__pthread_create_2_1", "allocate_stack", "_dl_allocate_tls"})
+# Tools whose "leak" means "still allocated when tracking stopped" (see the module docstring).
+TRACKING_STOPPED_TOOLS = frozenset({"memray"})
+_OPERATOR_NEW = ("operator new(", "operator new[](")
 _SHARED_OBJECT = re.compile(r"\.so(?:\.[\d.]+)?(?::\d+)?$")
 _MODULE_INIT = re.compile(r"^(?:pybind11_init_|pybind11_exec_|PyInit_)\w+$")
 # Header directories that may sit under a project-looking path (a virtualenv
@@ -130,9 +145,24 @@ def project_frame(stack: Sequence[Frame], *, leak: bool = False) -> Frame | None
     return None
 
 
+def raw_allocation_frame(stack: Sequence[Frame]) -> Frame | None:
+    """The allocator's direct caller (past ``operator new``) when it is a project frame, else None."""
+    for frame in stack:
+        if frame.function.startswith(_OPERATOR_NEW):
+            continue
+        if is_project_frame(frame, leak=True):
+            return replace(frame, file=normalise_path(frame.file))
+        return None
+    return None
+
+
 def attribute(finding: Finding) -> Finding:
     """``finding`` with its project frame set; a foreign-only finding is kept but marked suppressed."""
-    frame = project_frame(finding.stack, leak=finding.kind.startswith("leak"))
+    leak = finding.kind.startswith("leak")
+    if leak and finding.tool in TRACKING_STOPPED_TOOLS:
+        frame = raw_allocation_frame(finding.stack)
+    else:
+        frame = project_frame(finding.stack, leak=leak)
     return replace(finding, project_frame=frame, suppressed=finding.suppressed or frame is None)
 
 

@@ -9,6 +9,15 @@ from typing import Protocol
 
 
 @dataclass(frozen=True)
+class RunContext:
+    """What a runner is told about the cell it wraps a subject for."""
+
+    cell_dir: Path  # artifacts go here
+    limit_s: float  # the cell's time limit, already scaled for the tool: used as it is
+    suppressions: Path | None  # the project's suppressions folder, or None
+
+
+@dataclass(frozen=True)
 class LaunchSpec:
     """One process to start: the full command, its environment and its limits."""
 
