@@ -90,6 +90,13 @@ TOOLS: dict[str, Tool] = {
             "apt-get install heaptrack",
             "heaptrack heap profiler",
         ),
+        Tool(
+            "memray",
+            "relwithdebinfo",
+            None,  # a Python module, run by the subject's own interpreter
+            "pip install memray",
+            "memray heap profiler: native and Python stacks, raw leaks and the heap's peak",
+        ),
     )
 }
 
@@ -118,7 +125,9 @@ CANARIES: dict[str, Canary] = {
     c.id: c
     for c in (
         Canary(
-            "leak", "malloc'd block whose only pointer is lost", frozenset({"asan", "valgrind", "heaptrack"})
+            "leak",
+            "malloc'd block whose only pointer is lost",
+            frozenset({"asan", "valgrind", "heaptrack", "memray"}),
         ),
         Canary("heap_overflow_read", "reads one int past a heap array", frozenset({"asan", "valgrind"})),
         Canary("use_after_free", "reads a heap array after delete[]", frozenset({"asan", "valgrind"})),
@@ -143,6 +152,10 @@ SLOW_TOOL_SIZES: dict[tuple[str, str], tuple[str, ...]] = {
     ("heaptrack", "connections"): ("--checkpoints", "100,500,1000"),
     ("heaptrack", "messages"): ("--messages", "20000"),
     ("heaptrack", "stability"): ("--cycles", "300"),
+    # memray: ~3-8x CPU, most of it the interpreter's start-up and imports (docs/memray-notes.md).
+    ("memray", "connections"): ("--checkpoints", "100,500,1000"),
+    ("memray", "messages"): ("--messages", "20000"),
+    ("memray", "stability"): ("--cycles", "300"),
 }
 
 

@@ -10,6 +10,7 @@ build while edits to ``.py`` files need no restaging.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 from collections.abc import Iterator
@@ -27,6 +28,15 @@ def require_tool(executable: str, install_hint: str) -> None:
     """Skip when a tool is missing locally; fail under CI=true, where it must be installed."""
     if shutil.which(executable) is None:
         message = f"{executable} not installed ({install_hint})"
+        if IN_CI:
+            pytest.fail(message + " and CI=true requires it")
+        pytest.skip(message)
+
+
+def require_module(module: str, install_hint: str) -> None:
+    """``require_tool`` for a tool that is a Python module (memray): importable here, or skip/fail."""
+    if importlib.util.find_spec(module) is None:
+        message = f"Python module {module} not installed ({install_hint})"
         if IN_CI:
             pytest.fail(message + " and CI=true requires it")
         pytest.skip(message)

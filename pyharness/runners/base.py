@@ -78,3 +78,46 @@ class NullRunner:
 
     def followups(self, cell_dir: Path, timeout_s: float) -> Sequence[Followup]:
         return ()
+
+
+class ContextRunner(Protocol):
+    """A runner written to the RunContext interface (the harness restructure's)."""
+
+    id: str
+    slowdown: float
+
+    def check_available(self) -> None: ...
+
+    def launch(self, subject: Sequence[str], env: Mapping[str, str], ctx: RunContext) -> LaunchSpec: ...
+
+    def followups(self, ctx: RunContext) -> Sequence[Followup]: ...
+
+
+@dataclass(frozen=True)
+class ContextRunnerAdapter:
+    """A ContextRunner served through today's Runner calls (cell_dir, a limit already scaled)."""
+
+    inner: ContextRunner
+    suppressions: Path | None = None
+
+    @property
+    def id(self) -> str:
+        return self.inner.id
+
+    @property
+    def slowdown(self) -> float:
+        return self.inner.slowdown
+
+    def check_available(self) -> None:
+        self.inner.check_available()
+
+    def _ctx(self, cell_dir: Path, timeout_s: float) -> RunContext:
+        return RunContext(cell_dir=cell_dir, limit_s=timeout_s, suppressions=self.suppressions)
+
+    def launch(
+        self, subject: Sequence[str], env: Mapping[str, str], cell_dir: Path, timeout_s: float
+    ) -> LaunchSpec:
+        return self.inner.launch(subject, env, self._ctx(cell_dir, timeout_s))
+
+    def followups(self, cell_dir: Path, timeout_s: float) -> Sequence[Followup]:
+        return self.inner.followups(self._ctx(cell_dir, timeout_s))

@@ -10,8 +10,10 @@ memray installed, and the same version as the orchestrator that reads the
 capture.
 
 Options, as measured (docs/memray-notes.md): ``--native`` (the project's leaks
-are in C++); ``PYTHONMALLOC=malloc`` so that memray sees every object and
-block rather than pymalloc's arenas; ``--follow-fork`` (a forked child writes
+are in C++); ``--trace-python-allocators`` so that memray sees every object
+pymalloc hands out rather than its 1 MiB arenas (``PYTHONMALLOC=malloc`` cost
+the same and gave the same sites; this keeps the allocator the subject ships
+with, and records say which allocator made a block); ``--follow-fork`` (a forked child writes
 ``memray.bin.<pid>``; a child that execs is not followed); the full capture
 format, lz4-compressed when the tracker stops (the default): a capture cut
 anywhere then fails to open, while one left by a killed subject is uncompressed
@@ -146,6 +148,7 @@ class MemrayRunner:
             "memray",
             "run",
             "--native",
+            "--trace-python-allocators",
             *(["--follow-fork"] if self.follow_fork else []),
             "-q",
             "--force",  # a rerun into the same cell directory replaces the capture
@@ -155,8 +158,7 @@ class MemrayRunner:
         )
         return LaunchSpec(
             argv=argv,
-            # pymalloc hands memray 256 KiB arenas, not objects (docs/memray-notes.md).
-            env=tool_env(env, PYTHONMALLOC="malloc"),
+            env=tool_env(env),
             timeout_s=ctx.limit_s,
             success_codes=frozenset({0}),  # the subject's own code; memray's errors are 1
             stderr_path=ctx.cell_dir / STDERR_FILE,
@@ -164,7 +166,7 @@ class MemrayRunner:
         )
 
     def followups(self, ctx: RunContext) -> Sequence[Followup]:
-        """The flame graph of the heap at its peak, for people; the verdict never waits on it."""
+        """The flame graph of the heap at its peak, for people: optional, the verdict does not read it."""
         spec = LaunchSpec(
             argv=(
                 sys.executable,

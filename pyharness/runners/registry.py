@@ -20,10 +20,16 @@ from typing import TYPE_CHECKING, cast
 from pyharness.errors import ConfigError, HarnessError
 from pyharness.matrix import TOOLS
 from pyharness.model import Finding, ParsedCell
-from pyharness.runners.base import NullRunner, Runner
+from pyharness.parsers.attribution import attribute_all
+from pyharness.runners.base import ContextRunner, ContextRunnerAdapter, NullRunner, Runner
 
 if TYPE_CHECKING:
     from pyharness.proc import ProcResult  # proc imports runners.base: keep this import type-only
+
+# Tools already written to the restructure's contracts: a runner taking a RunContext, a parser
+# leaving findings unattributed. Bridged here (adapter, attribution) until the orchestrator
+# passes a RunContext and attributes every cell itself.
+CONTEXT_TOOLS = frozenset({"memray"})
 
 
 def runner_for(tool_id: str) -> Runner:
@@ -46,6 +52,11 @@ def runner_for(tool_id: str) -> Runner:
     make = getattr(module, "make_runner", None)
     if make is None:
         raise HarnessError(f"{module_name} defines no make_runner()")
+    if tool_id in CONTEXT_TOOLS:
+        from pyharness.runners._common import SUPPRESSIONS_DIR  # noqa: PLC0415
+
+        inner: ContextRunner = make()
+        return cast(Runner, ContextRunnerAdapter(inner, SUPPRESSIONS_DIR))
     runner: Runner = make()
     return runner
 
@@ -87,6 +98,9 @@ def parser_for(tool_id: str) -> CellParser | None:
     module_parser: ModuleParser = parse
 
     def cell_parser(cell_dir: Path, result: ProcResult) -> ParsedCell:
-        return as_parsed(module_parser(cell_dir, result))
+        parsed = as_parsed(module_parser(cell_dir, result))
+        if tool_id in CONTEXT_TOOLS:
+            return ParsedCell(attribute_all(parsed.findings), parsed.metrics)
+        return parsed
 
     return cell_parser
