@@ -34,7 +34,9 @@ pymalloc arena, and every block a static or a live RAII owner holds, is in
 them (the shared client reactor's ``make_shared`` block, kept by a static
 ``weak_ptr``, was one). memray cannot tell reachable from lost, so for its
 leaks only a *raw* allocation counts: the allocator's direct caller (past
-``operator new``) must be a project frame. Blocks made for project code by the
+``operator new``) must be a native project frame (memray's hybrid stacks also
+hold Python frames, whose file is a ``.py`` source or ``<string>``: a block
+the eval loop allocates for Python code is the interpreter's). Blocks made for project code by the
 interpreter, pybind11, the C++ standard library's owning types or glibc are
 owned by something that frees them on its own terms; a leak of them is left to
 heaptrack, Valgrind and LSan, which see the process end.
@@ -57,6 +59,7 @@ RUNTIME_OWNERS = frozenset({"pthread_create", "__pthread_create_2_1", "allocate_
 # Tools whose "leak" means "still allocated when tracking stopped" (see the module docstring).
 TRACKING_STOPPED_TOOLS = frozenset({"memray"})
 _OPERATOR_NEW = ("operator new(", "operator new[](")
+_PYTHON_SOURCE_SUFFIXES = (".py", ".pyw")
 _SHARED_OBJECT = re.compile(r"\.so(?:\.[\d.]+)?(?::\d+)?$")
 _MODULE_INIT = re.compile(r"^(?:pybind11_init_|pybind11_exec_|PyInit_)\w+$")
 # Header directories that may sit under a project-looking path (a virtualenv
@@ -145,12 +148,18 @@ def project_frame(stack: Sequence[Frame], *, leak: bool = False) -> Frame | None
     return None
 
 
+def is_python_frame(frame: Frame) -> bool:
+    """True for an interpreted Python frame (its file a ``.py`` source, ``<string>``, ``<frozen x>``)."""
+    file = frame.file or ""
+    return file.endswith(_PYTHON_SOURCE_SUFFIXES) or (file.startswith("<") and file.endswith(">"))
+
+
 def raw_allocation_frame(stack: Sequence[Frame]) -> Frame | None:
-    """The allocator's direct caller (past ``operator new``) when it is a project frame, else None."""
+    """The allocator's direct caller (past ``operator new``) when it is native project code, else None."""
     for frame in stack:
         if frame.function.startswith(_OPERATOR_NEW):
             continue
-        if is_project_frame(frame, leak=True):
+        if not is_python_frame(frame) and is_project_frame(frame, leak=True):
             return replace(frame, file=normalise_path(frame.file))
         return None
     return None
