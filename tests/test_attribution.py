@@ -129,7 +129,9 @@ def test_attribute_marks_foreign_findings_suppressed() -> None:
 _CANARY = Frame("canaries::leak(unsigned long)", "../../csrc/canaries/canaries_module.cpp", 39)
 _REACTOR = Frame("netcore::shared_client_reactor()", "../../csrc/core/messaging_client.cpp", 46)
 _MAKE_SHARED = Frame(
-    "std::shared_ptr<netcore::reactor> std::make_shared<netcore::reactor>()", "/usr/include/c++/12/bits/shared_ptr.h", 1010
+    "std::shared_ptr<netcore::reactor> std::make_shared<netcore::reactor>()",
+    "/usr/include/c++/12/bits/shared_ptr.h",
+    1010,
 )
 _NEW = Frame("operator new(unsigned long)")
 _PY_UNICODE = Frame("PyUnicode_New", "Objects/unicodeobject.c", 1425)
@@ -161,6 +163,8 @@ def test_the_raw_allocation_rule_is_memrays_alone() -> None:
     assert attribution.attribute(Finding("heaptrack", "leak", "x", stack=stack)).counts
     assert not attribution.attribute(Finding("memray", "leak", "x", stack=stack)).counts
     # A memray peak is context: its project frame is the first from the top, Python frames included.
-    peak = attribution.attribute(Finding("memray", "peak", "x", stack=(_PY_UNICODE, _PYTHON), informational=True))
+    peak = attribution.attribute(
+        Finding("memray", "peak", "x", stack=(_PY_UNICODE, _PYTHON), informational=True)
+    )
     assert peak.project_frame is not None and peak.project_frame.file == "pyharness/workloads/canary.py"
     assert not peak.counts

@@ -105,7 +105,11 @@ def test_clean_canary_counts_nothing(objects: None) -> None:
 def test_growth_is_reachable_not_a_leak_and_tops_the_peak(objects: None) -> None:
     parsed = parse("growth")
     assert counted(parsed) == []
-    kept = [f for f in parsed.findings if f.kind == "leak" and any("canaries::grow" in fr.function for fr in f.stack)]
+    kept = [
+        f
+        for f in parsed.findings
+        if f.kind == "leak" and any("canaries::grow" in fr.function for fr in f.stack)
+    ]
     # Eight 64 KiB blocks held by grow()'s static vector of unique_ptr: still allocated when
     # tracking stopped, owned by a live RAII object, so not counted.
     assert sum(f.bytes or 0 for f in kept) >= 8 * 64 * 1024

@@ -56,9 +56,17 @@ def test_launch_wraps_a_module_with_the_interpreters_options(tmp_path: Path) -> 
         (["python", "-m", "pytest", "-q", "tests"], (), ("-m", "pytest", "-q", "tests")),
         (["python3.11", "-mpytest", "-x"], (), ("-m", "pytest", "-x")),
         (["python", "-uPc", "print(1)", "a"], ("-uP",), ("-c", "print(1)", "a")),
-        (["python", "-X", "dev", "-Wignore", "run.py", "-v"], ("-X", "dev", "-W", "ignore"), ("run.py", "-v")),
+        (
+            ["python", "-X", "dev", "-Wignore", "run.py", "-v"],
+            ("-X", "dev", "-W", "ignore"),
+            ("run.py", "-v"),
+        ),
         (["python", "-Xdev", "-m", "x"], ("-X", "dev"), ("-m", "x")),
-        (["/usr/bin/python3", "--check-hash-based-pycs", "never", "s.py"], ("--check-hash-based-pycs", "never"), ("s.py",)),
+        (
+            ["/usr/bin/python3", "--check-hash-based-pycs", "never", "s.py"],
+            ("--check-hash-based-pycs", "never"),
+            ("s.py",),
+        ),
     ],
 )
 def test_split_python_command(command: list[str], options: tuple[str, ...], target: tuple[str, ...]) -> None:

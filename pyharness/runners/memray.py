@@ -94,10 +94,10 @@ def split_python_command(command: Sequence[str]) -> PythonCommand:
             options.extend(command[i : i + taken])
             i += taken
             continue
-        if arg == "-" or arg == "--" or arg.startswith("--") or not arg.startswith("-"):
-            if arg.startswith("-"):
-                raise ConfigError(f"memray cannot run {arg!r} in {list(command)}: give a module, code or script")
+        if not arg.startswith("-"):
             return PythonCommand(interpreter, tuple(options), tuple(command[i:]))
+        if arg == "-" or arg.startswith("--"):
+            raise ConfigError(f"memray cannot run {arg!r} in {list(command)}: give a module, code or script")
         for j, letter in enumerate(arg[1:], start=1):
             rest = arg[j + 1 :]
             if letter in _FLAGS:

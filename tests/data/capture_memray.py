@@ -78,8 +78,13 @@ def run(spec: LaunchSpec, cwd: Path) -> tuple[int, float]:
     start = time.monotonic()
     with open(spec.stderr_path or os.devnull, "wb") as err:
         proc = subprocess.run(
-            spec.argv, env=dict(spec.env), cwd=cwd, stdout=subprocess.DEVNULL, stderr=err,
-            timeout=spec.timeout_s, check=False,
+            spec.argv,
+            env=dict(spec.env),
+            cwd=cwd,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            timeout=spec.timeout_s,
+            check=False,
         )
     return proc.returncode, time.monotonic() - start
 
@@ -100,8 +105,14 @@ def keep_debug_objects(site: Path) -> dict[str, str]:
         (so,) = (site / "pyharness").glob(f"{stem}.*.so")
         dest = OBJECTS / f"{so.name}.debug"
         subprocess.run(
-            ["objcopy", "--only-keep-debug", "--remove-section=.debug_loclists",
-             "--compress-debug-sections=zlib", str(so), str(dest)],
+            [
+                "objcopy",
+                "--only-keep-debug",
+                "--remove-section=.debug_loclists",
+                "--compress-debug-sections=zlib",
+                str(so),
+                str(dest),
+            ],
             check=True,
         )
         kept[str(so)] = str(dest.relative_to(ROOT))
@@ -135,8 +146,12 @@ def main() -> int:
             if aggregated:
                 i = spec.argv.index("-o")
                 spec = LaunchSpec(
-                    (*spec.argv[:i], "--aggregate", *spec.argv[i:]), spec.env, spec.timeout_s,
-                    spec.success_codes, stderr_path=spec.stderr_path, label=spec.label,
+                    (*spec.argv[:i], "--aggregate", *spec.argv[i:]),
+                    spec.env,
+                    spec.timeout_s,
+                    spec.success_codes,
+                    stderr_path=spec.stderr_path,
+                    label=spec.label,
                 )
             rc, seconds = run(spec, cell)
             killed = name in KILLED
@@ -170,10 +185,14 @@ def main() -> int:
             "bytes": (out / CAPTURE_FILE).stat().st_size,
             "leak_sites": int(metrics.get("leak_sites", 0)),
             "peak_memory": int(metrics.get("peak_memory", 0)),
-            "counted": sorted({f"{f.kind} @ {f.project_frame.where()}" for f in findings if f.counts and f.project_frame}),
+            "counted": sorted(
+                {f"{f.kind} @ {f.project_frame.where()}" for f in findings if f.counts and f.project_frame}
+            ),
         }
-        print(f"memray {case:18} exit {rc} {seconds:5.2f}s {runs[f'memray/{case}']['bytes']:7} B "
-              f"counted: {runs[f'memray/{case}']['counted']}")
+        print(
+            f"memray {case:18} exit {rc} {seconds:5.2f}s {runs[f'memray/{case}']['bytes']:7} B "
+            f"counted: {runs[f'memray/{case}']['counted']}"
+        )
     objects = keep_debug_objects(site)
     manifest["memray"] = {
         "version": memray.__version__,
