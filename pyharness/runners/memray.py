@@ -13,13 +13,14 @@ Options, as measured (docs/memray-notes.md): ``--native`` (the project's leaks
 are in C++); ``--trace-python-allocators`` so that memray sees every object
 pymalloc hands out rather than its 1 MiB arenas (``PYTHONMALLOC=malloc`` cost
 the same and gave the same sites; this keeps the allocator the subject ships
-with, and records say which allocator made a block); ``--follow-fork`` (a forked child writes
-``memray.bin.<pid>``; a child that execs is not followed); the full capture
-format, lz4-compressed when the tracker stops (the default): a capture cut
-anywhere then fails to open, while one left by a killed subject is uncompressed
-and is recognised by the parser. ``-q`` keeps memray's banner out of the
-subject's output. memray passes the subject's exit code through and uses 1
-for its own errors, so only 0 is success.
+with, and records say which allocator made a block); ``--follow-fork`` (a
+forked child writes ``memray.bin.<pid>``; a child that execs is not followed);
+the full capture format, lz4-compressed when the tracker stops (the default),
+which is faster than ``--aggregate`` at run time and keeps every reporter, and
+lets the parser tell a cut capture (its LZ4 frame has no end) and a killed
+subject's (uncompressed, never finalised) from a whole one. ``-q`` keeps
+memray's banner out of the subject's output. memray passes the subject's exit
+code through and uses 1 for its own errors, so only 0 is success.
 """
 
 from __future__ import annotations
@@ -129,7 +130,7 @@ class MemrayRunner:
 
     id: str = TOOL
     # For the current orchestrator, which scales limits itself (RunContext.limit_s arrives scaled).
-    # Measured 1.5-4x on the workloads (docs/memray-notes.md).
+    # Measured 3-8x CPU on the workloads, most of it start-up (docs/memray-notes.md).
     slowdown: float = 4.0
     follow_fork: bool = True
     flamegraph_timeout_floor_s: float = 120.0  # the reporter reads the whole capture
