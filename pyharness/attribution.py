@@ -46,6 +46,10 @@ from pyharness.model import Finding, Frame, Trace
 FOREIGN_NAMESPACES = ("pybind11::", "std::", "__gnu_cxx::", "__cxxabiv1::")
 # Allocations made inside these belong to the C runtime, which keeps them for reuse.
 RUNTIME_OWNERS = frozenset({"pthread_create", "__pthread_create_2_1", "allocate_stack", "_dl_allocate_tls"})
+# Tools whose "leak" means "still allocated when tracking stopped" (see the module docstring).
+TRACKING_STOPPED_TOOLS = frozenset({"memray"})
+_OPERATOR_NEW = ("operator new(", "operator new[](")
+_PYTHON_SOURCE_SUFFIXES = (".py", ".pyw")
 # Folders that are never the project's own code, wherever they appear in a path:
 # installed packages, meson's vendored subprojects, environments and build trees.
 FOREIGN_PARTS = frozenset({"site-packages", "dist-packages", "subprojects", "node_modules"})
@@ -163,6 +167,16 @@ class Policy:
                 return replace(frame, file=self.normalise_path(frame.file))
         return None
 
+    def raw_allocation_frame(self, stack: Sequence[Frame]) -> Frame | None:
+        """The allocator's direct caller (past ``operator new``) when it is native project code."""
+        for frame in stack:
+            if frame.function.startswith(_OPERATOR_NEW):
+                continue
+            if not is_python_frame(frame) and self.is_project_frame(frame, leak=True):
+                return replace(frame, file=self.normalise_path(frame.file))
+            return None
+        return None
+
     # -- findings -----------------------------------------------------------------
 
     def attribute(self, finding: Finding) -> Finding:
@@ -172,7 +186,10 @@ class Policy:
         related = tuple(
             replace(t, project_frame=self.project_frame(t.stack, leak=leak)) for t in finding.related
         )
-        frame = self.project_frame(finding.stack, leak=leak)
+        if leak and finding.tool in TRACKING_STOPPED_TOOLS:
+            frame = self.raw_allocation_frame(finding.stack)
+        else:
+            frame = self.project_frame(finding.stack, leak=leak)
         if frame is None and not leak:
             # A data race whose current access is in foreign code (a memcpy, the
             # interpreter) is still the project's when its other access is.
@@ -215,6 +232,12 @@ def qualified_name(function: str) -> str:
         elif ch == " " and depth == 0:
             start = i + 1
     return head[start:].strip()
+
+
+def is_python_frame(frame: Frame) -> bool:
+    """True for an interpreted Python frame (its file a ``.py`` source, ``<string>``, ``<frozen x>``)."""
+    file = frame.file or ""
+    return file.endswith(_PYTHON_SOURCE_SUFFIXES) or (file.startswith("<") and file.endswith(">"))
 
 
 def _is_module_init(function: str) -> bool:

@@ -14,6 +14,7 @@ variant itself (incrementally).
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import sys
@@ -50,6 +51,15 @@ def require_tool(executable: str, install_hint: str) -> None:
 
 
 THIS = project.load(CHECKOUT, search=False)  # this repository, as a project
+
+
+def require_module(module: str, install_hint: str) -> None:
+    """``require_tool`` for a tool that is a Python module (memray): importable here, or skip/fail."""
+    if importlib.util.find_spec(module) is None:
+        message = f"Python module {module} not installed ({install_hint})"
+        if IN_CI:
+            pytest.fail(message + " and CI=true requires it")
+        pytest.skip(message)
 
 
 def _staged() -> build.Staged:

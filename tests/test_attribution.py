@@ -222,3 +222,48 @@ def test_attribute_all_keeps_order_and_count() -> None:
         Finding("asan", "leak.direct", "b", stack=(Frame("canaries::leak(unsigned long)"),)),
     )
     assert [(f.message, f.counts) for f in POLICY.attribute_all(findings)] == [("a", False), ("b", True)]
+
+
+# memray's leaks are blocks still allocated when its tracker stopped: only raw allocations count.
+_CANARY = Frame("canaries::leak(unsigned long)", "../../csrc/canaries/canaries_module.cpp", 39)
+_REACTOR = Frame("netcore::shared_client_reactor()", "../../csrc/core/messaging_client.cpp", 46)
+_MAKE_SHARED = Frame(
+    "std::shared_ptr<netcore::reactor> std::make_shared<netcore::reactor>()",
+    "/usr/include/c++/12/bits/shared_ptr.h",
+    1010,
+)
+_NEW = Frame("operator new(unsigned long)")
+_PY_UNICODE = Frame("PyUnicode_New", "Objects/unicodeobject.c", 1425)
+_BINDING = Frame("netcore_module_stats", "../../csrc/bindings/netcore_module.cpp", 82)
+_PYTHON = Frame("run", "/w/site/pyharness/netcore/canary.py", 99)
+
+
+@pytest.mark.parametrize(
+    ("stack", "where"),
+    [
+        ((_CANARY, _PYTHON), "csrc/canaries/canaries_module.cpp:39"),  # malloc called by the project
+        ((_NEW, _REACTOR, _PYTHON), "csrc/core/messaging_client.cpp:46"),  # a raw `new` in the project
+        ((_NEW, _MAKE_SHARED, _REACTOR, _PYTHON), None),  # owned by a shared_ptr: live at tracking stop
+        ((_PY_UNICODE, _BINDING, _PYTHON), None),  # a Python object the interpreter made (and interned)
+        ((_PYTHON, _CANARY), None),  # made by the interpreter for Python code
+        ((Frame("_PyObject_ArenaMmap", "Objects/obmalloc.c", 1), _BINDING), None),  # a pymalloc arena
+        ((), None),
+    ],
+)
+def test_memray_leaks_count_only_raw_allocations(stack: tuple[Frame, ...], where: str | None) -> None:
+    finding = POLICY.attribute(Finding("memray", "leak", "x", bytes=1, blocks=1, stack=stack))
+    assert (finding.project_frame.where() if finding.project_frame else None) == where
+    assert finding.counts == (where is not None)
+
+
+def test_the_raw_allocation_rule_is_memrays_alone() -> None:
+    # heaptrack sees the process end: a make_shared block it reports really was never freed.
+    stack = (_NEW, _MAKE_SHARED, _REACTOR)
+    assert POLICY.attribute(Finding("heaptrack", "leak", "x", stack=stack)).counts
+    assert not POLICY.attribute(Finding("memray", "leak", "x", stack=stack)).counts
+    # A memray peak is context: its project frame is the first from the top, Python frames included.
+    peak = POLICY.attribute(
+        Finding("memray", "peak", "x", stack=(_PY_UNICODE, _PYTHON), informational=True)
+    )
+    assert peak.project_frame is not None and peak.project_frame.file == "pyharness/netcore/canary.py"
+    assert not peak.counts

@@ -10,6 +10,9 @@ edited by hand: rerun the script after changing a canary, a runner or a tool.
 ``MANIFEST.json`` records exit codes, durations, slowdowns against the plain
 variant and what the parsers counted (the detection table as measured).
 
+memray's captures come from the sibling ``capture_memray.py`` (they need the
+objects they name kept beside them), into the same MANIFEST.
+
 This script spawns the tools with ``subprocess`` directly; the harness's own
 gateway (timeouts, RSS sampling) is not needed for captures.
 """
