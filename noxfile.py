@@ -176,10 +176,13 @@ def bench(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON, default=False)
 def lint(session: nox.Session) -> None:
-    """ruff (lint and format check), mypy --strict on the package, clang-format on csrc/."""
+    """ruff, mypy --strict, clang-format on csrc/, and the CI workflow (its schema, zizmor)."""
     session.install(*group("lint"))
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy")
     sources = sorted(str(p) for p in (ROOT / "csrc").rglob("*.[ch]pp"))
     session.run("clang-format", "--dry-run", "--Werror", *sources)
+    workflows = sorted(str(p) for p in (ROOT / ".github" / "workflows").glob("*.yml"))
+    session.run("check-jsonschema", "--builtin-schema", "vendor.github-workflows", *workflows)
+    session.run("zizmor", "--offline", *workflows)
