@@ -382,7 +382,8 @@ def resolve_entry(entry: str) -> Any:
 def _as_table(t: _Table, key: str, value: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
         t.fail(key, f"a {type(value).__name__}", "a table")
-    return value
+    body: dict[str, Any] = value
+    return body
 
 
 def _as_strings(t: _Table, key: str, value: Any) -> tuple[str, ...]:
@@ -421,7 +422,8 @@ class _Table:
     def table(self, key: str) -> dict[str, Any]:
         if key not in self.data:
             return {}
-        return _as_table(self, key, self.data[key])
+        body: dict[str, Any] = _as_table(self, key, self.data[key])
+        return body
 
     def string_table(self, key: str) -> dict[str, str]:
         body = self.table(key)

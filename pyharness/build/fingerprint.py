@@ -56,7 +56,7 @@ def _git_files(root: Path) -> list[str] | None:
 
 
 def _walk(root: Path) -> list[str]:
-    out = []
+    out: list[str] = []
     for directory, dirs, files in os.walk(root):
         top = Path(directory) == root
         dirs[:] = [

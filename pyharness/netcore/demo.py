@@ -61,6 +61,8 @@ DEMO_CONNECTION_POINTS = (0, 100, 1000, 10000)
 
 def run_demo(staged: Staged, mode: str) -> dict[str, Any]:
     """One ``memory_profile_demo MODE --json`` run through the gateway; its parsed output."""
+    if staged.bin_dir is None:
+        raise HarnessError(f"{DEMO} needs a staged build of the core (its bin directory)")
     spec = LaunchSpec(
         (str(staged.bin_dir / DEMO), mode, "--json"),
         {**os.environ, "LC_ALL": "C"},
@@ -75,20 +77,6 @@ def run_demo(staged: Staged, mode: str) -> dict[str, Any]:
     except json.JSONDecodeError as err:
         raise HarnessError(f"{DEMO} {mode} --json printed no JSON: {err}") from err
     return doc
-
-
-def measure_demo(staged: Staged, samples: Samples) -> None:
-    for mode in ("connections", "messages", "stability"):
-        doc = run_demo(staged, mode)
-        results = doc.get("results", {})
-        for workload, key_in_json, metric, unit, direction in DEMO_RESULTS:
-            if workload == mode and key_in_json in results:
-                samples.add(BaselineKey("plain", "demo", mode, metric), results[key_in_json], unit, direction)
-        if mode == "connections":
-            for point in doc.get("checkpoints", []):
-                if point.get("x") in DEMO_CONNECTION_POINTS and "connections" in str(point.get("label")):
-                    key = BaselineKey("plain", "demo", mode, f"server_rss_{point['x']}")
-                    samples.add(key, point["rss_bytes"], "B", "lower-is-better")
 
 
 def probe(ctx: ProbeContext) -> None:
