@@ -58,6 +58,16 @@ VARIANTS: dict[str, Variant] = {
             "AddressSanitizer + LeakSanitizer + UBSan (non-recoverable), frame pointers",
         ),
         Variant(
+            "tsan",
+            (
+                "-Dbuildtype=debugoptimized",
+                "-Db_sanitize=thread",
+                "-Db_lundef=false",
+                f"-Dcpp_args={_FRAME_POINTERS}",
+            ),
+            "ThreadSanitizer, frame pointers",
+        ),
+        Variant(
             "relwithdebinfo",
             ("-Dbuildtype=debugoptimized", f"-Dcpp_args={_FRAME_POINTERS}"),
             "optimised with debug info and frame pointers, for Valgrind and heaptrack",
@@ -75,6 +85,13 @@ TOOLS: dict[str, Tool] = {
             None,
             "apt-get install libasan8 libubsan1 (gcc's sanitizer runtimes)",
             "AddressSanitizer with LeakSanitizer and UBSan",
+        ),
+        Tool(
+            "tsan",
+            "tsan",
+            None,
+            "apt-get install libtsan2 (gcc's ThreadSanitizer runtime)",
+            "ThreadSanitizer (data races, lock-order inversions, thread leaks)",
         ),
         Tool(
             "valgrind",

@@ -131,9 +131,18 @@ def project_frame(stack: Sequence[Frame], *, leak: bool = False) -> Frame | None
 
 
 def attribute(finding: Finding) -> Finding:
-    """``finding`` with its project frame set; a foreign-only finding is kept but marked suppressed."""
-    frame = project_frame(finding.stack, leak=finding.kind.startswith("leak"))
-    return replace(finding, project_frame=frame, suppressed=finding.suppressed or frame is None)
+    """``finding`` with its project frame set; a foreign-only finding is kept but marked suppressed.
+
+    Each related trace (a data race's other access) gets its own project frame. When the
+    finding's own stack has none, the first related trace's stands in: a race between the
+    interpreter and the project's reactor thread is still the project's race.
+    """
+    leak = finding.kind.startswith("leak")
+    related = tuple(replace(t, project_frame=project_frame(t.stack, leak=leak)) for t in finding.related)
+    frame = project_frame(finding.stack, leak=leak)
+    if frame is None and related:
+        frame = related[0].project_frame
+    return replace(finding, project_frame=frame, related=related, suppressed=finding.suppressed or frame is None)
 
 
 def attribute_all(findings: Iterable[Finding]) -> tuple[Finding, ...]:
