@@ -62,6 +62,8 @@ if TYPE_CHECKING:
     from pyharness.proc import ProcResult
 
 TOOL = "tsan"
+# Findings leave here without project frames (the pipeline attributes them; see registry).
+UNATTRIBUTED = True
 
 _DELIMITER = "=================="
 _WARNING = re.compile(r"^WARNING: ThreadSanitizer: (?P<what>.*?)(?: \(pid=(?P<pid>\d+)\))?$")

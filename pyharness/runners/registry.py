@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, cast
 from pyharness.errors import ConfigError, HarnessError
 from pyharness.matrix import TOOLS
 from pyharness.model import Finding, ParsedCell
+from pyharness.parsers.attribution import attribute_all
 from pyharness.runners.base import NullRunner, Runner
 
 if TYPE_CHECKING:
@@ -85,8 +86,14 @@ def parser_for(tool_id: str) -> CellParser | None:
     if parse is None:
         raise HarnessError(f"{module_name} defines no parse_cell()")
     module_parser: ModuleParser = parse
+    # A parser written for the restructured pipeline returns unattributed findings
+    # (``UNATTRIBUTED = True``); until attribution is a stage of its own, apply it here.
+    unattributed = bool(getattr(module, "UNATTRIBUTED", False))
 
     def cell_parser(cell_dir: Path, result: ProcResult) -> ParsedCell:
-        return as_parsed(module_parser(cell_dir, result))
+        parsed = as_parsed(module_parser(cell_dir, result))
+        if unattributed:
+            parsed = ParsedCell(attribute_all(parsed.findings), parsed.metrics)
+        return parsed
 
     return cell_parser

@@ -27,6 +27,7 @@ GROWTH = "growth"
 LEAK_BYTES = 4 * KIB
 GROWTH_BYTES_PER_CYCLE = 64 * KIB  # 1,000x the stability drift limit over the judged cycles
 OVERFLOW_OPERAND = 1  # 1 + INT_MAX overflows
+RACE_ITERATIONS = 10_000  # per thread; TSan reports the first unordered pair, more adds only time
 
 
 def _calls(nbytes: int) -> dict[str, Callable[[ModuleType], Any]]:
@@ -36,6 +37,7 @@ def _calls(nbytes: int) -> dict[str, Callable[[ModuleType], Any]]:
         "use_after_free": lambda c: c.use_after_free(),
         "uninitialised_branch": lambda c: c.uninitialised_branch(),
         "signed_overflow": lambda c: c.signed_overflow(OVERFLOW_OPERAND),
+        "race": lambda c: c.race(RACE_ITERATIONS),
         "clean": lambda c: c.clean(),
     }
 
