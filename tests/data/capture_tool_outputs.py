@@ -35,6 +35,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from pyharness import build  # noqa: E402
+from pyharness.errors import ParseError  # noqa: E402
 from pyharness.matrix import TOOLS  # noqa: E402
 from pyharness.model import Finding  # noqa: E402
 from pyharness.parsers import asan as asan_parser  # noqa: E402
@@ -88,6 +89,27 @@ RUNNERS = {
     "valgrind": ValgrindRunner(),
     "heaptrack": HeaptrackRunner(),
 }
+# A runtime refusal the tsan parser must turn into an error, not silence: a thread
+# started in a child forked from a process that had threads (no exec in between).
+FORK_AFTER_THREADS = """\
+import os
+import threading
+
+stop = threading.Event()
+waiter = threading.Thread(target=stop.wait)
+waiter.start()
+pid = os.fork()
+if pid == 0:
+    child = threading.Thread(target=lambda: None)
+    child.start()
+    child.join()
+    os._exit(0)
+os.waitpid(pid, 0)
+stop.set()
+waiter.join()
+"""
+# Snippets run under one tool only.
+TOOL_SNIPPETS = {"tsan": {"fork_after_threads": FORK_AFTER_THREADS}}
 # Native programs, one case each, run under TSan only: name -> (source, argument).
 NATIVE_CASES = {
     "lock_order": ("tests/data/tsan_cases.cpp", "lock_order"),
@@ -174,11 +196,13 @@ def compile_native(source: str, out: Path, *flags: str) -> Path:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--tool", action="append", choices=sorted(RUNNERS), help="only these tools")
-    cases = sorted({*SNIPPETS, *NATIVE_CASES})
+    extra = {name: text for by_tool in TOOL_SNIPPETS.values() for name, text in by_tool.items()}
+    cases = sorted({*SNIPPETS, *extra, *NATIVE_CASES})
     parser.add_argument("--snippet", action="append", choices=cases, help="only these snippets or native cases")
     args = parser.parse_args()
     tools = args.tool or list(RUNNERS)
-    snippets = [n for n in (args.snippet or SNIPPETS) if n in SNIPPETS]
+    snippets = [n for n in (args.snippet or [*SNIPPETS, *extra]) if n in SNIPPETS or n in extra]
+    texts = {**SNIPPETS, **extra}
     natives = [n for n in (args.snippet or NATIVE_CASES) if n in NATIVE_CASES]
 
     staged = {v: build.stage(v) for v in ("plain", *sorted({TOOLS[t].variant for t in tools}))}
@@ -197,7 +221,7 @@ def main() -> int:
         for name in snippets:
             with tempfile.TemporaryDirectory(prefix="capture-native-") as tmp:
                 rc, native[name] = run(
-                    LaunchSpec((PYTHON, "-c", SNIPPETS[name]), staged["plain"].env(), TIMEOUT_S, cwd=Path(tmp))
+                    LaunchSpec((PYTHON, "-c", texts[name]), staged["plain"].env(), TIMEOUT_S, cwd=Path(tmp))
                 )
         for name in natives:
             source, arg = NATIVE_CASES[name]
@@ -207,13 +231,14 @@ def main() -> int:
             runner = RUNNERS[tool]
             runner.check_available()
             variant = TOOLS[tool].variant
-            for name in [*snippets, *(natives if tool in NATIVE_TOOLS else [])]:
+            mine = [n for n in snippets if n in SNIPPETS or n in TOOL_SNIPPETS.get(tool, {})]
+            for name in [*mine, *(natives if tool in NATIVE_TOOLS else [])]:
                 with tempfile.TemporaryDirectory(prefix=f"capture-{tool}-{name}-") as tmp:
                     cell = Path(tmp)
-                    if name in SNIPPETS:
+                    if name in texts:
                         # A script file, not `-c`: heaptrack cannot record a multi-line argument.
                         script = cell / "snippet.py"
-                        script.write_text(SNIPPETS[name])
+                        script.write_text(texts[name])
                         subject: tuple[str, ...] = (PYTHON, str(script))
                     else:
                         source, arg = NATIVE_CASES[name]
@@ -228,7 +253,11 @@ def main() -> int:
                         if frc != 0 and followup.required:
                             raise SystemExit(f"{followup.spec.label} failed with exit {frc} for {tool}/{name}")
                     files = copy_artifacts(tool, cell, CAPTURES / tool / name)
-                    found = findings_of(tool, cell)
+                    try:
+                        found = findings_of(tool, cell)
+                        parse_error = None
+                    except ParseError as err:  # a runtime refusal is captured on purpose
+                        found, parse_error = [], str(err).replace(str(cell), "<cell>")
                 entry = {
                     "exit_code": rc,
                     "expected_exit": rc in spec.success_codes,
@@ -240,6 +269,8 @@ def main() -> int:
                         {f"{f.kind} @ {f.project_frame.where()}" for f in found if f.counts and f.project_frame}
                     ),
                 }
+                if parse_error is not None:
+                    entry["parse_error"] = parse_error
                 if tool in NATIVE_TOOLS:
                     # The native cases' code is not the project's: what was reported, counted or not.
                     entry["reported"] = sorted({f.kind for f in found})
