@@ -34,7 +34,7 @@ from pyharness.runners.registry import CellParser
 from pyharness.workloads import canary
 
 # The tools whose clean runs must report nothing (rss judges metrics, not findings).
-CLEAN_TOOLS = ("asan", "valgrind", "heaptrack")
+CLEAN_TOOLS = ("asan", "tsan", "valgrind", "heaptrack")
 # valgrind ~60x; heaptrack records every malloc of the interpreter (a 20,000-frame
 # messages cell took 130 s): the smallest sizes, and started first.
 SLOW_TOOLS = frozenset({"valgrind", "heaptrack"})

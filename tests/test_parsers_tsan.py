@@ -14,7 +14,7 @@ from pyharness.parsers.attribution import attribute, attribute_all
 CAPTURES = Path(__file__).parent / "data" / "captures" / "tsan"
 CANARY_SOURCE = "csrc/canaries/canaries_module.cpp"
 CASES_SOURCE = "tests/data/tsan_cases.cpp"
-NO_REPORT = ("clean", "leak", "uninitialised_branch", "signed_overflow")
+NO_REPORT = ("clean", "leak", "uninitialised_branch", "signed_overflow", "scenario_messages")
 
 
 def capture(name: str) -> tuple[Finding, ...]:
@@ -28,7 +28,7 @@ def log_text(name: str) -> str:
 
 def test_every_capture_parses() -> None:
     names = sorted(p.name for p in CAPTURES.iterdir() if p.is_dir())
-    assert {"race", "clean", "lock_order", "thread_leak", "signal_unsafe"} <= set(names)
+    assert {"race", "clean", "lock_order", "thread_leak", "signal_unsafe", "mutant_counter"} <= set(names)
     for name in names:
         if name == "fork_after_threads":
             continue  # the runtime's refusal, tested below
@@ -144,17 +144,58 @@ def test_report_interrupted_by_the_next_raises() -> None:
         tsan.parse_text(cut + "==================\n" + second, "signal_unsafe.log")
 
 
+def test_core_mutant_race_both_accesses_in_the_server() -> None:
+    # mutants/data_race_counter.patch under the core's own suite (capture_tsan_core.py).
+    counted = [f for f in capture("mutant_counter") if f.counts]
+    assert {f.kind for f in counted} == {"data-race"}
+    pairs = set()
+    for race in counted:
+        previous = race.related[0]
+        assert race.project_frame is not None and previous.project_frame is not None
+        assert " by thread T" in previous.label or " by thread T" in race.message
+        pairs.add((race.project_frame.where(), previous.project_frame.where()))
+    files = {where.rsplit(":", 1)[0] for pair in pairs for where in pair}
+    assert files == {"csrc/core/messaging_server.cpp"}
+    functions = {f.project_frame.function for f in counted if f.project_frame}
+    functions |= {f.related[0].project_frame.function for f in counted if f.related[0].project_frame}
+    assert "netcore::messaging_server::on_frames(unsigned long, unsigned long)" in functions  # the reactor's write
+    assert "netcore::messaging_server::stats() const" in functions  # the caller's read
+
+
 def test_lost_previous_stack_marks_the_finding_truncated() -> None:
-    # What TSan prints when the other access fell out of its history (history_size).
-    text = log_text("race")
-    start = text.index("  Previous write")
-    end = text.index("\n\n", start)
-    header = text[start : text.index("\n", start)]
-    lost = text[:start] + header + "\n    [failed to restore the stack]" + text[end:]
-    (race,) = attribute_all(tsan.parse_text(lost))
-    assert race.truncated
-    assert race.related[0].label == header.strip().removesuffix(":") and race.related[0].stack == ()
-    assert race.counts  # the current access still names the project
+    # The same mutant with history_size=0: the stats() race's earlier write fell out of TSan's history.
+    findings = capture("mutant_counter_history0")
+    lost = [f for f in findings if f.truncated]
+    assert len(lost) == 1
+    (race,) = lost
+    assert "[failed to restore the stack]" in log_text("mutant_counter_history0")
+    assert race.related[0].label.startswith("Previous write") and race.related[0].stack == ()
+    assert race.related[0].project_frame is None
+    assert race.counts and race.project_frame is not None  # the current access still names the project
+    assert race.project_frame.function == "netcore::messaging_server::stats() const"
+
+
+def test_the_clean_core_reports_nothing() -> None:
+    for name in ("core_suites", "scenario_connections", "scenario_messages", "scenario_stability"):
+        assert capture(name) == (), name
+
+
+def test_the_suppression_entry_matches_its_evidence() -> None:
+    entries = [
+        line.strip()
+        for line in (Path(__file__).parents[1] / "suppressions" / "tsan.supp").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert entries == ["race:_dl_deallocate_tls"]
+    pattern = entries[0].split(":", 1)[1]
+    unsuppressed = capture("dtls_reuse_unsuppressed")
+    assert unsuppressed and all(f.kind == "data-race" for f in unsuppressed)
+    for race in unsuppressed:  # each report has glibc's TLS teardown in one of its access stacks
+        stacks = (race.stack, *(t.stack for t in race.related))
+        assert any(pattern in frame.function for stack in stacks for frame in stack)
+    # With the entry: no report, and the runtime says what it matched.
+    assert capture("dtls_reuse") == ()
+    assert f"race:{pattern}" in log_text("dtls_reuse")
 
 
 def test_project_frame_falls_back_to_the_other_access() -> None:

@@ -161,5 +161,5 @@ def test_selection_words() -> None:
     everything = selftest.parse_selection([])
     assert everything.canaries == tuple(CANARIES) and everything.tools == tuple(TOOLS)
     cells = selftest.cells(everything, Path("/tmp/x"))
-    assert cells[0].tool == "valgrind" and cells[-1].tool == "asan"  # the slowest first
+    assert cells[0].tool == "valgrind" and cells[-1].tool not in selftest.SLOW_TOOLS  # the slowest first
     assert len(cells) == len(TOOLS) * len(CANARIES) + len(selftest.CLEAN_TOOLS) * 3
