@@ -144,7 +144,9 @@ CANARIES: dict[str, Canary] = {
             "heap_overflow_read", "reads one int past a heap array", frozenset({"asan", "tsan", "valgrind"})
         ),
         # TSan checks accesses to freed heap memory too (measured: heap-use-after-free, every run).
-        Canary("use_after_free", "reads a heap array after delete[]", frozenset({"asan", "tsan", "valgrind"})),
+        Canary(
+            "use_after_free", "reads a heap array after delete[]", frozenset({"asan", "tsan", "valgrind"})
+        ),
         Canary("uninitialised_branch", "branches on never-written heap memory", frozenset({"valgrind"})),
         Canary("signed_overflow", "x + INT_MAX in int arithmetic (UBSan)", frozenset({"asan"})),
         Canary(

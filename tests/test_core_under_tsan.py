@@ -57,7 +57,9 @@ def test_core_and_hostile_tests_are_clean_under_tsan(tmp_path: Path, monkeypatch
 
 @pytest.mark.tools
 @pytest.mark.slow
-def test_race_canary_fails_the_cell_with_both_accesses(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_race_canary_fails_the_cell_with_both_accesses(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _require_runtime()
     monkeypatch.chdir(tmp_path)  # not the checkout: its source package must not shadow the staged one
     code, cell = _wrap(tmp_path, sys.executable, "-c", "import pyharness._canaries as c; c.race(1000)")

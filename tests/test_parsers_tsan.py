@@ -88,7 +88,9 @@ def test_lock_order_inversion() -> None:
     labels = [t.label for t in finding.related]
     # second_deadlock_stack=1: each acquisition comes with where the held mutex was taken.
     assert any("previously acquired by the same thread here" in label for label in labels)
-    assert any(label.startswith("Mutex M") and "acquired here while holding mutex" in label for label in labels)
+    assert any(
+        label.startswith("Mutex M") and "acquired here while holding mutex" in label for label in labels
+    )
     assert any(label.startswith("Thread T2 ") for label in labels)
     assert not finding.counts  # the scratch program is not the project's code
 
@@ -158,7 +160,9 @@ def test_core_mutant_race_both_accesses_in_the_server() -> None:
     assert files == {"csrc/core/messaging_server.cpp"}
     functions = {f.project_frame.function for f in counted if f.project_frame}
     functions |= {f.related[0].project_frame.function for f in counted if f.related[0].project_frame}
-    assert "netcore::messaging_server::on_frames(unsigned long, unsigned long)" in functions  # the reactor's write
+    assert (
+        "netcore::messaging_server::on_frames(unsigned long, unsigned long)" in functions
+    )  # the reactor's write
     assert "netcore::messaging_server::stats() const" in functions  # the caller's read
 
 
@@ -269,7 +273,9 @@ def test_fork_after_threads_capture_is_an_error() -> None:
         ("    #2 main /src/x.cpp:5 (a.out+0x10) (BuildId: 0123abcd)", "main", "/src/x.cpp", 5, "a.out"),
     ],
 )
-def test_frame_lines(line: str, function: str, file: str | None, line_no: int | None, module: str | None) -> None:
+def test_frame_lines(
+    line: str, function: str, file: str | None, line_no: int | None, module: str | None
+) -> None:
     frame = tsan.parse_frame(line)
     assert frame is not None
     assert (frame.function, frame.file, frame.line, frame.object) == (function, file, line_no, module)

@@ -118,8 +118,12 @@ def test_launch_without_suppressions(runtime_present: None, tmp_path: Path) -> N
 
 def test_launch_prefixes_the_aslr_guard(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr(tsan, "find_runtime", lambda compiler="g++": RUNTIME)
-    monkeypatch.setattr(tsan, "aslr_guard", lambda machine=None, rnd_bits_file=None: ("/usr/bin/setarch", "x", "-R"))
-    spec = tsan.TsanRunner().launch((REAL_PYTHON, "-V"), {"PATH": "/usr/bin"}, RunContext(tmp_path, 1.0, None))
+    monkeypatch.setattr(
+        tsan, "aslr_guard", lambda machine=None, rnd_bits_file=None: ("/usr/bin/setarch", "x", "-R")
+    )
+    spec = tsan.TsanRunner().launch(
+        (REAL_PYTHON, "-V"), {"PATH": "/usr/bin"}, RunContext(tmp_path, 1.0, None)
+    )
     assert spec.argv == ("/usr/bin/setarch", "x", "-R", REAL_PYTHON, "-V")
 
 

@@ -142,7 +142,9 @@ def attribute(finding: Finding) -> Finding:
     frame = project_frame(finding.stack, leak=leak)
     if frame is None and related:
         frame = related[0].project_frame
-    return replace(finding, project_frame=frame, related=related, suppressed=finding.suppressed or frame is None)
+    return replace(
+        finding, project_frame=frame, related=related, suppressed=finding.suppressed or frame is None
+    )
 
 
 def attribute_all(findings: Iterable[Finding]) -> tuple[Finding, ...]:

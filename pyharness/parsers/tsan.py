@@ -14,12 +14,12 @@ matched, e.g.::
     ==================
     WARNING: ThreadSanitizer: data race (pid=19947)
       Read of size 8 at 0x7febbd1667e0 by thread T1:
-        #0 canaries::race_worker(long) ../../csrc/canaries/canaries_module.cpp:99 (_canaries.cpython-311-x86_64-linux-gnu.so+0x797a)
+        #0 canaries::race_worker(long) ../../csrc/canaries/canaries_module.cpp:99 (_canaries....so+0x797a)
         #6 <null> <null> (libstdc++.so.6+0xd44a2)
       Previous write of size 8 at 0x7febbd1667e0 by thread T2:
       Location is global 'canaries::race_counter' of size 8 at 0x7febbd1667e0 (_canaries...so+0x3c7e0)
       Thread T1 (tid=19949, running) created by main thread at:
-    SUMMARY: ThreadSanitizer: data race ../../csrc/canaries/canaries_module.cpp:99 in canaries::race_worker(long)
+    SUMMARY: ThreadSanitizer: data race ../../csrc/canaries/canaries_module.cpp:99 in canaries::...
     ==================
     WARNING: ThreadSanitizer: lock-order-inversion (potential deadlock) (pid=24007)
       Cycle in lock order graph: M9 (0x562eb5b02180) => M10 (0x562eb5b02140) => M9
@@ -208,7 +208,9 @@ def _finding(report: _Report) -> Finding:
 def _runtime_failure(line: str, source: str, lineno: int) -> None:
     for pattern, hint in _RUNTIME_FAILURES:
         if pattern.search(line):
-            raise ParseError(f"{source}:{lineno}: ThreadSanitizer could not watch this run: {line.strip()} ({hint})")
+            raise ParseError(
+                f"{source}:{lineno}: ThreadSanitizer could not watch this run: {line.strip()} ({hint})"
+            )
 
 
 def parse_text(text: str, source: str = "<text>") -> tuple[Finding, ...]:
@@ -244,7 +246,8 @@ def parse_text(text: str, source: str = "<text>") -> tuple[Finding, ...]:
             continue
         if stripped == _DELIMITER or _WARNING.match(stripped):
             raise ParseError(
-                f"{source}:{lineno}: report {report.what!r} (line {report.lineno}) has no SUMMARY line (truncated?)"
+                f"{source}:{lineno}: report {report.what!r} (line {report.lineno}) "
+                "has no SUMMARY line (truncated?)"
             )
         _add_line(report, line)
     if report is not None:

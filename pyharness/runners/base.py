@@ -63,7 +63,9 @@ class Runner(Protocol):
 class ContextRunner(Protocol):
     """How one tool wraps a subject command, told about its cell by a ``RunContext``."""
 
-    id: str
+    @property
+    def id(self) -> str:
+        """The tool id (``matrix.TOOLS``)."""
 
     def check_available(self) -> None:
         """Raise ToolMissingError (with the install command) when the tool is absent."""

@@ -7,9 +7,12 @@ preloaded. It must be preloaded into the interpreter's ELF binary itself: bash
 and dash crash under it (SIGSEGV, measured), so a pyenv shim or any shell-script
 wrapper is resolved to the binary behind it first (``resolve_command``).
 
-libstdc++ is *not* preloaded (unlike under ASan): TSan intercepts no C++
-runtime function that it must find at start-up, and a C++ exception thrown
-by a TSan extension into Python was caught normally without it (measured).
+libstdc++ is *not* preloaded (unlike under ASan, whose ``__cxa_throw``
+interceptor is null when libstdc++ arrives late): a C++ exception thrown by a
+TSan extension into Python was caught normally without it, and the core's
+suites, which raise every exception the bindings translate, pass (measured).
+Children inherit ``LD_PRELOAD``: a helper the subject starts through a shell
+crashes (strip ``LD_PRELOAD`` for it, as tests/test_netcore.py does for meson).
 
 ``log_path`` sends every report to ``<cell_dir>/tsan.<pid>``, so the subject's
 helper processes (which inherit the environment) each write their own; the
@@ -19,8 +22,9 @@ anything (``sys.exit(3)`` after a race exits 66 by default, measured): the
 parser, not the status, says what was found.
 
 gcc 12's runtime aborts with "FATAL: ThreadSanitizer: unexpected memory
-mapping" when ``/proc/sys/vm/mmap_rnd_bits`` is above 28 (newer runtimes re-exec
-themselves without ASLR; this one does not), so then the subject runs under
+mapping" when ``/proc/sys/vm/mmap_rnd_bits`` is above 28 (reported on such
+kernels; it is 28 here, so not reproduced; newer runtimes re-exec themselves
+without ASLR, this one has no such code), so then the subject runs under
 ``setarch <machine> -R``. Only then: the prefix costs ~2 ms (measured), but a
 container's default seccomp profile may refuse that personality change.
 """
@@ -50,7 +54,9 @@ TSAN_EXITCODE = 27
 LOG_PREFIX = "tsan"  # <cell_dir>/tsan.<pid>
 STDERR_FILE = "subject.stderr"
 SUPPRESSIONS_FILE = "tsan.supp"
-# How much slower than native a workload runs under TSan (orchestrators scale limits by it).
+# How much slower than the plain variant a cell runs under TSan (orchestrators scale limits
+# by it). Measured, median of 3 wall times: core suites 3.6x, connections 2.5x, messages 6.5x
+# (Python sender) and 9.0x (core sender), stability 7.1x.
 SLOWDOWN = 10.0
 # Above this, gcc 12's TSan cannot map its shadow memory around a randomised layout.
 MAX_MMAP_RND_BITS = 28
@@ -141,7 +147,9 @@ def _python_behind(exe: str, env: Mapping[str, str]) -> str:
     is a symlink to the base interpreter, and following it would lose the venv.
     """
     clean = {k: v for k, v in env.items() if k != "LD_PRELOAD"}
-    out = _short_run((exe, "-I", "-S", "-c", "import sys; print(sys.executable)"), clean, f"{exe} (which python)")
+    out = _short_run(
+        (exe, "-I", "-S", "-c", "import sys; print(sys.executable)"), clean, f"{exe} (which python)"
+    )
     if not out or not _is_elf(os.path.realpath(out)):
         raise ConfigError(f"{exe} is not an ELF binary and the interpreter it runs ({out!r}) is not either")
     return out
@@ -185,8 +193,10 @@ class TsanRunner:
 
     id: str = TOOL
     compiler: str = "g++"
-    # Accesses remembered per thread for the "Previous write" stack: 2 (the default)
-    # restores it for the race canary; the core's reactors run longer between accesses.
+    # Accesses remembered per thread, for the other access's stack. Measured on the
+    # data-race mutant under the core's suite: 0 lost the "Previous write" of its stats()
+    # race ("[failed to restore the stack]", 3 runs of 3); 2 (the default) and 4 restored
+    # it. 4 for margin on longer workloads; 7 cost +40 MiB RSS on the messages scenario.
     history_size: int = 4
 
     def check_available(self) -> None:
@@ -220,7 +230,8 @@ class TsanRunner:
             # Any inherited preload is dropped (tool_env): the runtime must come first and alone.
             LD_PRELOAD=str(runtime),
             # malloc/free instead of pymalloc's arenas: TSan sees every object's lifetime,
-            # so memory CPython reuses is not mistaken for one location shared by two threads.
+            # so memory CPython reuses is not mistaken for one location shared by two threads
+            # (no report differed under pymalloc on this core's workloads, nor their time).
             PYTHONMALLOC="malloc",
             TSAN_OPTIONS=_options(**opts),
         )

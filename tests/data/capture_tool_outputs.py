@@ -198,7 +198,9 @@ def main() -> int:
     parser.add_argument("--tool", action="append", choices=sorted(RUNNERS), help="only these tools")
     extra = {name: text for by_tool in TOOL_SNIPPETS.values() for name, text in by_tool.items()}
     cases = sorted({*SNIPPETS, *extra, *NATIVE_CASES})
-    parser.add_argument("--snippet", action="append", choices=cases, help="only these snippets or native cases")
+    parser.add_argument(
+        "--snippet", action="append", choices=cases, help="only these snippets or native cases"
+    )
     args = parser.parse_args()
     tools = args.tool or list(RUNNERS)
     snippets = [n for n in (args.snippet or [*SNIPPETS, *extra]) if n in SNIPPETS or n in extra]
@@ -215,7 +217,9 @@ def main() -> int:
         bins = Path(bin_tmp)
         sources = sorted({source for source, _ in NATIVE_CASES.values()}) if natives else []
         plain_bin = {src: compile_native(src, bins / f"{Path(src).stem}-plain") for src in sources}
-        tsan_bin = {src: compile_native(src, bins / f"{Path(src).stem}-tsan", "-fsanitize=thread") for src in sources}
+        tsan_bin = {
+            src: compile_native(src, bins / f"{Path(src).stem}-tsan", "-fsanitize=thread") for src in sources
+        }
 
         native: dict[str, float] = {}
         for name in snippets:
@@ -251,7 +255,9 @@ def main() -> int:
                     for followup in runner.followups(cell, TIMEOUT_S):
                         frc, _ = run(followup.spec)
                         if frc != 0 and followup.required:
-                            raise SystemExit(f"{followup.spec.label} failed with exit {frc} for {tool}/{name}")
+                            raise SystemExit(
+                                f"{followup.spec.label} failed with exit {frc} for {tool}/{name}"
+                            )
                     files = copy_artifacts(tool, cell, CAPTURES / tool / name)
                     try:
                         found = findings_of(tool, cell)
@@ -266,7 +272,11 @@ def main() -> int:
                     "slowdown": round(seconds / native[name], 1),
                     "files": files,
                     "counted": sorted(
-                        {f"{f.kind} @ {f.project_frame.where()}" for f in found if f.counts and f.project_frame}
+                        {
+                            f"{f.kind} @ {f.project_frame.where()}"
+                            for f in found
+                            if f.counts and f.project_frame
+                        }
                     ),
                 }
                 if parse_error is not None:

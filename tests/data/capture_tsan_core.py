@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from pyharness import build  # noqa: E402
+from pyharness.model import Frame  # noqa: E402
 from pyharness.parsers import tsan as tsan_parser  # noqa: E402
 from pyharness.parsers.attribution import attribute_all  # noqa: E402
 from pyharness.runners.base import LaunchSpec, RunContext  # noqa: E402
@@ -89,7 +90,7 @@ class Case:
     tree: Path  # the source tree whose tsan/plain builds it runs against
     argv: tuple[str, ...]
     in_tree: bool  # run from the tree (the suites' conftest) or from the cell (scenarios)
-    runner: TsanRunner = TsanRunner()
+    runner: TsanRunner = dataclasses.field(default_factory=TsanRunner)
     suppressions: bool = True  # the project's suppressions folder, or none at all
     until_report: bool = False  # rerun (up to ATTEMPTS) until TSan reports something
 
@@ -114,7 +115,7 @@ def export_mutant() -> Path:
             if not dest.is_file() or dest.read_bytes() != (fresh / rel).read_bytes():
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(fresh / rel, dest)
-        for old in [p for p in src.rglob("*") if p.is_file() and not p.relative_to(src).parts[0] == "build"]:
+        for old in [p for p in src.rglob("*") if p.is_file() and p.relative_to(src).parts[0] != "build"]:
             if old.relative_to(src) not in wanted:
                 old.unlink()
     return src
@@ -141,6 +142,10 @@ def env_for(staged: build.StagedBuild) -> dict[str, str]:
     return env
 
 
+def _where(frame: Frame | None) -> str:
+    return frame.where() if frame else "?"
+
+
 def timed(spec: LaunchSpec) -> tuple[int, float]:
     start = time.monotonic()
     with (
@@ -148,7 +153,13 @@ def timed(spec: LaunchSpec) -> tuple[int, float]:
         open(spec.stderr_path or os.devnull, "wb") as err,
     ):
         proc = subprocess.run(
-            spec.argv, env=dict(spec.env), cwd=spec.cwd, stdout=out, stderr=err, timeout=spec.timeout_s, check=False
+            spec.argv,
+            env=dict(spec.env),
+            cwd=spec.cwd,
+            stdout=out,
+            stderr=err,
+            timeout=spec.timeout_s,
+            check=False,
         )
     return proc.returncode, time.monotonic() - start
 
@@ -164,11 +175,13 @@ def run_case(case: Case, staged: dict[str, build.StagedBuild]) -> dict[str, obje
         ctx = RunContext(cell, TIMEOUT_S, ROOT / "suppressions" if case.suppressions else None)
         spec = case.runner.launch(case.argv, env_for(staged["tsan"]), ctx)
         spec = dataclasses.replace(spec, cwd=cwd, stdout_path=cell / "subject.stdout")
-        for attempt in range(1, ATTEMPTS + 1):
+        attempts = 0
+        while True:
+            attempts += 1
             for stale in cell.glob("tsan.*"):
                 stale.unlink()
             rc, seconds = timed(spec)
-            if not case.until_report or any(cell.glob("tsan.*")):
+            if not case.until_report or any(cell.glob("tsan.*")) or attempts == ATTEMPTS:
                 break
         findings = attribute_all(tsan_parser.parse_cell(cell).findings)
         dest = CAPTURES / "tsan" / case.name
@@ -189,7 +202,7 @@ def run_case(case: Case, staged: dict[str, build.StagedBuild]) -> dict[str, obje
         "tree": "mutant" if case.tree != ROOT else "clean",
         "history_size": case.runner.history_size,
         "suppressions": case.suppressions,
-        "attempts": attempt,
+        "attempts": attempts,
         "reported": sorted({f.kind for f in findings}),
         "exit_code": rc,
         "expected_exit": rc in spec.success_codes,
@@ -199,7 +212,7 @@ def run_case(case: Case, staged: dict[str, build.StagedBuild]) -> dict[str, obje
         "files": files,
         "counted": sorted(
             {
-                f"{f.kind} @ {f.project_frame.where()} / {t.project_frame.where() if t.project_frame else '?'}"
+                f"{f.kind} @ {f.project_frame.where()} / {_where(t.project_frame)}"
                 for f in findings
                 if f.counts and f.project_frame
                 for t in f.related[:1]
@@ -207,7 +220,9 @@ def run_case(case: Case, staged: dict[str, build.StagedBuild]) -> dict[str, obje
         ),
         "truncated": sum(f.truncated for f in findings),
     }
-    print(f"tsan {case.name:26} exit {rc:3} {seconds:7.2f}s x{entry['slowdown']:<5} counted: {entry['counted']}")
+    print(
+        f"tsan {case.name:26} exit {rc:3} {seconds:7.2f}s x{entry['slowdown']:<5} counted: {entry['counted']}"
+    )
     return entry
 
 
@@ -222,13 +237,31 @@ def main() -> int:
     cases = [
         Case("core_suites", ROOT, (PYTHON, *SUITES), in_tree=True),
         *(
-            Case(name, ROOT, (PYTHON, "-P", "-m", "pyharness", "scenario", *args_, "--events", "events.jsonl"), False)
+            Case(
+                name,
+                ROOT,
+                (PYTHON, "-P", "-m", "pyharness", "scenario", *args_, "--events", "events.jsonl"),
+                False,
+            )
             for name, args_ in SCENARIOS.items()
         ),
-        Case("dtls_reuse_unsuppressed", ROOT, (PYTHON, "-c", DTLS_REUSE), False, suppressions=False, until_report=True),
+        Case(
+            "dtls_reuse_unsuppressed",
+            ROOT,
+            (PYTHON, "-c", DTLS_REUSE),
+            False,
+            suppressions=False,
+            until_report=True,
+        ),
         Case("dtls_reuse", ROOT, (PYTHON, "-c", DTLS_REUSE), False),
         Case("mutant_counter", mutant, (PYTHON, *SUITES), in_tree=True),
-        Case("mutant_counter_history0", mutant, (PYTHON, *SUITES), in_tree=True, runner=TsanRunner(history_size=0)),
+        Case(
+            "mutant_counter_history0",
+            mutant,
+            (PYTHON, *SUITES),
+            in_tree=True,
+            runner=TsanRunner(history_size=0),
+        ),
     ]
     manifest_path = CAPTURES / "MANIFEST.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
