@@ -135,6 +135,8 @@ TOOLS: dict[str, Tool] = {
             None,
             "apt-get install libtsan2 (gcc's ThreadSanitizer runtime)",
             "ThreadSanitizer (data races, lock-order inversions, thread leaks)",
+            # Measured (median of 3 wall times against plain): the core's suites 3.6x, connections
+            # 2.5x, messages 6.5x (Python sender) to 9.0x (core sender), stability 7.1x.
             10.0,
         ),
         Tool(

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
+#include <thread>
 #include <vector>
 
 namespace py = pybind11;
@@ -86,6 +87,34 @@ int signed_overflow(int x) {
   return x + big;
 }
 
+// The race canary's counter, a plain long: both threads read-modify-write it.
+long race_counter = 0;
+// Through this volatile pointer: reloaded every iteration, so the compiler can
+// neither keep the counter in a register nor fold the loop into one addition;
+// every increment is a real load and store of race_counter.
+long* volatile race_target = &race_counter;
+
+/// One side of the race: `rounds` unsynchronised increments.
+void race_worker(long rounds) {
+  for (long i = 0; i < rounds; ++i) *race_target = *race_target + 1;
+}
+
+/// Two threads each add 1 to one plain (non-atomic) global `iterations`
+/// times, with the GIL released: a data race ThreadSanitizer must report.
+/// Both threads are joined before it returns the count (less than
+/// 2 * iterations when increments were lost).
+long race(long iterations) {
+  race_counter = 0;
+  {
+    py::gil_scoped_release no_gil;  // under the GIL the threads could not overlap
+    std::thread first(race_worker, iterations);
+    std::thread second(race_worker, iterations);
+    first.join();
+    second.join();
+  }
+  return race_counter;
+}
+
 /// Keep nbytes more per call: per-cycle growth that only an RSS slope sees.
 std::size_t grow(std::size_t nbytes) {
   auto block = std::make_unique<char[]>(nbytes == 0 ? 1 : nbytes);
@@ -119,5 +148,7 @@ PYBIND11_MODULE(_canaries, m, py::multiple_interpreters::not_supported()) {
   m.def("signed_overflow", &canaries::signed_overflow, "x"_a, "Return x + INT_MAX (signed overflow for x > 0).");
   m.def("grow", &canaries::grow, "nbytes"_a, "Keep nbytes more per call; return the number of blocks held.");
   m.def("grown_blocks", []() { return canaries::grown().size(); }, "How many blocks grow() holds.");
+  m.def("race", &canaries::race, "iterations"_a,
+        "Two threads increment one plain global with the GIL released (a data race); return the count.");
   m.def("clean", &canaries::clean, "Correct work of the same shape as the defects.");
 }

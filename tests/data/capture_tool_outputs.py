@@ -1,10 +1,13 @@
 """Regenerate the real tool outputs the parser tests read: ``python tests/data/capture_tool_outputs.py``.
 
 Builds and stages the variants the tools need, runs small Python snippets
-(each canary, and a clean server/client exchange) under ASan, Valgrind and
-heaptrack with the runners' own LaunchSpecs, and copies the artifacts into
-``tests/data/captures/<tool>/<snippet>/``. Per-pid file names become stable
-ones (``asan.log``, ``valgrind.xml``); heaptrack_print text is gzipped because
+(each canary, and a clean server/client exchange) under ASan, TSan, Valgrind
+and heaptrack with the runners' own LaunchSpecs, and copies the artifacts into
+``tests/data/captures/<tool>/<snippet>/``. TSan also runs the native cases of
+``tests/data/tsan_cases.cpp`` (a lock-order inversion, a thread leak, a
+signal-unsafe call), compiled here with ``-fsanitize=thread``: thread defects
+that are not the canaries' business. Per-pid file names become stable
+ones (``asan.log``, ``tsan.log``, ``valgrind.xml``); heaptrack_print text is gzipped because
 even an idle interpreter leaves a few hundred KB of leak sites. Nothing here is
 edited by hand: rerun the script after changing a canary, a runner or a tool.
 ``MANIFEST.json`` records exit codes, durations, slowdowns against the plain
@@ -35,10 +38,15 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from pyharness import build  # noqa: E402
+from pyharness.errors import ParseError  # noqa: E402
+from pyharness.matrix import TOOLS  # noqa: E402
 from pyharness.model import Finding  # noqa: E402
 from pyharness.parsers import asan as asan_parser  # noqa: E402
 from pyharness.parsers import heaptrack as heaptrack_parser  # noqa: E402
+from pyharness.parsers import tsan as tsan_parser  # noqa: E402
 from pyharness.parsers import valgrind as valgrind_parser  # noqa: E402
+from pyharness.parsers.attribution import attribute_all  # noqa: E402
+from pyharness.runners import tsan as tsan_runner  # noqa: E402
 from pyharness.runners.asan import AsanRunner  # noqa: E402
 from pyharness.runners.base import LaunchSpec  # noqa: E402
 from pyharness.runners.heaptrack import HeaptrackRunner  # noqa: E402
@@ -75,9 +83,43 @@ SNIPPETS = {
     "use_after_free": "import pyharness._canaries as c; c.use_after_free()",
     "uninitialised_branch": "import pyharness._canaries as c; c.uninitialised_branch()",
     "signed_overflow": "import pyharness._canaries as c; c.signed_overflow(5)",
+    "race": "import pyharness._canaries as c; c.race(10000)",
     "clean": CLEAN,
 }
-RUNNERS = {"asan": AsanRunner(), "valgrind": ValgrindRunner(), "heaptrack": HeaptrackRunner()}
+RUNNERS = {
+    "asan": AsanRunner(),
+    "tsan": tsan_runner.make_runner(),
+    "valgrind": ValgrindRunner(),
+    "heaptrack": HeaptrackRunner(),
+}
+# A runtime refusal the tsan parser must turn into an error, not silence: a thread
+# started in a child forked from a process that had threads (no exec in between).
+FORK_AFTER_THREADS = """\
+import os
+import threading
+
+stop = threading.Event()
+waiter = threading.Thread(target=stop.wait)
+waiter.start()
+pid = os.fork()
+if pid == 0:
+    child = threading.Thread(target=lambda: None)
+    child.start()
+    child.join()
+    os._exit(0)
+os.waitpid(pid, 0)
+stop.set()
+waiter.join()
+"""
+# Snippets run under one tool only.
+TOOL_SNIPPETS = {"tsan": {"fork_after_threads": FORK_AFTER_THREADS}}
+# Native programs, one case each, run under TSan only: name -> (source, argument).
+NATIVE_CASES = {
+    "lock_order": ("tests/data/tsan_cases.cpp", "lock_order"),
+    "thread_leak": ("tests/data/tsan_cases.cpp", "thread_leak"),
+    "signal_unsafe": ("tests/data/tsan_cases.cpp", "signal_unsafe"),
+}
+NATIVE_TOOLS = frozenset({"tsan"})
 TIMEOUT_S = 60.0
 GZIP_ABOVE = 64 * 1024
 
@@ -102,10 +144,10 @@ def copy_artifacts(tool: str, cell: Path, dest: Path) -> list[str]:
         shutil.rmtree(dest)
     dest.mkdir(parents=True)
     names: list[str] = []
-    if tool == "asan":
-        logs = sorted(cell.glob("asan.*"))
+    if tool in ("asan", "tsan"):
+        logs = sorted(cell.glob(f"{tool}.*"))
         for i, log in enumerate(logs):
-            name = "asan.log" if len(logs) == 1 else f"asan.{i}.log"
+            name = f"{tool}.log" if len(logs) == 1 else f"{tool}.{i}.log"
             shutil.copyfile(log, dest / name)
             names.append(name)
         stderr = cell / "subject.stderr"
@@ -114,7 +156,8 @@ def copy_artifacts(tool: str, cell: Path, dest: Path) -> list[str]:
             names.append("subject.stderr")
         if not names:
             # A clean run leaves no report; git keeps no empty directory, so say so in a file.
-            (dest / "NO_REPORT").write_text("ASan, LSan and UBSan wrote no report for this run.\n")
+            what = "ASan, LSan and UBSan" if tool == "asan" else "ThreadSanitizer"
+            (dest / "NO_REPORT").write_text(f"{what} wrote no report for this run.\n")
             names.append("NO_REPORT")
     elif tool == "valgrind":
         xmls = sorted(cell.glob("valgrind.*.xml"))
@@ -135,76 +178,120 @@ def copy_artifacts(tool: str, cell: Path, dest: Path) -> list[str]:
     return names
 
 
-def counted(tool: str, cell: Path) -> list[Finding]:
+def findings_of(tool: str, cell: Path) -> list[Finding]:
+    """Every finding the tool's parser reads from the cell, attributed."""
     if tool == "asan":
-        findings = asan_parser.parse_cell(cell)
-    elif tool == "valgrind":
-        findings = valgrind_parser.parse_cell(cell)
-    else:
-        findings = heaptrack_parser.parse_cell(cell).findings
-    return [f for f in findings if f.counts]
+        return list(asan_parser.parse_cell(cell))
+    if tool == "tsan":
+        return list(attribute_all(tsan_parser.parse_cell(cell).findings))
+    if tool == "valgrind":
+        return list(valgrind_parser.parse_cell(cell))
+    return list(heaptrack_parser.parse_cell(cell).findings)
+
+
+def compile_native(source: str, out: Path, *flags: str) -> Path:
+    """Build one native case (from the checkout root, so its frames say ``tests/data/...``)."""
+    cmd = ["g++", "-std=c++17", "-O1", "-g", "-fno-omit-frame-pointer", *flags, source, "-o", str(out)]
+    subprocess.run(cmd, cwd=ROOT, check=True, env={k: v for k, v in os.environ.items() if k != "LD_PRELOAD"})
+    return out
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--tool", action="append", choices=sorted(RUNNERS), help="only these tools")
-    parser.add_argument("--snippet", action="append", choices=sorted(SNIPPETS), help="only these snippets")
+    extra = {name: text for by_tool in TOOL_SNIPPETS.values() for name, text in by_tool.items()}
+    cases = sorted({*SNIPPETS, *extra, *NATIVE_CASES})
+    parser.add_argument(
+        "--snippet", action="append", choices=cases, help="only these snippets or native cases"
+    )
     args = parser.parse_args()
     tools = args.tool or list(RUNNERS)
-    snippets = args.snippet or list(SNIPPETS)
+    snippets = [n for n in (args.snippet or [*SNIPPETS, *extra]) if n in SNIPPETS or n in extra]
+    texts = {**SNIPPETS, **extra}
+    natives = [n for n in (args.snippet or NATIVE_CASES) if n in NATIVE_CASES]
 
-    staged = {
-        v: build.stage(v)
-        for v in ("plain", *sorted({"asan" if t == "asan" else "relwithdebinfo" for t in tools}))
-    }
+    staged = {v: build.stage(v) for v in ("plain", *sorted({TOOLS[t].variant for t in tools}))}
     manifest_path = CAPTURES / "MANIFEST.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
     manifest["python"] = sys.version.split()[0]
     runs = manifest.setdefault("runs", {})
 
-    native: dict[str, float] = {}
-    for name in snippets:
-        with tempfile.TemporaryDirectory(prefix="capture-native-") as tmp:
-            rc, native[name] = run(
-                LaunchSpec((PYTHON, "-c", SNIPPETS[name]), staged["plain"].env(), TIMEOUT_S, cwd=Path(tmp))
-            )
+    with tempfile.TemporaryDirectory(prefix="capture-bin-") as bin_tmp:
+        bins = Path(bin_tmp)
+        sources = sorted({source for source, _ in NATIVE_CASES.values()}) if natives else []
+        plain_bin = {src: compile_native(src, bins / f"{Path(src).stem}-plain") for src in sources}
+        tsan_bin = {
+            src: compile_native(src, bins / f"{Path(src).stem}-tsan", "-fsanitize=thread") for src in sources
+        }
 
-    for tool in tools:
-        runner = RUNNERS[tool]
-        runner.check_available()
-        variant = "asan" if tool == "asan" else "relwithdebinfo"
+        native: dict[str, float] = {}
         for name in snippets:
-            with tempfile.TemporaryDirectory(prefix=f"capture-{tool}-{name}-") as tmp:
-                cell = Path(tmp)
-                # A script file, not `-c`: heaptrack cannot record a multi-line argument.
-                script = cell / "snippet.py"
-                script.write_text(SNIPPETS[name])
-                spec = runner.launch((PYTHON, str(script)), staged[variant].env(), cell, TIMEOUT_S)
-                # Not the checkout: the source tree's pyharness (no compiled extensions)
-                # must never shadow the staged one.
-                spec = dataclasses.replace(spec, cwd=cell)
-                rc, seconds = run(spec)
-                for followup in runner.followups(cell, TIMEOUT_S):
-                    frc, _ = run(followup.spec)
-                    if frc != 0 and followup.required:
-                        raise SystemExit(f"{followup.spec.label} failed with exit {frc} for {tool}/{name}")
-                files = copy_artifacts(tool, cell, CAPTURES / tool / name)
-                found = counted(tool, cell)
-            runs[f"{tool}/{name}"] = {
-                "exit_code": rc,
-                "expected_exit": rc in spec.success_codes,
-                "seconds": round(seconds, 2),
-                "native_seconds": round(native[name], 3),
-                "slowdown": round(seconds / native[name], 1),
-                "files": files,
-                "counted": sorted(
-                    {f"{f.kind} @ {f.project_frame.where()}" for f in found if f.project_frame}
-                ),
-            }
-            print(
-                f"{tool:9} {name:22} exit {rc:3} {seconds:6.2f}s x{runs[f'{tool}/{name}']['slowdown']:<6} "
-                f"counted: {runs[f'{tool}/{name}']['counted']}"
-            )
+            with tempfile.TemporaryDirectory(prefix="capture-native-") as tmp:
+                rc, native[name] = run(
+                    LaunchSpec((PYTHON, "-c", texts[name]), staged["plain"].env(), TIMEOUT_S, cwd=Path(tmp))
+                )
+        for name in natives:
+            source, arg = NATIVE_CASES[name]
+            rc, native[name] = run(LaunchSpec((str(plain_bin[source]), arg), {}, TIMEOUT_S))
+
+        for tool in tools:
+            runner = RUNNERS[tool]
+            runner.check_available()
+            variant = TOOLS[tool].variant
+            mine = [n for n in snippets if n in SNIPPETS or n in TOOL_SNIPPETS.get(tool, {})]
+            for name in [*mine, *(natives if tool in NATIVE_TOOLS else [])]:
+                with tempfile.TemporaryDirectory(prefix=f"capture-{tool}-{name}-") as tmp:
+                    cell = Path(tmp)
+                    if name in texts:
+                        # A script file, not `-c`: heaptrack cannot record a multi-line argument.
+                        script = cell / "snippet.py"
+                        script.write_text(texts[name])
+                        subject: tuple[str, ...] = (PYTHON, str(script))
+                    else:
+                        source, arg = NATIVE_CASES[name]
+                        subject = (str(tsan_bin[source]), arg)
+                    spec = runner.launch(subject, staged[variant].env(), cell, TIMEOUT_S)
+                    # Not the checkout: the source tree's pyharness (no compiled extensions)
+                    # must never shadow the staged one.
+                    spec = dataclasses.replace(spec, cwd=cell)
+                    rc, seconds = run(spec)
+                    for followup in runner.followups(cell, TIMEOUT_S):
+                        frc, _ = run(followup.spec)
+                        if frc != 0 and followup.required:
+                            raise SystemExit(
+                                f"{followup.spec.label} failed with exit {frc} for {tool}/{name}"
+                            )
+                    files = copy_artifacts(tool, cell, CAPTURES / tool / name)
+                    try:
+                        found = findings_of(tool, cell)
+                        parse_error = None
+                    except ParseError as err:  # a runtime refusal is captured on purpose
+                        found, parse_error = [], str(err).replace(str(cell), "<cell>")
+                entry = {
+                    "exit_code": rc,
+                    "expected_exit": rc in spec.success_codes,
+                    "seconds": round(seconds, 2),
+                    "native_seconds": round(native[name], 3),
+                    "slowdown": round(seconds / native[name], 1),
+                    "files": files,
+                    "counted": sorted(
+                        {
+                            f"{f.kind} @ {f.project_frame.where()}"
+                            for f in found
+                            if f.counts and f.project_frame
+                        }
+                    ),
+                }
+                if parse_error is not None:
+                    entry["parse_error"] = parse_error
+                if tool in NATIVE_TOOLS:
+                    # The native cases' code is not the project's: what was reported, counted or not.
+                    entry["reported"] = sorted({f.kind for f in found})
+                runs[f"{tool}/{name}"] = entry
+                print(
+                    f"{tool:9} {name:22} exit {rc:3} {seconds:6.2f}s x{entry['slowdown']:<6} "
+                    f"counted: {entry['counted']}"
+                )
     manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return 0
 
