@@ -36,15 +36,6 @@ class RunContext:
 
 
 @dataclass(frozen=True)
-class RunContext:
-    """What a runner is told about the cell it wraps a subject for (the restructured interface)."""
-
-    cell_dir: Path  # artifacts go here
-    limit_s: float  # the cell's time limit, already scaled for the tool: used as is
-    suppressions: Path | None  # the project's suppressions folder (lsan.supp, valgrind.supp, tsan.supp)
-
-
-@dataclass(frozen=True)
 class Followup:
     """A command to run after the subject, e.g. heaptrack_print over the recording."""
 
@@ -66,54 +57,6 @@ class Runner(Protocol):
 
     def followups(self, ctx: RunContext) -> Sequence[Followup]:
         """Commands to run once the subject has exited (may be empty)."""
-
-
-class ContextRunner(Protocol):
-    """How one tool wraps a subject command, told about its cell by a ``RunContext``."""
-
-    @property
-    def id(self) -> str:
-        """The tool id (``matrix.TOOLS``)."""
-
-    def check_available(self) -> None:
-        """Raise ToolMissingError (with the install command) when the tool is absent."""
-
-    def launch(self, subject: Sequence[str], env: Mapping[str, str], ctx: RunContext) -> LaunchSpec:
-        """The spec that runs ``subject`` under this tool, writing artifacts into ``ctx.cell_dir``."""
-
-    def followups(self, ctx: RunContext) -> Sequence[Followup]:
-        """Commands to run once the subject has exited (may be empty)."""
-
-
-@dataclass(frozen=True)
-class ContextAdapter:
-    """A ``ContextRunner`` seen through the older ``Runner`` interface.
-
-    The orchestrator scales the cell's limit by ``slowdown`` before it calls
-    ``launch`` (``Cell.prepare``), so the limit it passes is handed on as is.
-    """
-
-    runner: ContextRunner
-    slowdown: float
-    suppressions: Path | None
-
-    @property
-    def id(self) -> str:
-        return self.runner.id
-
-    def _ctx(self, cell_dir: Path, timeout_s: float) -> RunContext:
-        return RunContext(cell_dir, timeout_s, self.suppressions)
-
-    def check_available(self) -> None:
-        self.runner.check_available()
-
-    def launch(
-        self, subject: Sequence[str], env: Mapping[str, str], cell_dir: Path, timeout_s: float
-    ) -> LaunchSpec:
-        return self.runner.launch(subject, env, self._ctx(cell_dir, timeout_s))
-
-    def followups(self, cell_dir: Path, timeout_s: float) -> Sequence[Followup]:
-        return self.runner.followups(self._ctx(cell_dir, timeout_s))
 
 
 @dataclass(frozen=True)
