@@ -48,6 +48,8 @@ class Canary:
     workload: Workload  # how the defect runs (its id is ``canary-<id>``)
     # Under a blinded tool that judges through the workload (rss), these options lift its check.
     blind_args: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # Tools that may report it or not, run to run (the heap's state decides): either is a match.
+    may_detect: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -117,10 +119,12 @@ def plans(project: Project, table: Plan, selection: Selection, run_dir: Path) ->
             workload = c.workload
             if tool in selection.disabled and tool in c.blind_args:
                 workload = replace(workload, args=(*workload.args, *c.blind_args[tool]))
-            out.append(plan(project, CellRequest(tool, workload, run_dir)))
+            out.append(plan(project, CellRequest(tool, workload, run_dir, comparable=False)))
         if tool in table.clean_tools:
             out.extend(
-                plan(project, CellRequest(tool, w, run_dir)) for w in table.clean if w.id in selection.clean
+                plan(project, CellRequest(tool, w, run_dir, comparable=False))
+                for w in table.clean
+                if w.id in selection.clean
             )
     out.sort(key=lambda p: p.tool.id not in table.slow_tools)  # stable: the plan's order otherwise
     return out
@@ -143,10 +147,13 @@ class Detection:
     expected: bool
     outcome: str  # "detected", "silent", "skipped", "error"
     detail: str  # the finding (kind at file:line), the failing check, or the cell's reason
+    optional: bool = False  # the tool may or may not detect it (``Canary.may_detect``)
 
     @property
     def matches(self) -> bool:
-        return self.outcome == "skipped" or (self.outcome == "detected") == self.expected
+        if self.outcome == "skipped" or (self.optional and self.outcome in ("detected", "silent")):
+            return True
+        return (self.outcome == "detected") == self.expected
 
 
 @dataclass(frozen=True)
@@ -167,18 +174,23 @@ class Comparison:
 def detect(cell_report: CellReport, canary: Canary) -> Detection:
     """What one canary cell shows: detected (the cell failed), silent (it passed), or neither."""
     expected = cell_report.tool in canary.detected_by
+    optional = cell_report.tool in canary.may_detect
     counted = [f for f in cell_report.findings if f.counts]
+
+    def found(outcome: str, detail: str) -> Detection:
+        return Detection(canary.id, cell_report.tool, expected, outcome, detail, optional)
+
     if cell_report.status == "skipped":
-        return Detection(canary.id, cell_report.tool, expected, "skipped", cell_report.reason)
+        return found("skipped", cell_report.reason)
     if counted:
         first = counted[0]
         where = first.project_frame.where() if first.project_frame else "?"
-        return Detection(canary.id, cell_report.tool, expected, "detected", f"{first.kind} at {where}")
+        return found("detected", f"{first.kind} at {where}")
     if cell_report.status == "fail":
-        return Detection(canary.id, cell_report.tool, expected, "detected", cell_report.reason)
+        return found("detected", cell_report.reason)
     if cell_report.status == "pass":
-        return Detection(canary.id, cell_report.tool, expected, "silent", "")
-    return Detection(canary.id, cell_report.tool, expected, "error", f"{cell_report.status}: {cell_report.reason}")
+        return found("silent", "")
+    return found("error", f"{cell_report.status}: {cell_report.reason}")
 
 
 def compare(table: Plan, reports: Sequence[CellReport]) -> Comparison:
@@ -229,14 +241,18 @@ def render(table: Plan, comparison: Comparison, stream: TextIO, *, seconds: floa
     canaries = [c.id for c in table.canaries if any(d.canary == c.id for d in comparison.detections)]
     by_key = {(d.canary, d.tool): d for d in comparison.detections}
     if canaries:
-        stream.write("detection table (measured; '!' = differs from the plan, '*' = expected)\n")
+        stream.write("detection table (measured; '!' = differs from the plan, '*' = expected, '~' = either is fine)\n")
         width = max(len("canary"), *(len(c) for c in canaries))
         stream.write(f"  {'canary':<{width}}  " + "  ".join(f"{t:<10}" for t in tools) + "\n")
         for c in canaries:
             marks = []
             for t in tools:
                 d = by_key.get((c, t))
-                mark = "n/a" if d is None else _MARK[d.outcome] + ("*" if d.expected else "") + ("" if d.matches else "!")
+                mark = (
+                    "n/a"
+                    if d is None
+                    else _MARK[d.outcome] + ("*" if d.expected else "~" if d.optional else "") + ("" if d.matches else "!")
+                )
                 marks.append(f"{mark:<10}")
             stream.write(f"  {c:<{width}}  " + "  ".join(marks) + "\n")
         stream.write("findings:\n")

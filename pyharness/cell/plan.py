@@ -50,6 +50,8 @@ class CellRequest:
     json_path: Path | None = None  # a second copy of the report
     sample_interval_s: float = proc.DEFAULT_SAMPLE_INTERVAL_S
     build: bool = True  # False: run against the environment as it is (the user built it)
+    # False: sized for another purpose (the self-test's small runs): compared with no baseline.
+    comparable: bool = True
 
 
 @dataclass(frozen=True)
@@ -131,7 +133,7 @@ def plan(project: Project, req: CellRequest) -> CellPlan:
     if req.preset not in ("quick", "sweep"):
         raise ConfigError(f"unknown preset {req.preset!r}; choose quick or sweep")
     scenario = load_scenario(workload.scenario) if workload.scenario else None
-    preset: Preset = "custom" if req.options else req.preset  # type: ignore[assignment]
+    preset: Preset = "custom" if req.options or not req.comparable else req.preset  # type: ignore[assignment]
     size = size_for(workload, scenario, tool.id, req.preset)
     cell_dir = (req.cell_dir or req.run_dir / cell_id(variant, tool.id, workload.id)).resolve()
     events_path = junit_path = None

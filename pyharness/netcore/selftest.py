@@ -24,7 +24,9 @@ CLEAN_TOOLS = ("asan", "valgrind", "heaptrack", "tsan", "memray")
 SLOW = frozenset({"valgrind", "heaptrack"})
 
 
-def _canary(canary_id: str, description: str, detected_by: set[str], *args: str) -> Canary:
+def _canary(
+    canary_id: str, description: str, detected_by: set[str], *args: str, may: frozenset[str] = frozenset()
+) -> Canary:
     workload = Workload(
         CANARY_PREFIX + canary_id,
         description,
@@ -32,7 +34,7 @@ def _canary(canary_id: str, description: str, detected_by: set[str], *args: str)
         args=("--defect", canary_id, *args),
         expected_s={"quick": 2.0},
     )
-    return Canary(canary_id, description, frozenset(detected_by), workload)
+    return Canary(canary_id, description, frozenset(detected_by), workload, may_detect=may)
 
 
 def _per_tool(fast: tuple[str, ...], slow: tuple[str, ...]) -> dict[str, Size]:
@@ -58,9 +60,11 @@ PLAN = Plan(
     canaries=(
         _canary("leak", "malloc'd block whose only pointer is lost", {"asan", "valgrind", "heaptrack", "memray"},
                 "--nbytes", str(LEAK_BYTES)),
-        # TSan reports these too: its runtime tracks freed blocks, and the read past this array
-        # lands in a freed neighbour (every run through the scenario, measured).
-        _canary("heap_overflow_read", "reads one int past a heap array", {"asan", "valgrind", "tsan"}),
+        # TSan reports a use after free (its runtime tracks freed blocks) every run; the read past
+        # this array it reports only when it lands in a freed neighbour: 5 of 5 runs through the
+        # scenario in one measurement, silent in a self-test run after: either is fine.
+        _canary("heap_overflow_read", "reads one int past a heap array", {"asan", "valgrind"},
+                may=frozenset({"tsan"})),
         _canary("use_after_free", "reads a heap array after delete[]", {"asan", "valgrind", "tsan"}),
         _canary("uninitialised_branch", "branches on never-written heap memory", {"valgrind"}),
         _canary("signed_overflow", "x + INT_MAX in int arithmetic (UBSan)", {"asan"}),

@@ -1,0 +1,253 @@
+"""The mutation self-test: realistic defects planted in the project's own code, each one caught.
+
+The canaries prove each detector on code written to be caught; the mutants
+prove the matrix catches defects in the project itself. A project keeps them as
+patches in a folder (``[tool.pyharness] mutants = "mutants"``), one defect per
+file: a unified diff (as ``git diff`` writes it) after a few header lines::
+
+    # mutant: server_connection::close() never closes the socket (an fd per connection)
+    # expect: rss asan valgrind heaptrack tsan memray
+    # workloads: stability connections
+
+``expect`` names the tools that must fail it; ``workloads`` the workloads that
+reach the defect (default: the project's matrix). ``pyharness mutants`` copies
+the project into a scratch tree per mutant (``<build root>/mutants/<name>/``,
+kept between runs so its builds are incremental), applies the patch there,
+builds the variants and runs every tool on those workloads. A mutant is
+*caught* by a tool when one of its cells fails with a verdict (a finding, or a
+workload check); a cell that errs (a timeout, a crash) is no verdict and is a
+mismatch. Every expected tool must catch it; other tools catching it too is
+reported, not a mismatch. The table (mutant, expected, caught by, where) is
+printed, written with ``--json``, and generated into the docs.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, TextIO
+
+from pyharness import build, runs
+from pyharness.build import fingerprint
+from pyharness.errors import BuildError, ConfigError
+from pyharness.matrix import TOOLS
+from pyharness.model import CellReport
+from pyharness.project import Project
+from pyharness.project import load as load_project
+
+HEADER = re.compile(r"^#\s*(?P<key>mutant|expect|workloads):\s*(?P<value>.*)$")
+APPLY_TIMEOUT_S = 60.0
+
+
+@dataclass(frozen=True)
+class Mutant:
+    """One planted defect: its patch and what must catch it."""
+
+    name: str  # the patch file's stem
+    description: str
+    expect: frozenset[str]
+    workloads: tuple[str, ...]  # empty: the project's matrix
+    patch: Path
+
+
+def read(path: Path) -> Mutant:
+    """A mutant from its patch file (ConfigError for a header it cannot use)."""
+    fields: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith("diff ") or line.startswith("--- "):
+            break
+        m = HEADER.match(line)
+        if m:
+            fields[m["key"]] = m["value"].strip()
+    if "mutant" not in fields or "expect" not in fields:
+        raise ConfigError(f"{path}: a mutant's header needs '# mutant: WHAT' and '# expect: TOOL ...' lines")
+    expect = frozenset(fields["expect"].split())
+    unknown = sorted(expect - set(TOOLS))
+    if unknown or not expect:
+        raise ConfigError(f"{path}: expect: unknown tool(s) {', '.join(unknown) or '(none given)'}; tools: {', '.join(TOOLS)}")
+    return Mutant(path.stem, fields["mutant"], expect, tuple(fields.get("workloads", "").split()), path)
+
+
+def load_all(project: Project) -> list[Mutant]:
+    if project.mutants is None:
+        raise ConfigError(f"{project.name} keeps no mutants: name their folder in [tool.pyharness] mutants = 'mutants'")
+    if not project.mutants.is_dir():
+        raise ConfigError(f"no mutants folder {project.mutants}")
+    found = [read(p) for p in sorted(project.mutants.glob("*.patch"))]
+    if not found:
+        raise ConfigError(f"no *.patch in {project.mutants}")
+    for mutant in found:
+        for workload in mutant.workloads:
+            project.workload(workload)  # ConfigError for an unknown one
+    return found
+
+
+# -- the scratch tree --------------------------------------------------------------------------------
+
+
+def sync(project: Project, target: Path) -> None:
+    """Make ``target`` a copy of the project's files, touching only files that differ (so a
+    mutant's persistent build trees rebuild only what the patch and the project changed)."""
+    target.mkdir(parents=True, exist_ok=True)
+    wanted = set(fingerprint.project_files(project.root, exclude=[build.build_root(project)]))
+    for rel in wanted:
+        src, dst = project.root / rel, target / rel
+        if not src.is_file():
+            continue
+        if dst.is_file() and dst.read_bytes() == src.read_bytes():
+            continue
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, dst)
+    for path in sorted(target.rglob("*"), reverse=True):
+        rel = path.relative_to(target).as_posix()
+        if rel.split("/", 1)[0] in ("build", "reports"):
+            continue
+        if path.is_file() and rel not in wanted:
+            path.unlink()
+
+
+def apply(mutant: Mutant, tree: Path) -> None:
+    """Apply the mutant's patch in ``tree`` (BuildError when it does not apply: the code moved)."""
+    try:
+        done = subprocess.run(
+            ["git", "apply", "--whitespace=nowarn", str(mutant.patch)],
+            cwd=tree, capture_output=True, text=True, timeout=APPLY_TIMEOUT_S, check=False,
+        )  # fmt: skip
+    except (OSError, subprocess.SubprocessError) as err:
+        raise BuildError(f"cannot apply {mutant.patch.name}: {err}") from err
+    if done.returncode != 0:
+        raise BuildError(
+            f"{mutant.patch.name} does not apply to the project as it is now (regenerate it against the "
+            f"current sources): {done.stderr.strip()}"
+        )
+
+
+# -- running and judging -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One mutant as measured."""
+
+    mutant: Mutant
+    caught_by: tuple[str, ...]
+    where: dict[str, str]  # tool -> the first finding's file:line, or the failing check
+    errors: dict[str, str]  # tool -> why a cell erred (no verdict)
+    seconds: float
+    problem: str = ""  # the patch did not apply, the build failed...
+
+    @property
+    def missed(self) -> tuple[str, ...]:
+        return tuple(sorted(self.mutant.expect - set(self.caught_by)))
+
+    @property
+    def ok(self) -> bool:
+        return not self.problem and not self.missed and not (set(self.errors) & self.mutant.expect)
+
+
+def _where(report: CellReport) -> str:
+    counted = [f for f in report.findings if f.counts]
+    if counted and counted[0].project_frame is not None:
+        return f"{counted[0].kind} at {counted[0].project_frame.where()}"
+    return report.reason
+
+
+def judge(mutant: Mutant, reports: Sequence[CellReport], seconds: float) -> Outcome:
+    caught: dict[str, str] = {}
+    errors: dict[str, str] = {}
+    for report in reports:
+        if report.status == "fail" and report.tool not in caught:
+            caught[report.tool] = f"{report.workload}: {_where(report)}"
+        elif report.status == "error":
+            errors.setdefault(report.tool, f"{report.workload}: {report.reason}")
+    order = list(TOOLS)
+    return Outcome(mutant, tuple(sorted(caught, key=order.index)), caught, errors, seconds)
+
+
+def run_one(project: Project, mutant: Mutant, tools: Sequence[str], work: Path, *, progress: bool) -> Outcome:
+    started = time.monotonic()
+    tree = work / mutant.name / "src"
+    try:
+        sync(project, tree)
+        apply(mutant, tree)
+        scratch = replace(load_project(tree, search=False), mutants=None)
+        plans = runs.matrix_plans(
+            scratch, runs.Selection(tuple(tools), mutant.workloads), work / mutant.name / "reports" / "latest-run"
+        )
+        # The scratch tree's builds live in its own build root, kept between runs: incremental.
+        summary, _ = runs.run_plans(scratch, plans, plans[0].cell_dir.parent, progress=progress)
+    except (BuildError, ConfigError) as err:
+        return Outcome(mutant, (), {}, {}, time.monotonic() - started, problem=str(err))
+    finally:
+        # The next run starts from the project as it is: revert this patch's files.
+        if tree.is_dir():
+            sync(project, tree)
+    return judge(mutant, summary.cells, time.monotonic() - started)
+
+
+def run(project: Project, mutants: Sequence[Mutant], tools: Sequence[str], *, progress: bool = True) -> list[Outcome]:
+    work = build.build_root(project) / "mutants"
+    return [run_one(project, m, tools, work, progress=progress) for m in mutants]
+
+
+# -- the table -----------------------------------------------------------------------------------
+
+
+def to_json(outcomes: Sequence[Outcome], tools: Sequence[str]) -> dict[str, Any]:
+    return {
+        "schema": "pyharness.mutants/1",
+        "tools": list(tools),
+        "mutants": [
+            {
+                "name": o.mutant.name,
+                "description": o.mutant.description,
+                "expected": sorted(o.mutant.expect, key=list(TOOLS).index),
+                "caught_by": list(o.caught_by),
+                "where": o.where,
+                "errors": o.errors,
+                "problem": o.problem,
+                "seconds": round(o.seconds, 1),
+                "ok": o.ok,
+            }
+            for o in outcomes
+        ],
+    }
+
+
+def render(outcomes: Sequence[Outcome], stream: TextIO) -> None:
+    width = max((len(o.mutant.name) for o in outcomes), default=6)
+    for o in outcomes:
+        expected = " ".join(sorted(o.mutant.expect, key=list(TOOLS).index))
+        verdict = "ok" if o.ok else "MISMATCH"
+        stream.write(f"{o.mutant.name:<{width}}  {verdict:<8}  expected: {expected}; caught by: {' '.join(o.caught_by) or '-'} ({o.seconds:.0f} s)\n")
+        if o.problem:
+            stream.write(f"  problem: {o.problem}\n")
+        for tool in o.missed:
+            why = o.errors.get(tool, "its cells passed")
+            stream.write(f"  missed by {tool}: {why}\n")
+        for tool, where in o.where.items():
+            stream.write(f"  {tool:<10} {where}\n")
+    good = sum(1 for o in outcomes if o.ok)
+    stream.write(f"mutants: {good} of {len(outcomes)} caught by every tool expected to catch them\n")
+
+
+@dataclass(frozen=True)
+class Results:
+    """A committed results file, for the docs' table."""
+
+    doc: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: Path) -> Results:
+        try:
+            return cls(json.loads(path.read_text(encoding="utf-8")))
+        except FileNotFoundError:
+            return cls({})
+        except json.JSONDecodeError as err:
+            raise ConfigError(f"{path}: not JSON: {err}") from err
