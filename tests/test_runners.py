@@ -10,7 +10,7 @@ import pytest
 from pyharness.errors import ConfigError, ToolMissingError
 from pyharness.matrix import TOOLS
 from pyharness.runners import asan, heaptrack, registry, valgrind
-from pyharness.runners.base import RunContext, Runner
+from pyharness.runners.base import TOOLKIT_SUPPRESSIONS, RunContext, Runner
 from tests.conftest import THIS
 
 SUPPRESSIONS_DIR = THIS.root / "suppressions"
@@ -82,7 +82,7 @@ def test_valgrind_launch(tools_present: None, tmp_path: Path) -> None:
         "--tool=memcheck",
         "--xml=yes",
         f"--xml-file={tmp_path / 'valgrind.%p.xml'}",
-        f"--suppressions={SUPPRESSIONS_DIR / 'valgrind.supp'}",
+        f"--suppressions={TOOLKIT_SUPPRESSIONS / 'valgrind.supp'}",  # the interpreter's, for every project
         "--leak-check=full",
         "--show-leak-kinds=definite,indirect",
         "--errors-for-leak-kinds=definite,indirect",
@@ -146,13 +146,27 @@ def test_missing_asan_runtime(monkeypatch: pytest.MonkeyPatch) -> None:
         asan.find_runtime.cache_clear()
 
 
-def test_a_project_without_suppressions_runs_without(tools_present: None, tmp_path: Path) -> None:
-    spec = valgrind.ValgrindRunner().launch(SUBJECT, BASE_ENV, RunContext(tmp_path, 10.0, tmp_path))
-    assert not any(a.startswith("--suppressions") for a in spec.argv)  # the folder has no valgrind.supp
+def test_the_toolkits_suppressions_come_first_then_the_projects(tools_present: None, tmp_path: Path) -> None:
+    bare = valgrind.ValgrindRunner().launch(SUBJECT, BASE_ENV, RunContext(tmp_path, 10.0, None))
+    assert [a for a in bare.argv if a.startswith("--suppressions")] == [f"--suppressions={TOOLKIT_SUPPRESSIONS / 'valgrind.supp'}"]
+    own = tmp_path / "supp"
+    own.mkdir()
+    (own / "valgrind.supp").write_text("{\n  mine\n  Memcheck:Leak\n  fun:mine\n}\n")
+    (own / "tsan.supp").write_text("race_top:mine\n")
+    ctx = RunContext(tmp_path, 10.0, own)
+    spec = valgrind.ValgrindRunner().launch(SUBJECT, BASE_ENV, ctx)
+    assert [a for a in spec.argv if a.startswith("--suppressions")] == [
+        f"--suppressions={TOOLKIT_SUPPRESSIONS / 'valgrind.supp'}",
+        f"--suppressions={own / 'valgrind.supp'}",
+    ]
+    combined = ctx.suppression_file("tsan.supp")  # TSan reads one file: both, concatenated
+    assert combined == tmp_path / "tsan.supp"
+    text = combined.read_text()
+    assert text.index("race:_dl_deallocate_tls") < text.index("race_top:mine")
 
 
 def test_suppression_files_exist_and_explain_every_entry() -> None:
-    vg = (SUPPRESSIONS_DIR / "valgrind.supp").read_text()
+    vg = (TOOLKIT_SUPPRESSIONS / "valgrind.supp").read_text()
     assert "libpython" in vg and vg.count("{") == vg.count("}") == 2
     for line in (SUPPRESSIONS_DIR / "lsan.supp").read_text().splitlines():
         assert not line.strip() or line.startswith("#")  # no active entry: none was needed

@@ -12,7 +12,7 @@ import pytest
 from pyharness.errors import ConfigError, ToolMissingError
 from pyharness.runners import registry, tsan
 from pyharness.attribution import Policy
-from pyharness.runners.base import RunContext
+from pyharness.runners.base import TOOLKIT_SUPPRESSIONS, RunContext
 from tests.conftest import THIS
 
 SUPPRESSIONS_DIR = THIS.root / "suppressions"
@@ -105,18 +105,17 @@ def test_launch(runtime_present: None, tmp_path: Path) -> None:
     assert opts["exitcode"] == str(tsan.TSAN_EXITCODE) != "66"
     assert opts["halt_on_error"] == "0" and opts["second_deadlock_stack"] == "1"
     assert opts["history_size"] == "4"
-    assert opts["suppressions"] == str(SUPPRESSIONS_DIR / "tsan.supp")
+    assert opts["suppressions"] == str(TOOLKIT_SUPPRESSIONS / "tsan.supp")  # glibc's: the toolkit's own
     assert spec.success_codes == {0, tsan.TSAN_EXITCODE}
     assert spec.timeout_s == 123.0  # already scaled by whoever made the context
     assert spec.stderr_path == tmp_path / "subject.stderr"
     assert tsan.TsanRunner().followups(ctx) == ()
 
 
-def test_launch_without_suppressions(runtime_present: None, tmp_path: Path) -> None:
+def test_a_project_without_suppressions_still_gets_the_toolkits(runtime_present: None, tmp_path: Path) -> None:
     spec = tsan.TsanRunner().launch((REAL_PYTHON,), {"PATH": "/usr/bin"}, RunContext(tmp_path, 1.0, None))
-    assert "suppressions=" not in spec.env["TSAN_OPTIONS"]
-    spec = tsan.TsanRunner().launch((REAL_PYTHON,), {"PATH": "/usr/bin"}, RunContext(tmp_path, 1.0, tmp_path))
-    assert "suppressions=" not in spec.env["TSAN_OPTIONS"]  # a folder without tsan.supp
+    opts = dict(kv.split("=", 1) for kv in spec.env["TSAN_OPTIONS"].split(":"))
+    assert opts["suppressions"] == str(TOOLKIT_SUPPRESSIONS / "tsan.supp")
 
 
 def test_launch_prefixes_the_aslr_guard(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

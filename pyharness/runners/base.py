@@ -16,6 +16,9 @@ from typing import Protocol
 
 from pyharness.proc import LaunchSpec
 
+# Suppressions that belong to no project: CPython's and glibc's own noise (each entry explained).
+TOOLKIT_SUPPRESSIONS = Path(__file__).resolve().parent.parent / "suppressions"
+
 
 @dataclass(frozen=True)
 class RunContext:
@@ -27,12 +30,23 @@ class RunContext:
     # Full (slow) unwinding of allocation stacks, for a re-run whose first stacks were cut short.
     full_unwind: bool = False
 
+    def suppression_files(self, name: str) -> tuple[Path, ...]:
+        """The toolkit's ``name`` (the interpreter's and libc's noise, the same for every project),
+        then the project's own, those that exist."""
+        candidates = [TOOLKIT_SUPPRESSIONS / name]
+        if self.suppressions is not None:
+            candidates.append(self.suppressions / name)
+        return tuple(p for p in candidates if p.is_file())
+
     def suppression_file(self, name: str) -> Path | None:
-        """``<suppressions>/<name>`` when the project has it."""
-        if self.suppressions is None:
-            return None
-        path = self.suppressions / name
-        return path if path.is_file() else None
+        """One file of every ``suppression_files(name)`` (for tools that take only one): the
+        file itself when there is one, else their concatenation in the cell directory."""
+        files = self.suppression_files(name)
+        if len(files) <= 1:
+            return files[0] if files else None
+        combined = self.cell_dir / name
+        combined.write_text("".join(f"# --- {p}\n{p.read_text()}\n" for p in files), encoding="utf-8")
+        return combined
 
 
 @dataclass(frozen=True)

@@ -200,11 +200,8 @@ class TsanRunner:
         aslr_guard()
 
     def suppressions(self, ctx: RunContext) -> Path | None:
-        """The project's ``tsan.supp``, when its suppressions folder has one."""
-        if ctx.suppressions is None:
-            return None
-        path = ctx.suppressions / SUPPRESSIONS_FILE
-        return path if path.is_file() else None
+        """The toolkit's ``tsan.supp`` (glibc) and the project's, as one file (TSan reads one)."""
+        return ctx.suppression_file(SUPPRESSIONS_FILE)
 
     def launch(self, subject: Sequence[str], env: Mapping[str, str], ctx: RunContext) -> LaunchSpec:
         runtime = find_runtime(self.compiler)

@@ -35,13 +35,13 @@ class ValgrindRunner:
         require_executable(self.id, "valgrind")
 
     def launch(self, subject: Sequence[str], env: Mapping[str, str], ctx: RunContext) -> LaunchSpec:
-        suppressions = ctx.suppression_file(SUPPRESSIONS)
+        suppressions = ctx.suppression_files(SUPPRESSIONS)  # memcheck takes several
         argv = (
             require_executable(self.id, "valgrind"),
             "--tool=memcheck",
             "--xml=yes",
             f"--xml-file={ctx.cell_dir / XML_PATTERN}",
-            *([f"--suppressions={suppressions}"] if suppressions else []),
+            *(f"--suppressions={path}" for path in suppressions),
             "--leak-check=full",
             "--show-leak-kinds=definite,indirect",
             "--errors-for-leak-kinds=definite,indirect",
