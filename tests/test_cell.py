@@ -30,6 +30,7 @@ from pyharness.interrupt import Interrupted
 from pyharness.matrix import TOOLS, Tool
 from pyharness.model import CellReport, Finding, Frame, ParsedCell
 from pyharness.project import Workload
+from dataclasses import replace
 from pyharness.proc import LaunchSpec
 from pyharness.runners.registry import parser_for, runner_for
 from tests.conftest import THIS, require_tool
@@ -291,3 +292,36 @@ def test_gateway_stops_on_an_interrupt_request() -> None:
 def test_gateway_reports_a_missing_program() -> None:
     with pytest.raises(HarnessError, match="could not start"):
         proc.run(LaunchSpec(("/nonexistent/prog",), {}, 5.0))
+
+
+# --- stacks cut short by the unwinder ------------------------------------------------------------
+
+
+def test_a_stack_cut_short_is_run_again_with_full_unwinding(plain_build: build.Staged, tmp_path: Path) -> None:
+    """As LSan's fast unwinder stops at an interpreter frame: the first run's stack is cut short
+    before the project's frame; the re-run with full unwinding reaches it, and the cell fails on it."""
+    cut = Finding("asan", "leak.direct", "Direct leak of 32 byte(s)", bytes=32, blocks=1,
+                  stack=(Frame("malloc"), Frame("_PyLong_New", object="libpython3.11.so.1.0")), truncated=True)  # fmt: skip
+    whole = replace(cut, stack=(*cut.stack, Frame("server_stats_dict", "csrc/bindings/netcore_module.cpp", 82)), truncated=False)
+    seen: list[bool] = []
+
+    def parser(cell_dir: Path) -> ParsedCell:
+        again = (cell_dir / cell.FAST_UNWIND_DIR).is_dir()  # the first run's artifacts were moved aside
+        seen.append(again)
+        return ParsedCell((whole if again else cut,))
+
+    req = CellRequest("asan", "stability", tmp_path, variant="plain", options=("--cycles", "20"), cell_dir=tmp_path / "c")
+    report = cell.run_cell(THIS, req, options=cell.Options(stage=lambda _p, _v, _f: plain_build, parser=parser))
+    assert seen == [False, True]
+    assert report.status == "fail" and "leak.direct at csrc/bindings/netcore_module.cpp:82" in report.reason
+    assert report.subject is not None and report.subject.full_unwind
+
+
+def test_a_stack_still_cut_short_is_never_a_silent_pass(plain_build: build.Staged, tmp_path: Path) -> None:
+    cut = Finding("asan", "leak.direct", "Direct leak", bytes=32, blocks=1,
+                  stack=(Frame("malloc"), Frame("_PyLong_New", object="libpython3.11.so.1.0")), truncated=True)  # fmt: skip
+    req = CellRequest("asan", "stability", tmp_path, variant="plain", options=("--cycles", "20"), cell_dir=tmp_path / "c")
+    report = cell.run_cell(
+        THIS, req, options=cell.Options(stage=lambda _p, _v, _f: plain_build, parser=lambda _d: ParsedCell((cut,)))
+    )
+    assert report.status == "error" and "cut short by the unwinder" in report.reason
