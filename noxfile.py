@@ -37,7 +37,9 @@ PYTHON = "3.11"
 HARNESS_ENV = ROOT / ".nox" / "harness"
 # One run directory for every session of this nox invocation, so `nox` (matrix)
 # gathers every tool's cells into one report.
-RUN_ID = os.environ.get("PYHARNESS_RUN_ID") or time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + f"-{os.getpid()}"
+RUN_ID = (
+    os.environ.get("PYHARNESS_RUN_ID") or time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + f"-{os.getpid()}"
+)
 RUN_DIR = f"reports/{RUN_ID}"
 FUZZ_SECONDS = 60
 # Ctrl-C reaches the harness first: give it time to stop its subject (Valgrind writes its

@@ -87,9 +87,13 @@ def baseline_plans(project: Project, work_dir: Path, run: int) -> list[CellPlan]
     return installed
 
 
-def measure_cells(project: Project, plans: list[CellPlan], samples: Samples, run: int, progress: bool) -> None:
+def measure_cells(
+    project: Project, plans: list[CellPlan], samples: Samples, run: int, progress: bool
+) -> None:
     for cell_plan in plans:
-        report = cell.run_plan(cell_plan, progress=Progress(f"[baseline run {run}] {cell_plan.id}", enabled=progress))
+        report = cell.run_plan(
+            cell_plan, progress=Progress(f"[baseline run {run}] {cell_plan.id}", enabled=progress)
+        )
         if report.status != "pass":
             raise HarnessError(f"baseline run {run}: {report.id} is {report.status}: {report.reason}")
         metrics = {m.name: m for m in report.metrics}

@@ -35,7 +35,7 @@ _request: signal.Signals | None = None
 _lock = threading.Lock()
 
 
-class Interrupted(BaseException):  # noqa: N818 - like KeyboardInterrupt, not an error of the cell
+class Interrupted(BaseException):
     """The run was asked to stop (by ``signum``); raised where the work was."""
 
     def __init__(self, signum: signal.Signals) -> None:

@@ -70,13 +70,18 @@ def read(path: Path) -> Mutant:
     expect = frozenset(fields["expect"].split())
     unknown = sorted(expect - set(TOOLS))
     if unknown or not expect:
-        raise ConfigError(f"{path}: expect: unknown tool(s) {', '.join(unknown) or '(none given)'}; tools: {', '.join(TOOLS)}")
+        raise ConfigError(
+            f"{path}: expect: unknown tool(s) {', '.join(unknown) or '(none given)'}; "
+            f"tools: {', '.join(TOOLS)}"
+        )
     return Mutant(path.stem, fields["mutant"], expect, tuple(fields.get("workloads", "").split()), path)
 
 
 def load_all(project: Project) -> list[Mutant]:
     if project.mutants is None:
-        raise ConfigError(f"{project.name} keeps no mutants: name their folder in [tool.pyharness] mutants = 'mutants'")
+        raise ConfigError(
+            f"{project.name} keeps no mutants: name their folder in [tool.pyharness] mutants = 'mutants'"
+        )
     if not project.mutants.is_dir():
         raise ConfigError(f"no mutants folder {project.mutants}")
     found = [read(p) for p in sorted(project.mutants.glob("*.patch"))]
@@ -178,7 +183,9 @@ def run_one(project: Project, mutant: Mutant, tools: Sequence[str], work: Path, 
         apply(mutant, tree)
         scratch = replace(load_project(tree, search=False), mutants=None)
         plans = runs.matrix_plans(
-            scratch, runs.Selection(tuple(tools), mutant.workloads), work / mutant.name / "reports" / "latest-run"
+            scratch,
+            runs.Selection(tuple(tools), mutant.workloads),
+            work / mutant.name / "reports" / "latest-run",
         )
         # The scratch tree's builds live in its own build root, kept between runs: incremental.
         summary, _ = runs.run_plans(scratch, plans, plans[0].cell_dir.parent, progress=progress)
@@ -191,7 +198,9 @@ def run_one(project: Project, mutant: Mutant, tools: Sequence[str], work: Path, 
     return judge(mutant, summary.cells, time.monotonic() - started)
 
 
-def run(project: Project, mutants: Sequence[Mutant], tools: Sequence[str], *, progress: bool = True) -> list[Outcome]:
+def run(
+    project: Project, mutants: Sequence[Mutant], tools: Sequence[str], *, progress: bool = True
+) -> list[Outcome]:
     work = build.build_root(project) / "mutants"
     return [run_one(project, m, tools, work, progress=progress) for m in mutants]
 
@@ -225,7 +234,10 @@ def render(outcomes: Sequence[Outcome], stream: TextIO) -> None:
     for o in outcomes:
         expected = " ".join(sorted(o.mutant.expect, key=list(TOOLS).index))
         verdict = "ok" if o.ok else "MISMATCH"
-        stream.write(f"{o.mutant.name:<{width}}  {verdict:<8}  expected: {expected}; caught by: {' '.join(o.caught_by) or '-'} ({o.seconds:.0f} s)\n")
+        stream.write(
+            f"{o.mutant.name:<{width}}  {verdict:<8}  expected: {expected}; "
+            f"caught by: {' '.join(o.caught_by) or '-'} ({o.seconds:.0f} s)\n"
+        )
         if o.problem:
             stream.write(f"  problem: {o.problem}\n")
         for tool in o.missed:

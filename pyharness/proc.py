@@ -297,7 +297,9 @@ def run(
             stop = requested()
             if stop is not None:
                 interrupted = Interrupted(stop)
-                log.warning("%s: interrupted (%s): stopping pid %d", spec.label or argv[0], stop.name, popen.pid)
+                log.warning(
+                    "%s: interrupted (%s): stopping pid %d", spec.label or argv[0], stop.name, popen.pid
+                )
                 _stop_group(popen, grace_s)
                 break
             remaining = deadline - time.monotonic()

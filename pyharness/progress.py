@@ -30,7 +30,9 @@ def _clock(seconds: float) -> str:
 class Progress:
     """The progress display for one cell."""
 
-    def __init__(self, cell: str, stream: TextIO | None = None, *, enabled: bool = True, inline: bool = True) -> None:
+    def __init__(
+        self, cell: str, stream: TextIO | None = None, *, enabled: bool = True, inline: bool = True
+    ) -> None:
         self.cell = cell
         self.stream = stream if stream is not None else sys.stderr
         self.enabled = enabled

@@ -155,7 +155,9 @@ class Project:
         try:
             return self.variants[variant_id]
         except KeyError:
-            raise ConfigError(f"unknown variant {variant_id!r}; choose from {', '.join(self.variants)}") from None
+            raise ConfigError(
+                f"unknown variant {variant_id!r}; choose from {', '.join(self.variants)}"
+            ) from None
 
 
 def find(start: Path | None = None) -> Path:
@@ -214,7 +216,9 @@ def from_table(root: Path, doc: Mapping[str, Any]) -> Project:
     suppressions = t.string("suppressions", default=None)
     suppression_dir = root / suppressions if suppressions is not None else root / "suppressions"
     if suppressions is not None and not suppression_dir.is_dir():
-        t.fail("suppressions", f"no folder {suppression_dir}", "a folder of lsan.supp, valgrind.supp, tsan.supp")
+        t.fail(
+            "suppressions", f"no folder {suppression_dir}", "a folder of lsan.supp, valgrind.supp, tsan.supp"
+        )
     selftest = t.string("selftest", default=None)
     if selftest is not None and not _ENTRY.match(selftest):
         t.fail("selftest", f"{selftest!r}", "an import path 'package.module:NAME'")
@@ -222,7 +226,9 @@ def from_table(root: Path, doc: Mapping[str, Any]) -> Project:
     sweep_baselines = t.strings("sweep-baselines", default=())
     for workload_id in sweep_baselines:
         if workload_id not in workloads:
-            t.fail("sweep-baselines", f"unknown workload {workload_id!r}", f"workloads: {', '.join(workloads)}")
+            t.fail(
+                "sweep-baselines", f"unknown workload {workload_id!r}", f"workloads: {', '.join(workloads)}"
+            )
     probes = t.strings("baseline-probes", default=())
     for entry in probes:
         if not _ENTRY.match(entry):
@@ -324,7 +330,9 @@ def _workload(t: _Table, wid: str, body: Any) -> Workload:
     expected: dict[str, float] = {}
     for preset, seconds in w.table("expected").items():
         if preset not in PRESETS or not isinstance(seconds, int | float) or isinstance(seconds, bool):
-            w.fail(f"expected.{preset}", repr(seconds), f"seconds (a number) for a preset: {', '.join(PRESETS)}")
+            w.fail(
+                f"expected.{preset}", repr(seconds), f"seconds (a number) for a preset: {', '.join(PRESETS)}"
+            )
         if seconds <= 0:
             w.fail(f"expected.{preset}", repr(seconds), "a positive number of seconds")
         expected[preset] = float(seconds)
@@ -332,14 +340,20 @@ def _workload(t: _Table, wid: str, body: Any) -> Workload:
     for size_key, size_body in w.table("sizes").items():
         tool = size_key.removeprefix("sweep.") if size_key.startswith("sweep.") else size_key
         if size_key != "sweep" and tool not in TOOLS:
-            w.fail(f"sizes.{size_key}", "an unknown key", f"a tool id, 'sweep' or 'sweep.<tool>' ({', '.join(TOOLS)})")
+            w.fail(
+                f"sizes.{size_key}",
+                "an unknown key",
+                f"a tool id, 'sweep' or 'sweep.<tool>' ({', '.join(TOOLS)})",
+            )
         s = _Table(w.path, f"{w.name}.sizes.{size_key}", _as_table(w, f"sizes.{size_key}", size_body))
         s.check_keys("args", "env")
         sizes[size_key] = Size(s.strings("args", default=()), s.string_table("env"))
     gated: dict[str, tuple[Gated, ...]] = {}
     for tool, names in w.table("gated").items():
         if tool not in TOOLS:
-            w.fail(f"gated.{tool}", "an unknown tool", f"a table of tool id -> metric names ({', '.join(TOOLS)})")
+            w.fail(
+                f"gated.{tool}", "an unknown tool", f"a table of tool id -> metric names ({', '.join(TOOLS)})"
+            )
         gated[tool] = tuple(_gated(w, f"gated.{tool}", n) for n in _as_strings(w, f"gated.{tool}", names))
     return Workload(
         id=wid,
@@ -359,7 +373,9 @@ def _workload(t: _Table, wid: str, body: Any) -> Workload:
 def _gated(t: _Table, key: str, text: str) -> Gated:
     name, _, direction = text.partition(":")
     if direction and direction not in DIRECTIONS:
-        t.fail(key, f"{text!r}", f"'metric' or 'metric:direction' with direction one of {', '.join(DIRECTIONS)}")
+        t.fail(
+            key, f"{text!r}", f"'metric' or 'metric:direction' with direction one of {', '.join(DIRECTIONS)}"
+        )
     return Gated(name, direction or "lower-is-better")  # type: ignore[arg-type]
 
 

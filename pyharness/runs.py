@@ -51,7 +51,8 @@ def parse_selection(project: Project, words: Sequence[str]) -> Selection:
             f"(tools: {', '.join(TOOLS)}; workloads of {project.name}: {', '.join(project.workloads)})"
         )
     return Selection(
-        tuple(w for w in words if w in TOOLS), tuple(w for w in words if w in project.workloads and w not in TOOLS)
+        tuple(w for w in words if w in TOOLS),
+        tuple(w for w in words if w in project.workloads and w not in TOOLS),
     )
 
 

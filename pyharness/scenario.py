@@ -29,8 +29,8 @@ from typing import Any, NoReturn
 from pyharness.errors import ConfigError, HarnessError
 from pyharness.events import Event, EventLog
 from pyharness.model import Metric, Status
-from pyharness.project import Gated, Size, resolve_entry
 from pyharness.proc import RssSample
+from pyharness.project import Gated, Size, resolve_entry
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,10 @@ class StrictParser(argparse.ArgumentParser):
 def add_common_options(parser: argparse.ArgumentParser, scenario: Scenario) -> None:
     """The options every scenario has, then its own."""
     parser.add_argument(
-        "--events", type=Path, metavar="FILE", help="append JSON-lines events (phases, checkpoints, result) to FILE"
+        "--events",
+        type=Path,
+        metavar="FILE",
+        help="append JSON-lines events (phases, checkpoints, result) to FILE",
     )
     if not scenario.internal:
         parser.add_argument(

@@ -65,7 +65,9 @@ class Plan:
         for c in self.canaries:
             if c.id == canary_id:
                 return c
-        raise ConfigError(f"unknown canary {canary_id!r}; choose from {', '.join(c.id for c in self.canaries)}")
+        raise ConfigError(
+            f"unknown canary {canary_id!r}; choose from {', '.join(c.id for c in self.canaries)}"
+        )
 
 
 def load_plan(project: Project) -> Plan:
@@ -211,7 +213,9 @@ def compare(table: Plan, reports: Sequence[CellReport]) -> Comparison:
                 mismatches.append(f"{canary.id} under {d.tool}: the cell did not run cleanly ({d.detail})")
             elif not d.matches:
                 if d.expected:
-                    mismatches.append(f"{canary.id} under {d.tool}: expected a detection, the tool was silent")
+                    mismatches.append(
+                        f"{canary.id} under {d.tool}: expected a detection, the tool was silent"
+                    )
                 else:
                     mismatches.append(f"{canary.id} under {d.tool}: expected silence, detected {d.detail}")
             continue
@@ -225,7 +229,9 @@ def compare(table: Plan, reports: Sequence[CellReport]) -> Comparison:
                 f"first {first.kind} at {where}"
             )
         elif report.status not in ("pass", "skipped"):
-            mismatches.append(f"clean {report.workload} under {report.tool}: {report.status}: {report.reason}")
+            mismatches.append(
+                f"clean {report.workload} under {report.tool}: {report.status}: {report.reason}"
+            )
     errors = tuple(f"{c.id}: {c.reason}" for c in reports if c.status == "error")
     return Comparison(tuple(detections), tuple(clean), tuple(mismatches), tuple(skipped), errors)
 
@@ -241,7 +247,9 @@ def render(table: Plan, comparison: Comparison, stream: TextIO, *, seconds: floa
     canaries = [c.id for c in table.canaries if any(d.canary == c.id for d in comparison.detections)]
     by_key = {(d.canary, d.tool): d for d in comparison.detections}
     if canaries:
-        stream.write("detection table (measured; '!' = differs from the plan, '*' = expected, '~' = either is fine)\n")
+        stream.write(
+            "detection table (measured; '!' = differs from the plan, '*' = expected, '~' = either is fine)\n"
+        )
         width = max(len("canary"), *(len(c) for c in canaries))
         stream.write(f"  {'canary':<{width}}  " + "  ".join(f"{t:<10}" for t in tools) + "\n")
         for c in canaries:
@@ -251,7 +259,9 @@ def render(table: Plan, comparison: Comparison, stream: TextIO, *, seconds: floa
                 mark = (
                     "n/a"
                     if d is None
-                    else _MARK[d.outcome] + ("*" if d.expected else "~" if d.optional else "") + ("" if d.matches else "!")
+                    else _MARK[d.outcome]
+                    + ("*" if d.expected else "~" if d.optional else "")
+                    + ("" if d.matches else "!")
                 )
                 marks.append(f"{mark:<10}")
             stream.write(f"  {c:<{width}}  " + "  ".join(marks) + "\n")

@@ -262,8 +262,6 @@ def test_the_raw_allocation_rule_is_memrays_alone() -> None:
     assert POLICY.attribute(Finding("heaptrack", "leak", "x", stack=stack)).counts
     assert not POLICY.attribute(Finding("memray", "leak", "x", stack=stack)).counts
     # A memray peak is context: its project frame is the first from the top, Python frames included.
-    peak = POLICY.attribute(
-        Finding("memray", "peak", "x", stack=(_PY_UNICODE, _PYTHON), informational=True)
-    )
+    peak = POLICY.attribute(Finding("memray", "peak", "x", stack=(_PY_UNICODE, _PYTHON), informational=True))
     assert peak.project_frame is not None and peak.project_frame.file == "pyharness/netcore/canary.py"
     assert not peak.counts

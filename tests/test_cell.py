@@ -17,6 +17,7 @@ import socket
 import sys
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -29,14 +30,23 @@ from pyharness.errors import BuildError, ConfigError, HarnessError
 from pyharness.interrupt import Interrupted
 from pyharness.matrix import TOOLS, Tool
 from pyharness.model import CellReport, Finding, Frame, ParsedCell
-from pyharness.project import Workload
-from dataclasses import replace
 from pyharness.proc import LaunchSpec
+from pyharness.project import Workload
 from pyharness.runners.registry import parser_for, runner_for
 from tests.conftest import THIS, require_tool
 from tests.support import run_cell
 
-CELL_KEYS = {"variant", "tool", "workload", "status", "reason", "duration_s", "metrics", "findings", "artifacts"}
+CELL_KEYS = {
+    "variant",
+    "tool",
+    "workload",
+    "status",
+    "reason",
+    "duration_s",
+    "metrics",
+    "findings",
+    "artifacts",
+}
 LOOSE = ("--max-server-bytes-per-connection", "4096")
 
 
@@ -53,7 +63,12 @@ def test_connections_cell_report_and_artifacts(plain_build: build.Staged, tmp_pa
     report = run_cell(plain_build, tmp_path, "connections", "--checkpoints", "50,100,200", *LOOSE)
     assert report.status == "pass", report.reason
     m = metrics(report)
-    assert {"server_rss_0", "server_rss_200", "server_bytes_per_connection", "client_bytes_per_connection"} <= set(m)
+    assert {
+        "server_rss_0",
+        "server_rss_200",
+        "server_bytes_per_connection",
+        "client_bytes_per_connection",
+    } <= set(m)
     assert m["connections_max"] == 200
     written = json.loads((tmp_path / "out.json").read_text())
     assert written == json.loads((tmp_path / "cell" / "cell.json").read_text())
@@ -134,14 +149,23 @@ def test_hung_subject_times_out_into_an_error_cell(plain_build: build.Staged, tm
 
 def test_a_finding_fails_a_cell_whose_subject_was_halted(plain_build: build.Staged, tmp_path: Path) -> None:
     # As ASan halts a subject on an invalid read: the subject dies, the report names the defect.
-    finding = Finding("rss", "heap-use-after-free", "READ of size 4", stack=(Frame("netcore::x()", "csrc/core/reactor.cpp", 10),))
-    req = CellRequest("rss", "stability", tmp_path, options=("--cycles", "50", "--inject-crash"), cell_dir=tmp_path / "c")
+    finding = Finding(
+        "rss",
+        "heap-use-after-free",
+        "READ of size 4",
+        stack=(Frame("netcore::x()", "csrc/core/reactor.cpp", 10),),
+    )
+    req = CellRequest(
+        "rss", "stability", tmp_path, options=("--cycles", "50", "--inject-crash"), cell_dir=tmp_path / "c"
+    )
     report = cell.run_cell(
         THIS, req,
         options=cell.Options(stage=lambda _p, _v, _f: plain_build, parser=lambda _d: ParsedCell((finding,))),
     )  # fmt: skip
     assert report.status == "fail", report.reason
-    assert report.reason.startswith("1 rss finding(s), first: heap-use-after-free at csrc/core/reactor.cpp:10")
+    assert report.reason.startswith(
+        "1 rss finding(s), first: heap-use-after-free at csrc/core/reactor.cpp:10"
+    )
     assert "killed by SIGABRT" in report.reason
 
 
@@ -195,7 +219,9 @@ def test_a_hung_subject_under_a_slow_tool_ends_at_its_limit(tmp_path: Path) -> N
 # --- stopping -----------------------------------------------------------------------------------
 
 
-def test_an_interrupt_stops_the_subject_and_reports_the_cell(plain_build: build.Staged, tmp_path: Path) -> None:
+def test_an_interrupt_stops_the_subject_and_reports_the_cell(
+    plain_build: build.Staged, tmp_path: Path
+) -> None:
     timer = threading.Timer(2.0, interrupt.request, args=(signal.SIGTERM,))
     timer.start()
     try:
@@ -219,7 +245,9 @@ def test_registry_rss_and_missing_runner(monkeypatch: pytest.MonkeyPatch) -> Non
     assert parser_for("rss") is None
     with pytest.raises(ConfigError):
         runner_for("nope")
-    monkeypatch.setitem(TOOLS, "no-such-tool", Tool("no-such-tool", "plain", None, "-", "a tool not built", 1.0))
+    monkeypatch.setitem(
+        TOOLS, "no-such-tool", Tool("no-such-tool", "plain", None, "-", "a tool not built", 1.0)
+    )
     with pytest.raises(HarnessError, match="has no runner yet"):
         runner_for("no-such-tool")
     with pytest.raises(HarnessError, match="has no parser yet"):
@@ -297,12 +325,18 @@ def test_gateway_reports_a_missing_program() -> None:
 # --- stacks cut short by the unwinder ------------------------------------------------------------
 
 
-def test_a_stack_cut_short_is_run_again_with_full_unwinding(plain_build: build.Staged, tmp_path: Path) -> None:
+def test_a_stack_cut_short_is_run_again_with_full_unwinding(
+    plain_build: build.Staged, tmp_path: Path
+) -> None:
     """As LSan's fast unwinder stops at an interpreter frame: the first run's stack is cut short
     before the project's frame; the re-run with full unwinding reaches it, and the cell fails on it."""
-    cut = Finding("asan", "leak.direct", "Direct leak of 32 byte(s)", bytes=32, blocks=1,
-                  stack=(Frame("malloc"), Frame("_PyLong_New", object="libpython3.11.so.1.0")), truncated=True)  # fmt: skip
-    whole = replace(cut, stack=(*cut.stack, Frame("server_stats_dict", "csrc/bindings/netcore_module.cpp", 82)), truncated=False)
+    interpreter = (Frame("malloc"), Frame("_PyLong_New", object="libpython3.11.so.1.0"))
+    cut = Finding("asan", "leak.direct", "Direct leak", bytes=32, blocks=1, stack=interpreter, truncated=True)
+    whole = replace(
+        cut,
+        stack=(*cut.stack, Frame("server_stats_dict", "csrc/bindings/netcore_module.cpp", 82)),
+        truncated=False,
+    )
     seen: list[bool] = []
 
     def parser(cell_dir: Path) -> ParsedCell:
@@ -310,18 +344,26 @@ def test_a_stack_cut_short_is_run_again_with_full_unwinding(plain_build: build.S
         seen.append(again)
         return ParsedCell((whole if again else cut,))
 
-    req = CellRequest("asan", "stability", tmp_path, variant="plain", options=("--cycles", "20"), cell_dir=tmp_path / "c")
-    report = cell.run_cell(THIS, req, options=cell.Options(stage=lambda _p, _v, _f: plain_build, parser=parser))
+    req = CellRequest(
+        "asan", "stability", tmp_path, variant="plain", options=("--cycles", "20"), cell_dir=tmp_path / "c"
+    )
+    report = cell.run_cell(
+        THIS, req, options=cell.Options(stage=lambda _p, _v, _f: plain_build, parser=parser)
+    )
     assert seen == [False, True]
     assert report.status == "fail" and "leak.direct at csrc/bindings/netcore_module.cpp:82" in report.reason
     assert report.subject is not None and report.subject.full_unwind
 
 
 def test_a_stack_still_cut_short_is_never_a_silent_pass(plain_build: build.Staged, tmp_path: Path) -> None:
-    cut = Finding("asan", "leak.direct", "Direct leak", bytes=32, blocks=1,
-                  stack=(Frame("malloc"), Frame("_PyLong_New", object="libpython3.11.so.1.0")), truncated=True)  # fmt: skip
-    req = CellRequest("asan", "stability", tmp_path, variant="plain", options=("--cycles", "20"), cell_dir=tmp_path / "c")
+    interpreter = (Frame("malloc"), Frame("_PyLong_New", object="libpython3.11.so.1.0"))
+    cut = Finding("asan", "leak.direct", "Direct leak", bytes=32, blocks=1, stack=interpreter, truncated=True)
+    req = CellRequest(
+        "asan", "stability", tmp_path, variant="plain", options=("--cycles", "20"), cell_dir=tmp_path / "c"
+    )
     report = cell.run_cell(
-        THIS, req, options=cell.Options(stage=lambda _p, _v, _f: plain_build, parser=lambda _d: ParsedCell((cut,)))
+        THIS,
+        req,
+        options=cell.Options(stage=lambda _p, _v, _f: plain_build, parser=lambda _d: ParsedCell((cut,))),
     )
     assert report.status == "error" and "cut short by the unwinder" in report.reason

@@ -83,8 +83,18 @@ def test_run_exit_codes(plain_build: build.Staged, tmp_path: Path) -> None:
         holder.bind(("127.0.0.1", 0))
         holder.listen()
         port = str(holder.getsockname()[1])
-        busy = pyharness_cli("run", "--tool", "rss", "--workload", "messages", *project, "--out-dir", str(out),
-                             "--no-progress", "--", "--port", port, cwd=tmp_path)  # fmt: skip
+        args = (
+            "run",
+            "--tool",
+            "rss",
+            "--workload",
+            "messages",
+            *project,
+            "--out-dir",
+            str(out),
+            "--no-progress",
+        )
+        busy = pyharness_cli(*args, "--", "--port", port, cwd=tmp_path)
     assert busy.returncode == 2
     assert "Address already in use" in busy.stdout
     assert "Traceback" not in busy.stdout + busy.stderr
@@ -118,7 +128,9 @@ def _descendants_gone(pid: int, seen: list[int], timeout: float = 15.0) -> list[
     deadline = time.monotonic() + timeout
     alive = seen
     while time.monotonic() < deadline:
-        alive = [p for p in seen if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+        alive = [
+            p for p in seen if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE
+        ]
         if not alive:
             return []
         time.sleep(0.2)
@@ -151,7 +163,9 @@ def test_a_stopped_run_leaves_no_process_and_reports_the_cell(
             "--run-dir", str(run_dir), "--no-progress", "--", "--cycles", "10000000"]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(CHECKOUT)}
     if how == "sigterm":
-        top = subprocess.Popen(argv, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        top = subprocess.Popen(
+            argv, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
         orchestrator = psutil.Process(top.pid)
     else:
         # nox killed outright: the orchestrator's parent dies and it must not carry on, orphaned.
@@ -164,7 +178,7 @@ def test_a_stopped_run_leaves_no_process_and_reports_the_cell(
     seen = [orchestrator.pid, *_wait_for_subject(orchestrator)]
     time.sleep(1.0)
     top.send_signal(signal.SIGTERM if how == "sigterm" else signal.SIGKILL)
-    out, err = top.communicate(timeout=60)
+    _out, err = top.communicate(timeout=60)
     if how == "sigterm":
         assert top.returncode == 128 + signal.SIGTERM, err
     assert _descendants_gone(orchestrator.pid, seen) == []

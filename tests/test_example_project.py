@@ -53,7 +53,9 @@ def example(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return copy
 
 
-def pyharness(bin_dir: Path, project: Path, *args: str, plant: str = "") -> tuple[int, dict[str, object], str]:
+def pyharness(
+    bin_dir: Path, project: Path, *args: str, plant: str = ""
+) -> tuple[int, dict[str, object], str]:
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYHARNESS_RUN_ID", "VIRTUAL_ENV")}
     env.pop("PYHARNESS_BUILD_ROOT", None)  # the project's own build/ folder, as a user has it
     env["PATH"] = os.pathsep.join((str(bin_dir), env["PATH"]))
@@ -75,13 +77,17 @@ def counted(summary: dict[str, object]) -> list[dict[str, object]]:
 @pytest.mark.tools
 @pytest.mark.slow
 @pytest.mark.parametrize("tool", ["asan", "valgrind"])
-def test_the_installed_cli_finds_the_examples_planted_defects(installed: Path, example: Path, tool: str) -> None:
+def test_the_installed_cli_finds_the_examples_planted_defects(
+    installed: Path, example: Path, tool: str
+) -> None:
     if tool == "valgrind":
         require_tool("valgrind", "apt-get install valgrind")
     code, summary, out = pyharness(installed, example, "matrix", tool)
     assert code == 0, out
     cells = summary["cells"]
-    assert isinstance(cells, list) and [c["id"] for c in cells] == [f"{'asan' if tool == 'asan' else 'relwithdebinfo'}-{tool}-pytest"]
+    assert isinstance(cells, list) and [c["id"] for c in cells] == [
+        f"{'asan' if tool == 'asan' else 'relwithdebinfo'}-{tool}-pytest"
+    ]
     assert cells[0]["tests"]["tests"] == 9 and counted(summary) == []  # the example's whole suite ran
     # ASan halts at its first error, so each defect gets a run of its own; memcheck reports
     # every error, so one run with both (the leak in encode(), the overflow in decode()) shows each.
@@ -91,7 +97,10 @@ def test_the_installed_cli_finds_the_examples_planted_defects(installed: Path, e
         code, summary, out = pyharness(installed, example, "matrix", tool, plant=plant)
         assert code == 1, out
         found += counted(summary)
-    for defect, kinds in (("leak", {"leak.direct", "leak.definite"}), ("overflow", {"heap-buffer-overflow", "invalid-write"})):
+    for defect, kinds in (
+        ("leak", {"leak.direct", "leak.definite"}),
+        ("overflow", {"heap-buffer-overflow", "invalid-write"}),
+    ):
         frames = {(f["frame"]["file"], f["frame"]["line"]) for f in found if f["kind"] in kinds}  # type: ignore[index]
         assert (SOURCE, planted_line(defect)) in frames, (defect, found)
 
@@ -100,11 +109,26 @@ def test_the_installed_cli_finds_the_examples_planted_defects(installed: Path, e
 def test_the_installed_cli_runs_outside_any_checkout(installed: Path, tmp_path: Path) -> None:
     # `pyharness` resolves to the installed copy, whose package has no source tree around it.
     probe = subprocess.run(
-        [str(installed / "python"), "-P", "-c", "import pyharness, pyharness._netcore; print(pyharness.__file__)"],
+        [str(installed / "python"), "-P", "-c",
+         "import pyharness, pyharness._netcore; print(pyharness.__file__)"],
         cwd=tmp_path, capture_output=True, text=True, timeout=60, check=True,
     )  # fmt: skip
     assert "site-packages" in probe.stdout
-    helped = subprocess.run([str(installed / "pyharness"), "--help"], cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False)
+    helped = subprocess.run(
+        [str(installed / "pyharness"), "--help"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert helped.returncode == 0 and "matrix" in helped.stdout
-    lost = subprocess.run([str(installed / "pyharness"), "matrix", "asan"], cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False)
+    lost = subprocess.run(
+        [str(installed / "pyharness"), "matrix", "asan"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert lost.returncode == 2 and "no pyproject.toml" in lost.stderr

@@ -37,12 +37,23 @@ class FakeTool:
     def followups(self, ctx: RunContext) -> Sequence[Followup]:
         if not self.leaves:
             return ()
-        return (Followup(LaunchSpec(("sh", "-c", self.leaves), {"PATH": "/usr/bin:/bin"}, 30, cwd=ctx.cell_dir)),)
+        return (
+            Followup(LaunchSpec(("sh", "-c", self.leaves), {"PATH": "/usr/bin:/bin"}, 30, cwd=ctx.cell_dir)),
+        )
 
 
-def run_with(tool: FakeTool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, staged: build.Staged) -> CellReport:
+def run_with(
+    tool: FakeTool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, staged: build.Staged
+) -> CellReport:
     monkeypatch.setattr(cell, "runner_for", lambda _tool_id: tool)
-    req = CellRequest("valgrind", "stability", tmp_path, variant="plain", options=("--cycles", "20"), cell_dir=tmp_path / "cell")
+    req = CellRequest(
+        "valgrind",
+        "stability",
+        tmp_path,
+        variant="plain",
+        options=("--cycles", "20"),
+        cell_dir=tmp_path / "cell",
+    )
     return cell.run_cell(THIS, req, options=cell.Options(stage=lambda _p, _v, _f: staged))
 
 

@@ -38,7 +38,9 @@ def test_every_mutant_applies_to_the_sources_as_they_are(tmp_path: Path) -> None
     for m in ALL:
         mutants.apply(m, tree)  # BuildError when a patch no longer applies
         mutants.sync(THIS, tree)  # and back
-    assert (tree / "csrc" / "core" / "reactor.cpp").read_bytes() == (THIS.root / "csrc/core/reactor.cpp").read_bytes()
+    assert (tree / "csrc" / "core" / "reactor.cpp").read_bytes() == (
+        THIS.root / "csrc/core/reactor.cpp"
+    ).read_bytes()
 
 
 def test_a_header_without_its_keys_is_refused(tmp_path: Path) -> None:
@@ -52,13 +54,17 @@ def test_a_header_without_its_keys_is_refused(tmp_path: Path) -> None:
 
 
 def _cell(tool: str, status: str, *findings: Finding) -> CellReport:
-    return CellReport(TOOLS[tool].variant, tool, "stability", status, f"{status} because", 1.0, findings=findings)  # type: ignore[arg-type]
+    return CellReport(
+        TOOLS[tool].variant, tool, "stability", status, f"{status} because", 1.0, findings=findings
+    )  # type: ignore[arg-type]
 
 
 def test_caught_means_a_failing_cell_and_an_error_is_no_verdict() -> None:
     m = mutants.Mutant("m", "d", frozenset({"asan", "valgrind"}), (), Path("m.patch"))
     leak = Finding("asan", "leak.direct", "x", project_frame=Frame("f", "csrc/core/a.cpp", 3))
-    good = mutants.judge(m, [_cell("asan", "fail", leak), _cell("valgrind", "fail"), _cell("rss", "fail")], 1.0)
+    good = mutants.judge(
+        m, [_cell("asan", "fail", leak), _cell("valgrind", "fail"), _cell("rss", "fail")], 1.0
+    )
     assert good.ok and good.caught_by == ("rss", "asan", "valgrind")
     assert good.where["asan"] == "stability: leak.direct at csrc/core/a.cpp:3"
     timed_out = mutants.judge(m, [_cell("asan", "fail", leak), _cell("valgrind", "error")], 1.0)

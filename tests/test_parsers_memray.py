@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from pyharness.attribution import Policy
 from pyharness.errors import ParseError
 from pyharness.model import Finding, ParsedCell
 from pyharness.parsers import memray
-from pyharness.attribution import Policy
 from tests.conftest import THIS, require_module
 
 POLICY = Policy.of(THIS)

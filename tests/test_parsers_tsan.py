@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from pyharness.attribution import Policy
 from pyharness.errors import ParseError
 from pyharness.model import Finding
 from pyharness.parsers import tsan
-from pyharness.attribution import Policy
 from tests.conftest import THIS
 
 POLICY = Policy.of(THIS)

@@ -1,4 +1,4 @@
-"""The project model: finding the table, its defaults, bad tables, and attribution by each project's policy."""
+"""The project model: finding the table, its defaults, bad tables, attribution by each project's policy."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def test_found_by_walking_up_as_pytest_and_ruff_do(tmp_path: Path, monkeypatch: 
     assert project.find() == root
     assert project.load().root == root
     assert project.load(root / "src", search=True).root == root
-    with pytest.raises(ConfigError, match="no pyproject.toml in"):
+    with pytest.raises(ConfigError, match=r"no pyproject\.toml in"):
         project.find(tmp_path)
 
 
@@ -52,7 +52,9 @@ def test_no_table_gives_the_defaults_of_a_typical_project(tmp_path: Path) -> Non
     assert p.workloads["pytest"].command == project.DEFAULT_PYTEST
     assert p.tools == tuple(TOOLS) and set(p.variants) == set(VARIANTS)
     assert p.suppressions is None and p.baselines == tmp_path / "p" / "baselines"
-    setuptools = project.load(write(tmp_path / "s", '[build-system]\nbuild-backend = "setuptools.build_meta"\n'))
+    setuptools = project.load(
+        write(tmp_path / "s", '[build-system]\nbuild-backend = "setuptools.build_meta"\n')
+    )
     assert setuptools.build == "setuptools"
 
 
@@ -104,7 +106,7 @@ scenario = "pyharness.netcore.messages:SCENARIO"
 @pytest.mark.parametrize(
     ("table", "message"),
     [
-        ('bogus = 1', "bogus: got an unknown key; expected one of sources"),
+        ("bogus = 1", "bogus: got an unknown key; expected one of sources"),
         ('sources = "src"', "sources: got 'src'; expected a list of strings"),
         ('sources = ["../elsewhere"]', "sources: got '../elsewhere'; expected folders inside the project"),
         ('build = "cmake"', "build: got 'cmake'; expected one of meson-python, setuptools, none"),
@@ -112,16 +114,34 @@ scenario = "pyharness.netcore.messages:SCENARIO"
         ('matrix = ["nope"]', "matrix: got unknown workload 'nope'"),
         ('suppressions = "missing"', "suppressions: got no folder"),
         ('selftest = "not an entry"', "selftest: got 'not an entry'; expected an import path"),
-        ('[tool.pyharness.workloads.w]\ncommand = ["x"]\nscenario = "a.b:C"', "both or neither of 'command' and 'scenario'"),
-        ('[tool.pyharness.workloads.w]\ncommand = []', "command: got an empty list"),
+        (
+            '[tool.pyharness.workloads.w]\ncommand = ["x"]\nscenario = "a.b:C"',
+            "both or neither of 'command' and 'scenario'",
+        ),
+        ("[tool.pyharness.workloads.w]\ncommand = []", "command: got an empty list"),
         ('[tool.pyharness.workloads.W]\ncommand = ["x"]', "workloads.W: got a bad workload id"),
-        ('[tool.pyharness.workloads.w]\ncommand = ["x"]\nexpected = { quick = -1 }', "expected.quick: got -1"),
+        (
+            '[tool.pyharness.workloads.w]\ncommand = ["x"]\nexpected = { quick = -1 }',
+            "expected.quick: got -1",
+        ),
         ('[tool.pyharness.workloads.w]\ncommand = ["x"]\nexpected = { nightly = 5 }', "expected.nightly"),
-        ('[tool.pyharness.workloads.w]\ncommand = ["x"]\nsizes = { gdb = {} }', "sizes.gdb: got an unknown key"),
-        ('[tool.pyharness.workloads.w]\ncommand = ["x"]\nsizes = { asan = { cflags = "x" } }', "cflags: got an unknown key"),
+        (
+            '[tool.pyharness.workloads.w]\ncommand = ["x"]\nsizes = { gdb = {} }',
+            "sizes.gdb: got an unknown key",
+        ),
+        (
+            '[tool.pyharness.workloads.w]\ncommand = ["x"]\nsizes = { asan = { cflags = "x" } }',
+            "cflags: got an unknown key",
+        ),
         ('[tool.pyharness.workloads.w]\ncommand = ["x"]\nenv = { N = 3 }', "env.N: got 3; expected a string"),
-        ('[tool.pyharness.workloads.w]\ncommand = ["x"]\ngated = { rss = ["m:sideways"] }', "gated.rss: got 'm:sideways'"),
-        ('[tool.pyharness.variants.asan]\nsetup-args = "-Dx"', "setup-args: got '-Dx'; expected a list of strings"),
+        (
+            '[tool.pyharness.workloads.w]\ncommand = ["x"]\ngated = { rss = ["m:sideways"] }',
+            "gated.rss: got 'm:sideways'",
+        ),
+        (
+            '[tool.pyharness.variants.asan]\nsetup-args = "-Dx"',
+            "setup-args: got '-Dx'; expected a list of strings",
+        ),
     ],
 )
 def test_a_bad_table_names_the_key_and_what_it_accepts(tmp_path: Path, table: str, message: str) -> None:
@@ -140,11 +160,15 @@ def test_unreadable_toml_is_a_clear_error(tmp_path: Path) -> None:
 def test_an_unknown_workload_or_a_bad_scenario_entry_fails_the_plan(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="unknown workload 'nope'"):
         plan(THIS, CellRequest("asan", "nope", tmp_path))
-    broken = project.load(write(tmp_path, MESONPY + '[tool.pyharness.workloads.w]\nscenario = "no.such.module:X"\n'))
-    with pytest.raises(ConfigError, match="cannot import 'no.such.module'"):
+    broken = project.load(
+        write(tmp_path, MESONPY + '[tool.pyharness.workloads.w]\nscenario = "no.such.module:X"\n')
+    )
+    with pytest.raises(ConfigError, match=r"cannot import 'no\.such\.module'"):
         plan(broken, CellRequest("asan", "w", tmp_path))
-    not_a_scenario = project.load(write(tmp_path / "b", MESONPY + '[tool.pyharness.workloads.w]\nscenario = "pyharness.matrix:TOOLS"\n'))
-    with pytest.raises(ConfigError, match="not a pyharness.scenario.Scenario"):
+    not_a_scenario = project.load(
+        write(tmp_path / "b", MESONPY + '[tool.pyharness.workloads.w]\nscenario = "pyharness.matrix:TOOLS"\n')
+    )
+    with pytest.raises(ConfigError, match=r"not a pyharness\.scenario\.Scenario"):
         plan(not_a_scenario, CellRequest("asan", "w", tmp_path))
 
 
@@ -157,7 +181,9 @@ def test_this_repository_is_configured_as_any_project_is() -> None:
     assert set(THIS.matrix) == {"connections", "messages", "stability", "hostile", "pytest"}
     assert all(THIS.workloads[w].scenario for w in ("connections", "messages", "stability", "hostile"))
     assert THIS.workloads["pytest"].command is not None
-    assert THIS.selftest == "pyharness.netcore.selftest:PLAN" and THIS.suppressions == CHECKOUT / "suppressions"
+    assert (
+        THIS.selftest == "pyharness.netcore.selftest:PLAN" and THIS.suppressions == CHECKOUT / "suppressions"
+    )
 
 
 def test_the_toolkit_imports_nothing_of_the_subject() -> None:
@@ -180,14 +206,22 @@ def test_the_same_asan_log_is_attributed_by_each_projects_policy(tmp_path: Path)
     ours = Policy.of(THIS).attribute(finding)
     theirs = Policy.of(project.load(EXAMPLE, search=False)).attribute(finding)
     assert ours.project_frame is not None and ours.project_frame.file == "csrc/canaries/canaries_module.cpp"
-    assert theirs.project_frame is not None and (theirs.project_frame.file, theirs.project_frame.line) == ("src/_rle.c", 34)
+    assert theirs.project_frame is not None and (theirs.project_frame.file, theirs.project_frame.line) == (
+        "src/_rle.c",
+        34,
+    )
     # And a project whose policy knows neither: foreign, kept, not counted.
     stranger = Policy(root=tmp_path, sources=("lib",))
     assert not stranger.attribute(finding).counts
 
 
 def test_module_and_namespace_rules_come_from_the_table(tmp_path: Path) -> None:
-    symbol_only = Finding("asan", "heap-use-after-free", "m", stack=(Frame("lookup", object="/x/site/mylib/_mylib.cpython-311-x86_64-linux-gnu.so"),))
+    symbol_only = Finding(
+        "asan",
+        "heap-use-after-free",
+        "m",
+        stack=(Frame("lookup", object="/x/site/mylib/_mylib.cpython-311-x86_64-linux-gnu.so"),),
+    )
     named = Finding("asan", "heap-use-after-free", "m", stack=(Frame("mylib::table::get(int)"),))
     bare = Policy(root=tmp_path)
     configured = Policy(root=tmp_path, modules=("mylib._mylib",), namespaces=("mylib::",))

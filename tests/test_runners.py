@@ -20,6 +20,7 @@ assert THIS.suppressions == SUPPRESSIONS_DIR  # this repository's table names it
 def ctx(cell_dir: Path, limit_s: float = 10.0, **kw: object) -> RunContext:
     return RunContext(cell_dir, limit_s, SUPPRESSIONS_DIR, **kw)  # type: ignore[arg-type]
 
+
 SUBJECT = ("/usr/bin/python3", "-m", "pyharness", "run", "messages")
 BASE_ENV = {"PATH": "/usr/bin", "LD_PRELOAD": "/stale/libasan.so", "PYTHONMALLOC": "pymalloc"}
 
@@ -29,7 +30,9 @@ def tools_present(monkeypatch: pytest.MonkeyPatch) -> None:
     """Pretend every executable is installed, and the ASan runtime too."""
     monkeypatch.setattr(shutil, "which", lambda name: f"/usr/bin/{name}")
     monkeypatch.setattr(
-        asan, "find_runtime", lambda compiler="g++", library="libasan.so", tool="asan": Path(f"/usr/lib/gcc/12/{library}")
+        asan,
+        "find_runtime",
+        lambda compiler="g++", library="libasan.so", tool="asan": Path(f"/usr/lib/gcc/12/{library}"),
     )
 
 
@@ -148,7 +151,9 @@ def test_missing_asan_runtime(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_the_toolkits_suppressions_come_first_then_the_projects(tools_present: None, tmp_path: Path) -> None:
     bare = valgrind.ValgrindRunner().launch(SUBJECT, BASE_ENV, RunContext(tmp_path, 10.0, None))
-    assert [a for a in bare.argv if a.startswith("--suppressions")] == [f"--suppressions={TOOLKIT_SUPPRESSIONS / 'valgrind.supp'}"]
+    assert [a for a in bare.argv if a.startswith("--suppressions")] == [
+        f"--suppressions={TOOLKIT_SUPPRESSIONS / 'valgrind.supp'}"
+    ]
     own = tmp_path / "supp"
     own.mkdir()
     (own / "valgrind.supp").write_text("{\n  mine\n  Memcheck:Leak\n  fun:mine\n}\n")

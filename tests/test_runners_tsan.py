@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from pyharness.attribution import Policy
 from pyharness.errors import ConfigError, ToolMissingError
 from pyharness.runners import registry, tsan
-from pyharness.attribution import Policy
 from pyharness.runners.base import TOOLKIT_SUPPRESSIONS, RunContext
 from tests.conftest import THIS
 
@@ -112,7 +112,9 @@ def test_launch(runtime_present: None, tmp_path: Path) -> None:
     assert tsan.TsanRunner().followups(ctx) == ()
 
 
-def test_a_project_without_suppressions_still_gets_the_toolkits(runtime_present: None, tmp_path: Path) -> None:
+def test_a_project_without_suppressions_still_gets_the_toolkits(
+    runtime_present: None, tmp_path: Path
+) -> None:
     spec = tsan.TsanRunner().launch((REAL_PYTHON,), {"PATH": "/usr/bin"}, RunContext(tmp_path, 1.0, None))
     opts = dict(kv.split("=", 1) for kv in spec.env["TSAN_OPTIONS"].split(":"))
     assert opts["suppressions"] == str(TOOLKIT_SUPPRESSIONS / "tsan.supp")

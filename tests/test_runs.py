@@ -17,14 +17,18 @@ from tests.conftest import THIS
 
 
 def fake_cell(cell_plan: CellPlan, status: str = "pass") -> CellReport:
-    report = CellReport(cell_plan.variant, cell_plan.tool.id, cell_plan.workload.id, status, f"{status} (fake)", 0.1)  # type: ignore[arg-type]
+    report = CellReport(
+        cell_plan.variant, cell_plan.tool.id, cell_plan.workload.id, status, f"{status} (fake)", 0.1
+    )  # type: ignore[arg-type]
     cell_plan.cell_dir.mkdir(parents=True, exist_ok=True)
     (cell_plan.cell_dir / cell.CELL_FILE).write_text(json.dumps(report.to_json()))
     return report
 
 
 def test_selection_words_split_into_tools_and_workloads() -> None:
-    assert runs.parse_selection(THIS, ["asan", "messages", "rss"]) == runs.Selection(("asan", "rss"), ("messages",))
+    assert runs.parse_selection(THIS, ["asan", "messages", "rss"]) == runs.Selection(
+        ("asan", "rss"), ("messages",)
+    )
     assert runs.parse_selection(THIS, []) == runs.Selection()
     with pytest.raises(ConfigError, match="unknown tool or workload: bogus"):
         runs.parse_selection(THIS, ["bogus"])
@@ -38,7 +42,9 @@ def test_the_matrix_is_the_projects_tools_times_its_workloads(tmp_path: Path) ->
 
 def test_matrix_runs_cells_and_writes_every_rendering(tmp_path: Path) -> None:
     run_dir = tmp_path / "reports" / "r1"
-    code = cli.main(["matrix", "rss", "stability", "--run-dir", str(run_dir), "--no-progress", "--", "--cycles", "60"])
+    code = cli.main(
+        ["matrix", "rss", "stability", "--run-dir", str(run_dir), "--no-progress", "--", "--cycles", "60"]
+    )
     assert code == 0
     for name in ("summary.json", "summary.md", "junit.xml", "report.html", "findings.sarif"):
         assert (run_dir / name).is_file(), name
@@ -48,7 +54,9 @@ def test_matrix_runs_cells_and_writes_every_rendering(tmp_path: Path) -> None:
     assert "<svg" in (run_dir / "report.html").read_text()
 
 
-def test_interrupted_matrix_still_reports_finished_cells(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_interrupted_matrix_still_reports_finished_cells(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     calls: list[str] = []
 
     def run_plan(cell_plan: CellPlan, **_: object) -> CellReport:
@@ -65,19 +73,26 @@ def test_interrupted_matrix_still_reports_finished_cells(tmp_path: Path, monkeyp
     finally:
         interrupt.reset()
     summary = json.loads((run_dir / "summary.json").read_text())
-    assert [(c["id"], c["status"]) for c in summary["cells"]] == sorted([(calls[0], "pass"), (calls[1], "error")])
+    assert [(c["id"], c["status"]) for c in summary["cells"]] == sorted(
+        [(calls[0], "pass"), (calls[1], "error")]
+    )
     assert len(calls) == 2  # nothing ran after the interrupt
 
 
 def test_a_failing_cell_fails_the_matrix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cell, "run_plan", lambda p, **_: fake_cell(p, "fail" if p.workload.id == "messages" else "pass"))
+    monkeypatch.setattr(
+        cell, "run_plan", lambda p, **_: fake_cell(p, "fail" if p.workload.id == "messages" else "pass")
+    )
     run_dir = tmp_path / "run"
     assert cli.main(["matrix", "rss", "--run-dir", str(run_dir), "--no-progress"]) == 1
     assert "FAIL" in (run_dir / "summary.md").read_text()
 
 
 def test_bad_workload_option_fails_before_anything_runs(tmp_path: Path) -> None:
-    assert cli.main(["matrix", "rss", "stability", "--run-dir", str(tmp_path / "r"), "--", "--no-such-option"]) == 2
+    assert (
+        cli.main(["matrix", "rss", "stability", "--run-dir", str(tmp_path / "r"), "--", "--no-such-option"])
+        == 2
+    )
     assert not (tmp_path / "r").exists()
 
 
@@ -86,7 +101,19 @@ def test_relative_run_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.chdir(tmp_path)
     checkout = str(THIS.root)
     code = cli.main(
-        ["matrix", "rss", "stability", "--project", checkout, "--run-dir", "rel/run", "--no-progress", "--", "--cycles", "30"]
+        [
+            "matrix",
+            "rss",
+            "stability",
+            "--project",
+            checkout,
+            "--run-dir",
+            "rel/run",
+            "--no-progress",
+            "--",
+            "--cycles",
+            "30",
+        ]
     )
     assert code == 0
     assert json.loads((tmp_path / "rel/run/summary.json").read_text())["cells"][0]["status"] == "pass"
@@ -98,8 +125,13 @@ def test_slow_tools_run_the_quick_preset_smaller(tmp_path: Path) -> None:
 
     assert argv("valgrind")[-2:] == ("--checkpoints", "50,100,200")
     assert "--checkpoints" not in argv("rss")  # the workload's own quick preset
-    assert argv("valgrind", "--connections", "30")[-2:] == ("--connections", "30")  # the user's sizes win whole
-    assert "--checkpoints" not in argv("valgrind", preset="sweep") and "--sweep" in argv("valgrind", preset="sweep")
+    assert argv("valgrind", "--connections", "30")[-2:] == (
+        "--connections",
+        "30",
+    )  # the user's sizes win whole
+    assert "--checkpoints" not in argv("valgrind", preset="sweep") and "--sweep" in argv(
+        "valgrind", preset="sweep"
+    )
 
 
 def test_each_session_answers_for_its_own_cells(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -141,7 +141,7 @@ def test_compare_accepts_the_table_and_names_each_mismatch() -> None:
             _cell("valgrind", "canary-signed_overflow", _leak("valgrind"), status="fail"),
             _cell("valgrind", "messages", _leak("valgrind"), status="fail"),
             _cell("heaptrack", "stability", status="error"),
-        ]
+        ],
     )
     assert wrong.mismatches == (
         "growth under rss: expected a detection, the tool was silent",

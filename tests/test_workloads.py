@@ -41,7 +41,7 @@ def judge(workload: str, events: list[dict[str, Any]], tool: str = "rss") -> Jud
 
 def test_the_projects_scenario_workloads_are_public_scenarios() -> None:
     loaded = {w.id: scenario.load(w.scenario) for w in THIS.workloads.values() if w.scenario}
-    assert set(loaded) == {"connections", "messages", "stability"}
+    assert set(loaded) == {"connections", "messages", "stability", "hostile"}
     assert all(not s.internal and s.id == wid for wid, s in loaded.items())
     assert scenario.load("pyharness.netcore.client_fleet:SCENARIO").internal
 
@@ -132,9 +132,7 @@ def test_port_in_use_is_a_clear_subject_error(plain_build: build.Staged, tmp_pat
     assert "Address already in use" in reason
 
 
-def test_inject_crash_aborts_after_the_first_checkpoint(
-    plain_build: build.Staged, tmp_path: Path
-) -> None:
+def test_inject_crash_aborts_after_the_first_checkpoint(plain_build: build.Staged, tmp_path: Path) -> None:
     done, events = run_scenario(plain_build, "stability", tmp_path, "--cycles", "50", "--inject-crash")
     assert done.returncode == -signal.SIGABRT
     assert [e["event"] for e in events] == ["start", "checkpoint"]
@@ -272,7 +270,11 @@ def test_hostile_fails_on_any_case_that_went_wrong() -> None:
     cases = [{"case": "garbage", "ok": True}, {"case": "server floods empty frames", "ok": True}]
     fine = [ev("result", 1.0, cases=cases, protocol_errors=23, peak_rss_growth=4096)]
     assert judge("hostile", fine).status == "pass"
-    cases[1] = {"case": "server floods empty frames", "ok": False, "problem": "the client holds 68,000,000 empty frames"}
+    cases[1] = {
+        "case": "server floods empty frames",
+        "ok": False,
+        "problem": "the client holds 68,000,000 empty frames",
+    }
     broken = judge("hostile", [ev("result", 1.0, cases=cases, protocol_errors=23)])
     assert broken.status == "fail" and "server floods empty frames: the client holds" in broken.reason
 

@@ -36,18 +36,32 @@ def _asan_or_skip() -> None:
         pytest.skip(str(err))
 
 
-def _wrap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: str, *extra: str) -> tuple[int, dict[str, object]]:
+def _wrap(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: str, *extra: str
+) -> tuple[int, dict[str, object]]:
     _asan_or_skip()
     monkeypatch.chdir(tmp_path)
     report = tmp_path / "cell.json"
-    argv = ["wrap", "--tool", "asan", "--out-dir", str(tmp_path / "run"), "--json", str(report), "--no-progress", *extra]
+    argv = [
+        "wrap",
+        "--tool",
+        "asan",
+        "--out-dir",
+        str(tmp_path / "run"),
+        "--json",
+        str(report),
+        "--no-progress",
+        *extra,
+    ]
     code_ = cli.main([*argv, "--", sys.executable, "-c", code])
     return code_, json.loads(report.read_text())
 
 
 @pytest.mark.tools
 def test_wrapped_leak_fails_with_the_canary_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    code, cell = _wrap(tmp_path, monkeypatch, "import pyharness._canaries as c; c.leak(4096)", "--project", str(CHECKOUT))
+    code, cell = _wrap(
+        tmp_path, monkeypatch, "import pyharness._canaries as c; c.leak(4096)", "--project", str(CHECKOUT)
+    )
     assert code == EXIT_FAIL, cell["reason"]
     assert cell["status"] == "fail" and cell["workload"] == "wrap-python-c" and cell["variant"] == "asan"
     counted = [f for f in cell["findings"] if f["frame"] and not f["suppressed"]]  # type: ignore[union-attr]
@@ -57,7 +71,9 @@ def test_wrapped_leak_fails_with_the_canary_line(tmp_path: Path, monkeypatch: py
 
 @pytest.mark.tools
 def test_wrapped_clean_command_passes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    code, cell = _wrap(tmp_path, monkeypatch, "import pyharness._canaries as c; c.clean()", "--project", str(CHECKOUT))
+    code, cell = _wrap(
+        tmp_path, monkeypatch, "import pyharness._canaries as c; c.clean()", "--project", str(CHECKOUT)
+    )
     assert code == EXIT_OK, cell["reason"]
     assert cell["status"] == "pass"
 
@@ -70,7 +86,9 @@ def test_wrapped_command_exit_code_fails_the_cell(tmp_path: Path, monkeypatch: p
 
 
 @pytest.mark.tools
-def test_tool_exit_code_without_a_project_report_is_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_tool_exit_code_without_a_project_report_is_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # The tool's own exit code (23) with no report naming project code: never a pass.
     code, cell = _wrap(tmp_path, monkeypatch, "raise SystemExit(23)", "--project", str(CHECKOUT))
     assert code == EXIT_ERROR
@@ -78,7 +96,9 @@ def test_tool_exit_code_without_a_project_report_is_an_error(tmp_path: Path, mon
 
 
 @pytest.mark.tools
-def test_outside_a_project_nothing_is_built(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_outside_a_project_nothing_is_built(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, cell = _wrap(tmp_path, monkeypatch, "print('hello')")
     assert code == EXIT_OK, cell["reason"]
     assert "nothing built" in capsys.readouterr().out

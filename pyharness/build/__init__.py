@@ -73,7 +73,9 @@ class Staged:
         """An environment in which the subject imports this variant first."""
         env = dict(os.environ if base is None else base)
         if self.site_dir is not None:
-            env["PYTHONPATH"] = os.pathsep.join(p for p in (str(self.site_dir), env.get("PYTHONPATH", "")) if p)
+            env["PYTHONPATH"] = os.pathsep.join(
+                p for p in (str(self.site_dir), env.get("PYTHONPATH", "")) if p
+            )
             env[VARIANT_ENV] = self.variant
         if self.bin_dir is not None:
             env["PATH"] = os.pathsep.join((str(self.bin_dir), env.get("PATH", "")))
@@ -95,7 +97,9 @@ def unbuilt(variant: str) -> Staged:
     return Staged(variant, "none", None, None, None, frozenset())
 
 
-def stage(project: Project, variant_id: str, *, root: Path | None = None, phase: Phase | None = None) -> Staged:
+def stage(
+    project: Project, variant_id: str, *, root: Path | None = None, phase: Phase | None = None
+) -> Staged:
     """Build (when its inputs changed) and stage ``variant_id``; return where it is.
 
     Concurrent callers on one tree are serialised by a lock file.
@@ -110,7 +114,9 @@ def stage(project: Project, variant_id: str, *, root: Path | None = None, phase:
         return _stage_locked(project, variant.id, build_dir, phase or (lambda _: None))
 
 
-def _recipe(project: Project, variant_id: str, build_dir: Path) -> tuple[list[str], dict[str, str], dict[str, object]]:
+def _recipe(
+    project: Project, variant_id: str, build_dir: Path
+) -> tuple[list[str], dict[str, str], dict[str, object]]:
     """(pip arguments, environment additions, the recipe as recorded in the stamp)."""
     variant = project.variant(variant_id)
     stage_dir = build_dir / "stage"
@@ -171,7 +177,8 @@ def _stage_locked(project: Project, variant_id: str, build_dir: Path, phase: Pha
         result = proc.run(spec, sample_interval=None)
         if not result.ok:
             tail = "\n".join((_tail(log_path) + "\n" + result.stderr_tail).strip().splitlines()[-30:])
-            raise BuildError(f"building the {variant_id} variant of {project.name} failed ({result.describe()}); "
+            what = f"building the {variant_id} variant of {project.name}"
+            raise BuildError(f"{what} failed ({result.describe()}); "
                              f"log: {log_path}\n{tail}")  # fmt: skip
         stamp.write_text(json.dumps({"fingerprint": wanted, "recipe": recipe}, indent=1, default=str))
         rebuilt = True

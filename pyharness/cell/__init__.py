@@ -67,7 +67,11 @@ class Options:
 
 
 def run_cell(
-    project: Project, request: CellRequest, *, progress: Progress | None = None, options: Options | None = None
+    project: Project,
+    request: CellRequest,
+    *,
+    progress: Progress | None = None,
+    options: Options | None = None,
 ) -> CellReport:
     """Run one cell; return its report (also written). Raises ConfigError for a bad request."""
     cell_plan = plan(project, request)
@@ -212,7 +216,9 @@ def _derived(cell_plan: CellPlan, findings: Sequence[Finding]) -> tuple[Metric, 
     return (Metric("leaked_project", float(leaked), "bytes"),)
 
 
-def cap_uncounted(findings: Sequence[Finding], keep: int = UNCOUNTED_FINDINGS_KEPT) -> tuple[tuple[Finding, ...], Omitted]:
+def cap_uncounted(
+    findings: Sequence[Finding], keep: int = UNCOUNTED_FINDINGS_KEPT
+) -> tuple[tuple[Finding, ...], Omitted]:
     """Every counted finding and the ``keep`` largest uncounted ones; a count of the rest."""
     uncounted = [f for f in findings if not f.counts]
     if len(uncounted) <= keep:
@@ -264,4 +270,14 @@ def with_status(report: CellReport, status: Status, reason: str) -> CellReport:
     return replace(report, status=status, reason=reason)
 
 
-__all__ = ["CELL_FILE", "CellPlan", "CellRequest", "Options", "cap_uncounted", "in_ci", "plan", "run_cell", "run_plan"]
+__all__ = [
+    "CELL_FILE",
+    "CellPlan",
+    "CellRequest",
+    "Options",
+    "cap_uncounted",
+    "in_ci",
+    "plan",
+    "run_cell",
+    "run_plan",
+]

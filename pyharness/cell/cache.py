@@ -74,14 +74,17 @@ def tool_identity(runner: Runner) -> str:
     return str(identity()) if callable(identity) else runner.id
 
 
-def key(cell_plan: CellPlan, staged: Staged, runner: Runner, env: Mapping[str, str] | None = None) -> str | None:
+def key(
+    cell_plan: CellPlan, staged: Staged, runner: Runner, env: Mapping[str, str] | None = None
+) -> str | None:
     """The cell's key, or None when it cannot be cached (nothing staged: the environment is unknown)."""
     if staged.fingerprint is None:
         return None
     cell_dir = str(cell_plan.cell_dir)
     inherited = {k: v for k, v in (os.environ if env is None else env).items() if k not in VOLATILE_ENV}
     suppressions = sorted(
-        (p.name, _file_identity(str(p))) for p in (cell_plan.project.suppressions or Path("/nonexistent")).glob("*.supp")
+        (p.name, _file_identity(str(p)))
+        for p in (cell_plan.project.suppressions or Path("/nonexistent")).glob("*.supp")
     )
     doc = {
         "v": KEY_VERSION,

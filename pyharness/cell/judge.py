@@ -66,7 +66,9 @@ def command_judgement(plan: CellPlan, execution: Execution, tests: TestOutcome |
     if tests is not None:
         bad = tests.failures + tests.errors
         if bad:
-            names = ", ".join(tests.failed[:TESTS_NAMED]) + (" ..." if len(tests.failed) > TESTS_NAMED else "")
+            names = ", ".join(tests.failed[:TESTS_NAMED]) + (
+                " ..." if len(tests.failed) > TESTS_NAMED else ""
+            )
             return Judgement("fail", f"{bad} of {tests.tests} tests failed: {names}")
         if code == 0 or tool_code:
             return Judgement("pass", f"{tests.tests} tests passed ({tests.skipped} skipped)")
@@ -116,5 +118,7 @@ def decide(
     if judgement is None:
         return Verdict("error", "no verdict: the workload was not judged")
     if judgement.status == "pass" and not execution.result.ok and plan.scenario is not None:
-        return Verdict("error", with_stderr(f"subject {execution.result.describe()}", execution.result.stderr_tail))
+        return Verdict(
+            "error", with_stderr(f"subject {execution.result.describe()}", execution.result.stderr_tail)
+        )
     return Verdict(judgement.status, judgement.reason)

@@ -31,7 +31,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     p.add_argument("--runs", type=int, default=5, help="repetitions (default 5; 3 or more)")
     p.add_argument("--out", type=Path, metavar="PATH", help="default <project>/baselines/<platform>.json")
-    p.add_argument("--work-dir", type=Path, metavar="DIR", help="where the runs' cells go (default reports/baseline-<id>)")
+    p.add_argument(
+        "--work-dir",
+        type=Path,
+        metavar="DIR",
+        help="where the runs' cells go (default reports/baseline-<id>)",
+    )
     p.add_argument("--no-probes", action="store_true", help="skip the project's baseline-probes")
     add_project_option(p)
     add_progress_option(p)

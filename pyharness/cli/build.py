@@ -28,7 +28,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 def handle(args: argparse.Namespace, rest: Sequence[str]) -> int:
     project = load_project(args)
     if project.build == "none":
-        raise ConfigError(f"{project.name} is built by its user ([tool.pyharness] build = \"none\"): nothing to build")
+        raise ConfigError(
+            f'{project.name} is built by its user ([tool.pyharness] build = "none"): nothing to build'
+        )
     lines = []
     for variant in args.variants or list(project.variants):
         staged = build.stage(project, variant)

@@ -9,6 +9,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from pyharness import project as projects
 from pyharness.model import new_run_id
@@ -36,10 +37,12 @@ EXIT_CODES_HELP = """exit codes:
 Sub = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 
-def command_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, **kwargs: str) -> argparse.ArgumentParser:
+def command_parser(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, **kwargs: Any
+) -> argparse.ArgumentParser:
     """A subcommand parser with the shared epilog and formatting."""
     kwargs.setdefault("epilog", EXIT_CODES_HELP)
-    return sub.add_parser(name, formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs)  # type: ignore[arg-type]
+    return sub.add_parser(name, formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs)
 
 
 def add_project_option(p: argparse.ArgumentParser) -> None:

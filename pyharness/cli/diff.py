@@ -148,7 +148,9 @@ def compute(req: Request) -> diff.RunDiff:
     after = load_summary(req.runs[-1])
     if req.against_baseline:
         if req.baselines_file is None and req.baselines_dir is None:
-            raise ConfigError("--against-baseline needs a baselines FILE, or a project with a baselines folder")
+            raise ConfigError(
+                "--against-baseline needs a baselines FILE, or a project with a baselines folder"
+            )
         path = req.baselines_file or _platform_file(after, req.baselines_dir)  # type: ignore[arg-type]
         return diff.against_baseline(after, baselines.load(path))
     before = load_summary(req.runs[0])

@@ -38,7 +38,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="the run's directory (default <project>/reports/$PYHARNESS_RUN_ID, else a new run id)",
     )
     p.add_argument("--timeout", type=float, metavar="S", help="every cell's time limit in seconds, as it is")
-    p.add_argument("--no-build", action="store_true", help="build nothing: run against the environment as it is")
+    p.add_argument(
+        "--no-build", action="store_true", help="build nothing: run against the environment as it is"
+    )
     p.add_argument(
         "--fresh",
         action="store_true",

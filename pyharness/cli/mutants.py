@@ -42,8 +42,19 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         epilog=MUTANTS_EXIT_HELP,
     )
     p.add_argument("names", nargs="*", metavar="MUTANT", help="mutants to run (default: all)")
-    p.add_argument("--tools", nargs="+", choices=list(TOOLS), metavar="TOOL", help="tools to run (default: the project's)")
-    p.add_argument("--json", type=Path, metavar="PATH", help="write the results (the docs' table reads docs/mutants-results.json)")
+    p.add_argument(
+        "--tools",
+        nargs="+",
+        choices=list(TOOLS),
+        metavar="TOOL",
+        help="tools to run (default: the project's)",
+    )
+    p.add_argument(
+        "--json",
+        type=Path,
+        metavar="PATH",
+        help="write the results (the docs' table reads docs/mutants-results.json)",
+    )
     add_project_option(p)
     add_progress_option(p)
     p.set_defaults(handler=handle)
@@ -55,7 +66,9 @@ def handle(args: argparse.Namespace, rest: Sequence[str]) -> int:
     if args.names:
         unknown = sorted(set(args.names) - {m.name for m in found})
         if unknown:
-            raise ConfigError(f"unknown mutant(s) {', '.join(unknown)}; choose from {', '.join(m.name for m in found)}")
+            raise ConfigError(
+                f"unknown mutant(s) {', '.join(unknown)}; choose from {', '.join(m.name for m in found)}"
+            )
         found = [m for m in found if m.name in args.names]
     tools = tuple(args.tools or project.tools)
     outcomes = mutants.run(project, found, tools, progress=not args.no_progress)

@@ -7,7 +7,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pyharness import project as projects
-from pyharness.cli.common import add_baselines_option, add_project_option, command_parser, load_project, print_run
+from pyharness.cli.common import (
+    add_baselines_option,
+    add_project_option,
+    command_parser,
+    load_project,
+    print_run,
+)
 from pyharness.errors import ConfigError
 from pyharness.report.collect import finish_run
 
@@ -38,5 +44,7 @@ def handle(args: argparse.Namespace, rest: Sequence[str]) -> int:
         if args.project is not None:
             raise
         project = projects.load(args.dir, search=True)  # a report directory inside the project
-    summary, written = finish_run(args.dir, project=project, run_id=args.run_id, baselines_file=args.baselines)
+    summary, written = finish_run(
+        args.dir, project=project, run_id=args.run_id, baselines_file=args.baselines
+    )
     return print_run(summary, written)

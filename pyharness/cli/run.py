@@ -37,7 +37,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument(
         "--variant",
         metavar="ID",
-        help="build variant (default: the tool's: " + ", ".join(f"{t.id}->{t.variant}" for t in TOOLS.values()) + ")",
+        help="build variant (default: the tool's: "
+        + ", ".join(f"{t.id}->{t.variant}" for t in TOOLS.values())
+        + ")",
     )
     p.add_argument("--sweep", action="store_true", help="the pre-release sizes instead of the quick ones")
     p.add_argument("--json", type=Path, metavar="PATH", help="also write the cell report to PATH")
@@ -45,7 +47,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "--out-dir",
         type=Path,
         metavar="DIR",
-        help="the run's report directory; the cell goes in DIR/<cell id>/ (default <project>/reports/<run id>)",
+        help="the run's report directory; the cell goes in DIR/<cell id>/ "
+        "(default <project>/reports/<run id>)",
     )
     p.add_argument(
         "--timeout",
@@ -61,7 +64,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         metavar="S",
         help=f"RSS sampling interval (default {proc.DEFAULT_SAMPLE_INTERVAL_S})",
     )
-    p.add_argument("--no-build", action="store_true", help="build nothing: run against the environment as it is")
+    p.add_argument(
+        "--no-build", action="store_true", help="build nothing: run against the environment as it is"
+    )
     add_project_option(p)
     add_progress_option(p)
     p.set_defaults(handler=handle)
@@ -85,7 +90,9 @@ def handle(args: argparse.Namespace, rest: Sequence[str]) -> int:
     report = cell.run_plan(cell_plan, progress=Progress(cell_plan.id, enabled=not args.no_progress))
     lines = [f"{report.id}: {report.status}: {report.reason}"]
     lines.extend(
-        f"  {f.tool} {f.kind} at {f.project_frame.where()}" for f in report.findings if f.counts and f.project_frame
+        f"  {f.tool} {f.kind} at {f.project_frame.where()}"
+        for f in report.findings
+        if f.counts and f.project_frame
     )
     for metric in report.metrics:
         mark = "" if metric.verdict == "info" else f"  [{metric.verdict}]"

@@ -28,7 +28,9 @@ id is looked up in the current project's [tool.pyharness.workloads].
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     # Listed for `pyharness --help`; main() hands `scenario ...` to ``subject`` before parsing.
-    command_parser(sub, "scenario", help="run one scenario in this process (the subject side of a cell)", add_help=False)  # type: ignore[arg-type]
+    command_parser(
+        sub, "scenario", help="run one scenario in this process (the subject side of a cell)", add_help=False
+    )
 
 
 def entry_of(name: str) -> str:
@@ -37,7 +39,10 @@ def entry_of(name: str) -> str:
     project = projects.load()
     workload = project.workload(name)
     if workload.scenario is None:
-        raise ConfigError(f"workload {name!r} of {project.name} is a command, not a scenario: {' '.join(workload.command or ())}")
+        raise ConfigError(
+            f"workload {name!r} of {project.name} is a command, not a scenario: "
+            f"{' '.join(workload.command or ())}"
+        )
     return workload.scenario
 
 

@@ -44,7 +44,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         epilog=SELFTEST_EXIT_HELP,
     )
     p.add_argument("select", nargs="*", metavar="TOOL|CANARY|WORKLOAD", help="what to run (default: all)")
-    p.add_argument("--run-dir", type=Path, metavar="DIR", help="the run's directory (default reports/selftest-<run id>)")
+    p.add_argument(
+        "--run-dir", type=Path, metavar="DIR", help="the run's directory (default reports/selftest-<run id>)"
+    )
     p.add_argument(
         "--disable-detector",
         action="append",
@@ -73,7 +75,12 @@ def handle(args: argparse.Namespace, rest: Sequence[str]) -> int:
     )
     text = io.StringIO()
     selftest.render(table, outcome.comparison, text, seconds=outcome.seconds)
-    print_lines([*text.getvalue().splitlines(), f"report: {outcome.written.summary_md} (also summary.json, junit.xml, report.html)"])
+    print_lines(
+        [
+            *text.getvalue().splitlines(),
+            f"report: {outcome.written.summary_md} (also summary.json, junit.xml, report.html)",
+        ]
+    )
     if outcome.comparison.errors:
         return EXIT_ERROR
     return EXIT_OK if outcome.comparison.ok else EXIT_FAIL

@@ -41,14 +41,15 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p = command_parser(
         sub,
         "wrap",
-        usage="pyharness wrap --tool TOOL [--variant V] [--no-build] [--out-dir DIR] [--json PATH] [...] -- CMD ...",
+        usage="pyharness wrap --tool TOOL [--variant V] [--no-build] [--out-dir DIR] [--json PATH] [...] "
+        "-- CMD ...",
         help="run any command under a tool and write its cell report",
         description="Run CMD (e.g. `python -m pytest tests/`) under the tool, in the current directory, "
         "then the tool's follow-ups and parser, and write the same cell report as a workload's (workload "
         "`wrap-<name>`). Inside a project the tool's variant is built first and put ahead on PYTHONPATH "
         "(--no-build: use the environment as it is). Example: "
         "`pyharness wrap --tool valgrind -- python -m pytest tests/test_mine.py -q`.",
-        epilog=None,  # type: ignore[arg-type]
+        epilog=None,
     )
     p.add_argument("--tool", required=True, choices=list(TOOLS), help="measurement tool")
     p.add_argument("--variant", metavar="ID", help="build variant (default: the tool's)")
@@ -57,7 +58,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "--out-dir",
         type=Path,
         metavar="DIR",
-        help="the run's report directory; the cell goes in DIR/<cell id>/ (default <project>/reports/<run id>)",
+        help="the run's report directory; the cell goes in DIR/<cell id>/ "
+        "(default <project>/reports/<run id>)",
     )
     p.add_argument("--json", type=Path, metavar="PATH", help="also write the cell report to PATH")
     p.add_argument("--timeout", type=float, metavar="S", help="the time limit in seconds, as it is")
@@ -90,7 +92,9 @@ def wrap_project(args: argparse.Namespace, cwd: Path) -> Project:
 def handle(args: argparse.Namespace, rest: Sequence[str]) -> int:
     command = tuple(rest)
     if not command:
-        raise ConfigError("no command to wrap: give it after `--`, e.g. `pyharness wrap --tool asan -- python -m pytest`")
+        raise ConfigError(
+            "no command to wrap: give it after `--`, e.g. `pyharness wrap --tool asan -- python -m pytest`"
+        )
     if command[0] not in _PYTHONS and shutil.which(command[0]) is None:
         raise ConfigError(f"command not found: {command[0]!r}")
     cwd = Path.cwd()
@@ -111,9 +115,13 @@ def handle(args: argparse.Namespace, rest: Sequence[str]) -> int:
     if not cell_plan.build:
         lines.append("  (nothing built: the command ran against the environment as it is)")
     lines.extend(
-        f"  {f.tool} {f.kind} at {f.project_frame.where()}" for f in report.findings if f.counts and f.project_frame
+        f"  {f.tool} {f.kind} at {f.project_frame.where()}"
+        for f in report.findings
+        if f.counts and f.project_frame
     )
-    lines.append(f"  report: {cell_plan.cell_dir / cell.CELL_FILE} (the command's output: subject.stdout/.stderr)")
+    lines.append(
+        f"  report: {cell_plan.cell_dir / cell.CELL_FILE} (the command's output: subject.stdout/.stderr)"
+    )
     if args.json:
         lines.append(f"  report: {args.json}")
     print_lines(lines)

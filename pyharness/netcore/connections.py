@@ -166,7 +166,8 @@ def run(args: argparse.Namespace, events: EventLog) -> None:
         )
         if not failure and after["fds"] > start_fds + FD_SLACK:
             failure = (
-                f"fds {start_fds} -> {after['fds']} after every client left: the server's sockets are not closed"
+                f"fds {start_fds} -> {after['fds']} after every client left: "
+                "the server's sockets are not closed"
             )
         events.emit(
             "result",

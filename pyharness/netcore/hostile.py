@@ -17,6 +17,7 @@ result event lists each case with ``ok`` and, when not, the problem.
 from __future__ import annotations
 
 import argparse
+import functools
 import random
 import select
 import socket
@@ -85,7 +86,9 @@ class Cases:
         before = self.server.stats()["messages_received"]
         for i in range(10):
             self.good.send(b"good %d" % i, timeout=WAIT_S)
-        _expect(self.server.wait_for(messages=before + 10, timeout=WAIT_S), "the good client was not served after")
+        _expect(
+            self.server.wait_for(messages=before + 10, timeout=WAIT_S), "the good client was not served after"
+        )
 
     def errors(self) -> int:
         return int(self.server.stats()["protocol_errors"])
@@ -120,14 +123,19 @@ class Cases:
             self.server.wait_for(messages=start + self.rounds, sessions=1, timeout=WAIT_S),
             f"truncated streams: {self.server.stats()}",
         )
-        _expect(self.server.stats()["messages_received"] == start + self.rounds, "a partial frame was delivered")
+        _expect(
+            self.server.stats()["messages_received"] == start + self.rounds, "a partial frame was delivered"
+        )
 
     def resets_mid_frame(self) -> None:
         socks = [socket.create_connection((LOOPBACK, self.port), timeout=WAIT_S) for _ in range(self.rounds)]
         for s in socks:
             s.sendall(struct.pack(">I", 500) + b"r" * 100)
             _reset(s)
-        _expect(self.server.wait_for(sessions=1, timeout=WAIT_S), f"reset sessions not closed: {self.server.stats()}")
+        _expect(
+            self.server.wait_for(sessions=1, timeout=WAIT_S),
+            f"reset sessions not closed: {self.server.stats()}",
+        )
 
     def half_close(self) -> None:
         start = self.server.stats()["messages_received"]
@@ -135,7 +143,10 @@ class Cases:
             s.sendall(_frame(b"last words"))
             s.shutdown(socket.SHUT_WR)
             _expect(_closed_by_server(s), "the server did not close after the peer's half-close")
-        _expect(self.server.wait_for(messages=start + 1, timeout=WAIT_S), "the frame before the half-close was lost")
+        _expect(
+            self.server.wait_for(messages=start + 1, timeout=WAIT_S),
+            "the frame before the half-close was lost",
+        )
 
     def peer_never_reads(self) -> None:
         echo = self.nc.MessagingServer("echo", echo=True, write_high_water=256 * KIB)
@@ -151,9 +162,13 @@ class Cases:
                         sent += s.send(frame[sent % len(frame) :])  # resume mid-frame
                     except BlockingIOError:
                         select.select([], [s], [], 0.5)
-                _expect(echo.stats()["reads_paused"] >= 1, "the server never paused a peer that does not read")
+                _expect(
+                    echo.stats()["reads_paused"] >= 1, "the server never paused a peer that does not read"
+                )
                 _reset(s)
-            _expect(echo.wait_for(sessions=0, timeout=WAIT_S), "the non-reading peer's session was not closed")
+            _expect(
+                echo.wait_for(sessions=0, timeout=WAIT_S), "the non-reading peer's session was not closed"
+            )
         finally:
             echo.stop()
 
@@ -196,7 +211,9 @@ class Cases:
                         break  # the client stopped reading: the flood is held back by TCP
             frames = int(client.stats()["inbox_frames"])
             # On the wire an empty frame is its 4-byte header: the inbox mark bounds them all.
-            _expect(frames * 4 <= INBOX + 4, f"the client holds {frames:,} empty frames: its inbox is unbounded")
+            _expect(
+                frames * 4 <= INBOX + 4, f"the client holds {frames:,} empty frames: its inbox is unbounded"
+            )
             client.abort()
 
     def server_resets_mid_frame(self, listener: socket.socket) -> None:
@@ -218,7 +235,10 @@ class Cases:
                     raised = True
                     break
             _expect(raised, "a server that never reads never caused backpressure")
-            _expect(int(client.stats()["queued_bytes"]) <= SEND_QUEUE + len(payload) + 4, "the send queue passed its mark")
+            _expect(
+                int(client.stats()["queued_bytes"]) <= SEND_QUEUE + len(payload) + 4,
+                "the send queue passed its mark",
+            )
             client.abort()
 
 
@@ -259,7 +279,7 @@ def run(args: argparse.Namespace, events: EventLog) -> None:
                 listener.bind((LOOPBACK, 0))
                 listener.listen(8)
                 listener.settimeout(WAIT_S)
-                report.append(_one(events, name, lambda: hostile_server(listener), cases))
+                report.append(_one(events, name, functools.partial(hostile_server, listener), cases))
             peak_growth = max(peak_growth, self_stats()["rss"] - first["rss"])
         stats = cases.server.stats()
         events.checkpoint("end", **self_stats())

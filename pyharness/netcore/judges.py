@@ -346,7 +346,12 @@ def _stability(events: Sequence[Event], result: Event, limits: RssLimits) -> Jud
         limits.drift_bytes,
         f"RSS growth over {span:,.0f} cycles after warm-up (Theil-Sen slope {robust.slope:,.1f} B/cycle)",
     )
-    details["growth"] = {"method": "Theil-Sen", "from_cycle": xs[0], "to_cycle": xs[-1], "points": len(series)}
+    details["growth"] = {
+        "method": "Theil-Sen",
+        "from_cycle": xs[0],
+        "to_cycle": xs[-1],
+        "points": len(series),
+    }
     summary = (
         f"RSS slope {robust.slope:,.1f} B/cycle after {warmup:,} warm-up cycles, drift {drift:,.0f} B "
         f"over {span:,.0f} cycles{_limit_note(limits.drift_bytes)}; fds and sessions back to start"

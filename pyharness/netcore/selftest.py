@@ -58,27 +58,51 @@ _growth = Canary(
 
 PLAN = Plan(
     canaries=(
-        _canary("leak", "malloc'd block whose only pointer is lost", {"asan", "valgrind", "heaptrack", "memray"},
-                "--nbytes", str(LEAK_BYTES)),
+        _canary(
+            "leak",
+            "malloc'd block whose only pointer is lost",
+            {"asan", "valgrind", "heaptrack", "memray"},
+            "--nbytes",
+            str(LEAK_BYTES),
+        ),
         # TSan reports a use after free (its runtime tracks freed blocks) every run; the read past
         # this array it reports only when it lands in a freed neighbour: 5 of 5 runs through the
         # scenario in one measurement, silent in a self-test run after: either is fine.
-        _canary("heap_overflow_read", "reads one int past a heap array", {"asan", "valgrind"},
-                may=frozenset({"tsan"})),
+        _canary(
+            "heap_overflow_read",
+            "reads one int past a heap array",
+            {"asan", "valgrind"},
+            may=frozenset({"tsan"}),
+        ),
         _canary("use_after_free", "reads a heap array after delete[]", {"asan", "valgrind", "tsan"}),
         _canary("uninitialised_branch", "branches on never-written heap memory", {"valgrind"}),
         _canary("signed_overflow", "x + INT_MAX in int arithmetic (UBSan)", {"asan"}),
         _canary("race", "two threads write one plain int with the GIL released", {"tsan"}),
         _growth,
-    ),  # fmt: skip
+    ),
     clean=(
-        Workload("connections", "idle connections", scenario=CONNECTIONS, expected_s={"quick": 5.0},
-                 sizes=_per_tool(("--connections", "1000"), ("--connections", "100"))),
-        Workload("messages", "1 KiB frames", scenario=MESSAGES, expected_s={"quick": 3.0},
-                 sizes=_per_tool(("--messages", "20000"), ("--messages", "2000"))),
-        Workload("stability", "connect/send/disconnect cycles", scenario=STABILITY, expected_s={"quick": 3.0},
-                 sizes=_per_tool(("--cycles", "200"), ("--cycles", "50"))),
-    ),  # fmt: skip
+        Workload(
+            "connections",
+            "idle connections",
+            scenario=CONNECTIONS,
+            expected_s={"quick": 5.0},
+            sizes=_per_tool(("--connections", "1000"), ("--connections", "100")),
+        ),
+        Workload(
+            "messages",
+            "1 KiB frames",
+            scenario=MESSAGES,
+            expected_s={"quick": 3.0},
+            sizes=_per_tool(("--messages", "20000"), ("--messages", "2000")),
+        ),
+        Workload(
+            "stability",
+            "connect/send/disconnect cycles",
+            scenario=STABILITY,
+            expected_s={"quick": 3.0},
+            sizes=_per_tool(("--cycles", "200"), ("--cycles", "50")),
+        ),
+    ),
     clean_tools=CLEAN_TOOLS,
     slow_tools=SLOW,
 )

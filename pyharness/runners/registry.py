@@ -40,7 +40,9 @@ def _module(kind: str, tool_id: str) -> ModuleType:
     except ModuleNotFoundError as err:
         if err.name != name:
             raise  # the module exists but one of its own imports is missing: a real bug
-        raise HarnessError(f"the {tool_id!r} tool has no {kind[:-1]} yet: {name} is not part of this build") from err
+        raise HarnessError(
+            f"the {tool_id!r} tool has no {kind[:-1]} yet: {name} is not part of this build"
+        ) from err
 
 
 def runner_for(tool_id: str) -> Runner:

@@ -38,12 +38,12 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 import memray  # noqa: E402
+from pyharness.parsers.attribution import attribute  # noqa: E402
 
 from pyharness import build  # noqa: E402
 from pyharness.errors import ParseError  # noqa: E402
 from pyharness.model import ParsedCell  # noqa: E402
 from pyharness.parsers import memray as memray_parser  # noqa: E402
-from pyharness.parsers.attribution import attribute  # noqa: E402
 from pyharness.runners.base import LaunchSpec, RunContext  # noqa: E402
 from pyharness.runners.memray import CAPTURE_FILE, MemrayRunner  # noqa: E402
 

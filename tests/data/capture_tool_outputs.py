@@ -37,6 +37,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from pyharness.parsers.attribution import attribute_all  # noqa: E402
+
 from pyharness import build  # noqa: E402
 from pyharness.errors import ParseError  # noqa: E402
 from pyharness.matrix import TOOLS  # noqa: E402
@@ -45,7 +47,6 @@ from pyharness.parsers import asan as asan_parser  # noqa: E402
 from pyharness.parsers import heaptrack as heaptrack_parser  # noqa: E402
 from pyharness.parsers import tsan as tsan_parser  # noqa: E402
 from pyharness.parsers import valgrind as valgrind_parser  # noqa: E402
-from pyharness.parsers.attribution import attribute_all  # noqa: E402
 from pyharness.runners import tsan as tsan_runner  # noqa: E402
 from pyharness.runners.asan import AsanRunner  # noqa: E402
 from pyharness.runners.base import LaunchSpec  # noqa: E402

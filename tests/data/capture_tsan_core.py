@@ -31,10 +31,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from pyharness.parsers.attribution import attribute_all  # noqa: E402
+
 from pyharness import build  # noqa: E402
 from pyharness.model import Frame  # noqa: E402
 from pyharness.parsers import tsan as tsan_parser  # noqa: E402
-from pyharness.parsers.attribution import attribute_all  # noqa: E402
 from pyharness.runners.base import LaunchSpec, RunContext  # noqa: E402
 from pyharness.runners.tsan import TsanRunner  # noqa: E402
 

@@ -7,9 +7,9 @@ import logging
 import sys
 from pathlib import Path
 
+from pyharness.errors import HarnessError
 from pyharness.netcore.bench import runner, table
 from pyharness.netcore.bench.catalogue import DEFAULT, PEER_IDS, QUICK, SCENARIOS
-from pyharness.errors import HarnessError
 
 MIN_RUNS = 3
 DEFAULT_REPORTS = Path("reports/bench")
