@@ -476,3 +476,51 @@ def test_send_arguments(netcore: ModuleType, server) -> None:  # type: ignore[no
     client.disconnect()
     with pytest.raises(netcore.NotConnectedError, match=r"not connected \(disconnected\)"):
         client.send(b"after")
+
+
+def test_send_repeated_stopped_mid_frame_keeps_the_stream_whole(netcore: ModuleType) -> None:
+    """Written straight from the caller's buffer, a frame cut by backpressure is
+    finished through the queue: the peer decodes whole frames, then the next one."""
+    with socket.socket() as listener:
+        listener.bind((HOST, 0))
+        listener.listen(1)
+        client = netcore.MessagingClient("direct", send_high_water=1 << 20)
+        client.connect(HOST, listener.getsockname()[1])
+        peer, _ = listener.accept()
+        with peer:
+            payload = bytes(range(256)) * 16  # 4 KiB: written from the caller's buffer
+            with pytest.raises(netcore.BackpressureError, match="did not drain"):
+                client.send_repeated(payload, 1_000_000, timeout=0.5)  # bounded: 4 GiB never fit
+            sent = client.stats()["messages_sent"]
+            assert 0 < sent < 1_000_000
+            client.send(b"tail")
+            decoder = netcore.FrameDecoder()
+            frames = 0
+            peer.settimeout(10)
+            for _ in range(1_000_000):  # bounded: until the tail frame arrives
+                got = decoder.feed(peer.recv(1 << 20))
+                if got and got[-1] == b"tail":
+                    assert all(f == payload for f in got[:-1])
+                    frames += len(got) - 1
+                    break
+                assert all(f == payload for f in got)
+                frames += len(got)
+            assert frames == sent
+        client.abort()
+
+
+def test_send_repeated_and_send_from_two_threads(netcore: ModuleType, server) -> None:  # type: ignore[no-untyped-def]
+    client = connect(netcore, server.port)
+    big, small = 20_000, 20_000
+    t = threading.Thread(target=client.send_repeated, args=(b"R" * 2048, big))
+    t.start()
+    for i in range(small):
+        client.send(b"s%d" % i, timeout=10.0)
+    t.join(timeout=60)
+    assert not t.is_alive()
+    client.flush(timeout=30)
+    assert server.wait_for(messages=big + small, timeout=30), server.stats()
+    stats = server.stats()
+    assert stats["protocol_errors"] == 0
+    assert stats["bytes_received"] == big * 2048 + sum(len(b"s%d" % i) for i in range(small))
+    client.disconnect()

@@ -369,7 +369,8 @@ PYBIND11_MODULE(_netcore, m, py::multiple_interpreters::not_supported()) {
             py::gil_scoped_release nogil;
             c.disconnect(timeout);
           },
-          "timeout"_a = 5.0, "Graceful close: flush, half-close, wait for the peer to close.")
+          "timeout"_a = 5.0,
+          "Graceful close: hand every queued byte to the kernel, then close (the peer reads all, then EOF).")
       .def("abort", &netcore::messaging_client::abort, py::call_guard<py::gil_scoped_release>(),
            "Close at once, dropping anything queued.")
       .def("stats", [](const netcore::messaging_client& c) { return client_stats_dict(c.stats()); })

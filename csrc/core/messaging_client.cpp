@@ -1,6 +1,7 @@
 #include "messaging_client.hpp"
 
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -34,6 +35,12 @@ constexpr std::size_t send_repeated_chunk = 256 * 1024;
 /// Bytes send_repeated lets queue up before it waits for the reactor (see there).
 constexpr std::size_t send_repeated_depth = 1024 * 1024;
 constexpr int reads_per_event = 4;
+/// Smallest frame send_repeated writes straight from the caller's buffer: an
+/// iovec pair per frame pays off once frames are large (small ones are queued,
+/// so each syscall still carries many bytes).
+constexpr std::size_t direct_write_min_frame = 512;
+/// iovec entries per sendmsg (IOV_MAX on Linux): 512 header/payload pairs.
+constexpr std::size_t max_iov = 1024;
 
 }  // namespace
 
@@ -65,6 +72,9 @@ messaging_client::~messaging_client() {
   // Still open, or closed so recently that an event or task may refer to us:
   // close on the loop and wait, which also lets every earlier task finish.
   reactor_->run_sync([this] { close_on_loop("client destroyed"); });
+  // A task posted after that one and before the close (a drain's buffer release)
+  // may still refer to us; none is posted once closed, so this ends.
+  while (tasks_in_flight_.load(std::memory_order_acquire) != 0) reactor_->run_sync([] {});
 }
 
 bool messaging_client::quiescent_locked() const {
@@ -196,7 +206,8 @@ void messaging_client::write_pending_locked() {
   // Every queued byte still in pending_ means the reactor's writing_ is done and
   // it cannot start another write without this lock: this thread may write, in
   // order, without a hand-off. fd_ is open while connected (it closes under the lock).
-  if (state_ != state::connected || pending_.empty() || queued_bytes_.load() != pending_.size()) return;
+  if (state_ != state::connected || direct_writer_ || pending_.empty() || queued_bytes_.load() != pending_.size())
+    return;
   std::size_t off = 0;
   while (off < pending_.size()) {
     const ssize_t n = ::send(fd_.get(), pending_.data() + off, pending_.size() - off, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -244,6 +255,11 @@ void messaging_client::send_repeated(const char* data, std::size_t size, std::ui
   while (count > 0) {
     lock.lock();
     if (state_ != state::connected) throw_not_connected_locked("send");
+    if (need >= direct_write_min_frame && queued_bytes_.load() == 0) {
+      count -= write_repeated_locked(lock, header, data, size, count, timeout_s);
+      lock.unlock();
+      continue;
+    }
     const auto room_for_one = [&] {
       const std::size_t queued = queued_bytes_.load();
       return queued == 0 || queued + need <= depth || state_ != state::connected;
@@ -270,6 +286,92 @@ void messaging_client::send_repeated(const char* data, std::size_t size, std::ui
     schedule_flush_locked();
     lock.unlock();
   }
+}
+
+std::uint64_t messaging_client::write_repeated_locked(std::unique_lock<std::mutex>& lock, const char* header,
+                                                      const char* data, std::size_t size, std::uint64_t count,
+                                                      double timeout_s) {
+  // Nothing is queued and the lock is held: the reactor is not writing and
+  // cannot start (drain takes the lock). Each sendmsg runs under the lock, so
+  // fd_ stays open (it closes under the lock); waits for room release it, with
+  // direct_writer_ set so nobody else writes into the middle of a frame.
+  const std::size_t need = frame_header_size + size;
+  std::uint64_t done = 0;   // frames wholly written
+  std::size_t partial = 0;  // bytes of frame `done` already written
+  direct_writer_ = true;
+  struct writer_exit {
+    messaging_client& self;
+    ~writer_exit() {
+      self.direct_writer_ = false;
+      self.writable_wait_ = false;
+      try {
+        // Frames other callers queued meanwhile (their drain found us writing).
+        if (!self.pending_.empty() && self.state_ == state::connected) self.schedule_flush_locked();
+      } catch (...) {
+        // Out of memory for the task: the next send or flush schedules it again.
+      }
+    }
+  } on_exit{*this};
+  const auto finish = [&] {
+    // A frame begun is finished through the queue, so the stream stays whole.
+    if (partial > 0 && state_ == state::connected) {
+      const std::size_t rest = need - partial;
+      grow_pending_locked(rest);
+      if (partial < frame_header_size) {
+        pending_.append(header + partial, frame_header_size - partial);
+        pending_.append(data, size);
+      } else {
+        pending_.append(data + (partial - frame_header_size), rest);
+      }
+      queued_bytes_ += rest;
+      ++done;
+    }
+    partial = 0;
+    messages_sent_ += done;
+    bytes_sent_ += done * size;
+    return done;
+  };
+  iovec iov[max_iov];
+  while (done < count) {
+    if (state_ != state::connected) {
+      finish();
+      throw_not_connected_locked("send");
+    }
+    std::size_t k = 0;
+    std::size_t skip = partial;
+    for (std::uint64_t f = done; f < count && k + 2 <= max_iov; ++f, skip = 0) {
+      if (skip < frame_header_size) {
+        iov[k++] = {const_cast<char*>(header + skip), frame_header_size - skip};
+        iov[k++] = {const_cast<char*>(data), size};
+      } else {
+        iov[k++] = {const_cast<char*>(data + (skip - frame_header_size)), need - skip};
+      }
+    }
+    msghdr msg{};
+    msg.msg_iov = iov;
+    msg.msg_iovlen = k;
+    const ssize_t n = ::sendmsg(fd_.get(), &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) {
+      const std::size_t total = partial + static_cast<std::size_t>(n);
+      done += total / need;
+      partial = total % need;
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    // Full (or failed: the reactor sees the error and closes): wait for EPOLLOUT.
+    writable_wait_ = true;
+    post_task([this] {
+      if (fd_) set_interest(interest_ | EPOLLOUT);
+    });
+    const bool woke =
+        wait_locked(lock, deadline_after(timeout_s), [&] { return !writable_wait_ || state_ != state::connected; });
+    if (!woke) {
+      finish();
+      throw backpressure_error("send queue of client '" + name_ + "' did not drain for " + seconds(timeout_s) +
+                               ": the peer is not reading");
+    }
+  }
+  return finish();
 }
 
 void messaging_client::flush(double timeout_s) {
@@ -395,11 +497,29 @@ void messaging_client::drain() {
   while (fd_) {
     if (writing_off_ >= writing_.size()) {
       std::lock_guard<std::mutex> lock(mutex_);
+      if (direct_writer_) {
+        // A caller writes the socket itself; it was waiting for room (or this
+        // is a posted drain it will redo when it is done).
+        writable_wait_ = false;
+        flush_scheduled_ = false;
+        cv_.notify_all();
+        set_interest(interest_ & ~std::uint32_t{EPOLLOUT});
+        return;
+      }
       if (pending_.empty()) {
         flush_scheduled_ = false;
-        writing_.release();  // an idle client owns no buffer
-        pending_.release();
         writing_off_ = 0;
+        writing_.clear();
+        // An idle client owns no buffer, but a sender that keeps the queue short
+        // empties it between bursts: freeing and regrowing both buffers each time
+        // cost a copy per doubling and fresh pages (page faults). Free them after
+        // this batch, if the queue is still empty then. (A posted task, not a
+        // deferred one: tasks run in order, so one the destructor posts later
+        // runs after this, and tasks_in_flight_ counts it.)
+        if (!release_deferred_) {
+          release_deferred_ = true;
+          post_task([this] { release_if_idle(); });
+        }
         cv_.notify_all();
         set_interest(interest_ & ~std::uint32_t{EPOLLOUT});
         return;
@@ -484,6 +604,15 @@ bool messaging_client::decode_locked(const char* data, std::size_t size, std::st
     cv_.notify_all();
   }
   return error.empty();
+}
+
+void messaging_client::release_if_idle() {
+  release_deferred_ = false;
+  if (writing_off_ < writing_.size()) return;
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!pending_.empty() || direct_writer_) return;  // busy again: the next drain decides
+  writing_.release();
+  pending_.release();
 }
 
 void messaging_client::read_ready() {

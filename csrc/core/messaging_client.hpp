@@ -68,8 +68,11 @@ class messaging_client final : public io_handler {
   /// Queues one frame. With `timeout_s` > 0 waits that long for queue room,
   /// otherwise throws backpressure_error at once when the queue is full.
   void send(const char* data, std::size_t size, double timeout_s);
-  /// Queues `count` copies of one frame, waiting for room as needed (up to
+  /// Sends `count` copies of one frame, waiting for room as needed (up to
   /// `timeout_s` for each wait). Drives the core without a per-frame call.
+  /// With nothing queued, frames of 512 bytes or more are written from this
+  /// thread straight from `data` (sendmsg over an iovec of header/payload
+  /// pairs: no queue copy, no reactor hop); otherwise they are queued.
   void send_repeated(const char* data, std::size_t size, std::uint64_t count, double timeout_s);
   /// Waits until every queued byte is handed to the kernel (writing from this
   /// thread when the reactor is not writing). Throws timeout_error.
@@ -102,11 +105,14 @@ class messaging_client final : public io_handler {
   bool enqueue_locked(std::unique_lock<std::mutex>& lock, std::size_t need, double timeout_s);
   void schedule_flush_locked();
   void write_pending_locked();
+  std::uint64_t write_repeated_locked(std::unique_lock<std::mutex>& lock, const char* header, const char* data,
+                                      std::size_t size, std::uint64_t count, double timeout_s);
   bool quiescent_locked() const;
   template <class Task>
   void post_task(Task task);
   void grow_pending_locked(std::size_t more);
   void drain();                                                                // reactor thread
+  void release_if_idle();                                                      // reactor thread
   void read_ready();                                                           // reactor thread
   std::size_t read_room_locked() const;                                        // reactor thread, mutex_ held
   bool decode_locked(const char* data, std::size_t size, std::string& error);  // reactor thread, mutex_ held
@@ -128,7 +134,8 @@ class messaging_client final : public io_handler {
   byte_buffer writing_;  ///< bytes being written, swapped out of `pending_`
   std::size_t writing_off_ = 0;
   std::uint32_t interest_ = 0;
-  bool registered_ = false;  ///< fd_ is in the reactor's epoll set (see pause_reading)
+  bool release_deferred_ = false;  ///< release_if_idle is due after this batch
+  bool registered_ = false;        ///< fd_ is in the reactor's epoll set (see pause_reading)
 
   // Shared state, guarded by mutex_.
   mutable std::mutex mutex_;
@@ -141,6 +148,10 @@ class messaging_client final : public io_handler {
   std::atomic<std::size_t> queued_bytes_{0};
   std::atomic<int> waiters_{0};  ///< threads blocked on cv_ (see wait_locked)
   bool flush_scheduled_ = false;
+  /// A caller is writing on the socket itself (send_repeated): neither the
+  /// reactor nor another caller writes until it is done, so its frames stay whole.
+  bool direct_writer_ = false;
+  bool writable_wait_ = false;  ///< that caller waits for EPOLLOUT (the reactor clears it)
   bool read_paused_ = false;
   byte_queue inbox_;  ///< received frames as on the wire (header, payload), oldest first
   std::size_t inbox_frames_ = 0;

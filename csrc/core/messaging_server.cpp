@@ -72,8 +72,18 @@ void messaging_server::close_all() {
   }
 }
 
+namespace {
+/// Connections accepted per listener event before the loop serves the others.
+/// Accepting until EAGAIN let a burst of short connections (the whole listen
+/// backlog, up to 4,096) become live objects at once before any was read and
+/// closed: peak memory followed the backlog (server RSS stepped up ~90 KiB over
+/// 10,000 connect/send/disconnect cycles). The listener is level-triggered: the
+/// rest are accepted on the next pass.
+constexpr int accepts_per_event = 32;
+}  // namespace
+
 void messaging_server::accept_ready() {
-  for (;;) {
+  for (int accepted = 0; accepted < accepts_per_event;) {
     unique_fd fd(::accept4(listener_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
     if (!fd) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
@@ -98,6 +108,7 @@ void messaging_server::accept_ready() {
     counters_.sessions.fetch_add(1);
     counters_.sessions_total.fetch_add(1);
     notify_waiters();
+    ++accepted;
   }
 }
 

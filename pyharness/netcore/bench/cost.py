@@ -1,0 +1,220 @@
+"""``python -m pyharness.netcore.bench.cost``: instructions per frame and per cycle, counted by callgrind.
+
+Wall-clock rates on a shared 2-core machine move by a factor of two between
+runs; instruction counts do not. Each workload runs in a child under
+``valgrind --tool=callgrind --separate-threads=yes`` at two sizes, and the
+cost per unit is the difference of the two counts divided by the difference
+of the sizes, so interpreter start-up, imports and the server's start cancel.
+
+What is counted is the calling thread, the one a user's code runs on:
+instructions per frame of a Python ``send`` loop (the binding, the core's
+queueing; a ``flush`` every 60 frames keeps the queue from regrowing) and per
+connect/send/disconnect cycle. The reactor threads are
+reported too, as ``all threads``, but how much work they do per wake-up
+depends on how valgrind interleaved the threads, so that column is not
+deterministic and is not the gated one.
+
+``--plant PCT`` adds about PCT percent of extra work to every send (summing a
+bytes object of calibrated length next to each send; the call is always made,
+only the length varies), to show that the probe sees a regression of that size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import statistics
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from pyharness import proc
+from pyharness.errors import HarnessError
+from pyharness.proc import LaunchSpec
+
+# Sizes: large enough that per-unit cost dominates noise, small enough for valgrind (~50x slower).
+FRAMES = (20_000, 60_000)
+CYCLES = (300, 900)
+FRAME_SIZE = 1024
+TIMEOUT_S = 600.0
+# The send loop flushes every FLUSH_EVERY frames (60 x 1,028 B fit the queue's
+# first 64 KiB buffer): the queue never regrows, and whether the reactor or the
+# flush writes a batch changes nothing on the calling thread but a few branches.
+# The mark is never reached, so no send waits or raises.
+FLUSH_EVERY = 60
+SEND_HIGH_WATER = 128 * 1024 * 1024
+# callgrind's per-file total ("summary:" in the header, "totals:" at the end).
+TOTALS = re.compile(r"^(?:totals|summary):\s+(\d+)", re.MULTILINE)
+
+CHILD = r"""
+import sys
+import pyharness
+pyharness.__path__.append(sys.argv[1])
+from pyharness import _netcore as n
+what, count, plant = sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+BATCH = int(sys.argv[7])
+planted = bytes(plant)  # summing it costs a fixed amount per byte
+server = n.MessagingServer("cost")
+port = server.start("127.0.0.1", 0)
+payload = b"c" * int(sys.argv[5])
+if what == "frames":
+    client = n.MessagingClient("cost", send_high_water=int(sys.argv[6]))
+    client.connect("127.0.0.1", port, timeout=60.0)
+    send, flush = client.send, client.flush
+    for k in range(count):
+        send(payload)
+        sum(planted)  # always called: only its length, the planted work, varies
+        if k % BATCH == BATCH - 1:
+            flush(600.0)
+    client.flush(timeout=600.0)
+    client.disconnect(timeout=600.0)
+else:
+    def connected():
+        c = n.MessagingClient("cost")
+        c.connect("127.0.0.1", port, timeout=60.0)
+        return c
+    for _ in range(count):
+        c = connected()
+        c.send(payload)
+        sum(planted)
+        c.disconnect(timeout=60.0)
+    del c
+if not server.wait_for(messages=count, sessions=0, timeout=600.0):
+    raise SystemExit(f"the server counted {server.stats()} of {count} frames")
+server.stop()
+"""
+
+
+@dataclass(frozen=True)
+class Count:
+    """Instructions of one callgrind run: the calling (main) thread, and all threads."""
+
+    main: int
+    total: int
+
+
+def _netcore_dir() -> Path:
+    from pyharness.netcore.bench.runner import netcore_dir  # noqa: PLC0415 - stages a build when needed
+
+    found = netcore_dir()
+    if found is None:
+        raise HarnessError("no pyharness._netcore to measure")
+    return found
+
+
+def run_once(netcore: Path, what: str, count: int, plant: int, workdir: Path) -> Count:
+    """One callgrind run of ``count`` frames or cycles; the instruction counts per thread."""
+    out = workdir / f"cg.{what}.{count}.{plant}"
+    argv = (
+        "valgrind",
+        "--tool=callgrind",
+        "--separate-threads=yes",
+        "--dump-instr=no",
+        f"--callgrind-out-file={out}.%p",
+        sys.executable,
+        "-P",
+        "-c",
+        CHILD,
+        str(netcore),
+        what,
+        str(count),
+        str(plant),
+        str(FRAME_SIZE),
+        str(SEND_HIGH_WATER),
+        str(FLUSH_EVERY),
+    )
+    env = dict(os.environ)
+    # str hashes are salted per process: dict probe lengths (every global lookup
+    # of the loop) then differ from run to run by about 1%. One fixed seed.
+    env["PYTHONHASHSEED"] = "0"
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(Path(__file__).resolve().parents[2]), env.get("PYTHONPATH", "")) if p
+    )
+    result = proc.run(LaunchSpec(argv, env, TIMEOUT_S, label="callgrind"), sample_interval=None)
+    if not result.ok:
+        raise HarnessError(f"callgrind run failed ({result.describe()}): {result.stderr_tail}")
+    files = sorted(workdir.glob(f"{out.name}.*"))
+    counts: dict[int, int] = {}
+    for f in files:
+        m = re.search(r"-(\d+)$", f.name)
+        found = TOTALS.search(f.read_text(errors="replace"))
+        if m and found:
+            counts[int(m.group(1))] = int(found.group(1))
+        f.unlink()
+    if 1 not in counts:
+        raise HarnessError(
+            f"no callgrind output for the main thread in {workdir} ({[f.name for f in files]})"
+        )
+    return Count(main=counts[1], total=sum(counts.values()))
+
+
+def per_unit(
+    netcore: Path, what: str, sizes: tuple[int, int], plant: int, workdir: Path
+) -> tuple[float, float]:
+    """Instructions per frame (or cycle): the calling thread's, and all threads'."""
+    small = run_once(netcore, what, sizes[0], plant, workdir)
+    large = run_once(netcore, what, sizes[1], plant, workdir)
+    units = sizes[1] - sizes[0]
+    return (large.main - small.main) / units, (large.total - small.total) / units
+
+
+def spread(values: list[float]) -> float:
+    """(max - min) / median, in percent."""
+    return 100.0 * (max(values) - min(values)) / statistics.median(values)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m pyharness.netcore.bench.cost", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--runs", type=int, default=2, help="repetitions of each measurement (default 2)")
+    parser.add_argument(
+        "--plant", type=float, default=0.0, help="add about this many percent of work per send"
+    )
+    parser.add_argument("--only", choices=("frames", "cycles"), default=None)
+    args = parser.parse_args(argv)
+    if shutil.which("valgrind") is None:
+        print("cost: valgrind is not installed (apt-get install valgrind)", file=sys.stderr)
+        return 2
+    try:
+        netcore = _netcore_dir()
+        with tempfile.TemporaryDirectory(prefix="pyharness-cost-") as tmp:
+            workdir = Path(tmp)
+            for what, sizes in (("frames", FRAMES), ("cycles", CYCLES)):
+                if args.only and what != args.only:
+                    continue
+                plant = 0
+                if args.plant:
+                    # Calibrate: the cost of 1,000 bytes of planted work, then as many as PCT% needs.
+                    base, _ = per_unit(netcore, what, sizes, 0, workdir)
+                    with_1000, _ = per_unit(netcore, what, sizes, 1000, workdir)
+                    unit = (with_1000 - base) / 1000
+                    plant = max(1, round(base * args.plant / 100 / unit))
+                    print(f"{what}: base {base:,.0f} instructions per unit; planting {plant} bytes of work")
+                mains, totals = [], []
+                for _ in range(args.runs):
+                    m, t = per_unit(netcore, what, sizes, plant, workdir)
+                    mains.append(m)
+                    totals.append(t)
+                label = "frame" if what == "frames" else "cycle"
+                print(
+                    f"instructions per {label} (calling thread): "
+                    + ", ".join(f"{v:,.0f}" for v in mains)
+                    + f"  (spread {spread(mains):.2f}%)"
+                )
+                print(
+                    f"instructions per {label} (all threads, not deterministic): "
+                    + ", ".join(f"{v:,.0f}" for v in totals)
+                    + f"  (spread {spread(totals):.2f}%)"
+                )
+    except HarnessError as err:
+        print(f"cost: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
