@@ -1,5 +1,0 @@
-"""Run-length encoding: ``encode(b"aaab") == b"\x03a\x01b"`` (count, byte; runs of at most 255)."""
-
-from rle._rle import decode, encode
-
-__all__ = ["decode", "encode"]
