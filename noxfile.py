@@ -124,6 +124,12 @@ def selftest(session: nox.Session) -> None:
 
 
 @nox.session(python=False, default=False)
+def mutants(session: nox.Session) -> None:
+    """The mutation self-test: every planted defect in mutants/ caught by its tools (`-- NAME`)."""
+    harness(session, "mutants", *(session.posargs or ["--json", "docs/mutants-results.json"]))
+
+
+@nox.session(python=False, default=False)
 def build(session: nox.Session) -> None:
     """Build and stage every variant (or those named: `-- asan plain`); print where each is."""
     harness(session, "build", *(session.posargs or list(VARIANTS)))

@@ -24,6 +24,7 @@ printed, written with ``--json``, and generated into the docs.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
