@@ -192,7 +192,9 @@ def test_the_clean_core_reports_nothing() -> None:
 def test_the_suppression_entry_matches_its_evidence() -> None:
     entries = [
         line.strip()
-        for line in (Path(__file__).parents[1] / "suppressions" / "tsan.supp").read_text().splitlines()
+        for line in (Path(__file__).parents[1] / "pyharness" / "suppressions" / "tsan.supp")
+        .read_text()
+        .splitlines()
         if line.strip() and not line.startswith("#")
     ]
     assert entries == ["race:_dl_deallocate_tls"]
