@@ -182,6 +182,14 @@ def bench(session: nox.Session) -> None:
     session.run(harness_env(session), "-m", "pyharness.netcore.bench", *session.posargs, external=True)
 
 
+@nox.session(python=False, default=False)
+def cost(session: nox.Session) -> None:
+    """The deterministic cost gate: callgrind's instructions per frame and per cycle against the baselines."""
+    session.run(
+        harness_env(session), "-m", "pyharness.netcore.bench.cost", "--gate", *session.posargs, external=True
+    )
+
+
 @nox.session(python=PYTHON, default=False)
 def lint(session: nox.Session) -> None:
     """ruff, mypy --strict, clang-format on csrc/, and the CI workflow (its schema, zizmor)."""

@@ -46,7 +46,13 @@ ABSOLUTE_FLOORS: dict[str, float] = {"B": 4096.0, "bytes": 4096.0, "s": 0.005, "
 # Throughput on a shared 2-core machine moves far more between sessions than
 # within one measuring session: a relative floor per unit keeps the gate on
 # regressions (a halved rate) rather than on a busy neighbour.
-RELATIVE_FLOORS: dict[str, float] = {"frames/s": 0.3}
+RELATIVE_FLOORS: dict[str, float] = {
+    "frames/s": 0.3,
+    # Instruction counts (callgrind) repeat to a few hundredths of a percent: a 1% floor still
+    # lets the gate see a 5% regression that no wall-clock rate here could.
+    "instructions/frame": 0.01,
+    "instructions/cycle": 0.01,
+}
 
 TOLERANCE_RULE = (
     f"value = median of n runs; sigma = {MAD_TO_SIGMA} * median absolute deviation; "

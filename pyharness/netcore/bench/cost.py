@@ -17,6 +17,12 @@ deterministic and is not the gated one.
 ``--plant PCT`` adds about PCT percent of extra work to every send (summing a
 bytes object of calibrated length next to each send; the call is always made,
 only the length varies), to show that the probe sees a regression of that size.
+
+The gate (``--gate``, what ``nox -s cost`` runs): the calling thread's counts
+against ``baselines/<platform>.json`` (tool ``callgrind``, workload ``cost``,
+recorded by ``pyharness baseline`` through ``probe``, this repository's baseline
+probe), each with a tolerance taken from the runs' spread and a floor of 1%
+(``baselines.RELATIVE_FLOORS``): exit 1 when a count is beyond it.
 """
 
 from __future__ import annotations
@@ -30,10 +36,15 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pyharness import proc
-from pyharness.errors import HarnessError
+import pyharness
+from pyharness import baselines, proc
+from pyharness.errors import ConfigError, HarnessError
 from pyharness.proc import LaunchSpec
+
+if TYPE_CHECKING:
+    from pyharness.calibrate import ProbeContext
 
 # Sizes: large enough that per-unit cost dominates noise, small enough for valgrind (~50x slower).
 FRAMES = (20_000, 60_000)
@@ -130,9 +141,8 @@ def run_once(netcore: Path, what: str, count: int, plant: int, workdir: Path) ->
     # str hashes are salted per process: dict probe lengths (every global lookup
     # of the loop) then differ from run to run by about 1%. One fixed seed.
     env["PYTHONHASHSEED"] = "0"
-    env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(Path(__file__).resolve().parents[2]), env.get("PYTHONPATH", "")) if p
-    )
+    package_parent = str(Path(pyharness.__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH", "")) if p)
     result = proc.run(LaunchSpec(argv, env, TIMEOUT_S, label="callgrind"), sample_interval=None)
     if not result.ok:
         raise HarnessError(f"callgrind run failed ({result.describe()}): {result.stderr_tail}")
@@ -161,6 +171,65 @@ def per_unit(
     return (large.main - small.main) / units, (large.total - small.total) / units
 
 
+# What the baselines record and the gate compares: (workload, metric, unit) per measurement.
+GATED = {
+    "frames": ("instructions_per_frame", "instructions/frame"),
+    "cycles": ("instructions_per_cycle", "instructions/cycle"),
+}
+KEY_VARIANT, KEY_TOOL, KEY_WORKLOAD = "plain", "callgrind", "cost"
+
+
+def key(what: str) -> baselines.BaselineKey:
+    return baselines.BaselineKey(KEY_VARIANT, KEY_TOOL, KEY_WORKLOAD, GATED[what][0])
+
+
+def measure(netcore: Path, plant: float = 0.0) -> dict[str, float]:
+    """One count of each measurement (the calling thread's instructions per unit)."""
+    out: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="pyharness-cost-") as tmp:
+        for what, sizes in (("frames", FRAMES), ("cycles", CYCLES)):
+            planted = calibrated_plant(netcore, what, sizes, plant, Path(tmp)) if plant else 0
+            out[what], _ = per_unit(netcore, what, sizes, planted, Path(tmp))
+    return out
+
+
+def calibrated_plant(netcore: Path, what: str, sizes: tuple[int, int], pct: float, workdir: Path) -> int:
+    """Bytes of planted work that cost about ``pct`` percent of one unit."""
+    base, _ = per_unit(netcore, what, sizes, 0, workdir)
+    with_1000, _ = per_unit(netcore, what, sizes, 1000, workdir)
+    return max(1, round(base * pct / 100 / ((with_1000 - base) / 1000)))
+
+
+def probe(ctx: ProbeContext) -> None:
+    """This repository's baseline probe: one count of each measurement on the plain build."""
+    if shutil.which("valgrind") is None:
+        raise HarnessError("the cost baselines need valgrind (apt-get install valgrind)")
+    staged = ctx.stage(KEY_VARIANT)
+    assert staged.site_dir is not None
+    for what, value in measure(staged.site_dir / "pyharness").items():
+        ctx.add(key(what), value, GATED[what][1], "lower-is-better")
+
+
+def gate(counts: dict[str, float], table: baselines.Baselines) -> tuple[list[str], bool]:
+    """Lines for people, and whether every count is within its baseline's tolerance."""
+    lines, ok = [], True
+    for what, value in counts.items():
+        metric, unit = GATED[what]
+        entry = table.entries.get(key(what))
+        if entry is None:
+            lines.append(f"{metric}: {value:,.0f} {unit}, no baseline (measure one: nox -s baseline)")
+            ok = False
+            continue
+        worse = baselines.beyond_tolerance(value, entry.value, entry.tolerance, entry.direction)
+        ok = ok and not worse
+        delta = 100.0 * (value - entry.value) / entry.value
+        lines.append(
+            f"{metric}: {value:,.0f} {unit}, baseline {entry.value:,.0f} ± {entry.tolerance:,.0f} "
+            f"({delta:+.2f}%): {'FAIL' if worse else 'pass'}"
+        )
+    return lines, ok
+
+
 def spread(values: list[float]) -> float:
     """(max - min) / median, in percent."""
     return 100.0 * (max(values) - min(values)) / statistics.median(values)
@@ -175,12 +244,28 @@ def main(argv: list[str] | None = None) -> int:
         "--plant", type=float, default=0.0, help="add about this many percent of work per send"
     )
     parser.add_argument("--only", choices=("frames", "cycles"), default=None)
+    parser.add_argument(
+        "--gate",
+        nargs="?",
+        const="",
+        metavar="BASELINES",
+        help="compare one count of each with the baselines (default baselines/<platform>.json); exit 1 "
+        "when one is beyond its tolerance",
+    )
     args = parser.parse_args(argv)
     if shutil.which("valgrind") is None:
         print("cost: valgrind is not installed (apt-get install valgrind)", file=sys.stderr)
         return 2
     try:
         netcore = _netcore_dir()
+        if args.gate is not None:
+            from pyharness import project  # noqa: PLC0415
+
+            path = Path(args.gate) if args.gate else baselines.baseline_path(project.load().baselines)
+            table = baselines.load(path)
+            lines, ok = gate(measure(netcore, args.plant), table)
+            print("\n".join([*lines, f"cost gate ({path.name}): {'pass' if ok else 'FAIL'}"]))
+            return 0 if ok else 1
         with tempfile.TemporaryDirectory(prefix="pyharness-cost-") as tmp:
             workdir = Path(tmp)
             for what, sizes in (("frames", FRAMES), ("cycles", CYCLES)):
@@ -210,9 +295,9 @@ def main(argv: list[str] | None = None) -> int:
                     + ", ".join(f"{v:,.0f}" for v in totals)
                     + f"  (spread {spread(totals):.2f}%)"
                 )
-    except HarnessError as err:
+    except (HarnessError, ConfigError) as err:
         print(f"cost: {err}", file=sys.stderr)
-        return 1
+        return 2
     return 0
 
 
