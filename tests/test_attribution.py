@@ -265,3 +265,17 @@ def test_the_raw_allocation_rule_is_memrays_alone() -> None:
     peak = POLICY.attribute(Finding("memray", "peak", "x", stack=(_PY_UNICODE, _PYTHON), informational=True))
     assert peak.project_frame is not None and peak.project_frame.file == "pyharness/netcore/canary.py"
     assert not peak.counts
+
+
+def test_what_glibc_keeps_from_an_address_lookup_is_its_own() -> None:
+    # heaptrack, after the core's test suite: NSS state allocated under getaddrinfo, called by the core.
+    stack = (
+        Frame("__nss_action_allocate", "./nss/nss_action.c", 90),
+        Frame("get_nss_addresses", "../sysdeps/posix/getaddrinfo.c", 611),
+        Frame("__GI_getaddrinfo", "../sysdeps/posix/getaddrinfo.c", 2398),
+        Frame("netcore::(anonymous namespace)::resolve", "../../csrc/core/socket_util.cpp", 35),
+    )
+    assert not POLICY.attribute(Finding("heaptrack", "leak", "x", bytes=288, stack=stack)).counts
+    # The same caller leaking a block of its own still counts.
+    own = (Frame("malloc"), Frame("netcore::(anonymous namespace)::resolve", "../../csrc/core/socket_util.cpp", 35))
+    assert POLICY.attribute(Finding("heaptrack", "leak", "x", bytes=64, stack=own)).counts
