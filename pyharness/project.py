@@ -35,7 +35,7 @@ The keys (all optional)::
     command = ["python", "-m", "pytest", "-q"]   # or: scenario = "pkg.mod:NAME"
     args = []  env = {}  cwd = "."  tools = [...]  description = "..."
     expected = { quick = 60, sweep = 600 }      # native seconds (the cell's time limit follows)
-    sizes = { valgrind = { env = { SCALE = "0.1" } }, sweep = { args = ["--sweep"] } }
+    sizes = { valgrind = { env = { SCALE = "0.1" }, expected = 20 }, sweep = { args = ["--sweep"] } }
     gated = { rss = ["rss_peak"], heaptrack = ["allocation_calls"] }
 """
 
@@ -80,6 +80,9 @@ class Size:
 
     args: tuple[str, ...] = ()
     env: Mapping[str, str] = field(default_factory=dict)
+    # What the workload takes natively at this size, in seconds (None: the workload's own
+    # expectation for the preset); the cell's expected duration is this times the tool's slowdown.
+    expected_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -346,8 +349,17 @@ def _workload(t: _Table, wid: str, body: Any) -> Workload:
                 f"a tool id, 'sweep' or 'sweep.<tool>' ({', '.join(TOOLS)})",
             )
         s = _Table(w.path, f"{w.name}.sizes.{size_key}", _as_table(w, f"sizes.{size_key}", size_body))
-        s.check_keys("args", "env")
-        sizes[size_key] = Size(s.strings("args", default=()), s.string_table("env"))
+        s.check_keys("args", "env", "expected")
+        expected_at = s.data.get("expected")
+        if expected_at is not None and (
+            not isinstance(expected_at, int | float) or isinstance(expected_at, bool) or expected_at <= 0
+        ):
+            s.fail("expected", repr(expected_at), "a positive number of seconds")
+        sizes[size_key] = Size(
+            s.strings("args", default=()),
+            s.string_table("env"),
+            float(expected_at) if expected_at is not None else None,
+        )
     gated: dict[str, tuple[Gated, ...]] = {}
     for tool, names in w.table("gated").items():
         if tool not in TOOLS:

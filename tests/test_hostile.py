@@ -17,7 +17,7 @@ from types import ModuleType
 import psutil
 import pytest
 
-from tests.conftest import VARIANT
+from tests.conftest import VARIANT, scaled
 
 HOST = "127.0.0.1"
 MAX_FRAME = 64 * 1024
@@ -68,7 +68,8 @@ def reset(sock: socket.socket) -> None:
 
 def test_random_bytes_are_counted_and_closed(server, good_client) -> None:  # type: ignore[no-untyped-def]
     rng = random.Random(1234)
-    for round_ in range(200):
+    rounds = scaled(200, 20)
+    for round_ in range(rounds):
         with socket.create_connection((HOST, server.port), timeout=5) as s:
             # A random first byte >= 1 makes the length > 16 MiB > MAX_FRAME: a protocol error.
             s.sendall(bytes([rng.randrange(1, 256)]) + rng.randbytes(rng.randrange(3, 4096)))
@@ -76,7 +77,7 @@ def test_random_bytes_are_counted_and_closed(server, good_client) -> None:  # ty
             assert s.recv(1) == b"", f"round {round_}: server must close the connection"
         if round_ % 50 == 0:
             still_serves(server, good_client)
-    assert server.stats()["protocol_errors"] == 200
+    assert server.stats()["protocol_errors"] == rounds
     assert server.wait_for(sessions=1, timeout=10)
     still_serves(server, good_client)
 
@@ -126,22 +127,24 @@ def test_slow_senders_one_byte_at_a_time(server, good_client) -> None:  # type: 
 
 
 def test_thousands_of_abrupt_resets(server, good_client) -> None:  # type: ignore[no-untyped-def]
-    for batch in range(10):
+    batches = scaled(10, 2)
+    for batch in range(batches):
         socks = [socket.create_connection((HOST, server.port), timeout=5) for _ in range(200)]
         for i, s in enumerate(socks):
             if i % 2:
                 s.sendall(struct.pack(">I", 500) + b"r" * 100)  # mid-frame when reset
             reset(s)
         assert server.wait_for(sessions=1, timeout=20), f"batch {batch}: {server.stats()}"
-    assert server.stats()["sessions_total"] == 1 + 2000
+    assert server.stats()["sessions_total"] == 1 + 200 * batches
     still_serves(server, good_client)
 
 
 def test_many_idle_connections_cost_little_and_block_nothing(server, good_client) -> None:  # type: ignore[no-untyped-def]
     before = rss()
-    socks = [socket.create_connection((HOST, server.port), timeout=5) for _ in range(2000)]
+    idle = scaled(2000, 200)
+    socks = [socket.create_connection((HOST, server.port), timeout=5) for _ in range(idle)]
     try:
-        assert server.wait_for(sessions=2001, timeout=20)
+        assert server.wait_for(sessions=idle + 1, timeout=20)
         still_serves(server, good_client)
         # 2,000 idle connections: well under 1 MiB of server memory (no buffer per idle connection).
         assert_rss_grew_less_than(before, 2 * MIB, "an idle connection owns no buffer")

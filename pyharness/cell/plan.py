@@ -161,7 +161,10 @@ def plan(project: Project, req: CellRequest) -> CellPlan:
             junit_path = cell_dir / JUNIT_FILE
             argv = (*argv, f"--junitxml={junit_path}")
         cwd = (project.root / workload.cwd).resolve()
-    expected = expected_seconds(workload, scenario, req.preset) * tool.slowdown
+    # The size's own estimate when it has one (a smaller sweep under a slow tool), else the preset's:
+    # either way times the tool's slowdown, once.
+    native = size.expected_s if size.expected_s is not None and not req.options else None
+    expected = (native or expected_seconds(workload, scenario, req.preset)) * tool.slowdown
     limit = req.timeout_s if req.timeout_s is not None else expected * LIMIT_FACTOR + LIMIT_MARGIN_S
     if limit <= 0:
         raise ConfigError(f"the time limit must be positive, got {limit:g} s")

@@ -1,7 +1,8 @@
 """The docs' generated tables: expected memory and throughput, from the baselines file.
 
 Inputs: ``baselines/<platform>.json`` (expected memory, throughput, stability),
-``docs/bench-results.json`` (``nox -s bench -- --json docs/bench-results.json``)
+``docs/bench-results.json`` (``nox -s bench -- --json docs/bench-results.json``),
+``docs/mutants-results.json`` (``nox -s mutants``: ``pyharness mutants --json docs/mutants-results.json``),
 ``pyharness.matrix`` (tools, variants) and the project's table (workloads).
 
 A generated block in a Markdown file sits between two markers::
@@ -10,26 +11,29 @@ A generated block in a Markdown file sits between two markers::
     ...table...
     <!-- end generated: NAME -->
 
-``render_blocks`` rewrites every such block from ``baselines/<platform>.json``;
-``pyharness docs --check`` (run by the tests) fails when a doc and the
-baselines have drifted apart, and ``--write`` brings the doc up to date. No
-number in these tables is typed by hand.
+``render_blocks`` rewrites every such block from those inputs;
+``python -m pyharness.netcore.docs --check`` (run by the tests) fails when a doc
+and its inputs have drifted apart, and ``--write`` brings the doc up to date. No
+number in these tables is typed by hand. A results file that is absent (bench,
+mutants) gives a block saying how to produce it.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pyharness import mutants as mutant_patches
 from pyharness.baselines import BaselineEntry, BaselineKey, Baselines, format_quantity
-from pyharness.netcore.bench import markdown as bench_markdown
+from pyharness.cell.plan import expected_seconds, size_for
 from pyharness.errors import ConfigError
 from pyharness.matrix import TOOLS, VARIANTS
-from pyharness.project import Project
+from pyharness.netcore.bench import markdown as bench_markdown
+from pyharness.project import Project, Size
 from pyharness.scenario import load as load_scenario
 
 BLOCK = re.compile(
@@ -40,6 +44,8 @@ BLOCK = re.compile(
 )
 CONNECTION_POINTS = (0, 100, 1000, 10000)
 BENCH_RESULTS = "bench-results.json"  # beside the docs
+MUTANTS_RESULTS = "mutants-results.json"  # beside the docs (pyharness.mutants.to_json)
+MUTANTS_SCHEMA = "pyharness.mutants/1"
 
 
 @dataclass(frozen=True)
@@ -49,18 +55,26 @@ class DocInputs:
     baselines: Baselines
     project: Project
     bench: dict[str, Any] | None = None
+    mutants: dict[str, Any] | None = None
+
+
+def _results(path: Path) -> dict[str, Any] | None:
+    """A committed results file (None when absent; ConfigError when it is not a JSON object)."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"{path}: not JSON: {err}") from err
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{path}: not a JSON object")
+    return doc
 
 
 def load_inputs(project: Project, table: Baselines) -> DocInputs:
-    """The baselines given, the project, and the committed benchmark results if present."""
-    path = project.root / "docs" / BENCH_RESULTS
-    try:
-        bench = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        bench = None
-    except json.JSONDecodeError as err:
-        raise ConfigError(f"{path}: not JSON: {err}") from err
-    return DocInputs(table, project, bench)
+    """The baselines given, the project, and the committed benchmark and mutant results if present."""
+    docs = project.root / "docs"
+    return DocInputs(table, project, _results(docs / BENCH_RESULTS), _results(docs / MUTANTS_RESULTS))
 
 
 MISSING = "not measured"
@@ -163,25 +177,44 @@ def provenance(inputs: DocInputs) -> str:
 
 
 def tools(_: DocInputs) -> str:
-    lines = ["| tool | variant | what it is |", "|---|---|---|"]
-    lines += [f"| `{t.id}` | `{t.variant}` | {t.description} |" for t in TOOLS.values()]
+    lines = [
+        "| tool | variant | what it is | slowdown (time limits) |",
+        "|---|---|---|---:|",
+    ]
+    lines += [f"| `{t.id}` | `{t.variant}` | {t.description} | {t.slowdown:g}x |" for t in TOOLS.values()]
     return "\n".join(lines)
+
+
+def _flags(env: Mapping[str, str]) -> str:
+    return ", ".join(f"`{k}={v}`" for k, v in env.items()) or "-"
 
 
 def variants(_: DocInputs) -> str:
-    lines = ["| variant | meson options | what it is for |", "|---|---|---|"]
-    lines += [
-        f"| `{v.id}` | {', '.join(f'`{a}`' for a in v.meson_args)} | {v.description} |"
-        for v in VARIANTS.values()
+    lines = [
+        "| variant | meson options (meson-python) | flags (setuptools) | what it is for |",
+        "|---|---|---|---|",
     ]
+    for v in VARIANTS.values():
+        meson = ", ".join(f"`{a}`" for a in v.meson_args)
+        lines.append(f"| `{v.id}` | {meson} | {_flags(v.env_flags)} | {v.description} |")
     return "\n".join(lines)
 
 
+def _seconds(value: float) -> str:
+    return f"{value:g} s"
+
+
 def workloads(inputs: DocInputs) -> str:
-    lines = ["| workload | what the subject does |", "|---|---|"]
+    lines = [
+        "| workload | what the subject does | expected native s (quick / sweep) | tools |",
+        "|---|---|---:|---|",
+    ]
     for w in inputs.project.workloads.values():
-        text = w.description or (load_scenario(w.scenario).help if w.scenario else " ".join(w.command or ()))
-        lines.append(f"| `{w.id}` | {text} |")
+        scenario = load_scenario(w.scenario) if w.scenario else None
+        text = w.description or (scenario.help if scenario else " ".join(w.command or ()))
+        quick, sweep = (expected_seconds(w, scenario, preset) for preset in ("quick", "sweep"))
+        runs_under = ", ".join(f"`{t}`" for t in w.tools) if w.tools is not None else "all"
+        lines.append(f"| `{w.id}` | {text} | {_seconds(quick)} / {_seconds(sweep)} | {runs_under} |")
     return "\n".join(lines)
 
 
@@ -191,8 +224,114 @@ def bench(inputs: DocInputs) -> str:
     return bench_markdown.render(inputs.bench)
 
 
+def _size_text(size: Size) -> str:
+    parts = [" ".join(size.args)] if size.args else []
+    parts += [f"{k}={v}" for k, v in size.env.items()]
+    return " ".join(f"`{p}`" for p in parts)
+
+
+def sizes(inputs: DocInputs) -> str:
+    """What each workload is given under each tool (``cell.plan.size_for``: the table, else the scenario)."""
+    lines = [
+        "| workload | quick preset, per tool (else the workload's own defaults) | sweep preset |",
+        "|---|---|---|",
+    ]
+    for w in inputs.project.workloads.values():
+        scenario = load_scenario(w.scenario) if w.scenario else None
+        quick = [
+            f"`{tool}`: {_size_text(size)}"
+            for tool in TOOLS
+            if (size := size_for(w, scenario, tool, "quick")).args or size.env
+        ]
+        sweep = [
+            f"`{tool}`: {_size_text(size)}"
+            for tool in TOOLS
+            if (size := size_for(w, scenario, tool, "sweep")).args or size.env
+        ]
+        sweep_text = "; ".join(sweep) if sweep else "the command as it is, under every tool"
+        if scenario is not None:
+            sweep_text = "`--sweep`" + ("" if not sweep else f", plus {sweep_text}")
+        lines.append(f"| `{w.id}` | {'; '.join(quick) or 'the defaults under every tool'} | {sweep_text} |")
+    return "\n".join(lines)
+
+
+def _md(text: object) -> str:
+    """Text for a Markdown table cell: no pipe or newline breaks the row."""
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
+def _tools(names: object) -> str:
+    return " ".join(f"`{t}`" for t in names) if isinstance(names, list | tuple) and names else "-"
+
+
+def _result_columns(m: dict[str, Any]) -> tuple[str, str, str, str]:
+    """(caught by, where, verdict, time) of one mutant's measured result."""
+    where = "; ".join(f"`{t}`: {_md(w)}" for t, w in m.get("where", {}).items())
+    where += "".join(f"; `{t}` erred: {_md(w)}" for t, w in m.get("errors", {}).items())
+    missed = [t for t in m.get("expected", ()) if t not in m.get("caught_by", ())]
+    if m.get("problem"):
+        verdict = f"not run: {_md(m['problem'])}"
+    elif m.get("ok"):
+        verdict = "caught"
+    elif missed:
+        verdict = "MISSED by " + ", ".join(f"`{t}`" for t in missed)
+    else:
+        verdict = "MISMATCH"
+    caught_by = _tools(m.get("caught_by")) if m.get("caught_by") else "none"
+    return caught_by, where.removeprefix("; ") or "-", verdict, f"{float(m.get('seconds', 0)):.0f} s"
+
+
+def mutants(inputs: DocInputs) -> str:
+    """The project's mutants (their patch headers) with the measured results, or how to measure them."""
+    project = inputs.project
+    defined = mutant_patches.load_all(project) if project.mutants is not None else []
+    doc = inputs.mutants
+    if doc is not None and doc.get("schema") != MUTANTS_SCHEMA:
+        raise ConfigError(
+            f"docs/{MUTANTS_RESULTS}: schema {doc.get('schema')!r}, expected {MUTANTS_SCHEMA!r}"
+        )
+    results = {str(m.get("name")): m for m in (doc or {}).get("mutants", ())}
+    if not defined and not results:
+        return f"{project.name} keeps no mutants ([tool.pyharness] mutants names their folder)."
+    how = (
+        f"run `nox -s mutants` (it writes `docs/{MUTANTS_RESULTS}`), then "
+        "`python -m pyharness.netcore.docs --write`"
+    )
+    if doc is None:
+        head = f"No results yet: {how}."
+    else:
+        caught = sum(1 for m in results.values() if m.get("ok"))
+        head = (
+            f"Measured by `pyharness mutants` under {_tools(doc.get('tools'))}: {caught} of "
+            f"{len(results)} mutants caught by every tool expected to catch them. To measure again, {how}."
+        )
+    lines = [
+        head,
+        "",
+        "| mutant | the defect | must be caught by | workloads | caught by | where | verdict | time |",
+        "|---|---|---|---|---|---|---|---:|",
+    ]
+    order = list(TOOLS)
+    for mutant in defined:
+        expected = _tools(sorted(mutant.expect, key=order.index))
+        reach = _tools(list(mutant.workloads)) if mutant.workloads else "the matrix"
+        measured = results.pop(mutant.name, None)
+        columns = _result_columns(measured) if measured else ("-", "-", "no result yet", "-")
+        lines.append(
+            f"| `{mutant.name}` | {_md(mutant.description)} | {expected} | {reach} | {' | '.join(columns)} |"
+        )
+    for name, measured in results.items():  # measured, but its patch is gone
+        lines.append(
+            f"| `{name}` | {_md(measured.get('description', ''))} (patch removed) | "
+            f"{_tools(measured.get('expected'))} | - | {' | '.join(_result_columns(measured))} |"
+        )
+    return "\n".join(lines)
+
+
 GENERATORS: dict[str, Callable[[DocInputs], str]] = {
     "bench": bench,
+    "mutants": mutants,
+    "sizes": sizes,
     "tools": tools,
     "variants": variants,
     "workloads": workloads,

@@ -318,5 +318,9 @@ SCENARIO = Scenario(
     run,
     judges.hostile,
     expected_s={"quick": 8.0, "sweep": 30.0},
-    sizes={"valgrind": Size(("--rounds", "5")), "heaptrack": Size(("--rounds", "10"))},
+    sizes={
+        "valgrind": Size(("--rounds", "5")),
+        "heaptrack": Size(("--rounds", "10")),
+        "sweep.valgrind": Size(("--rounds", "50"), expected_s=4.0),
+    },
 )

@@ -150,6 +150,11 @@ SCENARIO = Scenario(
         "heaptrack": Size(("--messages", "20000")),
         "tsan": Size(("--messages", "20000")),
         "memray": Size(("--messages", "20000")),
+        "sweep.asan": Size(("--messages", "500000"), expected_s=2.5),
+        "sweep.valgrind": Size(("--messages", "50000"), expected_s=0.6),
+        "sweep.heaptrack": Size(("--messages", "200000"), expected_s=1.2),
+        "sweep.tsan": Size(("--messages", "200000"), expected_s=1.2),
+        "sweep.memray": Size(("--messages", "200000"), expected_s=1.2),
     },
     gated={
         "rss": (

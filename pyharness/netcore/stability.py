@@ -224,6 +224,11 @@ SCENARIO = Scenario(
         "heaptrack": Size(("--cycles", "300")),
         "tsan": Size(("--cycles", "300")),
         "memray": Size(("--cycles", "300")),
+        "sweep.asan": Size(("--cycles", "10000"), expected_s=12.0),
+        "sweep.valgrind": Size(("--cycles", "2000"), expected_s=3.0),
+        "sweep.heaptrack": Size(("--cycles", "5000"), expected_s=6.0),
+        "sweep.tsan": Size(("--cycles", "5000"), expected_s=6.0),
+        "sweep.memray": Size(("--cycles", "5000"), expected_s=6.0),
     },
     gated={
         "rss": (Gated("rss_drift_bytes"), Gated("rss_slope_bytes_per_cycle")),
