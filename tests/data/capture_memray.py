@@ -38,16 +38,18 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 import memray  # noqa: E402
-from pyharness.parsers.attribution import attribute  # noqa: E402
 
-from pyharness import build  # noqa: E402
+from pyharness import build, project  # noqa: E402
+from pyharness.attribution import Policy  # noqa: E402
 from pyharness.errors import ParseError  # noqa: E402
 from pyharness.model import ParsedCell  # noqa: E402
 from pyharness.parsers import memray as memray_parser  # noqa: E402
-from pyharness.runners.base import LaunchSpec, RunContext  # noqa: E402
+from pyharness.proc import LaunchSpec  # noqa: E402
+from pyharness.runners.base import RunContext  # noqa: E402
 from pyharness.runners.memray import CAPTURE_FILE, MemrayRunner  # noqa: E402
 
 CAPTURES = Path(__file__).resolve().parent / "captures"
+PROJECT = project.load(ROOT, search=False)  # this repository, as a project
 DEST = CAPTURES / "memray"
 OBJECTS = DEST / "objects"
 # Fixed on purpose: a capture names its objects by absolute path, and the tests must
@@ -122,7 +124,9 @@ def keep_debug_objects(site: Path) -> dict[str, str]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.parse_args()
-    staged = build.stage("relwithdebinfo")
+    staged = build.stage(PROJECT, "relwithdebinfo")
+    assert staged.site_dir is not None  # meson-python: always staged
+    policy = Policy.of(PROJECT, staged.objects)
     if OBJECT_ROOT.exists():
         shutil.rmtree(OBJECT_ROOT)
     site = OBJECT_ROOT / "site"
@@ -164,7 +168,7 @@ def main() -> int:
                 if not killed:
                     raise
                 parse_error, parsed = str(err).replace(tmp, "<cell>"), ParsedCell(())
-            findings = [attribute(f) for f in parsed.findings]
+            findings = policy.attribute_all(parsed.findings)
             out = DEST / case
             if out.exists():
                 shutil.rmtree(out)

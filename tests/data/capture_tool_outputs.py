@@ -32,28 +32,32 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from pyharness.parsers.attribution import attribute_all  # noqa: E402
-
-from pyharness import build  # noqa: E402
+from pyharness import build, project  # noqa: E402
+from pyharness.attribution import Policy  # noqa: E402
 from pyharness.errors import ParseError  # noqa: E402
 from pyharness.matrix import TOOLS  # noqa: E402
-from pyharness.model import Finding  # noqa: E402
+from pyharness.model import Finding, ParsedCell  # noqa: E402
 from pyharness.parsers import asan as asan_parser  # noqa: E402
 from pyharness.parsers import heaptrack as heaptrack_parser  # noqa: E402
 from pyharness.parsers import tsan as tsan_parser  # noqa: E402
 from pyharness.parsers import valgrind as valgrind_parser  # noqa: E402
+from pyharness.proc import LaunchSpec  # noqa: E402
 from pyharness.runners import tsan as tsan_runner  # noqa: E402
 from pyharness.runners.asan import AsanRunner  # noqa: E402
-from pyharness.runners.base import LaunchSpec  # noqa: E402
+from pyharness.runners.base import RunContext, Runner  # noqa: E402
 from pyharness.runners.heaptrack import HeaptrackRunner  # noqa: E402
 from pyharness.runners.valgrind import ValgrindRunner  # noqa: E402
 
 CAPTURES = Path(__file__).resolve().parent / "captures"
+PROJECT = project.load(ROOT, search=False)  # this repository, as a project
+# The project's own suppressions (the runners add the toolkit's themselves).
+SUPPRESSIONS = ROOT / "suppressions"
 # The real interpreter, not a pyenv shim: a shim is a shell script, and the
 # tool would then profile bash (LSan reported bash's own leaks that way).
 PYTHON = os.path.realpath(sys.executable)
@@ -87,11 +91,17 @@ SNIPPETS = {
     "race": "import pyharness._canaries as c; c.race(10000)",
     "clean": CLEAN,
 }
-RUNNERS = {
+RUNNERS: dict[str, Runner] = {
     "asan": AsanRunner(),
     "tsan": tsan_runner.make_runner(),
     "valgrind": ValgrindRunner(),
     "heaptrack": HeaptrackRunner(),
+}
+PARSERS: dict[str, Callable[[Path], ParsedCell]] = {
+    "asan": asan_parser.parse_cell,
+    "tsan": tsan_parser.parse_cell,
+    "valgrind": valgrind_parser.parse_cell,
+    "heaptrack": heaptrack_parser.parse_cell,
 }
 # A runtime refusal the tsan parser must turn into an error, not silence: a thread
 # started in a child forked from a process that had threads (no exec in between).
@@ -179,15 +189,9 @@ def copy_artifacts(tool: str, cell: Path, dest: Path) -> list[str]:
     return names
 
 
-def findings_of(tool: str, cell: Path) -> list[Finding]:
-    """Every finding the tool's parser reads from the cell, attributed."""
-    if tool == "asan":
-        return list(asan_parser.parse_cell(cell))
-    if tool == "tsan":
-        return list(attribute_all(tsan_parser.parse_cell(cell).findings))
-    if tool == "valgrind":
-        return list(valgrind_parser.parse_cell(cell))
-    return list(heaptrack_parser.parse_cell(cell).findings)
+def findings_of(tool: str, cell: Path, policy: Policy) -> list[Finding]:
+    """Every finding the tool's parser reads from the cell, attributed by the project's policy."""
+    return list(policy.attribute_all(PARSERS[tool](cell).findings))
 
 
 def compile_native(source: str, out: Path, *flags: str) -> Path:
@@ -211,7 +215,7 @@ def main() -> int:
     texts = {**SNIPPETS, **extra}
     natives = [n for n in (args.snippet or NATIVE_CASES) if n in NATIVE_CASES]
 
-    staged = {v: build.stage(v) for v in ("plain", *sorted({TOOLS[t].variant for t in tools}))}
+    staged = {v: build.stage(PROJECT, v) for v in ("plain", *sorted({TOOLS[t].variant for t in tools}))}
     manifest_path = CAPTURES / "MANIFEST.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
     manifest["python"] = sys.version.split()[0]
@@ -239,6 +243,7 @@ def main() -> int:
             runner = RUNNERS[tool]
             runner.check_available()
             variant = TOOLS[tool].variant
+            policy = Policy.of(PROJECT, staged[variant].objects)
             mine = [n for n in snippets if n in SNIPPETS or n in TOOL_SNIPPETS.get(tool, {})]
             for name in [*mine, *(natives if tool in NATIVE_TOOLS else [])]:
                 with tempfile.TemporaryDirectory(prefix=f"capture-{tool}-{name}-") as tmp:
@@ -251,12 +256,13 @@ def main() -> int:
                     else:
                         source, arg = NATIVE_CASES[name]
                         subject = (str(tsan_bin[source]), arg)
-                    spec = runner.launch(subject, staged[variant].env(), cell, TIMEOUT_S)
+                    ctx = RunContext(cell, TIMEOUT_S, SUPPRESSIONS)
+                    spec = runner.launch(subject, staged[variant].env(), ctx)
                     # Not the checkout: the source tree's pyharness (no compiled extensions)
                     # must never shadow the staged one.
                     spec = dataclasses.replace(spec, cwd=cell)
                     rc, seconds = run(spec)
-                    for followup in runner.followups(cell, TIMEOUT_S):
+                    for followup in runner.followups(ctx):
                         frc, _ = run(followup.spec)
                         if frc != 0 and followup.required:
                             raise SystemExit(
@@ -264,7 +270,7 @@ def main() -> int:
                             )
                     files = copy_artifacts(tool, cell, CAPTURES / tool / name)
                     try:
-                        found = findings_of(tool, cell)
+                        found = findings_of(tool, cell, policy)
                         parse_error = None
                     except ParseError as err:  # a runtime refusal is captured on purpose
                         found, parse_error = [], str(err).replace(str(cell), "<cell>")

@@ -4,12 +4,13 @@ The sibling of ``capture_tool_outputs.py`` (which captures the canaries): this
 runs the core's own suites (``tests/test_netcore.py``, ``tests/test_hostile.py``)
 and the three scenarios under the tsan runner, against the clean core and
 against the data-race mutant (``mutants/data_race_counter.patch``, applied to
-an export of HEAD under ``build/mutants/``), and copies the TSan logs into
-``tests/data/captures/tsan/<case>/``. ``dtls_reuse_unsuppressed`` and ``dtls_reuse`` are the evidence
-for ``suppressions/tsan.supp`` (the same run without and with it). ``mutant_counter_history0`` is the
-mutant's suite run with ``history_size=0``: the "Previous write" of its second
-race falls out of TSan's history there (measured, every run), the real form
-of a lost stack. Each case is timed against the plain variant too, and
+an export of HEAD under ``build/capture-mutants/``), and copies the TSan logs
+into ``tests/data/captures/tsan/<case>/``. ``dtls_reuse_unsuppressed`` and
+``dtls_reuse`` are the evidence for the toolkit's ``pyharness/suppressions/tsan.supp``
+(the same run without any suppressions and with them). ``mutant_counter_history0``
+is the mutant's suite run with ``history_size=0``: the "Previous write" of its
+second race falls out of TSan's history there (measured, every run), the real
+form of a lost stack. Each case is timed against the plain variant too, and
 ``MANIFEST.json`` records exit codes, durations, slowdowns and what was counted.
 """
 
@@ -31,27 +32,32 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from pyharness.parsers.attribution import attribute_all  # noqa: E402
-
-from pyharness import build  # noqa: E402
+from pyharness import build, project  # noqa: E402
+from pyharness.attribution import Policy  # noqa: E402
 from pyharness.model import Frame  # noqa: E402
 from pyharness.parsers import tsan as tsan_parser  # noqa: E402
-from pyharness.runners.base import LaunchSpec, RunContext  # noqa: E402
+from pyharness.proc import LaunchSpec  # noqa: E402
+from pyharness.project import Project  # noqa: E402
+from pyharness.runners.base import RunContext  # noqa: E402
 from pyharness.runners.tsan import TsanRunner  # noqa: E402
 
 CAPTURES = Path(__file__).resolve().parent / "captures"
 MUTANT = ROOT / "mutants" / "data_race_counter.patch"
-MUTANT_TREE = ROOT / "build" / "mutants" / "data_race_counter"
+# Not build/mutants/: that is `pyharness mutants`' scratch tree, synced from the working tree
+# (not HEAD) while it runs; sharing it, each would rewrite the other's sources mid-build.
+MUTANT_TREE = ROOT / "build" / "capture-mutants" / "data_race_counter"
+MUTANT_SRC = MUTANT_TREE / "src"  # the export (its builds in MUTANT_SRC / "build")
 # The venv's interpreter as named (the runner resolves it; its realpath would lose the venv's pytest).
 PYTHON = sys.executable
 SUITES = ("-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_netcore.py", "tests/test_hostile.py")
+# Case -> (the project's scenario workload, its options).
 SCENARIOS = {
     "scenario_connections": ("connections", "--checkpoints", "100,500,1000"),
     "scenario_messages": ("messages", "--messages", "20000"),
     "scenario_stability": ("stability", "--cycles", "300"),
 }
 TIMEOUT_S = 900.0
-# The evidence for suppressions/tsan.supp's one entry: 20 Python threads that each throw
+# The evidence for pyharness/suppressions/tsan.supp's one entry: 20 Python threads that each throw
 # through _netcore (their first use of its thread_locals and of libstdc++'s), then leave
 # one GIL-released wait together, in waves; exiting threads trim glibc's stack cache and
 # free the others' dynamic TLS. Run without the suppressions it reports, with them not.
@@ -86,23 +92,30 @@ ATTEMPTS = 3  # the unsuppressed run is timing-dependent (measured: it reported 
 
 
 @dataclasses.dataclass(frozen=True)
+class UnsuppressedTsanRunner(TsanRunner):
+    """The tsan runner with no suppressions at all, not even the toolkit's (which it always adds)."""
+
+    def suppressions(self, ctx: RunContext) -> Path | None:
+        return None
+
+
+@dataclasses.dataclass(frozen=True)
 class Case:
     name: str
     tree: Path  # the source tree whose tsan/plain builds it runs against
     argv: tuple[str, ...]
     in_tree: bool  # run from the tree (the suites' conftest) or from the cell (scenarios)
     runner: TsanRunner = dataclasses.field(default_factory=TsanRunner)
-    suppressions: bool = True  # the project's suppressions folder, or none at all
     until_report: bool = False  # rerun (up to ATTEMPTS) until TSan reports something
 
 
 def export_mutant() -> Path:
-    """HEAD exported into ``build/mutants/``, the patch applied (the working tree stays untouched).
+    """HEAD exported into ``build/capture-mutants/``, the patch applied (the working tree stays untouched).
 
     Files whose bytes did not change keep their old copies (and times), so the
     mutant's build trees rebuild only what the new export changed.
     """
-    src = MUTANT_TREE / "src"
+    src = MUTANT_SRC
     archive = subprocess.run(["git", "archive", "HEAD"], cwd=ROOT, check=True, capture_output=True).stdout
     with tempfile.TemporaryDirectory(prefix="mutant-export-") as tmp:
         fresh = Path(tmp)
@@ -122,24 +135,42 @@ def export_mutant() -> Path:
     return src
 
 
-def stage_in(tree: Path, variant: str) -> build.StagedBuild:
-    """Stage ``variant`` of another source tree (``build.stage`` builds the tree it is imported from)."""
-    env = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "PYHARNESS_BUILD_ROOT")}
-    env["PYTHONPATH"] = str(tree)
-    code = "import sys; from pyharness import build; s = build.stage(sys.argv[1]); print(s.build_dir)"
-    out = subprocess.run(
-        [PYTHON, "-c", code, variant], cwd=tree, env=env, check=True, capture_output=True, text=True
-    ).stdout.strip()
-    build_dir = Path(out.splitlines()[-1])
-    return build.StagedBuild(variant, build_dir, build_dir / "stage" / "site", build_dir / "stage" / "bin")
+@dataclasses.dataclass(frozen=True)
+class Tree:
+    """A source tree as a project, its staged variants and its attribution policy."""
+
+    project: Project
+    staged: dict[str, build.Staged]
+
+    @property
+    def policy(self) -> Policy:
+        return Policy.of(self.project, self.staged["tsan"].objects)
 
 
-def env_for(staged: build.StagedBuild) -> dict[str, str]:
+def stage_tree(root: Path, *, build_root: Path | None = None) -> Tree:
+    """The plain and tsan variants of the tree at ``root``, staged (built when their inputs changed)."""
+    tree = project.load(root, search=False)
+    return Tree(tree, {v: build.stage(tree, v, root=build_root) for v in ("plain", "tsan")})
+
+
+def scenario_command(workload: str, *options: str) -> tuple[str, ...]:
+    """The subject command of one of this repository's scenario workloads, with ``options``.
+
+    It runs from the cell, away from any pyproject.toml, so the scenario is named by its
+    entry point (``package.module:NAME``), not by its workload id.
+    """
+    entry = project.load(ROOT, search=False).workload(workload).scenario
+    if entry is None:
+        raise SystemExit(f"workload {workload!r} is a command, not a scenario")
+    return (PYTHON, "-P", "-m", "pyharness", "scenario", entry, *options, "--events", "events.jsonl")
+
+
+def env_for(staged: build.Staged) -> dict[str, str]:
     env = staged.env()
     # meson (the suites' decoder test) and pytest live beside the interpreter.
     env["PATH"] = os.pathsep.join((str(Path(PYTHON).parent), env["PATH"]))
-    # The build root of the tree the case runs in (the suites' conftest stages it again).
-    env.pop("PYHARNESS_BUILD_ROOT", None)
+    # The suites' conftest uses the staged build named in the environment; no other build root.
+    env.pop(build.BUILD_ROOT_ENV, None)
     return env
 
 
@@ -165,15 +196,19 @@ def timed(spec: LaunchSpec) -> tuple[int, float]:
     return proc.returncode, time.monotonic() - start
 
 
-def run_case(case: Case, staged: dict[str, build.StagedBuild]) -> dict[str, object]:
+def run_case(case: Case, tree: Tree) -> dict[str, object]:
+    staged = tree.staged
     with tempfile.TemporaryDirectory(prefix=f"capture-tsan-{case.name}-") as tmp:
         cell = Path(tmp)
         cwd = case.tree if case.in_tree else cell
-        plain = LaunchSpec(case.argv, env_for(staged["plain"]), TIMEOUT_S, cwd=cwd)
+        plain_stderr = cell / "plain.stderr"
+        plain = LaunchSpec(case.argv, env_for(staged["plain"]), TIMEOUT_S, cwd=cwd, stderr_path=plain_stderr)
         plain_rc, plain_s = timed(plain)
         if plain_rc != 0:
-            raise SystemExit(f"{case.name}: the plain run failed with exit {plain_rc}")
-        ctx = RunContext(cell, TIMEOUT_S, ROOT / "suppressions" if case.suppressions else None)
+            tail = plain_stderr.read_text(errors="replace")[-2000:]
+            raise SystemExit(f"{case.name}: the plain run failed with exit {plain_rc}:\n{tail}")
+        # The tree's own suppressions folder; the tsan runner adds the toolkit's itself.
+        ctx = RunContext(cell, TIMEOUT_S, tree.project.suppressions)
         spec = case.runner.launch(case.argv, env_for(staged["tsan"]), ctx)
         spec = dataclasses.replace(spec, cwd=cwd, stdout_path=cell / "subject.stdout")
         attempts = 0
@@ -184,7 +219,7 @@ def run_case(case: Case, staged: dict[str, build.StagedBuild]) -> dict[str, obje
             rc, seconds = timed(spec)
             if not case.until_report or any(cell.glob("tsan.*")) or attempts == ATTEMPTS:
                 break
-        findings = attribute_all(tsan_parser.parse_cell(cell).findings)
+        findings = tree.policy.attribute_all(tsan_parser.parse_cell(cell).findings)
         dest = CAPTURES / "tsan" / case.name
         if dest.exists():
             shutil.rmtree(dest)
@@ -202,7 +237,7 @@ def run_case(case: Case, staged: dict[str, build.StagedBuild]) -> dict[str, obje
         "command": [a if "\n" not in a else "<script>" for a in case.argv[1:]],
         "tree": "mutant" if case.tree != ROOT else "clean",
         "history_size": case.runner.history_size,
-        "suppressions": case.suppressions,
+        "suppressions": case.runner.suppressions(ctx) is not None,
         "attempts": attempts,
         "reported": sorted({f.kind for f in findings}),
         "exit_code": rc,
@@ -228,30 +263,16 @@ def run_case(case: Case, staged: dict[str, build.StagedBuild]) -> dict[str, obje
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--case", action="append", help="only these cases")
-    args = parser.parse_args()
-
-    mutant = export_mutant()
-    staged = {v: build.stage(v) for v in ("plain", "tsan")}
-    staged_mutant = {v: stage_in(mutant, v) for v in ("plain", "tsan")}
+    mutant = MUTANT_SRC
     cases = [
         Case("core_suites", ROOT, (PYTHON, *SUITES), in_tree=True),
-        *(
-            Case(
-                name,
-                ROOT,
-                (PYTHON, "-P", "-m", "pyharness", "scenario", *args_, "--events", "events.jsonl"),
-                False,
-            )
-            for name, args_ in SCENARIOS.items()
-        ),
+        *(Case(name, ROOT, scenario_command(*spec), False) for name, spec in SCENARIOS.items()),
         Case(
             "dtls_reuse_unsuppressed",
             ROOT,
             (PYTHON, "-c", DTLS_REUSE),
             False,
-            suppressions=False,
+            runner=UnsuppressedTsanRunner(),
             until_report=True,
         ),
         Case("dtls_reuse", ROOT, (PYTHON, "-c", DTLS_REUSE), False),
@@ -264,14 +285,24 @@ def main() -> int:
             runner=TsanRunner(history_size=0),
         ),
     ]
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--case", action="append", choices=[c.name for c in cases], help="only these cases")
+    args = parser.parse_args()
+    cases = [c for c in cases if not args.case or c.name in args.case]
+
+    # Only the trees the chosen cases run in are staged (each tree builds two variants).
+    trees: dict[Path, Tree] = {}
+    if any(c.tree == ROOT for c in cases):
+        trees[ROOT] = stage_tree(ROOT)
+    if any(c.tree == mutant for c in cases):
+        export_mutant()
+        # In the export's own build/ (kept across exports), whatever PYHARNESS_BUILD_ROOT says.
+        trees[mutant] = stage_tree(mutant, build_root=mutant / "build")
     manifest_path = CAPTURES / "MANIFEST.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
     runs = manifest.setdefault("runs", {})
     for case in cases:
-        if args.case and case.name not in args.case:
-            continue
-        builds = staged_mutant if case.tree == mutant else staged
-        runs[f"tsan/{case.name}"] = run_case(case, builds)
+        runs[f"tsan/{case.name}"] = run_case(case, trees[case.tree])
     manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return 0
 
