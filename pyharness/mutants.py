@@ -120,10 +120,14 @@ def sync(project: Project, target: Path) -> None:
 
 def apply(mutant: Mutant, tree: Path) -> None:
     """Apply the mutant's patch in ``tree`` (BuildError when it does not apply: the code moved)."""
+    # Outside any repository git apply is a strict patch(1); inside one (a scratch tree under the
+    # project's ignored build/) it would silently skip every path outside the current directory.
+    env = {**os.environ, "GIT_CEILING_DIRECTORIES": str(tree.parent)}
+    before = {p: p.read_bytes() for p in _touched(mutant, tree)}
     try:
         done = subprocess.run(
             ["git", "apply", "--whitespace=nowarn", str(mutant.patch)],
-            cwd=tree, capture_output=True, text=True, timeout=APPLY_TIMEOUT_S, check=False,
+            cwd=tree, env=env, capture_output=True, text=True, timeout=APPLY_TIMEOUT_S, check=False,
         )  # fmt: skip
     except (OSError, subprocess.SubprocessError) as err:
         raise BuildError(f"cannot apply {mutant.patch.name}: {err}") from err
@@ -132,6 +136,15 @@ def apply(mutant: Mutant, tree: Path) -> None:
             f"{mutant.patch.name} does not apply to the project as it is now (regenerate it against the "
             f"current sources): {done.stderr.strip()}"
         )
+    unchanged = [str(p.relative_to(tree)) for p, text in before.items() if p.read_bytes() == text]
+    if not before or unchanged:
+        raise BuildError(f"{mutant.patch.name} changed nothing in {', '.join(unchanged) or tree}")
+
+
+def _touched(mutant: Mutant, tree: Path) -> list[Path]:
+    """The files a patch names (``+++ b/PATH``)."""
+    names = re.findall(r"^\+\+\+ b/(\S+)$", mutant.patch.read_text(encoding="utf-8"), flags=re.MULTILINE)
+    return [tree / n for n in dict.fromkeys(names)]
 
 
 # -- running and judging -----------------------------------------------------------------------------
@@ -182,7 +195,11 @@ def run_one(project: Project, mutant: Mutant, tools: Sequence[str], work: Path, 
     try:
         sync(project, tree)
         apply(mutant, tree)
-        scratch = replace(load_project(tree, search=False), mutants=None)
+        # Compared with no baseline: a mutant is caught by a verdict on its defect, not by a
+        # metric that moved (the scratch tree's copy of the baselines is not consulted).
+        scratch = replace(
+            load_project(tree, search=False), mutants=None, baselines=tree / "build" / "no-baselines"
+        )
         plans = runs.matrix_plans(
             scratch,
             runs.Selection(tuple(tools), mutant.workloads),

@@ -81,3 +81,23 @@ def test_the_data_race_mutant_is_caught_by_tsan() -> None:
     (outcome,) = mutants.run(THIS, [race], ["tsan"], progress=False)
     assert outcome.ok, (outcome.problem, outcome.errors, outcome.where)
     assert "csrc/core/messaging_server.cpp" in outcome.where["tsan"]
+
+
+def test_a_scratch_tree_inside_an_ignored_folder_is_fingerprinted_by_its_files(tmp_path: Path) -> None:
+    from pyharness.build import fingerprint  # noqa: PLC0415
+
+    tree = THIS.root / "build" / "test-fingerprint-tree"
+    try:
+        mutants.sync(THIS, tree)
+        files = fingerprint.project_files(tree)
+        assert "csrc/core/reactor.cpp" in files  # git lists nothing under build/: the walk does
+        before = fingerprint.fingerprint(tree, {})
+        # A patch applies there too (git, inside this repository, would skip its paths silently).
+        (leak,) = [m for m in ALL if m.name == "leak_on_close"]
+        mutants.apply(leak, tree)
+        assert "release();" in (tree / "csrc/core/messaging_server.cpp").read_text()
+        assert fingerprint.fingerprint(tree, {}) != before
+    finally:
+        import shutil  # noqa: PLC0415
+
+        shutil.rmtree(tree, ignore_errors=True)

@@ -52,7 +52,10 @@ def _git_files(root: Path) -> list[str] | None:
         return None
     if done.returncode != 0:
         return None  # not a git checkout (or git is broken): walk instead
-    return [p for p in done.stdout.decode("utf-8", "replace").split("\0") if p]
+    files = [p for p in done.stdout.decode("utf-8", "replace").split("\0") if p]
+    # A tree inside another repository's ignored folder (a mutant's scratch copy under build/)
+    # lists nothing: it is not that repository's, walk it instead.
+    return files or None
 
 
 def _walk(root: Path) -> list[str]:
