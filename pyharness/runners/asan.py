@@ -14,15 +14,11 @@ report by its ``SUMMARY:`` line anyway.
 from __future__ import annotations
 
 import functools
-import shutil
-import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from pyharness.errors import ToolMissingError
-from pyharness.matrix import TOOLS
-from pyharness.runners._common import tool_env
+from pyharness.runners._common import compiler_library, per_pid_logs, tool_env
 from pyharness.runners.base import Followup, LaunchSpec, RunContext
 
 ASAN_EXITCODE = 23  # ASan errors and LSan leaks (indistinguishable by design of the runtime)
@@ -38,24 +34,8 @@ MALLOC_CONTEXT_SIZE = 30
 @functools.cache
 def find_runtime(compiler: str = "g++", library: str = "libasan.so", tool: str = "asan") -> Path:
     """A runtime library the compiler links against, by default the ASan runtime
-    (``.../gcc/x86_64-linux-gnu/12/libasan.so``); also used for ``libstdc++.so.6``.
-
-    ``-print-file-name`` echoes the bare name back when the library is not installed.
-    """
-    exe = shutil.which(compiler)
-    if exe is None:
-        raise ToolMissingError(tool, TOOLS[tool].install_hint)
-    try:
-        # Not through the gateway: a one-line query of the compiler, not a subject or a tool run.
-        out = subprocess.run(
-            [exe, f"-print-file-name={library}"], capture_output=True, text=True, check=True, timeout=30
-        ).stdout.strip()
-    except (subprocess.SubprocessError, OSError) as err:
-        raise ToolMissingError(tool, TOOLS[tool].install_hint) from err
-    path = Path(out)
-    if not path.is_absolute() or not path.exists():
-        raise ToolMissingError(tool, TOOLS[tool].install_hint)
-    return path.resolve()
+    (``.../gcc/x86_64-linux-gnu/12/libasan.so``); also used for ``libstdc++.so.6``."""
+    return compiler_library(compiler, library, tool)
 
 
 def _options(**opts: str | int | Path) -> str:
@@ -130,9 +110,7 @@ class AsanRunner:
 
 def log_files(cell_dir: Path) -> list[Path]:
     """The artifacts the asan parser reads: every per-pid log, then the subject's stderr."""
-    logs = sorted(cell_dir.glob(f"{LOG_PREFIX}.*"), key=lambda p: p.name)
-    stderr = cell_dir / STDERR_FILE
-    return [*logs, *([stderr] if stderr.is_file() else [])]
+    return per_pid_logs(cell_dir, LOG_PREFIX, STDERR_FILE)
 
 
 __all__ = ["ASAN_EXITCODE", "UBSAN_EXITCODE", "AsanRunner", "find_runtime", "log_files"]

@@ -43,7 +43,7 @@ from pathlib import Path
 from pyharness import proc
 from pyharness.errors import ConfigError, ToolMissingError
 from pyharness.matrix import TOOLS
-from pyharness.runners._common import tool_env
+from pyharness.runners._common import compiler_library, per_pid_logs, tool_env
 from pyharness.runners.base import Followup, LaunchSpec, RunContext
 
 TOOL = "tsan"
@@ -76,22 +76,8 @@ def _short_run(argv: Sequence[str], env: Mapping[str, str], what: str) -> str:
 
 @functools.cache
 def find_runtime(compiler: str = "g++") -> Path:
-    """The TSan runtime the compiler links against (``.../gcc/x86_64-linux-gnu/12/libtsan.so``).
-
-    ``-print-file-name`` echoes the bare name back when the library is not installed.
-    """
-    exe = shutil.which(compiler)
-    if exe is None:
-        raise ToolMissingError(TOOL, INSTALL_HINT)
-    env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
-    try:
-        out = _short_run((exe, "-print-file-name=libtsan.so"), env, f"{compiler} -print-file-name")
-    except ConfigError as err:
-        raise ToolMissingError(TOOL, INSTALL_HINT) from err
-    path = Path(out)
-    if not path.is_absolute() or not path.exists():
-        raise ToolMissingError(TOOL, INSTALL_HINT)
-    return path.resolve()
+    """The TSan runtime the compiler links against (``.../gcc/x86_64-linux-gnu/12/libtsan.so``)."""
+    return compiler_library(compiler, "libtsan.so", TOOL)
 
 
 def aslr_guard(machine: str | None = None, rnd_bits_file: Path = MMAP_RND_BITS) -> tuple[str, ...]:
@@ -243,9 +229,7 @@ class TsanRunner:
 
 def log_files(cell_dir: Path) -> list[Path]:
     """The artifacts the tsan parser reads: every per-pid log, then the subject's stderr."""
-    logs = sorted(cell_dir.glob(f"{LOG_PREFIX}.*"), key=lambda p: p.name)
-    stderr = cell_dir / STDERR_FILE
-    return [*logs, *([stderr] if stderr.is_file() else [])]
+    return per_pid_logs(cell_dir, LOG_PREFIX, STDERR_FILE)
 
 
 def make_runner() -> TsanRunner:
