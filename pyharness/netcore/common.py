@@ -18,6 +18,7 @@ import psutil
 
 import pyharness
 from pyharness.errors import ConfigError, SubjectError
+from pyharness.project import Size
 
 LOOPBACK = "127.0.0.1"  # workloads never leave the machine
 FD_HEADROOM = 64  # descriptors a process needs besides its sockets (stdio, epoll, eventfd, imports)
@@ -152,3 +153,29 @@ def prepare() -> str:
     variant = check_variant()
     raise_fd_limit()
     return variant
+
+
+SLOW_TOOLS = ("asan", "valgrind", "heaptrack", "tsan", "memray")
+
+
+# What the slow tools' small quick sizes take natively (seconds): each of them measured between
+# 0.2 s (tsan) and about 1 s (valgrind's 5,000 frames, 100 cycles, 200 clients) of subject time
+# per unit of the tool's slowdown on this machine.
+QUICK_SIZE_EXPECTED_S = 1.5
+
+
+def sizes_by_tool(
+    option: str,
+    quick: dict[str, str],
+    sweep: dict[str, tuple[str, float]],
+) -> dict[str, Size]:
+    """A scenario's sizes under the slow tools: ``option VALUE`` at the quick preset, and at the
+    sweep ``option VALUE`` with its expected native seconds (``pyharness.project.Size``)."""
+    out = {tool: Size((option, value), expected_s=QUICK_SIZE_EXPECTED_S) for tool, value in quick.items()}
+    out.update(
+        {
+            f"sweep.{tool}": Size((option, value), expected_s=seconds)
+            for tool, (value, seconds) in sweep.items()
+        }
+    )
+    return out

@@ -25,9 +25,10 @@ from pyharness.netcore.common import (
     prepare,
     preset,
     self_stats,
+    sizes_by_tool,
     start_server,
 )
-from pyharness.project import Gated, Size
+from pyharness.project import Gated
 from pyharness.scenario import Scenario
 
 ID = "connections"
@@ -193,20 +194,25 @@ SCENARIO = Scenario(
     run,
     judges.connections,
     expected_s={"quick": 15.0, "sweep": 40.0},
-    sizes={
-        "asan": Size(("--checkpoints", "100,500,1000")),
-        "valgrind": Size(("--checkpoints", "50,100,200")),
-        "heaptrack": Size(("--checkpoints", "100,500,1000")),
-        "tsan": Size(("--checkpoints", "100,500,1000")),
-        "memray": Size(("--checkpoints", "100,500,1000")),
-        # The pre-release sweep: 10,000 clients natively (rss); under the other tools as many as
-        # each can hold in its time (they judge the code paths, not RSS: the same at 2,500 as at 10,000).
-        "sweep.asan": Size(("--checkpoints", "100,1000,2500,5000"), expected_s=10.0),
-        "sweep.valgrind": Size(("--checkpoints", "100,500,1000"), expected_s=3.0),
-        "sweep.heaptrack": Size(("--checkpoints", "100,1000,2500,5000"), expected_s=10.0),
-        "sweep.tsan": Size(("--checkpoints", "100,1000,2500"), expected_s=6.0),
-        "sweep.memray": Size(("--checkpoints", "100,1000,2500,5000"), expected_s=10.0),
-    },
+    # The pre-release sweep: 10,000 clients natively (rss); under the other tools as many as each
+    # can hold in its time (they judge the code paths, not RSS: the same at 2,500 as at 10,000).
+    sizes=sizes_by_tool(
+        "--checkpoints",
+        {
+            "asan": "100,500,1000",
+            "valgrind": "50,100,200",
+            "heaptrack": "100,500,1000",
+            "tsan": "100,500,1000",
+            "memray": "100,500,1000",
+        },
+        {
+            "asan": ("100,1000,2500,5000", 10.0),
+            "valgrind": ("100,500,1000", 3.0),
+            "heaptrack": ("100,1000,2500,5000", 10.0),
+            "tsan": ("100,1000,2500", 6.0),
+            "memray": ("100,1000,2500,5000", 10.0),
+        },
+    ),  # fmt: skip
     gated={
         "rss": (
             Gated("server_bytes_per_connection"),

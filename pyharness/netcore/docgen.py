@@ -227,13 +227,17 @@ def bench(inputs: DocInputs) -> str:
 def _size_text(size: Size) -> str:
     parts = [" ".join(size.args)] if size.args else []
     parts += [f"{k}={v}" for k, v in size.env.items()]
-    return " ".join(f"`{p}`" for p in parts)
+    text = " ".join(f"`{p}`" for p in parts)
+    if size.expected_s is not None:
+        text += f" ({_seconds(size.expected_s)} native)"
+    return text
 
 
 def sizes(inputs: DocInputs) -> str:
-    """What each workload is given under each tool (``cell.plan.size_for``: the table, else the scenario)."""
+    """What each workload is given under each tool (``cell.plan.size_for``: the table, else the
+    scenario), with the native seconds a size is expected to take when it says."""
     lines = [
-        "| workload | quick preset, per tool (else the workload's own defaults) | sweep preset |",
+        "| workload | quick preset, per tool (else the workload's defaults) | sweep preset, per tool |",
         "|---|---|---|",
     ]
     for w in inputs.project.workloads.values():

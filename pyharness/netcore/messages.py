@@ -27,9 +27,10 @@ from pyharness.netcore.common import (
     prepare,
     preset,
     self_stats,
+    sizes_by_tool,
     start_server,
 )
-from pyharness.project import Gated, Size
+from pyharness.project import Gated
 from pyharness.scenario import Scenario
 
 ID = "messages"
@@ -144,18 +145,17 @@ SCENARIO = Scenario(
     run,
     judges.messages,
     expected_s={"quick": 10.0, "sweep": 30.0},
-    sizes={
-        "asan": Size(("--messages", "20000")),
-        "valgrind": Size(("--messages", "5000")),
-        "heaptrack": Size(("--messages", "20000")),
-        "tsan": Size(("--messages", "20000")),
-        "memray": Size(("--messages", "20000")),
-        "sweep.asan": Size(("--messages", "500000"), expected_s=2.5),
-        "sweep.valgrind": Size(("--messages", "50000"), expected_s=0.6),
-        "sweep.heaptrack": Size(("--messages", "200000"), expected_s=1.2),
-        "sweep.tsan": Size(("--messages", "200000"), expected_s=1.2),
-        "sweep.memray": Size(("--messages", "200000"), expected_s=1.2),
-    },
+    sizes=sizes_by_tool(
+        "--messages",
+        {"asan": "20000", "valgrind": "5000", "heaptrack": "20000", "tsan": "20000", "memray": "20000"},
+        {
+            "asan": ("500000", 2.5),
+            "valgrind": ("50000", 0.6),
+            "heaptrack": ("200000", 1.2),
+            "tsan": ("200000", 1.2),
+            "memray": ("200000", 1.2),
+        },
+    ),  # fmt: skip
     gated={
         "rss": (
             Gated("frames_per_s", "higher-is-better"),

@@ -35,9 +35,10 @@ from pyharness.netcore.common import (
     prepare,
     preset,
     self_stats,
+    sizes_by_tool,
     start_server,
 )
-from pyharness.project import Gated, Size
+from pyharness.project import Gated
 from pyharness.scenario import Scenario
 
 ID = "stability"
@@ -218,18 +219,17 @@ SCENARIO = Scenario(
     run,
     judges.stability,
     expected_s={"quick": 10.0, "sweep": 60.0},
-    sizes={
-        "asan": Size(("--cycles", "300")),
-        "valgrind": Size(("--cycles", "100")),
-        "heaptrack": Size(("--cycles", "300")),
-        "tsan": Size(("--cycles", "300")),
-        "memray": Size(("--cycles", "300")),
-        "sweep.asan": Size(("--cycles", "10000"), expected_s=12.0),
-        "sweep.valgrind": Size(("--cycles", "2000"), expected_s=3.0),
-        "sweep.heaptrack": Size(("--cycles", "5000"), expected_s=6.0),
-        "sweep.tsan": Size(("--cycles", "5000"), expected_s=6.0),
-        "sweep.memray": Size(("--cycles", "5000"), expected_s=6.0),
-    },
+    sizes=sizes_by_tool(
+        "--cycles",
+        {"asan": "300", "valgrind": "100", "heaptrack": "300", "tsan": "300", "memray": "300"},
+        {
+            "asan": ("10000", 12.0),
+            "valgrind": ("2000", 3.0),
+            "heaptrack": ("5000", 6.0),
+            "tsan": ("5000", 6.0),
+            "memray": ("5000", 6.0),
+        },
+    ),  # fmt: skip
     gated={
         "rss": (Gated("rss_drift_bytes"), Gated("rss_slope_bytes_per_cycle")),
         "heaptrack": (Gated("allocation_calls"), Gated("peak_heap")),
