@@ -129,9 +129,9 @@ def test_slow_tools_run_the_quick_preset_smaller(tmp_path: Path) -> None:
         "--connections",
         "30",
     )  # the user's sizes win whole
-    assert "--checkpoints" not in argv("valgrind", preset="sweep") and "--sweep" in argv(
-        "valgrind", preset="sweep"
-    )
+    sweep = argv("valgrind", preset="sweep")  # the sweep's own smaller size under valgrind
+    assert "--sweep" in sweep and sweep[-2:] == ("--checkpoints", "100,500,1000")
+    assert argv("rss", preset="sweep")[-1] == "--sweep"  # natively: the full sweep
 
 
 def test_each_session_answers_for_its_own_cells(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
