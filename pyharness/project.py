@@ -29,7 +29,7 @@ The keys (all optional)::
 
     [tool.pyharness.variants.asan]   # override (or add) a variant's build recipe
     setup-args = ["-Db_sanitize=address,undefined"]   # meson-python
-    env = { CFLAGS = "-fsanitize=address" }            # setuptools (and any backend)
+    env = { CFLAGS = "-fsanitize=address" }            # setuptools (pip-built, not meson-python)
 
     [tool.pyharness.workloads.pytest]
     command = ["python", "-m", "pytest", "-q"]   # or: scenario = "pkg.mod:NAME"

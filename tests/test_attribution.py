@@ -277,5 +277,6 @@ def test_what_glibc_keeps_from_an_address_lookup_is_its_own() -> None:
     )
     assert not POLICY.attribute(Finding("heaptrack", "leak", "x", bytes=288, stack=stack)).counts
     # The same caller leaking a block of its own still counts.
-    own = (Frame("malloc"), Frame("netcore::(anonymous namespace)::resolve", "../../csrc/core/socket_util.cpp", 35))
+    resolve = Frame("netcore::(anonymous namespace)::resolve", "../../csrc/core/socket_util.cpp", 35)
+    own = (Frame("malloc"), resolve)
     assert POLICY.attribute(Finding("heaptrack", "leak", "x", bytes=64, stack=own)).counts

@@ -40,7 +40,9 @@ def inputs() -> docgen.DocInputs:
 
 def test_generated_tables_match_the_baselines_file() -> None:
     stale = docgen.stale_docs(DOCS, inputs())
-    assert not stale, f"regenerate with `python -m pyharness.netcore.docs --write`: {', '.join(map(str, stale))}"
+    assert not stale, (
+        f"regenerate with `python -m pyharness.netcore.docs --write`: {', '.join(map(str, stale))}"
+    )
 
 
 def test_generated_tables_show_measured_numbers() -> None:
@@ -52,6 +54,9 @@ def test_generated_tables_show_measured_numbers() -> None:
         "stability",
         "tools",
         "variants",
+        "workloads",
+        "sizes",
+        "mutants",
         "provenance",
     ):
         assert f"<!-- generated: {name} " in text
@@ -75,6 +80,52 @@ def test_the_performance_doc_follows_the_bench_results() -> None:
     changed = json.loads(json.dumps(current.bench))
     changed["summaries"][0]["median"] += 1000
     assert docgen.stale_docs(DOCS, dataclasses.replace(current, bench=changed))
+
+
+def _mutants_block(current: docgen.DocInputs) -> str:
+    text = docgen.render_blocks(
+        "<!-- generated: mutants (python -m pyharness.netcore.docs --write) -->\n"
+        "<!-- end generated: mutants -->",
+        current,
+    )
+    return text
+
+
+def test_the_mutants_table_lists_every_patch_and_follows_the_results() -> None:
+    current = inputs()
+    names = sorted(p.stem for p in (ROOT / "mutants").glob("*.patch"))
+    assert names, "mutants/ has no patch"
+    block = _mutants_block(current)
+    for name in names:
+        assert f"| `{name}` |" in block, f"the mutants table lacks {name}"
+    without = _mutants_block(dataclasses.replace(current, mutants=None))
+    assert "nox -s mutants" in without, "with no results the table must say how to produce them"
+    measured = {
+        "schema": docgen.MUTANTS_SCHEMA,
+        "tools": ["asan", "tsan"],
+        "mutants": [
+            {
+                "name": names[0],
+                "description": "planted",
+                "expected": ["tsan"],
+                "caught_by": ["tsan"],
+                "where": {"tsan": "messages: data-race at csrc/core/x.cpp:7"},
+                "errors": {},
+                "problem": "",
+                "seconds": 12.0,
+                "ok": True,
+            }
+        ],
+    }
+    with_results = _mutants_block(dataclasses.replace(current, mutants=measured))
+    assert with_results != without
+    assert "csrc/core/x.cpp:7" in with_results and "1 of 1 mutants caught" in with_results
+    missed = json.loads(json.dumps(measured))
+    missed["mutants"][0].update(caught_by=[], where={}, ok=False)
+    assert "MISSED by `tsan`" in _mutants_block(dataclasses.replace(current, mutants=missed))
+    assert docgen.stale_docs(DOCS, dataclasses.replace(current, mutants=measured)), (
+        "the guide's mutants table must follow docs/mutants-results.json"
+    )
 
 
 def test_nox_blocks_name_real_sessions() -> None:

@@ -32,6 +32,8 @@ def project_files(root: Path, exclude: Iterable[Path] = ()) -> list[str]:
         files = _walk(root)
     out = []
     for rel in files:
+        if rel.split("/", 1)[0] in SKIPPED_TOP:
+            continue  # never an input, whether git ignores it or not (a reports/ folder left untracked)
         path = (root / rel).resolve()
         if any(path == s or s in path.parents for s in skipped):
             continue

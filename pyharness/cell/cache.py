@@ -11,7 +11,7 @@ and artifacts), keyed by everything its verdict depends on:
   (``VOLATILE_ENV``): a defect switched on by a variable is another cell;
 - the tool itself (its executable's or runtime's path, size and mtime, or its
   version), the interpreter, and pyharness (its version and its own files);
-- the project's suppression files.
+- the suppression files, the toolkit's and the project's.
 
 Only passing cells are stored: a failure or an error is always run again, so a
 flaky or fixed defect is seen afresh. A reused cell says so (``cached_from``:
@@ -35,7 +35,7 @@ import pyharness
 from pyharness.build import Staged
 from pyharness.cell.plan import CellPlan
 from pyharness.model import CellReport
-from pyharness.runners.base import Runner
+from pyharness.runners.base import TOOLKIT_SUPPRESSIONS, Runner
 
 CACHE_DIR = "cell-cache"
 REPORT = "cell.json"
@@ -82,9 +82,9 @@ def key(
         return None
     cell_dir = str(cell_plan.cell_dir)
     inherited = {k: v for k, v in (os.environ if env is None else env).items() if k not in VOLATILE_ENV}
+    folders = [TOOLKIT_SUPPRESSIONS, cell_plan.project.suppressions or Path("/nonexistent")]
     suppressions = sorted(
-        (p.name, _file_identity(str(p)))
-        for p in (cell_plan.project.suppressions or Path("/nonexistent")).glob("*.supp")
+        (str(p), _file_identity(str(p))) for folder in folders for p in folder.glob("*.supp")
     )
     doc = {
         "v": KEY_VERSION,

@@ -212,7 +212,7 @@ SCENARIO = Scenario(
             "tsan": ("100,1000,2500", 6.0),
             "memray": ("100,1000,2500,5000", 10.0),
         },
-    ),  # fmt: skip
+    ),
     gated={
         "rss": (
             Gated("server_bytes_per_connection"),

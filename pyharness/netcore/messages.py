@@ -155,7 +155,7 @@ SCENARIO = Scenario(
             "tsan": ("200000", 1.2),
             "memray": ("200000", 1.2),
         },
-    ),  # fmt: skip
+    ),
     gated={
         "rss": (
             Gated("frames_per_s", "higher-is-better"),

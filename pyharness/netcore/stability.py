@@ -229,7 +229,7 @@ SCENARIO = Scenario(
             "tsan": ("5000", 6.0),
             "memray": ("5000", 6.0),
         },
-    ),  # fmt: skip
+    ),
     gated={
         "rss": (Gated("rss_drift_bytes"), Gated("rss_slope_bytes_per_cycle")),
         "heaptrack": (Gated("allocation_calls"), Gated("peak_heap")),

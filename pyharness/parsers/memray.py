@@ -29,7 +29,7 @@ What the records look like (leak canary, ``--native``)::
       ('canaries::leak(unsigned long)', '../../csrc/canaries/canaries_module.cpp', 39)
       ('pybind11::cpp_function::dispatcher(...)', '.../pybind11/include/pybind11/pybind11.h', 1236)
       ('cfunction_vectorcall_FASTCALL_KEYWORDS', 'Objects/methodobject.c', 443)
-      ('run', '/.../site/pyharness/workloads/canary.py', 99)
+      ('run', '/.../site/pyharness/netcore/canary.py', 99)
       ...
 
 An unresolved native frame reads ``('<unknown>', '<unknown>', 0)``; its file and

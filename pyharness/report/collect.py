@@ -113,7 +113,11 @@ def render_table(summary: Summary, stream: TextIO) -> None:
     width = max((len(c.id) for c in summary.cells), default=4)
     stream.write(f"{'cell':<{width}}  {'status':<7}  {'time':>7}  metrics / reason\n")
     for cell in summary.cells:
-        detail = _headline(cell) if cell.status == "pass" else cell.reason
+        detail = (_headline(cell) or cell.reason) if cell.status == "pass" else cell.reason
+        if cell.cached_from:
+            detail = f"(reused from {cell.cached_from}: inputs unchanged) {detail}"
         stream.write(f"{cell.id:<{width}}  {cell.status:<7}  {cell.duration_s:6.1f}s  {detail}\n")
     counts = ", ".join(f"{n} {s}" for s, n in summary.counts().items() if n)
-    stream.write(f"{len(summary.cells)} cells: {counts} -> {summary.verdict()}\n")
+    reused = sum(1 for c in summary.cells if c.cached_from)
+    tail = f" ({reused} reused: --fresh runs them again)" if reused else ""
+    stream.write(f"{len(summary.cells)} cells: {counts} -> {summary.verdict()}{tail}\n")

@@ -9,7 +9,7 @@ wrapped; anything else is a ConfigError. The subject's interpreter must have
 memray installed, and the same version as the orchestrator that reads the
 capture.
 
-Options, as measured (docs/memray-notes.md): ``--native`` (the project's leaks
+Options, as measured (see the memray section of docs/MEMORY_PROFILING.md): ``--native`` (the project's leaks
 are in C++); ``--trace-python-allocators`` so that memray sees every object
 pymalloc hands out rather than its 1 MiB arenas (``PYTHONMALLOC=malloc`` cost
 the same and gave the same sites; this keeps the allocator the subject ships
@@ -130,7 +130,7 @@ class MemrayRunner:
 
     id: str = TOOL
     # For the current orchestrator, which scales limits itself (RunContext.limit_s arrives scaled).
-    # Measured 3-8x CPU on the workloads, most of it start-up (docs/memray-notes.md).
+    # Measured 3-8x CPU on the workloads, most of it start-up (docs/MEMORY_PROFILING.md, memray).
     slowdown: float = 4.0
     follow_fork: bool = True
     flamegraph_timeout_floor_s: float = 120.0  # the reporter reads the whole capture
