@@ -244,3 +244,30 @@ def test_progress_quiet_off_a_terminal_redraws_on_one(monkeypatch: pytest.Monkey
     q.phase("running")
     q.done("pass")
     assert tty.getvalue().startswith("\r[cell] running") and tty.getvalue().endswith("\n")
+
+
+def test_a_second_interrupt_ends_at_once(tmp_path: Path) -> None:
+    # A subject that ignores SIGTERM holds the first stop for the whole grace period (8 s);
+    # the second Ctrl-C must not wait for it.
+    stubborn = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(120)"
+    argv = [sys.executable, "-m", "pyharness", "wrap", "--tool", "rss", "--no-build", "--out-dir", str(tmp_path / "run"),
+            "--no-progress", "--", sys.executable, "-c", stubborn]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(CHECKOUT)}
+    top = subprocess.Popen(
+        argv, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    orchestrator = psutil.Process(top.pid)
+    deadline = time.monotonic() + 60
+    while not any("sleep(120)" in _cmdline(k) for k in orchestrator.children(recursive=True)):
+        assert time.monotonic() < deadline, "the subject never started"
+        time.sleep(0.1)
+    seen = [top.pid, *(k.pid for k in orchestrator.children(recursive=True))]
+    top.send_signal(signal.SIGINT)
+    time.sleep(1.0)
+    assert top.poll() is None  # the first waits for the subject (its grace period)
+    second = time.monotonic()
+    top.send_signal(signal.SIGINT)
+    top.communicate(timeout=30)
+    assert time.monotonic() - second < 3.0
+    assert top.returncode == 128 + signal.SIGINT
+    assert _descendants_gone(top.pid, seen) == []
