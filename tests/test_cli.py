@@ -250,8 +250,10 @@ def test_a_second_interrupt_ends_at_once(tmp_path: Path) -> None:
     # A subject that ignores SIGTERM holds the first stop for the whole grace period (8 s);
     # the second Ctrl-C must not wait for it.
     stubborn = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(120)"
-    argv = [sys.executable, "-m", "pyharness", "wrap", "--tool", "rss", "--no-build", "--out-dir", str(tmp_path / "run"),
-            "--no-progress", "--", sys.executable, "-c", stubborn]  # fmt: skip
+    argv = [
+        *(sys.executable, "-m", "pyharness", "wrap", "--tool", "rss", "--no-build"),
+        *("--out-dir", str(tmp_path / "run"), "--no-progress", "--", sys.executable, "-c", stubborn),
+    ]
     env = {**os.environ, "PYTHONPATH": str(CHECKOUT)}
     top = subprocess.Popen(
         argv, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True

@@ -19,6 +19,7 @@ import pytest
 
 from pyharness import baselines, build
 from pyharness.baselines import BaselineKey
+from pyharness.errors import ConfigError
 from pyharness.netcore import doccommands, docgen
 from tests.conftest import THIS, require_tool
 
@@ -126,6 +127,75 @@ def test_the_mutants_table_lists_every_patch_and_follows_the_results() -> None:
     assert docgen.stale_docs(DOCS, dataclasses.replace(current, mutants=measured)), (
         "the guide's mutants table must follow docs/mutants-results.json"
     )
+
+
+def _block(name: str, current: docgen.DocInputs) -> str:
+    return docgen.render_blocks(
+        f"<!-- generated: {name} (python -m pyharness.netcore.docs --write) -->\n"
+        f"<!-- end generated: {name} -->",
+        current,
+    )
+
+
+def test_the_cost_table_shows_the_counts_with_their_tolerance() -> None:
+    current = inputs()
+    key = BaselineKey("plain", "callgrind", "cost", "instructions_per_frame")
+    block = _block("cost", current)
+    for text in ("per 1 KiB `send`", "per connect/send/disconnect cycle", "allocation calls per frame"):
+        assert text in block
+    measured = current.baselines.entries.get(key)
+    if measured is not None:
+        assert f"{measured.value:,.0f} instructions/frame" in block
+    without = dataclasses.replace(current, baselines=baselines.Baselines(current.baselines.platform, {}))
+    assert _block("cost", without).count(docgen.MISSING) == len(docgen.COST_ROWS)
+
+
+def _sweep_run(tmp_path: Path, preset: str) -> Path:
+    cells = [
+        {
+            "id": f"plain-rss-{w}",
+            "variant": "plain",
+            "tool": "rss",
+            "workload": w,
+            "status": "pass",
+            "duration_s": d,
+            "reason": "ok",
+            "preset": preset,
+        }
+        for w, d in (("connections", 40.0), ("stability", 70.0))
+    ] + [
+        {
+            "id": "relwithdebinfo-valgrind-stability",
+            "variant": "relwithdebinfo",
+            "tool": "valgrind",
+            "workload": "stability",
+            "status": "fail",
+            "duration_s": 600.0,
+            "reason": "leak",
+            "preset": preset,
+        }
+    ]
+    run = tmp_path / "run"
+    run.mkdir(parents=True)
+    (run / "summary.json").write_text(
+        json.dumps({"run_id": "r1", "created": "2026-12-01", "host": {"cpu_count": 2}, "cells": cells})
+    )
+    return run
+
+
+def test_the_sweep_table_is_kept_from_a_sweep_run(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    with pytest.raises(ConfigError, match="not a sweep run"):
+        docgen.keep_sweep(_sweep_run(tmp_path / "q", "quick"), docs)
+    kept = docgen.keep_sweep(_sweep_run(tmp_path / "s", "sweep"), docs)
+    doc = json.loads(kept.read_text())
+    assert doc["schema"] == docgen.SWEEP_SCHEMA and len(doc["cells"]) == 3
+    block = _block("sweep", dataclasses.replace(inputs(), sweep=doc))
+    assert "| `rss` | 2 | 2 | 1.8 min | `stability` 1.2 min |" in block
+    assert "| `valgrind` | 1 | 0 | 10.0 min |" in block
+    assert "| all | 3 | 2 | **11.8 min** | |" in block
+    assert "--keep-sweep" in _block("sweep", dataclasses.replace(inputs(), sweep=None))
 
 
 def test_nox_blocks_name_real_sessions() -> None:

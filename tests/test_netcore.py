@@ -57,8 +57,10 @@ def test_cpp_decoder_tests_pass(plain_build: build.Staged) -> None:
     env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}  # a sanitizer runtime stays ours
     assert plain_build.build_dir is not None
     build_dir = plain_build.build_dir / "meson"  # meson-python's tree, beside the stage
+    # The meson of this interpreter (what meson-python built with), whether or not its venv is on PATH.
+    meson = [sys.executable, "-m", "mesonbuild.mesonmain"]
     proc = subprocess.run(
-        ["meson", "test", "-C", str(build_dir), "--print-errorlogs"],
+        [*meson, "test", "-C", str(build_dir), "--print-errorlogs"],
         capture_output=True,
         text=True,
         check=False,

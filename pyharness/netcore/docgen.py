@@ -3,6 +3,8 @@
 Inputs: ``baselines/<platform>.json`` (expected memory, throughput, stability),
 ``docs/bench-results.json`` (``nox -s bench -- --json docs/bench-results.json``),
 ``docs/mutants-results.json`` (``nox -s mutants``: ``pyharness mutants --json docs/mutants-results.json``),
+``docs/sweep-results.json`` (the cells of one ``--sweep`` matrix run, kept by
+``python -m pyharness.netcore.docs --keep-sweep RUN_DIR``),
 ``pyharness.matrix`` (tools, variants) and the project's table (workloads).
 
 A generated block in a Markdown file sits between two markers::
@@ -46,6 +48,28 @@ CONNECTION_POINTS = (0, 100, 1000, 10000)
 BENCH_RESULTS = "bench-results.json"  # beside the docs
 MUTANTS_RESULTS = "mutants-results.json"  # beside the docs (pyharness.mutants.to_json)
 MUTANTS_SCHEMA = "pyharness.mutants/1"
+SWEEP_RESULTS = "sweep-results.json"  # beside the docs (keep_sweep)
+SWEEP_SCHEMA = "pyharness.netcore.sweep-times/1"
+# The deterministic costs gated by `nox -s cost` and the heaptrack cells: (variant, tool, workload,
+# metric) in the baselines, and what each counts.
+COST_ROWS = (
+    (
+        ("plain", "callgrind", "cost", "instructions_per_frame"),
+        "instructions on the calling thread per 1 KiB `send` (callgrind)",
+    ),
+    (
+        ("plain", "callgrind", "cost", "instructions_per_cycle"),
+        "instructions on the calling thread per connect/send/disconnect cycle (callgrind)",
+    ),
+    (
+        ("relwithdebinfo", "heaptrack", "messages", "allocations_per_message"),
+        "allocation calls per frame delivered, whole process (heaptrack `messages` cell)",
+    ),
+    (
+        ("relwithdebinfo", "heaptrack", "stability", "allocation_calls"),
+        "allocation calls over the quick stability cell (heaptrack)",
+    ),
+)
 
 
 @dataclass(frozen=True)
@@ -56,6 +80,7 @@ class DocInputs:
     project: Project
     bench: dict[str, Any] | None = None
     mutants: dict[str, Any] | None = None
+    sweep: dict[str, Any] | None = None
 
 
 def _results(path: Path) -> dict[str, Any] | None:
@@ -74,7 +99,13 @@ def _results(path: Path) -> dict[str, Any] | None:
 def load_inputs(project: Project, table: Baselines) -> DocInputs:
     """The baselines given, the project, and the committed benchmark and mutant results if present."""
     docs = project.root / "docs"
-    return DocInputs(table, project, _results(docs / BENCH_RESULTS), _results(docs / MUTANTS_RESULTS))
+    return DocInputs(
+        table,
+        project,
+        _results(docs / BENCH_RESULTS),
+        _results(docs / MUTANTS_RESULTS),
+        _results(docs / SWEEP_RESULTS),
+    )
 
 
 MISSING = "not measured"
@@ -332,8 +363,98 @@ def mutants(inputs: DocInputs) -> str:
     return "\n".join(lines)
 
 
+def cost(inputs: DocInputs) -> str:
+    """The counts that noise cannot move, with their baselines, spread and tolerance."""
+    lines = [
+        "| what is counted | baseline | spread of the runs (4 sigma) | tolerance | runs |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for (variant, tool, workload, metric), text in COST_ROWS:
+        entry = inputs.baselines.entries.get(BaselineKey(variant, tool, workload, metric))
+        if entry is None:
+            lines.append(f"| {text} | {MISSING} | - | - | - |")
+            continue
+        share = 100.0 * entry.tolerance / entry.value if entry.value else 0.0
+        lines.append(
+            f"| {text} | {_number(entry.value, entry.unit)} | "
+            f"{_number(4 * entry.spread, entry.unit, with_unit=False)} | "
+            f"± {_number(entry.tolerance, entry.unit, with_unit=False)} ({share:.1f}%) | {entry.n_runs} |"
+        )
+    return "\n".join(lines)
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
+
+
+def sweep(inputs: DocInputs) -> str:
+    """The pre-release sweep's time per tool, from the cells of one measured sweep run."""
+    doc = inputs.sweep
+    if doc is None:
+        return (
+            "No sweep timed yet: run `nox -s matrix -- --sweep --fresh`, then `python -m "
+            f"pyharness.netcore.docs --keep-sweep reports/latest` (it writes docs/{SWEEP_RESULTS})."
+        )
+    if doc.get("schema") != SWEEP_SCHEMA:
+        raise ConfigError(f"docs/{SWEEP_RESULTS}: schema {doc.get('schema')!r}, expected {SWEEP_SCHEMA!r}")
+    cells = list(doc.get("cells", ()))
+    order = list(TOOLS)
+    by_tool: dict[str, list[dict[str, Any]]] = {}
+    for c in cells:
+        by_tool.setdefault(str(c.get("tool")), []).append(c)
+    lines = [
+        "| tool | cells | passed | time | slowest cell |",
+        "|---|---:|---:|---:|---|",
+    ]
+    for tool in sorted(by_tool, key=lambda t: order.index(t) if t in order else len(order)):
+        group = by_tool[tool]
+        slowest = max(group, key=lambda c: float(c.get("duration_s", 0)))
+        passed = sum(1 for c in group if c.get("status") == "pass")
+        total = sum(float(c.get("duration_s", 0)) for c in group)
+        lines.append(
+            f"| `{tool}` | {len(group)} | {passed} | {_minutes(total)} | "
+            f"`{slowest.get('workload')}` {_minutes(float(slowest.get('duration_s', 0)))} |"
+        )
+    total = sum(float(c.get("duration_s", 0)) for c in cells)
+    passed = sum(1 for c in cells if c.get("status") == "pass")
+    lines.append(f"| all | {len(cells)} | {passed} | **{_minutes(total)}** | |")
+    lines += [
+        "",
+        f"Cell times (builds not included), cells one after another; run `{doc.get('run_id', '?')}`, "
+        f"{doc.get('created', '?')}, {doc.get('cpus', '?')} CPUs.",
+    ]
+    return "\n".join(lines)
+
+
+def keep_sweep(run_dir: Path, docs: Path) -> Path:
+    """Keep the cells of one sweep run (its summary.json) as docs/sweep-results.json."""
+    try:
+        summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as err:
+        raise ConfigError(f"{run_dir}: no readable summary.json: {err}") from err
+    cells = summary.get("cells", [])
+    presets = {c.get("preset") for c in cells}
+    if presets != {"sweep"}:
+        raise ConfigError(f"{run_dir}: not a sweep run (cells at {sorted(map(str, presets))})")
+    doc = {
+        "schema": SWEEP_SCHEMA,
+        "run_id": summary.get("run_id"),
+        "created": summary.get("created"),
+        "cpus": (summary.get("host") or {}).get("cpu_count"),
+        "cells": [
+            {k: c.get(k) for k in ("id", "variant", "tool", "workload", "status", "duration_s", "reason")}
+            for c in cells
+        ],
+    }
+    out = docs / SWEEP_RESULTS
+    out.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+    return out
+
+
 GENERATORS: dict[str, Callable[[DocInputs], str]] = {
     "bench": bench,
+    "cost": cost,
+    "sweep": sweep,
     "mutants": mutants,
     "sizes": sizes,
     "tools": tools,

@@ -30,10 +30,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--run", action="store_true", help="execute the docs' shell commands")
     p.add_argument("--skip-nox", action="store_true", help="with --run: skip blocks that run nox sessions")
     p.add_argument("--baselines", type=Path, metavar="PATH", help="baselines file (default: the platform's)")
+    p.add_argument(
+        "--keep-sweep",
+        type=Path,
+        metavar="RUN_DIR",
+        help=f"first keep the cells of this --sweep matrix run as docs/{docgen.SWEEP_RESULTS}",
+    )
     args = p.parse_args(argv)
     try:
         project = projects.load()
         paths = sorted((project.root / "docs").glob("*.md"))
+        if args.keep_sweep:
+            print(f"kept {docgen.keep_sweep(args.keep_sweep, project.root / 'docs')}")
         table = baselines.load(args.baselines or baselines.baseline_path(project.baselines))
         inputs = docgen.load_inputs(project, table)
         if args.write:

@@ -183,11 +183,13 @@ def key(what: str) -> baselines.BaselineKey:
     return baselines.BaselineKey(KEY_VARIANT, KEY_TOOL, KEY_WORKLOAD, GATED[what][0])
 
 
-def measure(netcore: Path, plant: float = 0.0) -> dict[str, float]:
-    """One count of each measurement (the calling thread's instructions per unit)."""
+def measure(netcore: Path, plant: float = 0.0, only: str | None = None) -> dict[str, float]:
+    """One count of each measurement (or of ``only``): the calling thread's instructions per unit."""
     out: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="pyharness-cost-") as tmp:
         for what, sizes in (("frames", FRAMES), ("cycles", CYCLES)):
+            if only and what != only:
+                continue
             planted = calibrated_plant(netcore, what, sizes, plant, Path(tmp)) if plant else 0
             out[what], _ = per_unit(netcore, what, sizes, planted, Path(tmp))
     return out
@@ -263,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
 
             path = Path(args.gate) if args.gate else baselines.baseline_path(project.load().baselines)
             table = baselines.load(path)
-            lines, ok = gate(measure(netcore, args.plant), table)
+            lines, ok = gate(measure(netcore, args.plant, args.only), table)
             print("\n".join([*lines, f"cost gate ({path.name}): {'pass' if ok else 'FAIL'}"]))
             return 0 if ok else 1
         with tempfile.TemporaryDirectory(prefix="pyharness-cost-") as tmp:
