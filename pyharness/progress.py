@@ -38,7 +38,8 @@ class Progress:
         self.enabled = enabled
         # Redraw in place only on a terminal and only when one cell runs at a time.
         self.tty = enabled and inline and self.stream.isatty()
-        self.started = time.monotonic()
+        self.started = time.monotonic()  # the subject's clock: moved past the build by built()
+        self.build_s = 0.0
         self.expected_s: float | None = None
         self.phase_label = ""
         self._last_draw = 0.0
@@ -49,11 +50,19 @@ class Progress:
         """The cell's expected duration, shown beside the elapsed time."""
         self.expected_s = seconds
 
+    def built(self) -> None:
+        """The build is over: the elapsed time from here on is the subject's, the one expected."""
+        now = time.monotonic()
+        self.build_s += now - self.started
+        self.started = now
+
     def _line(self, detail: str = "") -> str:
         elapsed = time.monotonic() - self.started
         timing = _clock(elapsed)
         if self.expected_s:
             timing += f" of ~{_clock(self.expected_s)}"
+        if self.build_s >= 1.0:
+            timing += f" (+{_clock(self.build_s)} build)"
         text = f"[{self.cell}] {self.phase_label}"
         if detail:
             text += f" ({detail})"

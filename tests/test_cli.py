@@ -244,6 +244,15 @@ def test_progress_quiet_off_a_terminal_redraws_on_one(monkeypatch: pytest.Monkey
     q.phase("running")
     q.done("pass")
     assert tty.getvalue().startswith("\r[cell] running") and tty.getvalue().endswith("\n")
+    # The expected time is the subject's: a build's time is shown apart, not counted against it.
+    built = io.StringIO()
+    c = Progress("asan-asan-messages", built)
+    c.expect(30.0)
+    c.phase("building asan")
+    c.started -= 75.0  # as if the build took 75 s
+    c.built()
+    c.phase("starting the subject")
+    assert built.getvalue().splitlines()[-1].endswith("0s of ~30s (+1m15s build)")
 
 
 def test_a_second_interrupt_ends_at_once(tmp_path: Path) -> None:

@@ -111,6 +111,7 @@ def _stages(cell_plan: CellPlan, options: Options, progress: Progress, started: 
         progress.phase(f"building {cell_plan.variant}")
         stager = options.stage or (lambda p, v, phase: build.stage(p, v, phase=phase))
         staged = stager(project, cell_plan.variant, progress.phase)
+        progress.built()
     else:
         staged = build.unbuilt(cell_plan.variant)
     runner = runner_for(cell_plan.tool.id)
