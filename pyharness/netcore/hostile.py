@@ -60,11 +60,14 @@ def _expect(condition: bool, problem: str) -> None:
 
 
 def _closed_by_server(sock: socket.socket) -> bool:
+    """Whether the server closed (or reset) this connection within WAIT_S."""
     sock.settimeout(WAIT_S)
     try:
         return sock.recv(1) == b""
     except ConnectionResetError:
         return True
+    except TimeoutError:
+        return False
 
 
 class Cases:
@@ -100,7 +103,10 @@ class Cases:
         for length in (MAX_FRAME + 1, 1 << 24, (1 << 32) - 1):
             with socket.create_connection((LOOPBACK, self.port), timeout=WAIT_S) as s:
                 s.sendall(struct.pack(">I", length) + b"x" * 100)
-                _expect(_closed_by_server(s), f"a length of {length} was not refused")
+                _expect(
+                    _closed_by_server(s),
+                    f"a length of {length} was not refused: the connection still open after {WAIT_S:g} s",
+                )
         _expect(self.errors() == before + 3, f"protocol errors {before} -> {self.errors()}, expected +3")
 
     def garbage(self) -> None:
@@ -110,7 +116,10 @@ class Cases:
             with socket.create_connection((LOOPBACK, self.port), timeout=WAIT_S) as s:
                 # A first byte >= 1 makes the announced length > 16 MiB > the maximum.
                 s.sendall(bytes([rng.randrange(1, 256)]) + rng.randbytes(rng.randrange(3, 2048)))
-                _expect(_closed_by_server(s), "garbage was not refused")
+                _expect(
+                    _closed_by_server(s),
+                    f"garbage was not refused: the connection still open after {WAIT_S:g} s",
+                )
         _expect(self.errors() == before + self.rounds, "garbage was not counted as protocol errors")
 
     def truncated_frames(self) -> None:
