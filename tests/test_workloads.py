@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 import signal
 import socket
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,7 @@ from pyharness.netcore import connections, judges, messages, stability
 from pyharness.netcore.common import preset
 from pyharness.proc import RssSample
 from pyharness.scenario import Evidence, Judgement
-from tests.conftest import THIS
+from tests.conftest import CHECKOUT, THIS
 from tests.support import ENTRIES, one, run_scenario
 
 KIB = 1024
@@ -285,3 +287,15 @@ def test_hostile_cases_all_hold_on_the_core(plain_build: build.Staged, tmp_path:
     result = one(events, "result")
     assert [c for c in result["cases"] if not c["ok"]] == []
     assert len(result["cases"]) == 10 and result["protocol_errors"] >= 3 + 5
+
+
+def test_a_subjects_peak_rss_is_its_own_not_its_parents() -> None:
+    # ru_maxrss survives fork and exec: a child of a large parent would report the parent's peak.
+    ballast = bytearray(256 * 1024 * 1024)
+    ballast[::4096] = b"\x01" * len(range(0, len(ballast), 4096))
+    code = "from pyharness.netcore.common import self_stats; print(self_stats()['peak_rss'])"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=CHECKOUT
+    )
+    del ballast
+    assert int(out.stdout) < 128 * 1024 * 1024

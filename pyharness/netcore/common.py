@@ -91,14 +91,28 @@ def need_fds(count: int, what: str) -> None:
 _SELF: psutil.Process | None = None
 
 
+def peak_rss() -> int:
+    """This process image's peak RSS in bytes: ``VmHWM`` from /proc/self/status.
+
+    Not ``ru_maxrss``: Linux carries that across fork and exec, so a subject
+    started by a 140 MB orchestrator reports 140 MB before it has done anything.
+    ``VmHWM`` belongs to the address space, which exec replaces.
+    """
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * KIB
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * KIB  # a kernel without VmHWM
+
+
 def self_stats() -> dict[str, int]:
-    """This process's RSS, peak RSS (ru_maxrss) and open descriptors, for an event."""
+    """This process's RSS, peak RSS (``peak_rss``) and open descriptors, for an event."""
     global _SELF  # noqa: PLW0603 - one psutil handle per process, made on first use
     if _SELF is None:
         _SELF = psutil.Process()
     return {
         "rss": int(_SELF.memory_info().rss),
-        "peak_rss": int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * KIB,
+        "peak_rss": peak_rss(),
         "fds": int(_SELF.num_fds()),
     }
 
