@@ -137,8 +137,10 @@ def run_plans(
                 interrupt.check()
                 one(i, cell_plan)
         else:
+            # Longest expected first, so the last cell to finish is a short one.
+            order = sorted(plans, key=lambda p: -p.expected_s)
             with ThreadPoolExecutor(max_workers=jobs) as pool:
-                futures = [pool.submit(one, i, p) for i, p in enumerate(plans, 1)]
+                futures = [pool.submit(one, i, p) for i, p in enumerate(order, 1)]
                 for future in futures:
                     future.result()
     except (Interrupted, KeyboardInterrupt):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import threading
 from pathlib import Path
 
 import pytest
@@ -86,6 +87,33 @@ def test_a_failing_cell_fails_the_matrix(tmp_path: Path, monkeypatch: pytest.Mon
     run_dir = tmp_path / "run"
     assert cli.main(["matrix", "rss", "--run-dir", str(run_dir), "--no-progress"]) == 1
     assert "FAIL" in (run_dir / "summary.md").read_text()
+
+
+def test_jobs_run_cells_together_longest_expected_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started: list[tuple[str, float]] = []
+    both = threading.Barrier(2, timeout=10)  # the first two cells must be running at once
+
+    def run_plan(cell_plan: CellPlan, **_: object) -> CellReport:
+        started.append((cell_plan.id, cell_plan.expected_s))
+        if len(started) <= 2:
+            both.wait()
+        return fake_cell(cell_plan)
+
+    monkeypatch.setattr(cell, "run_plan", run_plan)
+    run_dir = tmp_path / "run"
+    assert (
+        cli.main(["matrix", "rss", "valgrind", "--jobs", "2", "--run-dir", str(run_dir), "--no-progress"])
+        == 0
+    )
+    expected = [e for _, e in started]
+    assert expected[:2] == sorted(expected, reverse=True)[:2]
+    assert (
+        len(json.loads((run_dir / "summary.json").read_text())["cells"])
+        == len(started)
+        == 2 * len(THIS.matrix)
+    )
 
 
 def test_bad_workload_option_fails_before_anything_runs(tmp_path: Path) -> None:

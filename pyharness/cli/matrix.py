@@ -47,6 +47,15 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="run every cell, even one that passed before with the very same inputs (the build, the plan, "
         "the environment, the tool: see pyharness.cell.cache); by default such a cell is reused, and says so",
     )
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="cells run at a time (default 1); with more, the longest expected cells start first. Two "
+        "suit 2 cores: memcheck runs a subject's threads one at a time. Wall-clock metrics (frames/s) "
+        "are noisier so; counts and sizes are not",
+    )
     add_project_option(p)
     add_baselines_option(p)
     add_progress_option(p)
@@ -67,6 +76,6 @@ def handle(args: argparse.Namespace, rest: Sequence[str]) -> int:
     )
     summary, written = runs.run_plans(
         project, plans, directory, baselines_file=args.baselines, progress=not args.no_progress,
-        reuse=not args.fresh,
+        reuse=not args.fresh, jobs=max(1, args.jobs),
     )  # fmt: skip
     return print_run(summary, written, [p.id for p in plans])
