@@ -299,3 +299,11 @@ def test_a_subjects_peak_rss_is_its_own_not_its_parents() -> None:
     )
     del ballast
     assert int(out.stdout) < 128 * 1024 * 1024
+
+
+def test_the_cores_own_exception_fails_the_cell_and_a_harness_trouble_is_an_error() -> None:
+    reset = "NotConnectedError: flush: client 'stability' is not connected (socket error: Connection reset)"
+    failed = judge("stability", [{"event": "error", "t": 1.0, "reason": reset}])
+    assert (failed.status, failed.reason) == ("fail", f"the core raised {reset}")
+    busy = "server could not listen on 127.0.0.1:9: [Errno 98] Address already in use"
+    assert judge("stability", [{"event": "error", "t": 1.0, "reason": busy}]).status == "error"

@@ -132,10 +132,18 @@ def join(events: Sequence[Event], samples: Sequence[RssSample]) -> list[Event]:
     return out
 
 
+# The core's own exceptions (pyharness._netcore): raised mid-workload, they are the core under
+# test misbehaving (a peer reset it should not have, a frame it refused), not the harness's trouble.
+CORE_EXCEPTIONS = ("NetcoreError", "NotConnectedError", "ProtocolError", "BackpressureError")
+
+
 def _no_result(evidence: Evidence) -> Judgement:
     errors = [e for e in evidence.events if e.get("event") == "error"]
     if errors:
-        return Judgement("error", f"subject error: {errors[-1].get('reason')}")
+        reason = str(errors[-1].get("reason"))
+        if reason.split(":", 1)[0] in CORE_EXCEPTIONS:
+            return Judgement("fail", f"the core raised {reason}")
+        return Judgement("error", f"subject error: {reason}")
     return Judgement("error", "the subject finished without reporting a result")
 
 
