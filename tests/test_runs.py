@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -89,16 +90,27 @@ def test_a_failing_cell_fails_the_matrix(tmp_path: Path, monkeypatch: pytest.Mon
     assert "FAIL" in (run_dir / "summary.md").read_text()
 
 
-def test_jobs_run_cells_together_longest_expected_first(
+def test_jobs_run_cells_together_longest_first_and_gated_cells_alone(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    started: list[tuple[str, float]] = []
+    started: list[CellPlan] = []
+    running: list[int] = [0]
+    alone: list[bool] = []
+    lock = threading.Lock()
     both = threading.Barrier(2, timeout=10)  # the first two cells must be running at once
 
     def run_plan(cell_plan: CellPlan, **_: object) -> CellReport:
-        started.append((cell_plan.id, cell_plan.expected_s))
-        if len(started) <= 2:
+        with lock:
+            started.append(cell_plan)
+            running[0] += 1
+            first_two = len(started) <= 2
+            if cell_plan.gated:
+                alone.append(running[0] == 1)
+        if first_two:
             both.wait()
+        time.sleep(0.01)
+        with lock:
+            running[0] -= 1
         return fake_cell(cell_plan)
 
     monkeypatch.setattr(cell, "run_plan", run_plan)
@@ -107,8 +119,11 @@ def test_jobs_run_cells_together_longest_expected_first(
         cli.main(["matrix", "rss", "valgrind", "--jobs", "2", "--run-dir", str(run_dir), "--no-progress"])
         == 0
     )
-    expected = [e for _, e in started]
-    assert expected[:2] == sorted(expected, reverse=True)[:2]
+    shared = [p.expected_s for p in started if not p.gated]
+    assert shared == sorted(shared, reverse=True)
+    gated = [i for i, p in enumerate(started) if p.gated]
+    assert gated and gated == list(range(len(started) - len(gated), len(started)))  # after the others
+    assert all(alone)
     assert (
         len(json.loads((run_dir / "summary.json").read_text())["cells"])
         == len(started)

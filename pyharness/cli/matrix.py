@@ -52,9 +52,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         type=int,
         default=1,
         metavar="N",
-        help="cells run at a time (default 1); with more, the longest expected cells start first. Two "
-        "suit 2 cores: memcheck runs a subject's threads one at a time. Wall-clock metrics (frames/s) "
-        "are noisier so; counts and sizes are not",
+        help="cells run at a time (default 1); with more, the longest expected cells start first, and "
+        "the cells gated against baselines run alone afterwards, as their baselines were measured. Two "
+        "suit 2 cores: memcheck runs a subject's threads one at a time",
     )
     add_project_option(p)
     add_baselines_option(p)
