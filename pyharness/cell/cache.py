@@ -9,8 +9,9 @@ and artifacts), keyed by everything its verdict depends on:
   environment additions, preset and sizes (the run's own paths taken out);
 - the environment the subject inherits, but for what names a run or a shell
   (``VOLATILE_ENV``): a defect switched on by a variable is another cell;
-- the tool itself (its executable's or runtime's path, size and mtime, or its
-  version), the interpreter, and pyharness (its version and its own files);
+- the tool's id and whatever its runner's ``identity()`` adds (no runner has one
+  yet: an upgraded valgrind does not re-run a cell; ``--fresh`` does), the
+  interpreter, and pyharness (its version and its own files);
 - the suppression files, the toolkit's and the project's.
 
 Only passing cells are stored: a failure or an error is always run again, so a
