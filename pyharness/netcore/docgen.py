@@ -26,6 +26,7 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -418,12 +419,25 @@ def sweep(inputs: DocInputs) -> str:
     total = sum(float(c.get("duration_s", 0)) for c in cells)
     passed = sum(1 for c in cells if c.get("status") == "pass")
     lines.append(f"| all | {len(cells)} | {passed} | **{_minutes(total)}** | |")
+    wall = _run_wall_s(str(doc.get("run_id", "")), str(doc.get("created", "")))
+    span = f"; the run took {_minutes(wall)} wall clock, builds included" if wall is not None else ""
     lines += [
         "",
-        f"Cell times (builds not included), cells one after another; run `{doc.get('run_id', '?')}`, "
-        f"{doc.get('created', '?')}, {doc.get('cpus', '?')} CPUs.",
+        f"Each cell's own time (builds not included), summed per tool; cells run two at a time under "
+        f"`nox` (`--jobs 2`){span}. Run `{doc.get('run_id', '?')}`, {doc.get('created', '?')}, "
+        f"{doc.get('cpus', '?')} CPUs.",
     ]
     return "\n".join(lines)
+
+
+def _run_wall_s(run_id: str, created: str) -> float | None:
+    """From a run id's start (``%Y%m%dT%H%M%SZ-pid``) to the summary's ``created``, in seconds."""
+    try:
+        start = datetime.strptime(run_id.split("-", 1)[0], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+        end = datetime.fromisoformat(created)
+    except ValueError:
+        return None
+    return (end - start).total_seconds()
 
 
 def keep_sweep(run_dir: Path, docs: Path) -> Path:
