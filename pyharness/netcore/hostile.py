@@ -28,7 +28,14 @@ from typing import Any
 
 from pyharness.events import EventLog
 from pyharness.netcore import judges
-from pyharness.netcore.common import LOOPBACK, load_netcore, positive_int, prepare, self_stats
+from pyharness.netcore.common import (
+    LOOPBACK,
+    QUICK_SIZE_EXPECTED_S,
+    load_netcore,
+    positive_int,
+    prepare,
+    self_stats,
+)
 from pyharness.project import Size
 from pyharness.scenario import Scenario
 
@@ -328,7 +335,9 @@ SCENARIO = Scenario(
     judges.hostile,
     expected_s={"quick": 8.0, "sweep": 30.0},
     sizes={
-        "valgrind": Size(("--rounds", "5")),
+        # 20-78 s under memcheck here (alone / beside builds): about 1.5 s of native time per
+        # unit of slowdown, where the quick preset's 8 s made a hung cell wait 13 minutes.
+        "valgrind": Size(("--rounds", "5"), expected_s=QUICK_SIZE_EXPECTED_S),
         "heaptrack": Size(("--rounds", "10")),
         "sweep.valgrind": Size(("--rounds", "50"), expected_s=4.0),
     },
