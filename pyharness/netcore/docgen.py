@@ -423,9 +423,8 @@ def sweep(inputs: DocInputs) -> str:
     span = f"; the run took {_minutes(wall)} wall clock, builds included" if wall is not None else ""
     lines += [
         "",
-        f"Each cell's own time (builds not included), summed per tool; cells run two at a time under "
-        f"`nox` (`--jobs 2`){span}. Run `{doc.get('run_id', '?')}`, {doc.get('created', '?')}, "
-        f"{doc.get('cpus', '?')} CPUs.",
+        f"Each cell's own time (builds not included), summed per tool{span}. Run "
+        f"`{doc.get('run_id', '?')}`, {doc.get('created', '?')}, {doc.get('cpus', '?')} CPUs.",
     ]
     return "\n".join(lines)
 
