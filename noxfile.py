@@ -153,6 +153,13 @@ def tests(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON, default=False)
+def unit(session: nox.Session) -> None:
+    """The fast tier: tests/unit/ (no build, no tool, no subject process), in under a minute."""
+    session.install(*group("unit"))
+    session.run("pytest", "tests/unit", *session.posargs)
+
+
+@nox.session(python=PYTHON, default=False)
 def fuzz(session: nox.Session) -> None:
     """Fuzz the frame decoder with libFuzzer under ASan+UBSan (needs clang; `-- SECONDS`)."""
     seconds = session.posargs[0] if session.posargs else str(FUZZ_SECONDS)

@@ -18,13 +18,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from pyharness import baselines, build, cell
+from pyharness import baselines, build, cell, facts
 from pyharness.baselines import BaselineEntry, BaselineKey, Direction
 from pyharness.cell.plan import CellPlan, CellRequest, plan
 from pyharness.errors import ConfigError, HarnessError, ToolMissingError
 from pyharness.progress import Progress
 from pyharness.project import Project, resolve_entry
-from pyharness.runners.registry import runner_for
+from pyharness.registry import runner_for
 
 log = logging.getLogger("pyharness")
 
@@ -128,5 +128,5 @@ def calibrate(
         measure_cells(project, baseline_plans(project, work_dir, run), samples, run, progress)
         for hook in hooks:
             hook(ctx)
-    baselines.write(out, samples.derive(), platform_name=baselines.platform_id())
+    baselines.write(out, samples.derive(), platform_name=facts.platform_id())
     return out

@@ -31,10 +31,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from pyharness import baselines
-from pyharness.baselines import Baselines, Direction, format_quantity
-from pyharness.identity import FindingKey, finding_key
-from pyharness.model import CellReport, Finding, Metric, Status
-from pyharness.render.summary import Summary
+from pyharness.baselines import Baselines, Direction
+from pyharness.model import CellReport, Finding, Metric, Status, Summary, format_quantity
+from pyharness.model.identity import FindingKey, finding_key
 
 DIFF_SCHEMA = "pyharness.diff/1"
 DEFAULT_DIRECTION: Direction = "lower-is-better"

@@ -9,6 +9,9 @@ raises ``Interrupted`` in whichever thread ran it, so the cell becomes an
 finished. A second signal ends at once: every process group still running is
 killed and the orchestrator exits with 128 + the signal.
 
+The gateway registers every process group it starts (``track_group``) until
+it is reaped, so the second signal reaches all of them (``kill_all``).
+
 On Linux the orchestrator also asks for SIGTERM when its parent dies
 (``PR_SET_PDEATHSIG``): nox killed by SIGTERM does not pass it on, and the
 orchestrator must not go on running, orphaned, with its subject.
@@ -16,6 +19,7 @@ orchestrator must not go on running, orphaned, with its subject.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import os
@@ -23,16 +27,14 @@ import signal
 import sys
 import threading
 from types import FrameType
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from pyharness.proc import ProcResult
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 _PR_SET_PDEATHSIG = 1
 
 _request: signal.Signals | None = None
 _lock = threading.Lock()
+_groups: set[int] = set()  # process groups started and not yet reaped
+_groups_lock = threading.Lock()
 
 
 class Interrupted(BaseException):
@@ -41,11 +43,30 @@ class Interrupted(BaseException):
     def __init__(self, signum: signal.Signals) -> None:
         super().__init__(f"interrupted by {signum.name}")
         self.signum = signum
-        self.result: ProcResult | None = None  # the stopped process, when one was running
 
     @property
     def exit_code(self) -> int:
         return 128 + int(self.signum)
+
+
+def track_group(pgid: int) -> None:
+    """Remember a process group until ``untrack_group``: a second signal kills it."""
+    with _groups_lock:
+        _groups.add(pgid)
+
+
+def untrack_group(pgid: int) -> None:
+    with _groups_lock:
+        _groups.discard(pgid)
+
+
+def kill_all() -> None:
+    """SIGKILL every tracked process group (the second interrupt: end at once)."""
+    with _groups_lock:
+        groups = list(_groups)
+    for pgid in groups:
+        with contextlib.suppress(ProcessLookupError, PermissionError):  # already gone
+            os.killpg(pgid, signal.SIGKILL)
 
 
 def requested() -> signal.Signals | None:
@@ -78,9 +99,7 @@ def _handler(signum: int, frame: FrameType | None) -> None:
     sig = signal.Signals(signum)
     if _request is not None:
         # The second signal: no more grace. Kill what runs and leave.
-        from pyharness import proc  # noqa: PLC0415 - proc imports this module
-
-        proc.kill_all()
+        kill_all()
         sys.stderr.write(f"\npyharness: {sig.name} again: killed every running process, exiting now\n")
         os._exit(128 + signum)
     request(sig)

@@ -16,8 +16,8 @@ runners decide what it holds (``LD_PRELOAD`` included).
 Stopping: ``pyharness.interrupt`` turns SIGTERM and SIGINT into a request that
 every ``run`` in progress (in any thread) sees within one sampling interval:
 it stops its process group (TERM, grace, KILL) and raises ``Interrupted``.
-Every group started here is registered until it is reaped, so a second signal
-can SIGKILL them all at once (``kill_all``) and nothing outlives its run.
+Every group started here is registered with ``pyharness.interrupt`` until it is
+reaped, so a second signal can SIGKILL them all at once and nothing outlives its run.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from typing import IO
 
 import psutil
 
+from pyharness import interrupt
 from pyharness.errors import SubjectError
 from pyharness.interrupt import Interrupted, requested
 
@@ -64,18 +65,6 @@ class LaunchSpec:
     stdout_path: Path | None = None  # where stdout goes (else captured in memory)
     stderr_path: Path | None = None
     label: str = ""  # e.g. "valgrind", "heaptrack_print"
-
-
-_ACTIVE: set[int] = set()  # process groups started and not yet reaped
-_ACTIVE_LOCK = threading.Lock()
-
-
-def kill_all() -> None:
-    """SIGKILL every process group still running (the second interrupt: end at once)."""
-    with _ACTIVE_LOCK:
-        groups = list(_ACTIVE)
-    for pgid in groups:
-        _signal_group(pgid, signal.SIGKILL)
 
 
 @dataclass(frozen=True)
@@ -234,10 +223,13 @@ def run(
     sample_interval: float | None = DEFAULT_SAMPLE_INTERVAL_S,
     grace_s: float = DEFAULT_GRACE_S,
     on_tick: TickCallback | None = None,
+    interruptible: bool = True,
 ) -> ProcResult:
     """Run ``spec`` to completion (or timeout) and say how it went.
 
     ``sample_interval=None`` disables RSS sampling (for short helper commands).
+    ``interruptible=False`` lets a short query finish even while the run is
+    stopping (the report's git facts, written after an interrupt).
     ``on_tick(elapsed_s, latest_sample)`` is called after every sample, from
     this thread, e.g. to update a progress line. Raises ``SubjectError`` only
     when the process cannot be started at all.
@@ -266,8 +258,7 @@ def run(
         for f in (stdout_file, stderr_file):
             if f is not None:
                 f.close()
-    with _ACTIVE_LOCK:
-        _ACTIVE.add(popen.pid)
+    interrupt.track_group(popen.pid)
     drains = {
         name: _Drain(stream, limit)
         for name, stream, limit in (
@@ -294,7 +285,7 @@ def run(
                 samples.append(sample)
             if on_tick is not None:
                 on_tick(time.monotonic() - started, sample)
-            stop = requested()
+            stop = requested() if interruptible else None
             if stop is not None:
                 interrupted = Interrupted(stop)
                 log.warning(
@@ -321,8 +312,7 @@ def run(
             _stop_group(popen, grace_s)
         # Helpers the subject started but did not reap must not outlive the cell.
         _signal_group(popen.pid, signal.SIGKILL)
-        with _ACTIVE_LOCK:
-            _ACTIVE.discard(popen.pid)
+        interrupt.untrack_group(popen.pid)
     duration = time.monotonic() - started
     for d in drains.values():
         d.join(timeout=5.0)
@@ -352,7 +342,6 @@ def run(
     )
     log.info("%s: %s after %.2f s", spec.label or argv[0], result.describe(), duration)
     if interrupted is not None:
-        interrupted.result = result
         raise interrupted
     return result
 

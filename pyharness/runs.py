@@ -21,15 +21,14 @@ from pathlib import Path
 
 from pyharness import build, cell, interrupt
 from pyharness.cell.plan import CellPlan, CellRequest, plan
+from pyharness.collect import finish_run
 from pyharness.errors import ConfigError
 from pyharness.interrupt import Interrupted
 from pyharness.matrix import TOOLS
-from pyharness.model import CellReport
+from pyharness.model import CellReport, Summary
 from pyharness.progress import Progress
 from pyharness.project import Project
-from pyharness.render.summary import Summary
 from pyharness.render.write import WrittenRun
-from pyharness.report.collect import finish_run
 
 OptionsFor = Callable[[CellPlan], cell.Options]
 

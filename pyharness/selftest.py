@@ -29,9 +29,9 @@ from pyharness import cell, runs
 from pyharness.cell.plan import CellPlan, CellRequest, plan
 from pyharness.errors import ConfigError
 from pyharness.matrix import TOOLS
-from pyharness.model import CellReport, ParsedCell
+from pyharness.model import CellReport, Summary
+from pyharness.parsers.base import BlindParser
 from pyharness.project import Project, Size, Workload, resolve_entry
-from pyharness.render.summary import Summary
 from pyharness.render.write import WrittenRun
 
 DEFAULT_JOBS = 2
@@ -130,11 +130,6 @@ def plans(project: Project, table: Plan, selection: Selection, run_dir: Path) ->
             )
     out.sort(key=lambda p: p.tool.id not in table.slow_tools)  # stable: the plan's order otherwise
     return out
-
-
-def _blind(cell_dir: Path) -> ParsedCell:
-    """A disabled detector: whatever the tool wrote, nothing is read."""
-    return ParsedCell(())
 
 
 # -- comparing ------------------------------------------------------------------------------------
@@ -314,7 +309,8 @@ def run(
     cell_plans = plans(project, table, selection, run_dir)
 
     def options_for(cell_plan: CellPlan) -> cell.Options:
-        return cell.Options(parser=_blind if cell_plan.tool.id in selection.disabled else None)
+        blind = cell_plan.tool.id in selection.disabled
+        return cell.Options(parser=BlindParser(cell_plan.tool.id) if blind else None)
 
     summary, written = runs.run_plans(
         project, cell_plans, run_dir, progress=progress, jobs=jobs, options_for=options_for

@@ -1,7 +1,7 @@
 """Small, pure statistics for memory series: slopes and robust summaries.
 
 No I/O and no dependencies: every function takes plain sequences of numbers
-and is unit-tested on hand-computed inputs (tests/test_stats.py).
+and is unit-tested on hand-computed inputs (tests/unit/test_stats.py).
 """
 
 from __future__ import annotations

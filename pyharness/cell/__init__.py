@@ -33,12 +33,14 @@ from pyharness.cell import judge as judging
 from pyharness.cell.execute import Execution, execute
 from pyharness.cell.plan import CellPlan, CellRequest, plan
 from pyharness.errors import ConfigError, HarnessError, ParseError, ToolMissingError
+from pyharness.files import write_atomic
 from pyharness.interrupt import Interrupted
 from pyharness.model import CellReport, Finding, Metric, Omitted, ParsedCell, Status, TestOutcome
 from pyharness.parsers import junit
+from pyharness.parsers.base import Parser
 from pyharness.progress import Progress
 from pyharness.project import Project
-from pyharness.runners.registry import CellParser, parser_for, runner_for
+from pyharness.registry import parser_for, runner_for
 from pyharness.scenario import Evidence, Judgement
 
 CELL_FILE = "cell.json"
@@ -62,7 +64,7 @@ class Options:
     """How a caller wants the stages run (the self-test blinds a parser; a run shares builds)."""
 
     stage: Stager | None = None  # default: build.stage (cached by the caller if it likes)
-    parser: CellParser | None = None  # replaces the tool's parser (``selftest --disable-detector``)
+    parser: Parser | None = None  # replaces the tool's parser (``selftest --disable-detector``)
     reuse: bool = False  # take a passing cell with the same inputs from the cache (``pyharness.cell.cache``)
 
 
@@ -172,13 +174,13 @@ def _stages(cell_plan: CellPlan, options: Options, progress: Progress, started: 
 
 
 def _parse(
-    parser: CellParser | None, cell_plan: CellPlan, execution: Execution, progress: Progress
+    parser: Parser | None, cell_plan: CellPlan, execution: Execution, progress: Progress
 ) -> tuple[ParsedCell, str | None]:
     if parser is None:
         return ParsedCell(()), None
     progress.phase("analysing")
     try:
-        return parser(cell_plan.cell_dir), None
+        return parser.parse(cell_plan.cell_dir), None
     except ParseError as err:
         if not execution.result.ok:
             return ParsedCell(()), None  # a run cut short leaves cut artifacts: its end is the reason
@@ -258,8 +260,6 @@ def _bare(cell_plan: CellPlan, status: Status, reason: str, started: float) -> C
 
 def write(report: CellReport, cell_plan: CellPlan) -> None:
     """``cell.json`` (and the ``--json`` copy), each written atomically."""
-    from pyharness.render.write import write_atomic  # noqa: PLC0415 - render imports the model only
-
     text = json.dumps(report.to_json(), indent=2) + "\n"
     write_atomic(cell_plan.cell_dir / CELL_FILE, text)
     if cell_plan.json_path is not None:

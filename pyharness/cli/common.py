@@ -12,16 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from pyharness import project as projects
-from pyharness.model import new_run_id
+from pyharness.model import EXIT_ERROR, EXIT_FAIL, EXIT_OK, STATUS_EXIT, Summary, new_run_id
 from pyharness.project import Project
-from pyharness.render.summary import Summary
+from pyharness.render.table import render as render_table
 from pyharness.render.write import WrittenRun
-from pyharness.report.collect import render_table
 
-EXIT_OK = 0
-EXIT_FAIL = 1
-EXIT_ERROR = 2
-STATUS_EXIT = {"pass": EXIT_OK, "skipped": EXIT_OK, "fail": EXIT_FAIL, "error": EXIT_ERROR}
+__all__ = ["EXIT_ERROR", "EXIT_FAIL", "EXIT_OK", "STATUS_EXIT"]  # the model's one table, for the commands
 RUN_ID_ENV = "PYHARNESS_RUN_ID"
 
 EXIT_CODES_HELP = """exit codes:

@@ -22,9 +22,9 @@ from pathlib import Path
 from pyharness import baselines, diff
 from pyharness.cli.common import add_project_option, command_parser, load_project
 from pyharness.errors import ConfigError
+from pyharness.files import write_atomic
+from pyharness.model import Summary
 from pyharness.render import rundiff
-from pyharness.render.summary import Summary
-from pyharness.render.write import write_atomic
 
 EXIT_NOT_WORSE = 0
 EXIT_WORSE = 1

@@ -20,8 +20,8 @@ from pyharness.cli.common import (
     print_lines,
 )
 from pyharness.errors import ConfigError
+from pyharness.files import write_atomic
 from pyharness.matrix import TOOLS
-from pyharness.render.write import write_atomic
 
 MUTANTS_EXIT_HELP = """exit codes:
   0  every mutant was caught (a failing cell, not an error) by every tool expected to catch it

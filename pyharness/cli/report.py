@@ -14,8 +14,8 @@ from pyharness.cli.common import (
     load_project,
     print_run,
 )
+from pyharness.collect import finish_run
 from pyharness.errors import ConfigError
-from pyharness.report.collect import finish_run
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

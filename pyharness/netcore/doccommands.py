@@ -4,7 +4,7 @@ Every fenced block whose info string is ``bash`` is one script. A comment line
 ``# expect-exit: N`` in a block says the script must exit with N (a command
 shown failing on purpose); otherwise it must exit 0. ``nox`` lines are run by
 ``nox -s docs`` (they build and run whole sessions); everything else is also
-run by ``tests/test_docs.py``.
+run by ``tests/integration/test_docs.py``.
 """
 
 from __future__ import annotations

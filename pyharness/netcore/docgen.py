@@ -31,10 +31,11 @@ from pathlib import Path
 from typing import Any
 
 from pyharness import mutants as mutant_patches
-from pyharness.baselines import BaselineEntry, BaselineKey, Baselines, format_quantity
+from pyharness.baselines import BaselineEntry, BaselineKey, Baselines
 from pyharness.cell.plan import expected_seconds, size_for
 from pyharness.errors import ConfigError
 from pyharness.matrix import TOOLS, VARIANTS
+from pyharness.model import format_quantity
 from pyharness.netcore.bench import markdown as bench_markdown
 from pyharness.project import Project, Size
 from pyharness.scenario import load as load_scenario

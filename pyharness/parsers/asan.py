@@ -38,6 +38,7 @@ from pathlib import Path
 
 from pyharness.errors import ParseError
 from pyharness.model import Finding, Frame, ParsedCell
+from pyharness.parsers.base import FileParser, read_text
 from pyharness.runners.asan import MALLOC_CONTEXT_SIZE, log_files
 
 TOOL = "asan"
@@ -265,26 +266,17 @@ def _merge(parsed: list[_Parsed]) -> tuple[Finding, ...]:
     return tuple(findings)
 
 
-def parse_text(text: str, source: str = "<text>") -> tuple[Finding, ...]:
+def parse_text(text: str, source: str = "<text>") -> ParsedCell:
     """Every report in ``text`` as (unattributed) findings; lines outside reports are ignored."""
-    return _merge([_parse(text, source)])
+    return ParsedCell(_merge([_parse(text, source)]))
 
 
-def parse_files(paths: Iterable[Path]) -> tuple[Finding, ...]:
+def parse_files(paths: Iterable[Path]) -> ParsedCell:
     """Findings from every file (per-pid logs, then the subject's stderr), UBSan halves joined."""
-    parsed: list[_Parsed] = []
-    for path in paths:
-        try:
-            text = path.read_text(errors="replace")
-        except OSError as err:
-            raise ParseError(f"cannot read {path}: {err}") from err
-        parsed.append(_parse(text, str(path)))
-    return _merge(parsed)
+    return ParsedCell(_merge([_parse(read_text(path), str(path)) for path in paths]))
 
 
-def parse_cell(cell_dir: Path) -> ParsedCell:
-    """Findings from the artifacts the asan runner leaves in ``cell_dir`` (the registry's entry point).
-
-    The subject's exit code is not needed: the reports, not the exit code, classify.
-    """
-    return ParsedCell(parse_files(log_files(cell_dir)))
+def make_parser() -> FileParser:
+    """The asan parser: the runner's per-pid logs and the subject's stderr. The subject's exit
+    code is not needed: the reports, not the exit code, classify."""
+    return FileParser(TOOL, log_files, parse_files)

@@ -35,6 +35,7 @@ from pathlib import Path
 
 from pyharness.errors import ParseError
 from pyharness.model import Finding, Frame, Metric, ParsedCell
+from pyharness.parsers.base import FileParser, read_text
 from pyharness.runners.heaptrack import LEAKS_FILE, SUMMARY_FILE
 
 TOOL = "heaptrack"
@@ -59,10 +60,6 @@ _TOTALS = {
     "bytes allocated in total (ignoring deallocations)": "allocated_total",
 }
 _UNITS = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15}
-
-
-# Leak sites as findings, and the run's heap totals as metrics.
-HeaptrackResult = ParsedCell
 
 
 def parse_size(text: str) -> int:
@@ -147,7 +144,8 @@ def _leak_sites(lines: list[str]) -> list[_Site]:
     return result
 
 
-def parse_text(text: str, source: str = "<text>") -> HeaptrackResult:
+def parse_text(text: str, source: str = "<text>") -> ParsedCell:
+    """Leak sites as findings, and the run's heap totals as metrics."""
     """One heaptrack_print report."""
     lines = text.splitlines()
     totals: dict[str, float] = {}
@@ -183,38 +181,35 @@ def parse_text(text: str, source: str = "<text>") -> HeaptrackResult:
     units = {"allocation_calls": "calls", "temporary_allocations": "calls"}
     metrics = [Metric(name, value, units.get(name, "bytes")) for name, value in totals.items()]
     metrics.append(Metric("runtime", runtime, "s"))
-    return HeaptrackResult(tuple(findings), tuple(metrics))
+    return ParsedCell(tuple(findings), tuple(metrics))
 
 
-def parse_files(paths: Iterable[Path]) -> HeaptrackResult:
+def parse_files(paths: Iterable[Path]) -> ParsedCell:
     """Findings from every file, de-duplicated; metrics from the first (all carry the same totals)."""
     findings: list[Finding] = []
     metrics: tuple[Metric, ...] | None = None
     seen: set[tuple[object, ...]] = set()
     for path in paths:
-        try:
-            text = path.read_text(errors="replace")
-        except OSError as err:
-            raise ParseError(f"cannot read {path}: {err}") from err
-        result = parse_text(text, str(path))
+        result = parse_text(read_text(path), str(path))
         metrics = metrics or result.metrics
         for f in result.findings:
             key = (f.bytes, f.blocks, f.stack)
             if key not in seen:
                 seen.add(key)
                 findings.append(f)
-    return HeaptrackResult(tuple(findings), metrics or ())
+    return ParsedCell(tuple(findings), metrics or ())
 
 
-def parse_cell(cell_dir: Path) -> ParsedCell:
-    """Leak findings and heap metrics from ``cell_dir`` (the registry's entry point)."""
-    return parse_cell_result(cell_dir)
-
-
-def parse_cell_result(cell_dir: Path) -> HeaptrackResult:
-    """The heaptrack_print text the heaptrack runner's followups leave in ``cell_dir``."""
+def artifacts(cell_dir: Path) -> list[Path]:
+    """The heaptrack_print texts the heaptrack runner's follow-ups leave in ``cell_dir`` (both
+    are always written: a missing one is a ParseError)."""
     paths = [cell_dir / LEAKS_FILE, cell_dir / SUMMARY_FILE]
     missing = [p.name for p in paths if not p.is_file()]
     if missing:
         raise ParseError(f"{cell_dir}: heaptrack_print output missing: {', '.join(missing)}")
-    return parse_files(paths)
+    return paths
+
+
+def make_parser() -> FileParser:
+    """The heaptrack parser: leak findings and heap metrics."""
+    return FileParser(TOOL, artifacts, parse_files)

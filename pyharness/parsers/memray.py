@@ -66,14 +66,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import Any, BinaryIO
 
 from pyharness.errors import ParseError
 from pyharness.model import Finding, Frame, Metric, ParsedCell
+from pyharness.parsers.base import FileParser
 from pyharness.runners.memray import CAPTURE_FILE, captures
-
-if TYPE_CHECKING:
-    from pyharness.proc import ProcResult
 
 TOOL = "memray"
 # The largest allocation sites live at the peak, kept as context (a few dozen, by size).
@@ -294,9 +292,14 @@ def parse_captures(paths: Iterable[Path], *, peak_sites: int = PEAK_SITES) -> Pa
     return ParsedCell(findings, metrics_of(main, children))
 
 
-def parse_cell(cell_dir: Path, result: ProcResult | None = None) -> ParsedCell:
-    """Unattributed leak and peak findings, and heap metrics, from ``cell_dir``'s captures."""
+def artifacts(cell_dir: Path) -> list[Path]:
+    """The runner's captures, the main process's first (always written: missing is a ParseError)."""
     paths = captures(cell_dir)
     if not paths or paths[0].name != CAPTURE_FILE:
         raise ParseError(f"{cell_dir}: memray capture missing: {CAPTURE_FILE}")
-    return parse_captures(paths)
+    return paths
+
+
+def make_parser() -> FileParser:
+    """The memray parser: unattributed leak and peak findings, and heap metrics."""
+    return FileParser(TOOL, artifacts, parse_captures)

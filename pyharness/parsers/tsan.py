@@ -55,6 +55,7 @@ from pathlib import Path
 
 from pyharness.errors import ParseError
 from pyharness.model import Finding, Frame, ParsedCell, Trace
+from pyharness.parsers.base import FileParser, merge, read_text
 from pyharness.runners.tsan import log_files
 
 TOOL = "tsan"
@@ -207,7 +208,7 @@ def _runtime_failure(line: str, source: str, lineno: int) -> None:
             )
 
 
-def parse_text(text: str, source: str = "<text>") -> tuple[Finding, ...]:
+def parse_text(text: str, source: str = "<text>") -> ParsedCell:
     """Every report in ``text`` as an unattributed finding; lines outside reports are ignored."""
     findings: list[Finding] = []
     report: _Report | None = None
@@ -247,25 +248,16 @@ def parse_text(text: str, source: str = "<text>") -> tuple[Finding, ...]:
     if report is not None:
         missing = "closing delimiter" if report.summary is not None else "SUMMARY line"
         raise ParseError(f"{source}:{report.lineno}: report {report.what!r} has no {missing} (truncated?)")
-    return tuple(findings)
+    return ParsedCell(tuple(findings))
 
 
 def parse_files(paths: Iterable[Path]) -> ParsedCell:
     """Findings from every file (per-pid logs, then the subject's stderr)."""
-    findings: list[Finding] = []
-    for path in paths:
-        try:
-            text = path.read_text(errors="replace")
-        except OSError as err:
-            raise ParseError(f"cannot read {path}: {err}") from err
-        findings.extend(parse_text(text, str(path)))
-    return ParsedCell(tuple(findings))
+    return merge(parse_text(read_text(path), str(path)) for path in paths)
 
 
-def parse_cell(cell_dir: Path) -> ParsedCell:
-    """Findings from the artifacts the tsan runner leaves in ``cell_dir`` (the registry's entry point).
-
-    The subject's exit is not needed: TSan's exit code replaces the subject's own
-    whenever it reported, so the reports, not the code, classify.
-    """
-    return parse_files(log_files(cell_dir))
+def make_parser() -> FileParser:
+    """The tsan parser: the runner's per-pid logs and the subject's stderr. The subject's exit
+    is not needed: TSan's exit code replaces the subject's own whenever it reported, so the
+    reports, not the code, classify."""
+    return FileParser(TOOL, log_files, parse_files)

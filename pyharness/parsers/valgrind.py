@@ -26,11 +26,11 @@ from __future__ import annotations
 import os
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
 from pyharness.errors import ParseError
 from pyharness.model import Finding, Frame, ParsedCell
+from pyharness.parsers.base import FileParser, merge, read_text
 from pyharness.runners.valgrind import xml_files
 
 TOOL = "valgrind"
@@ -59,14 +59,6 @@ KINDS = {
     "Leak_StillReachable": "leak.reachable",
 }
 COUNTED_LEAKS = frozenset({"leak.definite", "leak.indirect"})
-
-
-@dataclass(frozen=True)
-class ValgrindResult:
-    """Findings from one or more XML files, plus how often each suppression matched."""
-
-    findings: tuple[Finding, ...]
-    suppressed: dict[str, int]
 
 
 def _text(elem: ET.Element | None, tag: str) -> str | None:
@@ -111,7 +103,7 @@ def _error(elem: ET.Element) -> Finding:
     )
 
 
-def parse_text(text: str, source: str = "<text>") -> ValgrindResult:
+def parse_text(text: str, source: str = "<text>") -> ParsedCell:
     """One memcheck XML document."""
     if "</valgrindoutput>" not in text:
         raise ParseError(f"{source}: Valgrind XML is not closed by </valgrindoutput> (run cut short?)")
@@ -130,30 +122,14 @@ def parse_text(text: str, source: str = "<text>") -> ValgrindResult:
         name, count = _text(pair, "name"), _text(pair, "count")
         if name and count and count.isdigit():
             suppressed[name] = suppressed.get(name, 0) + int(count)
-    return ValgrindResult(findings, suppressed)
+    return ParsedCell(findings, suppressions=suppressed)
 
 
-def parse_files(paths: Iterable[Path]) -> ValgrindResult:
+def parse_files(paths: Iterable[Path]) -> ParsedCell:
     """Every per-process XML file merged into one result."""
-    findings: list[Finding] = []
-    suppressed: dict[str, int] = {}
-    for path in paths:
-        try:
-            text = path.read_text(errors="replace")
-        except OSError as err:
-            raise ParseError(f"cannot read {path}: {err}") from err
-        result = parse_text(text, str(path))
-        findings.extend(result.findings)
-        for name, count in result.suppressed.items():
-            suppressed[name] = suppressed.get(name, 0) + count
-    return ValgrindResult(tuple(findings), suppressed)
+    return merge(parse_text(read_text(path), str(path)) for path in paths)
 
 
-def parse_cell_result(cell_dir: Path) -> ValgrindResult:
-    """The artifacts the valgrind runner leaves in ``cell_dir``, with suppression counts."""
-    return parse_files(xml_files(cell_dir))
-
-
-def parse_cell(cell_dir: Path) -> ParsedCell:
-    """Findings from ``cell_dir`` (the registry's entry point; the exit code is not needed)."""
-    return ParsedCell(parse_cell_result(cell_dir).findings)
+def make_parser() -> FileParser:
+    """The valgrind parser: one XML file per traced process (the exit code is not needed)."""
+    return FileParser(TOOL, xml_files, parse_files)

@@ -8,8 +8,7 @@ a metric reads the same in the CI log, the JUnit failure and the HTML page.
 
 from __future__ import annotations
 
-from pyharness.baselines import format_delta, format_quantity
-from pyharness.model import CellReport, Finding, Frame, Metric
+from pyharness.model import CellReport, Finding, Frame, Metric, format_delta, format_quantity
 
 STACK_FRAMES_SHOWN = 8  # the top of a stack; deeper frames are interpreter plumbing
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import quote
 
-from pyharness.model import CellReport, Finding, Frame
+from pyharness.model import CellReport, Finding, Frame, Summary
 from pyharness.render import (
     STACK_FRAMES_SHOWN,
     counted,
@@ -31,7 +31,6 @@ from pyharness.render import (
     ignored,
     metric_columns,
 )
-from pyharness.render.summary import Summary
 
 SOURCE_CONTEXT_LINES = 3  # lines shown either side of a project frame's line
 MAX_PLOT_POINTS = 1200  # more points add bytes to the file, not detail to a 700 px plot

@@ -13,9 +13,8 @@ import re
 import xml.etree.ElementTree as ET
 from typing import TextIO
 
-from pyharness.model import CellReport
+from pyharness.model import CellReport, Summary
 from pyharness.render import counted, finding_lines, ignored, metric_columns
-from pyharness.render.summary import Summary
 
 # XML 1.0 forbids most control characters, and tool output carries them (ANSI
 # colour escapes in sanitizer logs); ElementTree would write them unescaped.

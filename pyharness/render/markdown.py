@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TextIO
 
-from pyharness.model import CellReport
+from pyharness.model import CellReport, Summary
 from pyharness.render import (
     counted,
     duration_text,
@@ -20,7 +20,6 @@ from pyharness.render import (
     ignored,
     metric_columns,
 )
-from pyharness.render.summary import Summary
 
 
 def _cell(text: str) -> str:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 from typing import TextIO
 
-from pyharness.baselines import format_quantity
 from pyharness.diff import FindingGroup, MetricChange, RunDiff
+from pyharness.model import format_quantity
 from pyharness.render.markdown import _row  # one escaping of table cells for every Markdown table
 
 

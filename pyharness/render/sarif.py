@@ -49,10 +49,9 @@ from typing import Any, TextIO
 from urllib.parse import quote
 
 from pyharness import __version__
-from pyharness.identity import FINGERPRINT_VERSION, FindingKey, finding_key
-from pyharness.model import Finding, Frame, Trace
+from pyharness.model import Finding, Frame, Summary, Trace
+from pyharness.model.identity import FINGERPRINT_VERSION, FindingKey, finding_key
 from pyharness.render import size_text
-from pyharness.render.summary import Summary
 
 SARIF_VERSION = "2.1.0"
 SARIF_SCHEMA_URI = (

@@ -13,17 +13,18 @@ import io
 import json
 import os
 import secrets
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
 from pyharness.errors import ConfigError
+from pyharness.files import write_atomic
+from pyharness.model import Summary
 from pyharness.render import html, junit, markdown, sarif
-from pyharness.render.summary import Summary
 
 LATEST = "latest"
+__all__ = ["LATEST", "WrittenRun", "point_latest", "write_atomic", "write_run"]
 
 
 @dataclass(frozen=True)
@@ -43,20 +44,6 @@ def _text(render: Callable[[TextIO], None]) -> str:
     buffer = io.StringIO()
     render(buffer)
     return buffer.getvalue()
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` in one step (temp file in the same directory, then rename)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def point_latest(run_dir: Path) -> Path:

@@ -117,5 +117,5 @@ __all__ = ["ASAN_EXITCODE", "UBSAN_EXITCODE", "AsanRunner", "find_runtime", "log
 
 
 def make_runner() -> AsanRunner:
-    """The runner ``pyharness.runners.registry.runner_for("asan")`` returns."""
+    """The runner ``pyharness.registry.runner_for("asan")`` returns."""
     return AsanRunner()

@@ -123,5 +123,5 @@ class HeaptrackRunner:
 
 
 def make_runner() -> HeaptrackRunner:
-    """The runner ``pyharness.runners.registry.runner_for("heaptrack")`` returns."""
+    """The runner ``pyharness.registry.runner_for("heaptrack")`` returns."""
     return HeaptrackRunner()

@@ -189,5 +189,5 @@ class MemrayRunner:
 
 
 def make_runner() -> MemrayRunner:
-    """The runner ``pyharness.runners.registry.runner_for("memray")`` returns."""
+    """The runner ``pyharness.registry.runner_for("memray")`` returns."""
     return MemrayRunner()

@@ -12,7 +12,7 @@ interceptor is null when libstdc++ arrives late): a C++ exception thrown by a
 TSan extension into Python was caught normally without it, and the core's
 suites, which raise every exception the bindings translate, pass (measured).
 Children inherit ``LD_PRELOAD``: a helper the subject starts through a shell
-crashes (strip ``LD_PRELOAD`` for it, as tests/test_netcore.py does for meson).
+crashes (strip ``LD_PRELOAD`` for it, as tests/integration/test_netcore.py does for meson).
 
 ``log_path`` sends every report to ``<cell_dir>/tsan.<pid>``, so the subject's
 helper processes (which inherit the environment) each write their own; the
@@ -233,7 +233,7 @@ def log_files(cell_dir: Path) -> list[Path]:
 
 
 def make_runner() -> TsanRunner:
-    """The runner ``pyharness.runners.registry.runner_for("tsan")`` returns."""
+    """The runner ``pyharness.registry.runner_for("tsan")`` returns."""
     return TsanRunner()
 
 

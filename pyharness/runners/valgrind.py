@@ -73,5 +73,5 @@ def xml_files(cell_dir: Path) -> list[Path]:
 
 
 def make_runner() -> ValgrindRunner:
-    """The runner ``pyharness.runners.registry.runner_for("valgrind")`` returns."""
+    """The runner ``pyharness.registry.runner_for("valgrind")`` returns."""
     return ValgrindRunner()

@@ -16,7 +16,7 @@ come out ``<unknown>``). So this script
    kept object stands for, sizes, times, and what the parser counted.
 
 The tests link each kept object back to its recorded path before reading
-(``tests/test_parsers_memray.py``). The interpreter and system libraries are
+(``tests/unit/test_parsers_memray.py``). The interpreter and system libraries are
 read where the capture saw them; on this platform's image they are the same.
 Captures are read by the memray version that wrote them (its file format is
 versioned): after upgrading memray, rerun this script.
@@ -163,7 +163,7 @@ def main() -> int:
                 raise SystemExit(f"memray/{case}: exit {rc}: {(cell / 'subject.stderr').read_text()[-2000:]}")
             parse_error = None
             try:
-                parsed = memray_parser.parse_cell(cell)
+                parsed = memray_parser.make_parser().parse(cell)
             except ParseError as err:
                 if not killed:
                     raise

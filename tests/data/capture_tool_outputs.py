@@ -98,10 +98,10 @@ RUNNERS: dict[str, Runner] = {
     "heaptrack": HeaptrackRunner(),
 }
 PARSERS: dict[str, Callable[[Path], ParsedCell]] = {
-    "asan": asan_parser.parse_cell,
-    "tsan": tsan_parser.parse_cell,
-    "valgrind": valgrind_parser.parse_cell,
-    "heaptrack": heaptrack_parser.parse_cell,
+    "asan": asan_parser.make_parser().parse,
+    "tsan": tsan_parser.make_parser().parse,
+    "valgrind": valgrind_parser.make_parser().parse,
+    "heaptrack": heaptrack_parser.make_parser().parse,
 }
 # A runtime refusal the tsan parser must turn into an error, not silence: a thread
 # started in a child forked from a process that had threads (no exec in between).

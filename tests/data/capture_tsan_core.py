@@ -1,7 +1,7 @@
 """Regenerate the TSan captures of the messaging core: ``python tests/data/capture_tsan_core.py``.
 
 The sibling of ``capture_tool_outputs.py`` (which captures the canaries): this
-runs the core's own suites (``tests/test_netcore.py``, ``tests/test_hostile.py``)
+runs the core's own suites (``tests/integration/test_netcore.py``, ``tests/integration/test_hostile.py``)
 and the three scenarios under the tsan runner, against the clean core and
 against the data-race mutant (``mutants/data_race_counter.patch``, applied to
 an export of HEAD under ``build/capture-mutants/``), and copies the TSan logs
@@ -49,7 +49,15 @@ MUTANT_TREE = ROOT / "build" / "capture-mutants" / "data_race_counter"
 MUTANT_SRC = MUTANT_TREE / "src"  # the export (its builds in MUTANT_SRC / "build")
 # The venv's interpreter as named (the runner resolves it; its realpath would lose the venv's pytest).
 PYTHON = sys.executable
-SUITES = ("-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_netcore.py", "tests/test_hostile.py")
+SUITES = (
+    "-m",
+    "pytest",
+    "-q",
+    "-p",
+    "no:cacheprovider",
+    "tests/integration/test_netcore.py",
+    "tests/integration/test_hostile.py",
+)
 # Case -> (the project's scenario workload, its options).
 SCENARIOS = {
     "scenario_connections": ("connections", "--checkpoints", "100,500,1000"),
@@ -219,7 +227,7 @@ def run_case(case: Case, tree: Tree) -> dict[str, object]:
             rc, seconds = timed(spec)
             if not case.until_report or any(cell.glob("tsan.*")) or attempts == ATTEMPTS:
                 break
-        findings = tree.policy.attribute_all(tsan_parser.parse_cell(cell).findings)
+        findings = tree.policy.attribute_all(tsan_parser.make_parser().parse(cell).findings)
         dest = CAPTURES / "tsan" / case.name
         if dest.exists():
             shutil.rmtree(dest)

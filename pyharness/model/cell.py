@@ -1,0 +1,390 @@
+"""The cell model: what one matrix cell found and measured, shared by every stage.
+
+Everything here is a frozen dataclass with a ``to_json``/``from_json`` pair, so a
+cell report written by one process (the orchestrator) can be read back by
+another (the collector) without loss. The JSON shape is a contract
+(docs/ARCHITECTURE.md, "Reports").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+SCHEMA = "pyharness.cell/1"
+
+Status = Literal["pass", "fail", "error", "skipped"]
+STATUSES: tuple[Status, ...] = ("pass", "fail", "error", "skipped")
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One stack frame as a tool reported it."""
+
+    function: str
+    file: str | None = None
+    line: int | None = None
+    object: str | None = None  # shared object / module the frame lives in
+
+    def to_json(self) -> dict[str, Any]:
+        return {"function": self.function, "file": self.file, "line": self.line, "object": self.object}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Frame:
+        return cls(d["function"], d.get("file"), d.get("line"), d.get("object"))
+
+    def where(self) -> str:
+        """``file:line`` when known, else the function name."""
+        if self.file and self.line:
+            return f"{self.file}:{self.line}"
+        return self.file or self.function
+
+
+@dataclass(frozen=True)
+class Trace:
+    """A further stack of one finding: a data race's other access, where a block was freed...
+
+    ``label`` is the tool's own words for it ("Previous write of size 4 by thread T1").
+    """
+
+    label: str
+    stack: tuple[Frame, ...]
+    project_frame: Frame | None = None  # set by attribution, like the finding's own
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "frame": self.project_frame.to_json() if self.project_frame else None,
+            "stack": [f.to_json() for f in self.stack],
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Trace:
+        frame = d.get("frame")
+        return cls(
+            str(d.get("label", "")),
+            tuple(Frame.from_json(f) for f in d.get("stack", [])),
+            Frame.from_json(frame) if frame else None,
+        )
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One defect a tool reported: a leak, an invalid access, UB, a data race, growth...
+
+    Parsers fill in what the tool said and leave ``project_frame`` unset; attribution
+    (the project's policy, applied once per cell) sets it. ``suppressed`` from a parser
+    means the tool itself discounts the finding (a suppression matched, a leak kind that
+    does not count); attribution also sets it for a finding with no project frame.
+    """
+
+    tool: str
+    kind: str  # e.g. "leak.definite", "heap-buffer-overflow", "signed-integer-overflow"
+    message: str
+    bytes: int | None = None
+    blocks: int | None = None
+    stack: tuple[Frame, ...] = ()
+    project_frame: Frame | None = None  # top frame in the project's own code, if any
+    suppressed: bool = False  # matched a suppression or attributed to foreign code
+    related: tuple[Trace, ...] = ()  # further stacks (a race's other access, the free of a used block)
+    # The unwinder stopped early (the stack ends inside the interpreter, or the tool says so):
+    # a foreign verdict on such a stack is not proof that no project frame was below it.
+    truncated: bool = False
+    # Not a defect: context a profiler reports (memray's allocation sites at the peak).
+    # Attributed like any finding, shown in the report, never fails a cell.
+    informational: bool = False
+
+    @property
+    def counts(self) -> bool:
+        """True when this finding fails the cell: a defect, attributed to the project, not suppressed."""
+        return self.project_frame is not None and not self.suppressed and not self.informational
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "tool": self.tool,
+            "kind": self.kind,
+            "message": self.message,
+            "bytes": self.bytes,
+            "blocks": self.blocks,
+            "frame": self.project_frame.to_json() if self.project_frame else None,
+            "stack": [f.to_json() for f in self.stack],
+            "suppressed": self.suppressed,
+            "related": [t.to_json() for t in self.related],
+            "truncated": self.truncated,
+            "informational": self.informational,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Finding:
+        frame = d.get("frame")
+        return cls(
+            tool=d["tool"],
+            kind=d["kind"],
+            message=d["message"],
+            bytes=d.get("bytes"),
+            blocks=d.get("blocks"),
+            stack=tuple(Frame.from_json(f) for f in d.get("stack", [])),
+            project_frame=Frame.from_json(frame) if frame else None,
+            suppressed=bool(d.get("suppressed", False)),
+            related=tuple(Trace.from_json(t) for t in d.get("related", [])),
+            truncated=bool(d.get("truncated", False)),
+            informational=bool(d.get("informational", False)),
+        )
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A measured number, optionally gated against a baseline."""
+
+    name: str
+    value: float
+    unit: str
+    baseline: float | None = None
+    tolerance: float | None = None  # absolute, in ``unit``
+    verdict: Literal["pass", "fail", "info"] = "info"
+
+    @property
+    def delta(self) -> float | None:
+        return None if self.baseline is None else self.value - self.baseline
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "value": self.value,
+            "unit": self.unit,
+            "baseline": self.baseline,
+            "tolerance": self.tolerance,
+            "delta": self.delta,
+            "verdict": self.verdict,
+        }
+
+    @classmethod
+    def from_json(cls, name: str, d: dict[str, Any]) -> Metric:
+        return cls(
+            name,
+            float(d["value"]),
+            d["unit"],
+            d.get("baseline"),
+            d.get("tolerance"),
+            d.get("verdict", "info"),
+        )
+
+
+@dataclass(frozen=True)
+class SubjectRun:
+    """How the subject process went: the facts a later reader needs to trust the verdict."""
+
+    argv: tuple[str, ...]
+    cwd: str
+    pid: int
+    returncode: int
+    signal: int | None
+    timed_out: bool
+    interrupted: bool
+    duration_s: float
+    limit_s: float  # the time limit it ran under (computed once, in the plan)
+    expected_s: float  # what the workload was expected to take under this tool
+    peak_rss: int | None
+    samples: int
+    sample_interval_s: float | None
+    stderr_tail: str = ""  # kept only when it did not end as expected
+    full_unwind: bool = False  # re-run with full stack unwinding (see pyharness.cell)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "argv": list(self.argv),
+            "cwd": self.cwd,
+            "pid": self.pid,
+            "returncode": self.returncode,
+            "signal": self.signal,
+            "timed_out": self.timed_out,
+            "interrupted": self.interrupted,
+            "duration_s": round(self.duration_s, 3),
+            "limit_s": round(self.limit_s, 1),
+            "expected_s": round(self.expected_s, 1),
+            "peak_rss": self.peak_rss,
+            "samples": self.samples,
+            "sample_interval_s": self.sample_interval_s,
+            "stderr_tail": self.stderr_tail,
+            "full_unwind": self.full_unwind,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> SubjectRun:
+        return cls(
+            argv=tuple(d.get("argv", ())),
+            cwd=str(d.get("cwd", "")),
+            pid=int(d.get("pid", 0)),
+            returncode=int(d.get("returncode", 0)),
+            signal=d.get("signal"),
+            timed_out=bool(d.get("timed_out", False)),
+            interrupted=bool(d.get("interrupted", False)),
+            duration_s=float(d.get("duration_s", 0.0)),
+            limit_s=float(d.get("limit_s", 0.0)),
+            expected_s=float(d.get("expected_s", 0.0)),
+            peak_rss=d.get("peak_rss"),
+            samples=int(d.get("samples", 0)),
+            sample_interval_s=d.get("sample_interval_s"),
+            stderr_tail=str(d.get("stderr_tail", "")),
+            full_unwind=bool(d.get("full_unwind", False)),
+        )
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A labelled moment of the subject's run (a checkpoint), seconds since it started."""
+
+    t: float
+    label: str
+
+
+@dataclass(frozen=True)
+class Omitted:
+    """What a cell report left out of its uncounted findings (only the largest are kept)."""
+
+    count: int = 0
+    bytes: int = 0
+    suppressed: int = 0
+    foreign: int = 0
+
+
+@dataclass(frozen=True)
+class TestOutcome:
+    """What a test-suite workload's own report (JUnit XML) said."""
+
+    __test__ = False  # not a pytest test class, whatever its name
+
+    tests: int
+    failures: int
+    errors: int
+    skipped: int
+    failed: tuple[str, ...] = ()  # ids of the failed and erred tests (the first few)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "tests": self.tests,
+            "failures": self.failures,
+            "errors": self.errors,
+            "skipped": self.skipped,
+            "failed": list(self.failed),
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> TestOutcome:
+        return cls(
+            int(d.get("tests", 0)),
+            int(d.get("failures", 0)),
+            int(d.get("errors", 0)),
+            int(d.get("skipped", 0)),
+            tuple(d.get("failed", ())),
+        )
+
+
+Preset = Literal["quick", "sweep", "custom"]
+
+
+@dataclass(frozen=True)
+class CellReport:
+    """The outcome of one matrix cell: variant x tool x workload.
+
+    Every field is typed and written by one stage of the cell (``pyharness.cell``);
+    ``details`` holds the workload judge's tables for people (checkpoints, fits) and
+    is read by renderers only, never by a later stage.
+    """
+
+    variant: str
+    tool: str
+    workload: str
+    status: Status
+    reason: str
+    duration_s: float
+    metrics: tuple[Metric, ...] = ()
+    findings: tuple[Finding, ...] = ()
+    artifacts: tuple[str, ...] = ()  # paths relative to the cell's directory
+    # "quick" or "sweep": the sizes the baselines compare; "custom" when the user sized
+    # the workload (its numbers are then compared with nothing).
+    preset: Preset = "quick"
+    subject: SubjectRun | None = None
+    series: tuple[tuple[float, int], ...] = ()  # (seconds since start, RSS bytes), as sampled
+    marks: tuple[Mark, ...] = ()
+    omitted: Omitted = field(default_factory=Omitted)
+    tests: TestOutcome | None = None
+    cached_from: str | None = None  # the run whose identical cell this report reuses
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        return cell_id(self.variant, self.tool, self.workload)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA,
+            "id": self.id,
+            "variant": self.variant,
+            "tool": self.tool,
+            "workload": self.workload,
+            "status": self.status,
+            "reason": self.reason,
+            "duration_s": round(self.duration_s, 3),
+            "preset": self.preset,
+            "metrics": {m.name: m.to_json() for m in self.metrics},
+            "findings": [f.to_json() for f in self.findings],
+            "omitted": asdict(self.omitted),
+            "tests": self.tests.to_json() if self.tests else None,
+            "artifacts": list(self.artifacts),
+            "subject": self.subject.to_json() if self.subject else None,
+            "series": [[round(t, 3), rss] for t, rss in self.series],
+            "marks": [{"t": round(m.t, 3), "label": m.label} for m in self.marks],
+            "cached_from": self.cached_from,
+            "details": self.details,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> CellReport:
+        subject = d.get("subject")
+        tests = d.get("tests")
+        # A report written before the typed fields kept these in "extra" (same schema id).
+        legacy = d.get("extra") or {}
+        omitted = d.get("omitted") or legacy.get("findings_omitted") or {}
+        return cls(
+            variant=d["variant"],
+            tool=d["tool"],
+            workload=d["workload"],
+            status=d["status"],
+            reason=d["reason"],
+            duration_s=float(d["duration_s"]),
+            preset=d.get("preset") or _legacy_preset(legacy),
+            metrics=tuple(Metric.from_json(k, v) for k, v in d.get("metrics", {}).items()),
+            findings=tuple(Finding.from_json(f) for f in d.get("findings", [])),
+            omitted=Omitted(**{k: int(v) for k, v in omitted.items() if k in Omitted.__dataclass_fields__}),
+            tests=TestOutcome.from_json(tests) if tests else None,
+            artifacts=tuple(d.get("artifacts", [])),
+            subject=SubjectRun.from_json(subject) if subject else None,
+            series=tuple((float(t), int(rss)) for t, rss in d.get("series", [])),
+            marks=tuple(Mark(float(m["t"]), str(m.get("label", ""))) for m in d.get("marks", [])),
+            cached_from=d.get("cached_from"),
+            details=dict(d.get("details", {})),
+        )
+
+
+def _legacy_preset(extra: dict[str, Any]) -> Preset:
+    """The preset of a report from before ``preset`` (its sizes went in ``extra``): a sweep
+    cell must not be compared with quick numbers, nor a custom-sized one with any."""
+    if extra.get("scenario_args"):
+        return "custom"
+    return "sweep" if extra.get("sweep") else "quick"
+
+
+def cell_id(variant: str, tool: str, workload: str) -> str:
+    """``asan-asan-messages``: the one spelling of a cell's id (a file name: no colons)."""
+    return f"{variant}-{tool}-{workload}".replace(":", "-")
+
+
+@dataclass(frozen=True)
+class ParsedCell:
+    """What a tool's parser read from one cell's artifacts: findings, metrics when the tool
+    measures, and how often each of the tool's suppressions matched (by name, when it says)."""
+
+    findings: tuple[Finding, ...]
+    metrics: tuple[Metric, ...] = ()
+    suppressions: Mapping[str, int] = field(default_factory=dict)

@@ -1,0 +1,235 @@
+"""The ASan/LSan/UBSan parser on real captured logs (tests/data/capture_tool_outputs.py).
+
+The parser reports what the tool said; whether a finding is the project's is the
+policy's call (``pyharness.attribution``), applied here as a cell applies it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pyharness import project
+from pyharness.attribution import Policy
+from pyharness.errors import ParseError
+from pyharness.model import Finding, Frame
+from pyharness.parsers import asan
+from pyharness.runners.asan import MALLOC_CONTEXT_SIZE
+
+CHECKOUT = Path(__file__).resolve().parents[2]
+CAPTURES = CHECKOUT / "tests" / "data" / "captures" / "asan"
+CANARY_SOURCE = "csrc/canaries/canaries_module.cpp"
+POLICY = Policy.of(project.load(CHECKOUT, search=False))
+
+
+def source_line(needle: str) -> int:
+    """The line of ``needle`` in the canary source: the expectation follows the source."""
+    lines = (CHECKOUT / CANARY_SOURCE).read_text().splitlines()
+    return next(n for n, text in enumerate(lines, start=1) if needle in text)
+
+
+def capture_files(name: str) -> list[Path]:
+    directory = CAPTURES / name
+    files = sorted(p for p in directory.iterdir() if p.suffix == ".log")
+    return files + [p for p in directory.iterdir() if p.name == "subject.stderr"]
+
+
+def parse_capture(name: str) -> tuple[Finding, ...]:
+    return asan.parse_files(capture_files(name)).findings
+
+
+def attributed(name: str) -> tuple[Finding, ...]:
+    return POLICY.attribute_all(parse_capture(name))
+
+
+@pytest.mark.parametrize(
+    ("canary", "kind", "function", "needle"),
+    [
+        ("leak", "leak.direct", "canaries::leak(unsigned long)", "std::malloc(nbytes"),
+        ("heap_overflow_read", "heap-buffer-overflow", "canaries::heap_overflow_read()", "view[index]"),
+        ("use_after_free", "heap-use-after-free", "canaries::use_after_free()", "dangling[2]"),
+        ("signed_overflow", "signed-integer-overflow", "canaries::signed_overflow(int)", "x + big"),
+    ],
+)
+def test_each_canary_is_found_and_attributed(canary: str, kind: str, function: str, needle: str) -> None:
+    line = source_line(needle)
+    counted = [f for f in attributed(canary) if f.counts]
+    assert [f.kind for f in counted] == [kind]
+    frame = counted[0].project_frame
+    assert frame is not None
+    assert (frame.function, frame.file, frame.line) == (function, CANARY_SOURCE, line)
+
+
+@pytest.mark.parametrize("canary", ["leak", "heap_overflow_read", "use_after_free", "signed_overflow"])
+def test_the_parser_leaves_attribution_to_the_policy(canary: str) -> None:
+    findings = parse_capture(canary)
+    assert findings
+    assert all(f.project_frame is None and not f.suppressed for f in findings)
+    # As the tool printed it: build-relative, not yet made root-relative.
+    assert any(fr.file == "../../csrc/canaries/canaries_module.cpp" for f in findings for fr in f.stack)
+
+
+def test_leak_carries_bytes_and_blocks() -> None:
+    (leak,) = parse_capture("leak")
+    assert (leak.bytes, leak.blocks) == (4096, 1)
+    assert leak.stack[0].function.startswith("__interceptor_malloc")  # the allocator stays in the stack
+
+
+def test_access_size_and_message() -> None:
+    (finding,) = parse_capture("use_after_free")
+    assert finding.bytes == 4
+    assert "READ of size 4" in finding.message
+
+
+def test_ubsan_report_on_stderr_is_joined_with_its_summary_in_the_log() -> None:
+    directory = CAPTURES / "signed_overflow"
+    assert "runtime error" not in (directory / "asan.log").read_text()  # the split this parser must join
+    (finding,) = parse_capture("signed_overflow")
+    assert finding.kind == "signed-integer-overflow"
+    assert "runtime error: signed integer overflow" in finding.message
+    assert finding.stack[0].function == "canaries::signed_overflow(int)"
+
+
+@pytest.mark.parametrize("clean", ["clean", "uninitialised_branch"])
+def test_clean_runs_give_no_project_findings(clean: str) -> None:
+    directory = CAPTURES / clean
+    assert directory.is_dir()
+    assert [f for f in attributed(clean) if f.counts] == []
+
+
+def test_truncated_report_raises() -> None:
+    text = (CAPTURES / "leak" / "asan.log").read_text()
+    cut = text[: text.index("SUMMARY:")]
+    with pytest.raises(ParseError, match="no SUMMARY"):
+        asan.parse_text(cut, "leak.log")
+
+
+def test_summary_without_report_raises() -> None:
+    with pytest.raises(ParseError, match="no report"):
+        asan.parse_text("SUMMARY: AddressSanitizer: heap-use-after-free x.cpp:1 in f\n")
+
+
+def test_foreign_only_leak_is_visible_but_does_not_count() -> None:
+    text = """==10068==ERROR: LeakSanitizer: detected memory leaks
+
+Direct leak of 32 byte(s) in 1 object(s) allocated from:
+    #0 0x7f2575ab89cf in __interceptor_malloc ../../../../src/libsanitizer/asan/asan_malloc_linux.cpp:69
+    #1 0x55c2711bdc8d in xmalloc (/usr/bin/bash+0x9ac8d)
+
+SUMMARY: AddressSanitizer: 32 byte(s) leaked in 1 allocation(s).
+"""
+    (finding,) = POLICY.attribute_all(asan.parse_text(text).findings)
+    assert finding.project_frame is None and finding.suppressed and not finding.counts
+    assert finding.stack[1].object == "/usr/bin/bash"
+
+
+# -- stacks cut short by the fast unwinder ---------------------------------------
+
+
+def _uaf_access_stack() -> tuple[Frame, ...]:
+    (finding,) = parse_capture("use_after_free")
+    return finding.stack
+
+
+def test_a_complete_captured_stack_is_not_truncated() -> None:
+    stack = _uaf_access_stack()  # unwound from the faulting pc through libpython to _start
+    assert stack[-1].function == "_start" and len(stack) < MALLOC_CONTEXT_SIZE
+    assert not asan.truncated(stack)
+    # A stripped interpreter leaves its _start unsymbolized below libc's entry: still complete.
+    stripped = (*stack[:-1], Frame("??", object="/usr/bin/python3.11"))
+    assert not asan.truncated(stripped)
+    assert not parse_capture("use_after_free")[0].truncated
+
+
+def test_the_captured_leak_stack_stops_in_libpython_and_is_truncated() -> None:
+    (leak,) = parse_capture("leak")
+    assert leak.stack[-1].function == "cfunction_vectorcall_FASTCALL_KEYWORDS"  # CPython, no frame pointers
+    assert len(leak.stack) < MALLOC_CONTEXT_SIZE
+    assert asan.truncated(leak.stack)
+    assert leak.truncated
+    # The project frame is still above the cut: the leak counts, and is known to be ours.
+    (ours,) = POLICY.attribute_all((leak,))
+    assert ours.counts and ours.truncated
+
+
+def test_a_stack_that_fills_the_context_size_is_not_truncated() -> None:
+    deep = tuple(Frame(f"f{i}", "x.cpp", i) for i in range(MALLOC_CONTEXT_SIZE))
+    assert not asan.truncated(deep)
+    assert asan.truncated(deep[:-1])
+    assert not asan.truncated(())
+
+
+def test_inlined_frames_do_not_count_towards_the_context_size() -> None:
+    # ASan numbers each inlined call on a line of its own, all at one return address;
+    # malloc_context_size counts addresses. Repeat an inlined pybind11 frame of the capture.
+    lines = (CAPTURES / "leak" / "asan.log").read_text().splitlines(keepends=True)
+    inlined = next(i for i, line in enumerate(lines) if line.lstrip().startswith("#3 0x"))
+    text = "".join([*lines[:inlined], *[lines[inlined]] * MALLOC_CONTEXT_SIZE, *lines[inlined + 1 :]])
+    (leak,) = asan.parse_text(text).findings
+    assert len(leak.stack) > MALLOC_CONTEXT_SIZE
+    assert leak.truncated, "5 return addresses of 30: the unwinder stopped early"
+
+
+def test_thread_stacks_end_in_start_thread_or_clone() -> None:
+    ends = [Frame("start_thread", "./nptl/pthread_create.c", 442), Frame("clone3", None, None, "libc.so.6")]
+    for end in ends:
+        assert not asan.truncated((Frame("malloc"), Frame("netcore::reactor::run()"), end))
+    assert asan.truncated((Frame("malloc"), Frame("netcore::reactor::run()")))
+
+
+# -- frame lines -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("line", "function", "file", "line_no", "obj"),
+    [
+        (
+            "    #1 0x7f2a8dca in canaries::leak(unsigned long) ../../csrc/canaries/canaries_module.cpp:36",
+            "canaries::leak(unsigned long)",
+            "../../csrc/canaries/canaries_module.cpp",
+            36,
+            None,
+        ),
+        ("    #3 0x7f in f(int) /src/x.cpp:12:7", "f(int)", "/src/x.cpp", 12, None),
+        ("    #1 0x55c2711bdc8d in xmalloc (/usr/bin/bash+0x9ac8d)", "xmalloc", None, None, "/usr/bin/bash"),
+        ("    #1 0x560f8cedbbb8  (/usr/bin/tr+0x7bb8)", "??", None, None, "/usr/bin/tr"),
+        (
+            "    #2 0x7f in __libc_start_main (/lib/libc.so.6+0x271ca) (BuildId: 0123abcd)",
+            "__libc_start_main",
+            None,
+            None,
+            "/lib/libc.so.6",
+        ),
+    ],
+)
+def test_frame_lines(
+    line: str, function: str, file: str | None, line_no: int | None, obj: str | None
+) -> None:
+    frame = asan.parse_frame(line)
+    assert frame is not None
+    assert (frame.function, frame.file, frame.line, frame.object) == (function, file, line_no, obj)
+
+
+def test_a_line_that_is_not_a_frame() -> None:
+    assert asan.parse_frame("READ of size 4 at 0x603000052068 thread T0") is None
+
+
+def test_runtime_check_failure_is_an_error_not_silence() -> None:
+    # Seen when libstdc++ was not preloaded: the first C++ exception killed the process.
+    text = (
+        'AddressSanitizer: CHECK failed: asan_interceptors.cpp:320 "((__interception::real___cxa_throw)) '
+        '!= (0)" (0x0, 0x0) (tid=3324)\n'
+        "    #0 0x7f8307ac22aa in CheckUnwind ../../../../src/libsanitizer/asan/asan_rtl.cpp:67\n"
+    )
+    with pytest.raises(ParseError, match=r"runtime itself failed.*preload libstdc"):
+        asan.parse_text(text, "asan.3324")
+
+
+def test_parse_cell_reads_the_runners_files(tmp_path: Path) -> None:
+    for path in capture_files("signed_overflow"):
+        name = "asan.6620" if path.suffix == ".log" else path.name
+        (tmp_path / name).write_bytes(path.read_bytes())
+    parsed = asan.make_parser().parse(tmp_path)
+    assert [f.kind for f in parsed.findings] == ["signed-integer-overflow"]
+    assert parsed.metrics == ()
