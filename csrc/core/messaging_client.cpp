@@ -50,7 +50,7 @@ std::shared_ptr<reactor> shared_client_reactor() {
   std::lock_guard<std::mutex> lock(mutex);
   auto r = current.lock();
   if (!r) {
-    r = std::make_shared<reactor>();
+    r = std::make_shared<reactor>("netcore-client");
     current = r;
   }
   return r;

@@ -40,7 +40,7 @@ std::uint16_t messaging_server::start(const std::string& host, std::uint16_t por
   const std::uint16_t bound = local_port(listener.get());
   // Everything that can fail (the reactor's descriptors, its thread) before any
   // member changes: a failed start leaves a stopped server that can start again.
-  auto loop = std::make_unique<reactor>();
+  auto loop = std::make_unique<reactor>("netcore-server");
   port_ = bound;
   listener_ = std::move(listener);
   spare_fd_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));

@@ -40,10 +40,11 @@ class reactor {
   /// Size of the shared read buffer: large reads keep syscalls per frame low.
   static constexpr std::size_t read_buffer_size = 256 * 1024;
 
-  /// Creates the epoll and wake descriptors and starts the thread. Throws
-  /// os_error when a descriptor cannot be had (e.g. EMFILE), std::system_error
-  /// when the thread cannot be started.
-  reactor();
+  /// Creates the epoll and wake descriptors and starts the thread, named
+  /// `thread_name` (at most 15 characters, as profilers and /proc show it).
+  /// Throws os_error when a descriptor cannot be had (e.g. EMFILE),
+  /// std::system_error when the thread cannot be started.
+  explicit reactor(const char* thread_name = "netcore-reactor");
   reactor(const reactor&) = delete;
   reactor& operator=(const reactor&) = delete;
   /// Stops the loop and joins the thread (must not be called on that thread).

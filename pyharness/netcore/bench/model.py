@@ -35,12 +35,33 @@ class Summary:
 
 @dataclass(frozen=True)
 class Ratio:
-    """Ours / peer of two medians (read with the metric's direction: higher or lower is better)."""
+    """Ours against a peer within each run (ours / peer, or ours - peer), its spread over the runs, its verdict.
+
+    ``lead`` is how far the median is on the good side of the target (negative:
+    the bad side); ``spread`` is max - min of the runs. The verdict is ``met``
+    or ``MISSED`` by the median, but ``inconclusive`` when the spread is wider
+    than the lead: the runs disagree by more than the margin they claim.
+    """
 
     metric: str
     ours: str
     peer: str
-    ratio: float
+    compare: str  # "ratio" or "difference"
+    better: str  # "higher" or "lower": the side of the target that is good
+    runs: tuple[float, ...]
+    median: float
+    minimum: float
+    maximum: float
+    q1: float
+    q3: float
+    target: float | None
+    lead: float | None
+    verdict: str  # "met", "MISSED", "inconclusive", or "" with no target
+    why: str
+
+    @property
+    def spread(self) -> float:
+        return self.maximum - self.minimum
 
 
 @dataclass(frozen=True)
@@ -79,15 +100,63 @@ def summarize(measurements: Sequence[Measurement]) -> tuple[Summary, ...]:
     )
 
 
-def ratios(summaries: Sequence[Summary], ours: Sequence[str]) -> tuple[Ratio, ...]:
-    """Ours / peer for every metric where both have a median (and the peer's is not zero)."""
-    by_metric: dict[str, dict[str, float]] = {}
-    for s in summaries:
-        by_metric.setdefault(s.metric, {})[s.peer] = s.median
+def verdict(median: float, spread: float, target: float, better: str) -> tuple[float, str]:
+    """The lead over ``target`` and the verdict: met, MISSED, or inconclusive when ``spread`` > |lead|."""
+    lead = median - target if better == "higher" else target - median
+    if spread > abs(lead):
+        return lead, "inconclusive"
+    return lead, "met" if lead >= 0 else "MISSED"
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """One comparison to make: the metric, our peer, the other peer, how, and the target if any."""
+
+    metric: str
+    ours: str
+    peer: str
+    compare: str
+    better: str
+    target: float | None
+    why: str
+
+
+def ratios(measurements: Sequence[Measurement], wanted: Sequence[Wanted]) -> tuple[Ratio, ...]:
+    """Each wanted comparison over the runs where both peers have the metric (a zero divisor skips a run)."""
+    value = {(m.metric, m.peer, m.run): m.value for m in measurements}
+    runs = sorted({m.run for m in measurements})
     out = []
-    for metric, medians in by_metric.items():
-        for mine in (p for p in ours if p in medians):
-            for peer, value in medians.items():
-                if peer not in ours and value != 0:
-                    out.append(Ratio(metric, mine, peer, medians[mine] / value))
+    for w in wanted:
+        per_run = []
+        for r in runs:
+            mine, theirs = value.get((w.metric, w.ours, r)), value.get((w.metric, w.peer, r))
+            if mine is None or theirs is None:
+                continue
+            if w.compare == "difference":
+                per_run.append(mine - theirs)
+            elif theirs != 0:
+                per_run.append(mine / theirs)
+        if not per_run:
+            continue
+        med, lo, hi = quantile(per_run, 0.5), min(per_run), max(per_run)
+        lead, judged = (None, "") if w.target is None else verdict(med, hi - lo, w.target, w.better)
+        out.append(
+            Ratio(
+                w.metric,
+                w.ours,
+                w.peer,
+                w.compare,
+                w.better,
+                tuple(per_run),
+                med,
+                lo,
+                hi,
+                quantile(per_run, 0.25),
+                quantile(per_run, 0.75),
+                w.target,
+                lead,
+                judged,
+                w.why,
+            )
+        )
     return tuple(out)
