@@ -35,6 +35,13 @@ constexpr std::size_t send_repeated_chunk = 256 * 1024;
 /// Bytes send_repeated lets queue up before it waits for the reactor (see there).
 constexpr std::size_t send_repeated_depth = 1024 * 1024;
 constexpr int reads_per_event = 4;
+/// How long a client's queue stays empty, with no frame sent, before its
+/// buffers are released (see drain): long against the gaps of a busy sender,
+/// short against a person's notion of idle.
+constexpr std::chrono::milliseconds idle_release_delay{20};
+/// Queued bytes at which send() writes the queue from the caller's thread when
+/// the reactor is not writing (see send): a batch per syscall, the queue short.
+constexpr std::size_t caller_write_batch = 64 * 1024;
 /// Smallest frame send_repeated writes straight from the caller's buffer: an
 /// iovec pair per frame pays off once frames are large (small ones are queued,
 /// so each syscall still carries many bytes).
@@ -112,6 +119,7 @@ void messaging_client::connect(const std::string& host, std::uint16_t port, doub
       state_ = state::connected;
       close_reason_.clear();
       read_paused_ = false;
+      kernel_full_ = false;
       registered_ = true;
       try {
         reactor_->add(fd_.get(), interest_, this);  // publishes the state above to the reactor
@@ -135,6 +143,7 @@ void messaging_client::connect(const std::string& host, std::uint16_t port, doub
       state_ = state::connected;
       close_reason_.clear();
       read_paused_ = false;
+      kernel_full_ = false;
     }
     interest_ = EPOLLIN | EPOLLRDHUP;
     reactor_->add(fd_.get(), interest_, this);
@@ -199,14 +208,19 @@ void messaging_client::grow_pending_locked(std::size_t more) {
   // Grow geometrically, but never past the high-water mark (plus this frame):
   // the queue's memory stays bounded by what it may hold, not by twice that.
   const std::size_t cap = std::max(options_.send_high_water, want);
-  pending_.reserve(std::min(cap, std::max({want, 2 * pending_.capacity(), initial_queue_capacity})));
+  byte_buffer bigger =
+      reactor_->buffers().take(std::min(cap, std::max({want, 2 * pending_.capacity(), initial_queue_capacity})));
+  bigger.append(pending_.data(), pending_.size());
+  reactor_->buffers().give(std::move(pending_));
+  pending_ = std::move(bigger);
 }
 
 void messaging_client::write_pending_locked() {
   // Every queued byte still in pending_ means the reactor's writing_ is done and
   // it cannot start another write without this lock: this thread may write, in
   // order, without a hand-off. fd_ is open while connected (it closes under the lock).
-  if (state_ != state::connected || direct_writer_ || pending_.empty() || queued_bytes_.load() != pending_.size())
+  if (state_ != state::connected || direct_writer_ || kernel_full_ || pending_.empty() ||
+      queued_bytes_.load() != pending_.size())
     return;
   std::size_t off = 0;
   while (off < pending_.size()) {
@@ -216,7 +230,10 @@ void messaging_client::write_pending_locked() {
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
-    break;  // the kernel is full, or an error: the reactor's drain carries on (and reports it)
+    // The kernel is full (the reactor waits for EPOLLOUT, and this thread tries
+    // no more until the reactor has written), or an error the reactor reports.
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) kernel_full_ = true;
+    break;
   }
   if (off == 0) return;
   pending_.erase_front(off);
@@ -236,7 +253,12 @@ void messaging_client::send(const char* data, std::size_t size, double timeout_s
   queued_bytes_ += need;
   ++messages_sent_;
   bytes_sent_ += size;
-  schedule_flush_locked();
+  // A sender that outpaces the reactor (or runs while the reactor waits for a
+  // core) writes its own queue once it holds a batch: the queue stays short,
+  // in pooled buffers and in cache, instead of growing (a copy per doubling,
+  // fresh pages) until the reactor comes round.
+  if (pending_.size() >= caller_write_batch) write_pending_locked();
+  schedule_flush_locked();  // also when this thread emptied the queue: the drain releases its buffers
 }
 
 void messaging_client::send_repeated(const char* data, std::size_t size, std::uint64_t count, double timeout_s) {
@@ -506,20 +528,18 @@ void messaging_client::drain() {
         set_interest(interest_ & ~std::uint32_t{EPOLLOUT});
         return;
       }
+      kernel_full_ = false;  // the last buffer is written, or none was: callers may write again
       if (pending_.empty()) {
         flush_scheduled_ = false;
         writing_off_ = 0;
         writing_.clear();
-        // An idle client owns no buffer, but a sender that keeps the queue short
-        // empties it between bursts: freeing and regrowing both buffers each time
-        // cost a copy per doubling and fresh pages (page faults). Free them after
-        // this batch, if the queue is still empty then. (A posted task, not a
-        // deferred one: tasks run in order, so one the destructor posts later
-        // runs after this, and tasks_in_flight_ counts it.)
-        if (!release_deferred_) {
-          release_deferred_ = true;
-          post_task([this] { release_if_idle(); });
-        }
+        // An idle client owns no buffer, but a sender that outpaces the reactor
+        // empties its queue every few frames. Freeing both buffers at once (as
+        // this did, one batch later) made the sender refill fresh pages: glibc
+        // trimmed or unmapped them, and the page faults cost the Python send loop
+        // more than the rest of a send. The buffers go once no frame was queued
+        // for idle_release_delay; close_on_loop cancels the timer.
+        if (idle_timer_ == 0) arm_idle_release_locked();
         cv_.notify_all();
         set_interest(interest_ & ~std::uint32_t{EPOLLOUT});
         return;
@@ -606,13 +626,24 @@ bool messaging_client::decode_locked(const char* data, std::size_t size, std::st
   return error.empty();
 }
 
+void messaging_client::arm_idle_release_locked() {
+  sent_at_idle_arm_ = messages_sent_;
+  idle_timer_ = reactor_->post_after(idle_release_delay, [this] {
+    idle_timer_ = 0;
+    release_if_idle();
+  });
+}
+
 void messaging_client::release_if_idle() {
-  release_deferred_ = false;
-  if (writing_off_ < writing_.size()) return;
+  if (writing_off_ < writing_.size()) return;  // writing: the drain that empties the queue re-arms
   std::lock_guard<std::mutex> lock(mutex_);
-  if (!pending_.empty() || direct_writer_) return;  // busy again: the next drain decides
-  writing_.release();
-  pending_.release();
+  if (!pending_.empty() || direct_writer_) return;  // busy again: likewise
+  if (messages_sent_ != sent_at_idle_arm_) {
+    arm_idle_release_locked();  // frames went through meanwhile: not idle yet
+    return;
+  }
+  reactor_->buffers().give(std::move(writing_));
+  reactor_->buffers().give(std::move(pending_));
 }
 
 void messaging_client::read_ready() {
@@ -672,7 +703,9 @@ void messaging_client::close_on_loop(const std::string& reason) {
   if (registered_) reactor_->remove(fd_.get());
   registered_ = false;
   interest_ = 0;
-  writing_.release();
+  if (idle_timer_ != 0) reactor_->cancel(idle_timer_);
+  idle_timer_ = 0;
+  reactor_->buffers().give(std::move(writing_));
   writing_off_ = 0;
   decoder_ = frame_decoder(options_.max_frame);
   std::lock_guard<std::mutex> lock(mutex_);
@@ -684,10 +717,11 @@ void messaging_client::close_on_loop(const std::string& reason) {
     state_ = state::closed;
     close_reason_ = std::move(why);
   }
-  pending_.release();
+  reactor_->buffers().give(std::move(pending_));
   queued_bytes_ = 0;
   flush_scheduled_ = false;
   read_paused_ = false;
+  kernel_full_ = false;
   cv_.notify_all();
 }
 

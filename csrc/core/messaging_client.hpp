@@ -112,6 +112,7 @@ class messaging_client final : public io_handler {
   void post_task(Task task);
   void grow_pending_locked(std::size_t more);
   void drain();                                                                // reactor thread
+  void arm_idle_release_locked();                                              // reactor thread, mutex_ held
   void release_if_idle();                                                      // reactor thread
   void read_ready();                                                           // reactor thread
   std::size_t read_room_locked() const;                                        // reactor thread, mutex_ held
@@ -134,8 +135,9 @@ class messaging_client final : public io_handler {
   byte_buffer writing_;  ///< bytes being written, swapped out of `pending_`
   std::size_t writing_off_ = 0;
   std::uint32_t interest_ = 0;
-  bool release_deferred_ = false;  ///< release_if_idle is due after this batch
-  bool registered_ = false;        ///< fd_ is in the reactor's epoll set (see pause_reading)
+  reactor::timer_id idle_timer_ = 0;    ///< the pending release_if_idle, or 0
+  std::uint64_t sent_at_idle_arm_ = 0;  ///< messages_sent_ when it was armed (guarded by mutex_)
+  bool registered_ = false;             ///< fd_ is in the reactor's epoll set (see pause_reading)
 
   // Shared state, guarded by mutex_.
   mutable std::mutex mutex_;
@@ -152,6 +154,9 @@ class messaging_client final : public io_handler {
   /// reactor nor another caller writes until it is done, so its frames stay whole.
   bool direct_writer_ = false;
   bool writable_wait_ = false;  ///< that caller waits for EPOLLOUT (the reactor clears it)
+  /// A caller's write found the socket full: callers leave writing to the
+  /// reactor until it has written (it clears this), so no syscall per send fails.
+  bool kernel_full_ = false;
   bool read_paused_ = false;
   byte_queue inbox_;  ///< received frames as on the wire (header, payload), oldest first
   std::size_t inbox_frames_ = 0;

@@ -124,6 +124,45 @@ void reactor::run_sync(const std::function<void()>& task) {
 
 void reactor::defer(std::function<void()> task) { deferred_.push_back(std::move(task)); }
 
+reactor::timer_id reactor::post_after(std::chrono::milliseconds delay, std::function<void()> task) {
+  const timer_id id = ++next_timer_;
+  const auto deadline = clock::now() + delay;
+  timers_.emplace(std::make_pair(deadline, id), std::move(task));
+  try {
+    timer_deadlines_.emplace(id, deadline);
+  } catch (...) {
+    timers_.erase({deadline, id});
+    throw;
+  }
+  return id;
+}
+
+void reactor::cancel(timer_id id) noexcept {
+  const auto it = timer_deadlines_.find(id);
+  if (it == timer_deadlines_.end()) return;
+  timers_.erase({it->second, id});
+  timer_deadlines_.erase(it);
+}
+
+int reactor::wait_timeout_ms() const {
+  if (timers_.empty()) return -1;
+  const auto left = timers_.begin()->first.first - clock::now();
+  if (left <= clock::duration::zero()) return 0;
+  // Rounded up: waking before the deadline would only mean waiting again.
+  return static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(left).count());
+}
+
+void reactor::run_timers() {
+  if (timers_.empty()) return;
+  const auto now = clock::now();
+  // Only the timers due now: one a task posts for "now" runs in the next batch.
+  while (!timers_.empty() && timers_.begin()->first.first <= now) {
+    auto node = timers_.extract(timers_.begin());
+    timer_deadlines_.erase(node.key().second);
+    guarded(node.mapped());
+  }
+}
+
 void reactor::run_tasks() {
   std::vector<std::function<void()>> batch;
   {
@@ -136,7 +175,7 @@ void reactor::run_tasks() {
 
 void reactor::loop() {
   for (;;) {
-    const int n = ::epoll_wait(epoll_fd_.get(), events_.data(), max_events, -1);
+    const int n = ::epoll_wait(epoll_fd_.get(), events_.data(), max_events, wait_timeout_ms());
     if (n < 0) {
       if (errno == EINTR) continue;
       std::terminate();  // an epoll fd we own became invalid: nothing sane is left to do
@@ -167,6 +206,7 @@ void reactor::loop() {
         return;
       }
     }
+    run_timers();
     for (auto& task : deferred_) guarded(task);
     deferred_.clear();
     batches_done_.fetch_add(1, std::memory_order_release);

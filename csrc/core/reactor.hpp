@@ -4,13 +4,17 @@
 #include <sys/epoll.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <thread>
+#include <utility>
 #include <vector>
 
+#include "buffer_pool.hpp"
 #include "unique_fd.hpp"
 
 namespace netcore {
@@ -71,6 +75,16 @@ class reactor {
   /// destroy handlers that may still appear in the batch.
   void defer(std::function<void()> task);
 
+  /// Identifies a timer for `cancel`; 0 is never one.
+  using timer_id = std::uint64_t;
+  /// Runs `task` on the reactor thread once `delay` has passed, as part of a
+  /// batch; reactor thread only. The loop sleeps no longer than the earliest
+  /// timer (and as long as it likes when there is none).
+  timer_id post_after(std::chrono::milliseconds delay, std::function<void()> task);
+  /// Drops a timer that has not run (a no-op for one that ran or was
+  /// cancelled); reactor thread only.
+  void cancel(timer_id id) noexcept;
+
   /// Event batches completed (each: its events, then its tasks, then the
   /// deferred work). A handler removed during batch `b` appears in no event
   /// once `batches_done() > b`. Any thread.
@@ -82,16 +96,28 @@ class reactor {
   /// The shared read buffer; reactor thread only.
   char* read_buffer() noexcept { return read_buffer_.data(); }
 
+  /// Spare send buffers for the connections of this reactor; any thread.
+  buffer_pool& buffers() noexcept { return buffers_; }
+
  private:
+  using clock = std::chrono::steady_clock;
+
   void loop();
   void wake();
   void run_tasks();
+  int wait_timeout_ms() const;
+  void run_timers();
 
   unique_fd epoll_fd_;
   unique_fd wake_fd_;
   std::vector<char> read_buffer_;
+  buffer_pool buffers_;
   std::vector<epoll_event> events_;
   std::vector<std::function<void()>> deferred_;
+  // Timers by (deadline, id), and each live id's deadline for cancel; reactor thread only.
+  std::map<std::pair<clock::time_point, timer_id>, std::function<void()>> timers_;
+  std::map<timer_id, clock::time_point> timer_deadlines_;
+  timer_id next_timer_ = 0;
   std::mutex tasks_mutex_;
   std::vector<std::function<void()>> tasks_;    // guarded by tasks_mutex_
   bool stopping_ = false;                       // guarded by tasks_mutex_

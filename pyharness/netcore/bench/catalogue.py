@@ -20,8 +20,8 @@ Scenario = Literal["idle", "throughput", "echo", "cycles"]
 
 SCENARIOS: tuple[Scenario, ...] = ("idle", "throughput", "echo", "cycles")
 FRAME_SIZE = 1024
-# Messages per writev of the batched limit row: 256 KiB, the core's read buffer and its
-# send_repeated chunk, so the kernel sees writes of the size the core makes.
+# Messages per writev of the batched limit row: 256 KiB a call, the core's read buffer and
+# its send_repeated chunk, so the kernel sees writes of the size the core makes.
 LIMIT_WRITEV_BATCH = 256
 # The native reference program (csrc/bench/loopback_limit.cpp), installed beside the core.
 LIMIT_EXECUTABLE = "loopback_limit"
@@ -111,7 +111,8 @@ PEERS: tuple[Peer, ...] = (
         "reference",
         None,
         ("throughput",),
-        f"the same with {LIMIT_WRITEV_BATCH} KiB per writev(2): what batching can reach (context, no target)",
+        f"the same with {LIMIT_WRITEV_BATCH} x 1 KiB per writev(2) from one payload: the kernel's ceiling "
+        "for a batching sender",
         batch=LIMIT_WRITEV_BATCH,
     ),
 )
@@ -146,7 +147,9 @@ METRICS: tuple[Metric, ...] = (
         "ours",
         "<= 128 B",
     ),
-    Metric("frames_per_s", "throughput", "1 KiB frames/s, one client, counted at receiver", "frames/s", "higher"),
+    Metric(
+        "frames_per_s", "throughput", "1 KiB frames/s, one client, counted at receiver", "frames/s", "higher"
+    ),
     Metric("rtt_p50_us", "echo", "echo round trip p50, one frame in flight", "us", "lower"),
     Metric("rtt_p99_us", "echo", "echo round trip p99, one frame in flight", "us", "lower"),
     Metric("cycles_per_s", "cycles", "connect/send/disconnect cycles per second", "cycles/s", "higher"),
@@ -188,10 +191,16 @@ class Comparison:
 
 # The targets that name a reference; every other row is "ahead of every competitor" (comparisons()).
 REFERENCE_TARGETS: tuple[Comparison, ...] = (
-    Comparison("frames_per_s", "ours-core", "limit", 0.9, "core-driven within 10% of the kernel's 1 KiB writes"),
-    Comparison("frames_per_s", "ours", "limit", 0.6, "a Python send loop at 60% of the kernel's 1 KiB writes"),
-    Comparison("frames_per_s", "ours-core", "limit-writev", None, "against batched writes (context)"),
-    Comparison("frames_per_s", "ours", "limit-writev", None, "against batched writes (context)"),
+    Comparison(
+        "frames_per_s", "ours-core", "limit", 0.9, "core-driven within 10% of the kernel's 1 KiB writes"
+    ),
+    Comparison(
+        "frames_per_s", "ours", "limit", 0.6, "a Python send loop at 60% of the kernel's 1 KiB writes"
+    ),
+    # The same targets against the batched ceiling: a sender that batches (the core does,
+    # from either loop) can pass the 1 KiB-write row, so this is the stricter reading.
+    Comparison("frames_per_s", "ours-core", "limit-writev", 0.9, "the same, against batched writes"),
+    Comparison("frames_per_s", "ours", "limit-writev", 0.6, "the same, against batched writes"),
     Comparison("cycles_per_s", "ours", "uvloop", 1.0, "churn at least uvloop's"),
 )
 AHEAD = "ahead of every competitor"

@@ -35,7 +35,7 @@ class Summary:
 
 @dataclass(frozen=True)
 class Ratio:
-    """Ours against a peer within each run (ours / peer, or ours - peer), its spread over the runs, its verdict.
+    """Ours against a peer within each run (ours / peer, or ours - peer), its spread over the runs, verdict.
 
     ``lead`` is how far the median is on the good side of the target (negative:
     the bad side); ``spread`` is max - min of the runs. The verdict is ``met``

@@ -44,7 +44,8 @@ NOTES = (
     "one call per frame.",
     "Idle connections are plain sockets for every peer (a ZMTP handshake for pyzmq): the server is measured.",
     "limit: csrc/bench/loopback_limit.cpp, a blocking C++ sender (one write(2) per 1 KiB) and receiver "
-    "(256 KiB recv), no framing, TCP_NODELAY as every peer; limit-writev: the same, 256 KiB per writev(2).",
+    "(256 KiB recv), no framing, TCP_NODELAY as every peer; limit-writev: the same, 256 x 1 KiB per "
+    "writev(2) from one payload.",
     "Ratios are taken within each run (peers interleaved), then summarized over the runs; a row is "
     "inconclusive when the runs' spread (max - min) is wider than its lead over the target.",
 )
@@ -95,7 +96,10 @@ def run(
     ctx = Context(Path(pyharness.__file__).resolve().parent.parent, core, sizes, limit_executable(core))
     if ctx.limit_exe is None:
         missing = [p for p in peers if p.impl == "limit"]
-        skipped = {**skipped, **{p.id: f"{LIMIT_EXECUTABLE} is not built (meson option bench)" for p in missing}}
+        skipped = {
+            **skipped,
+            **{p.id: f"{LIMIT_EXECUTABLE} is not built (meson option bench)" for p in missing},
+        }
         peers = [p for p in peers if p.impl != "limit"]
     started = time.time()
     load_before = os.getloadavg()

@@ -114,7 +114,9 @@ def render(results: Results, out: TextIO) -> None:
     )
     per_run = meta.get("loadavg_per_run") or []
     if per_run:
-        out.write("  1-min load at the start of each run: " + ", ".join(f"{x[0]:.2f}" for x in per_run) + "\n")
+        out.write(
+            "  1-min load at the start of each run: " + ", ".join(f"{x[0]:.2f}" for x in per_run) + "\n"
+        )
     by_key = {(s.metric, s.peer): s for s in results.summaries}
     for metric in METRICS:
         rows: list[Summary] = [by_key[(metric.id, p.id)] for p in PEERS if (metric.id, p.id) in by_key]

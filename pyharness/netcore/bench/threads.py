@@ -118,7 +118,7 @@ def _labels(pid: int, threads: Iterable[ThreadTime]) -> dict[int, str]:
     return labels
 
 
-def loads(
+def loads(  # noqa: PLR0917 - two samples, and what they are samples of
     process: str,
     pid: int,
     before: Mapping[int, ThreadTime],
@@ -154,7 +154,7 @@ def loads(
 
 @dataclass(frozen=True)
 class ThreadSummary:
-    """One thread of one peer over the runs: medians of its shares of the wall time and its counts per frame."""
+    """One thread of one peer over the runs: medians of its shares of the wall time and counts per frame."""
 
     peer: str
     process: str
