@@ -120,6 +120,7 @@ void messaging_client::connect(const std::string& host, std::uint16_t port, doub
       close_reason_.clear();
       read_paused_ = false;
       kernel_full_ = false;
+      next_send_direct_ = true;
       registered_ = true;
       try {
         reactor_->add(fd_.get(), interest_, this);  // publishes the state above to the reactor
@@ -144,6 +145,7 @@ void messaging_client::connect(const std::string& host, std::uint16_t port, doub
       close_reason_.clear();
       read_paused_ = false;
       kernel_full_ = false;
+      next_send_direct_ = true;
     }
     interest_ = EPOLLIN | EPOLLRDHUP;
     reactor_->add(fd_.get(), interest_, this);
@@ -245,12 +247,33 @@ void messaging_client::send(const char* data, std::size_t size, double timeout_s
   std::unique_lock<std::mutex> lock(mutex_);
   const std::size_t need = frame_header_size + size;
   enqueue_locked(lock, need, timeout_s);
-  grow_pending_locked(need);
   char header[frame_header_size];
   encode_frame_header(static_cast<std::uint32_t>(size), header);
-  pending_.append(header, frame_header_size);
-  pending_.append(data, size);
-  queued_bytes_ += need;
+  std::size_t written = 0;
+  if (next_send_direct_ && pending_.empty() && queued_bytes_.load() == 0 && !direct_writer_ && !kernel_full_) {
+    // The first frame after connect() or after a receive(): a request, not part
+    // of a stream. With nothing queued or being written the reactor cannot be
+    // writing (it takes this lock first), so this thread writes the frame
+    // itself: no hand-off to the reactor, no queue buffer. A stream's later
+    // frames are queued and batched as before.
+    next_send_direct_ = false;
+    written = write_frame_now(header, data, size);
+    if (written == need) {
+      ++messages_sent_;
+      bytes_sent_ += size;
+      return;
+    }
+  }
+  // What a direct write left (nothing, or the tail of the frame) is queued.
+  const std::size_t rest = need - written;
+  grow_pending_locked(rest);
+  if (written < frame_header_size) {
+    pending_.append(header + written, frame_header_size - written);
+    pending_.append(data, size);
+  } else {
+    pending_.append(data + (written - frame_header_size), rest);
+  }
+  queued_bytes_ += rest;
   ++messages_sent_;
   bytes_sent_ += size;
   // A sender that outpaces the reactor (or runs while the reactor waits for a
@@ -259,6 +282,22 @@ void messaging_client::send(const char* data, std::size_t size, double timeout_s
   // fresh pages) until the reactor comes round.
   if (pending_.size() >= caller_write_batch) write_pending_locked();
   schedule_flush_locked();  // also when this thread emptied the queue: the drain releases its buffers
+}
+
+std::size_t messaging_client::write_frame_now(const char* header, const char* data, std::size_t size) {
+  iovec iov[2] = {{const_cast<char*>(header), frame_header_size}, {const_cast<char*>(data), size}};
+  msghdr msg{};
+  msg.msg_iov = iov;
+  msg.msg_iovlen = 2;
+  for (;;) {
+    const ssize_t n = ::sendmsg(fd_.get(), &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n >= 0) return static_cast<std::size_t>(n);
+    if (errno == EINTR) continue;
+    // Full: the queue and the reactor take it from here. Any other error: the
+    // reactor's drain meets it too, and closes with its reason.
+    if (errno == EAGAIN || errno == EWOULDBLOCK) kernel_full_ = true;
+    return 0;
+  }
 }
 
 void messaging_client::send_repeated(const char* data, std::size_t size, std::uint64_t count, double timeout_s) {
@@ -423,6 +462,7 @@ std::string messaging_client::receive(double timeout_s) {
   std::string frame(inbox_.front() + frame_header_size, n);
   inbox_.consume(frame_header_size + n);
   --inbox_frames_;
+  next_send_direct_ = true;  // a reply is a request's answer: the next send is likely a request too
   if (read_paused_ && inbox_.size() <= options_.inbox_high_water / 2 && state_ != state::closed) {
     read_paused_ = false;
     post_task([this] { resume_reading(); });
@@ -722,6 +762,7 @@ void messaging_client::close_on_loop(const std::string& reason) {
   flush_scheduled_ = false;
   read_paused_ = false;
   kernel_full_ = false;
+  next_send_direct_ = false;
   cv_.notify_all();
 }
 

@@ -105,6 +105,7 @@ class messaging_client final : public io_handler {
   bool enqueue_locked(std::unique_lock<std::mutex>& lock, std::size_t need, double timeout_s);
   void schedule_flush_locked();
   void write_pending_locked();
+  std::size_t write_frame_now(const char* header, const char* data, std::size_t size);  // mutex_ held
   std::uint64_t write_repeated_locked(std::unique_lock<std::mutex>& lock, const char* header, const char* data,
                                       std::size_t size, std::uint64_t count, double timeout_s);
   bool quiescent_locked() const;
@@ -157,6 +158,9 @@ class messaging_client final : public io_handler {
   /// A caller's write found the socket full: callers leave writing to the
   /// reactor until it has written (it clears this), so no syscall per send fails.
   bool kernel_full_ = false;
+  /// The next send() may write its frame from the caller's thread (see send):
+  /// set by connect() and receive(), cleared by the send that uses it.
+  bool next_send_direct_ = false;
   bool read_paused_ = false;
   byte_queue inbox_;  ///< received frames as on the wire (header, payload), oldest first
   std::size_t inbox_frames_ = 0;

@@ -55,8 +55,8 @@ def medians(results: dict[str, Any]) -> str:
 def comparisons(results: dict[str, Any]) -> str:
     """Every in-run comparison: median over the runs, min..max, target, lead and verdict."""
     lines = [
-        "| metric | ours / peer (each run) | median | min .. max | target | lead | verdict |",
-        "|---|---|---:|---:|---:|---:|---|",
+        "| metric | ours / peer (each run) | median | min .. max | IQR | target | lead | verdict |",
+        "|---|---|---:|---:|---:|---:|---:|---|",
     ]
     for r in results.get("ratios", []):
         metric = METRIC_BY_ID[r["metric"]]
@@ -67,7 +67,8 @@ def comparisons(results: dict[str, Any]) -> str:
             lead = "+" + lead
         lines.append(
             f"| {metric.title} | `{r['ours']}` / `{r['peer']}` | {_compared(r, r['median'])} | "
-            f"{_compared(r, r['minimum'])} .. {_compared(r, r['maximum'])} | {target} | {lead} | "
+            f"{_compared(r, r['minimum'])} .. {_compared(r, r['maximum'])} | "
+            f"{_compared(r, r['q3'] - r['q1']).lstrip('+')} | {target} | {lead} | "
             f"{r['verdict'] or '-'} |"
         )
     return "\n".join(lines)

@@ -38,9 +38,12 @@ class Ratio:
     """Ours against a peer within each run (ours / peer, or ours - peer), its spread over the runs, verdict.
 
     ``lead`` is how far the median is on the good side of the target (negative:
-    the bad side); ``spread`` is max - min of the runs. The verdict is ``met``
-    or ``MISSED`` by the median, but ``inconclusive`` when the spread is wider
-    than the lead: the runs disagree by more than the margin they claim.
+    the bad side); ``spread`` is the runs' interquartile range (q3 - q1; for
+    three runs, half their min..max). The verdict is ``met`` or ``MISSED`` by
+    the median, but ``inconclusive`` when the spread is wider than the lead:
+    the runs disagree by more than the margin they claim. The IQR rather than
+    min..max: one run far on the good side (a competitor slowed by a
+    neighbour) must not make a row whose every run met its target inconclusive.
     """
 
     metric: str
@@ -61,7 +64,7 @@ class Ratio:
 
     @property
     def spread(self) -> float:
-        return self.maximum - self.minimum
+        return self.q3 - self.q1
 
 
 @dataclass(frozen=True)
@@ -138,8 +141,8 @@ def ratios(measurements: Sequence[Measurement], wanted: Sequence[Wanted]) -> tup
                 per_run.append(mine / theirs)
         if not per_run:
             continue
-        med, lo, hi = quantile(per_run, 0.5), min(per_run), max(per_run)
-        lead, judged = (None, "") if w.target is None else verdict(med, hi - lo, w.target, w.better)
+        med, q1, q3 = quantile(per_run, 0.5), quantile(per_run, 0.25), quantile(per_run, 0.75)
+        lead, judged = (None, "") if w.target is None else verdict(med, q3 - q1, w.target, w.better)
         out.append(
             Ratio(
                 w.metric,
@@ -149,10 +152,10 @@ def ratios(measurements: Sequence[Measurement], wanted: Sequence[Wanted]) -> tup
                 w.better,
                 tuple(per_run),
                 med,
-                lo,
-                hi,
-                quantile(per_run, 0.25),
-                quantile(per_run, 0.75),
+                min(per_run),
+                max(per_run),
+                q1,
+                q3,
                 w.target,
                 lead,
                 judged,

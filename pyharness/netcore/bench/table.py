@@ -2,7 +2,7 @@
 
 Every comparison is the per-run value (ours / peer, or ours - peer) summarized
 over the runs, with its target, its lead over the target and its verdict
-(``met``, ``MISSED``, or ``inconclusive`` when the runs' spread is wider than
+(``met``, ``MISSED``, or ``inconclusive`` when the runs' spread (IQR) is wider than
 the lead). The load average before, during and after, and each thread's share
 of the throughput runs, say how much the numbers can be trusted and what limits them.
 """
@@ -53,7 +53,7 @@ def target_text(r: Ratio, unit: str) -> str:
 def _ratios(rows: Sequence[Ratio], metric: Metric, out: TextIO) -> None:
     out.write("  in-run comparisons (per run, then over the runs):\n")
     out.write(
-        f"    {'ours/peer':<24} {'median':>9} {'min..max':>20} {'spread':>9} {'target':>9} "
+        f"    {'ours/peer':<24} {'median':>9} {'min..max':>20} {'IQR':>9} {'target':>9} "
         f"{'lead':>9}  {'verdict':<12} why\n"
     )
     for r in rows:
