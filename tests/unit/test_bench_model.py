@@ -26,8 +26,7 @@ STAT = (
 STAT_ODD_NAME = STAT.replace("(python3)", "(a b) c)")
 SCHEDSTAT = "49166275 7861135 29\n"
 STATUS = (
-    "Name:\tpython3\nState:\tR (running)\nvoluntary_ctxt_switches:\t11\n"
-    "nonvoluntary_ctxt_switches:\t17\n"
+    "Name:\tpython3\nState:\tR (running)\nvoluntary_ctxt_switches:\t11\nnonvoluntary_ctxt_switches:\t17\n"
 )
 
 
