@@ -23,6 +23,7 @@ against ``baselines/<platform>.json`` (tool ``callgrind``, workload ``cost``,
 recorded by ``pyharness baseline`` through ``probe``, this repository's baseline
 probe), each with a tolerance taken from the runs' spread and a floor of 1%
 (``baselines.RELATIVE_FLOORS``): exit 1 when a count is beyond it.
+``--rebaseline --runs 5`` re-measures just these entries, through the same probe.
 """
 
 from __future__ import annotations
@@ -212,6 +213,32 @@ def probe(ctx: ProbeContext) -> None:
         ctx.add(key(what), value, GATED[what][1], "lower-is-better")
 
 
+def rebaseline(path: Path, runs: int) -> list[str]:
+    """Re-measure this probe's entries only (``runs`` counts each) and write them into the file at ``path``.
+
+    The same probe and the same derivation as ``pyharness baseline``
+    (``calibrate.Samples``), without re-running every cell of the matrix: after
+    a core change that moves the instruction counts, the cost entries are
+    measured again and the others (RSS, rates, allocations) are left as they were.
+    """
+    from pyharness import build, calibrate, project  # noqa: PLC0415 - a checkout's project and builds
+
+    proj = project.load()
+    samples = calibrate.Samples()
+    ctx = calibrate.ProbeContext(proj, lambda variant: build.stage(proj, variant), samples.add)
+    for _ in range(runs):
+        probe(ctx)
+    table = baselines.load(path)
+    fresh = samples.derive()
+    baselines.write(path, {**table.entries, **fresh}, platform_name=table.platform)
+    lines = []
+    for k, entry in fresh.items():
+        old = table.entries.get(k)
+        was = f"{old.value:,.1f} ± {old.tolerance:,.1f}" if old else "none"
+        lines.append(f"{k.metric}: {entry.value:,.1f} ± {entry.tolerance:,.1f} {entry.unit} (was {was})")
+    return lines
+
+
 def gate(counts: dict[str, float], table: baselines.Baselines) -> tuple[list[str], bool]:
     """Lines for people, and whether every count is within its baseline's tolerance."""
     lines, ok = [], True
@@ -254,11 +281,28 @@ def main(argv: list[str] | None = None) -> int:
         help="compare one count of each with the baselines (default baselines/<platform>.json); exit 1 "
         "when one is beyond its tolerance",
     )
+    parser.add_argument(
+        "--rebaseline",
+        nargs="?",
+        const="",
+        metavar="BASELINES",
+        help="re-measure only these counts (--runs of them, 3 or more) into the baselines file (default "
+        "baselines/<platform>.json), the other entries kept",
+    )
     args = parser.parse_args(argv)
     if shutil.which("valgrind") is None:
         print("cost: valgrind is not installed (apt-get install valgrind)", file=sys.stderr)
         return 2
     try:
+        if args.rebaseline is not None:
+            from pyharness import project  # noqa: PLC0415
+
+            if args.runs < 3:
+                parser.error("--rebaseline needs --runs 3 or more (the tolerance comes from their spread)")
+            where = project.load().baselines
+            path = Path(args.rebaseline) if args.rebaseline else baselines.baseline_path(where)
+            print("\n".join([*rebaseline(path, args.runs), f"written: {path}"]))
+            return 0
         netcore = _netcore_dir()
         if args.gate is not None:
             from pyharness import project  # noqa: PLC0415
