@@ -38,7 +38,7 @@ constexpr int reads_per_event = 4;
 /// How long a client's queue stays empty, with no frame sent, before its
 /// buffers are released (see drain): long against the gaps of a busy sender,
 /// short against a person's notion of idle.
-constexpr std::chrono::milliseconds idle_release_delay{20};
+constexpr std::chrono::milliseconds idle_release_delay{50};
 /// Queued bytes at which send() writes the queue from the caller's thread when
 /// the reactor is not writing (see send): a batch per syscall, the queue short.
 constexpr std::size_t caller_write_batch = 64 * 1024;

@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 #include <sys/eventfd.h>
+#include <sys/timerfd.h>
 
 #include <cerrno>
 #include <condition_variable>
@@ -20,11 +21,16 @@ namespace {
 
 /// Marks the wake descriptor's registration in epoll_event.data.ptr.
 io_handler* const wake_marker = nullptr;
+/// Marks the timer descriptor's: the address of a tag no handler can have.
+const char timer_tag = 0;
+io_handler* const timer_marker = reinterpret_cast<io_handler*>(const_cast<char*>(&timer_tag));
 
 /// The failed call as the core's os_error (OSError with errno in Python).
 os_error sys_error(const char* what) { return os_error(errno, what); }
 
 constexpr int max_events = 256;
+/// Task slots the two task vectors keep between batches (32 bytes each).
+constexpr std::size_t kept_task_capacity = 256;
 
 /// Runs `work`; a failure inside one handler or task must not take the loop
 /// (and every other connection) down with std::terminate: say so, carry on.
@@ -51,6 +57,12 @@ reactor::reactor(const char* thread_name) : read_buffer_(read_buffer_size), even
   ev.events = EPOLLIN;
   ev.data.ptr = wake_marker;
   if (::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_ADD, wake_fd_.get(), &ev) != 0) throw sys_error("epoll_ctl(wake)");
+  // Timers through a timerfd, not an epoll_wait timeout: the loop then reads
+  // no clock per turn, only when a timer is set or expires.
+  timer_fd_.reset(::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
+  if (!timer_fd_) throw sys_error("timerfd_create");
+  ev.data.ptr = timer_marker;
+  if (::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_ADD, timer_fd_.get(), &ev) != 0) throw sys_error("epoll_ctl(timer)");
   thread_ = std::thread([this] { loop(); });
   // Only a label for profiles (the bench's per-thread table, top -H): a failure changes nothing.
   ::pthread_setname_np(thread_.native_handle(), thread_name);
@@ -92,8 +104,10 @@ void reactor::post(std::function<void()> task) {
   {
     std::lock_guard<std::mutex> lock(tasks_mutex_);
     tasks_.push_back(std::move(task));
-    need_wake = !woken_;
-    woken_ = true;
+    // A loop that is awake runs the task before it next sleeps: only a
+    // sleeping one needs the eventfd (a syscall here, and one more turn there).
+    need_wake = sleeping_ && !woken_;
+    if (need_wake) woken_ = true;
   }
   if (need_wake) wake();
 }
@@ -134,79 +148,105 @@ reactor::timer_id reactor::post_after(std::chrono::milliseconds delay, std::func
     timers_.erase({deadline, id});
     throw;
   }
+  if (timers_.begin()->first.second == id) arm_timer_fd();  // the new earliest
   return id;
 }
 
 void reactor::cancel(timer_id id) noexcept {
+  // The timerfd stays set: if it fires for nothing, run_timers finds nothing due and re-arms.
   const auto it = timer_deadlines_.find(id);
   if (it == timer_deadlines_.end()) return;
   timers_.erase({it->second, id});
   timer_deadlines_.erase(it);
 }
 
-int reactor::wait_timeout_ms() const {
-  if (timers_.empty()) return -1;
-  const auto left = timers_.begin()->first.first - clock::now();
-  if (left <= clock::duration::zero()) return 0;
-  // Rounded up: waking before the deadline would only mean waiting again.
-  return static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(left).count());
+void reactor::arm_timer_fd() noexcept {
+  itimerspec spec{};  // all zero: disarmed
+  if (!timers_.empty()) {
+    const auto ns =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(timers_.begin()->first.first.time_since_epoch()).count();
+    // steady_clock is CLOCK_MONOTONIC: an absolute deadline on the timerfd's clock.
+    // A deadline of zero would disarm it: it is at least 1 ns.
+    spec.it_value.tv_sec = static_cast<time_t>(ns / 1000000000);
+    spec.it_value.tv_nsec = static_cast<long>(ns % 1000000000);
+    if (spec.it_value.tv_sec == 0 && spec.it_value.tv_nsec == 0) spec.it_value.tv_nsec = 1;
+  }
+  // Cannot fail with a valid descriptor and a normalised time.
+  ::timerfd_settime(timer_fd_.get(), TFD_TIMER_ABSTIME, &spec, nullptr);
 }
 
 void reactor::run_timers() {
-  if (timers_.empty()) return;
+  std::uint64_t expirations = 0;
+  [[maybe_unused]] const auto r = ::read(timer_fd_.get(), &expirations, sizeof expirations);
   const auto now = clock::now();
-  // Only the timers due now: one a task posts for "now" runs in the next batch.
+  // Only the timers due now: one a timer sets for "now" runs on the next expiry.
   while (!timers_.empty() && timers_.begin()->first.first <= now) {
     auto node = timers_.extract(timers_.begin());
     timer_deadlines_.erase(node.key().second);
     guarded(node.mapped());
   }
+  arm_timer_fd();
 }
 
-void reactor::run_tasks() {
-  std::vector<std::function<void()>> batch;
+bool reactor::run_tasks() {
+  bool stop = false;
   {
     std::lock_guard<std::mutex> lock(tasks_mutex_);
-    batch.swap(tasks_);
-    woken_ = false;
+    running_.swap(tasks_);  // tasks_ gets the emptied vector back, capacity kept
+    stop = stopping_;
   }
-  for (auto& task : batch) guarded(task);
+  for (auto& task : running_) guarded(task);
+  running_.clear();
+  // Kept between batches, so a post does not allocate the vector anew each
+  // time (it did: a malloc and a free per reactor wake-up on the posting
+  // thread); a burst's larger vector is given back.
+  if (running_.capacity() > kept_task_capacity) std::vector<std::function<void()>>().swap(running_);
+  return stop;
 }
 
 void reactor::loop() {
   for (;;) {
-    const int n = ::epoll_wait(epoll_fd_.get(), events_.data(), max_events, wait_timeout_ms());
+    bool idle = false;
+    {
+      std::lock_guard<std::mutex> lock(tasks_mutex_);
+      idle = tasks_.empty() && !stopping_;
+      sleeping_ = idle;
+    }
+    // Block only with no task waiting; otherwise just collect what is ready.
+    const int n = ::epoll_wait(epoll_fd_.get(), events_.data(), max_events, idle ? -1 : 0);
     if (n < 0) {
       if (errno == EINTR) continue;
       std::terminate();  // an epoll fd we own became invalid: nothing sane is left to do
     }
-    bool wake_seen = false;
+    if (idle) {
+      std::lock_guard<std::mutex> lock(tasks_mutex_);
+      sleeping_ = false;
+    }
+    bool timer_seen = false;
     for (int i = 0; i < n; ++i) {
       auto* handler = static_cast<io_handler*>(events_[static_cast<std::size_t>(i)].data.ptr);
       if (handler == wake_marker) {
-        wake_seen = true;
+        std::uint64_t count = 0;
+        [[maybe_unused]] const auto r = ::read(wake_fd_.get(), &count, sizeof count);
+        std::lock_guard<std::mutex> lock(tasks_mutex_);
+        woken_ = false;
+        continue;
+      }
+      if (handler == timer_marker) {
+        timer_seen = true;
         continue;
       }
       const std::uint32_t mask = events_[static_cast<std::size_t>(i)].events;
       guarded([handler, mask] { handler->on_events(mask); });
     }
-    if (wake_seen) {
-      std::uint64_t count = 0;
-      [[maybe_unused]] const auto r = ::read(wake_fd_.get(), &count, sizeof count);
-      bool stop = false;
-      {
-        std::lock_guard<std::mutex> lock(tasks_mutex_);
-        stop = stopping_;
-      }
-      run_tasks();
-      if (stop) {
-        for (auto& task : deferred_) guarded(task);
-        deferred_.clear();
-        batches_done_.fetch_add(1, std::memory_order_release);
-        return;
-      }
+    const bool stop = run_tasks();
+    if (stop) {
+      for (auto& task : deferred_) guarded(task);
+      deferred_.clear();
+      batches_done_.fetch_add(1, std::memory_order_release);
+      return;
     }
-    run_timers();
+    if (timer_seen) run_timers();
     for (auto& task : deferred_) guarded(task);
     deferred_.clear();
     batches_done_.fetch_add(1, std::memory_order_release);

@@ -78,8 +78,8 @@ class reactor {
   /// Identifies a timer for `cancel`; 0 is never one.
   using timer_id = std::uint64_t;
   /// Runs `task` on the reactor thread once `delay` has passed, as part of a
-  /// batch; reactor thread only. The loop sleeps no longer than the earliest
-  /// timer (and as long as it likes when there is none).
+  /// batch; reactor thread only. One timerfd, set to the earliest deadline,
+  /// wakes the loop: no clock is read per turn.
   timer_id post_after(std::chrono::milliseconds delay, std::function<void()> task);
   /// Drops a timer that has not run (a no-op for one that ran or was
   /// cancelled); reactor thread only.
@@ -104,12 +104,13 @@ class reactor {
 
   void loop();
   void wake();
-  void run_tasks();
-  int wait_timeout_ms() const;
+  bool run_tasks();  ///< returns whether the loop is to stop
+  void arm_timer_fd() noexcept;
   void run_timers();
 
   unique_fd epoll_fd_;
   unique_fd wake_fd_;
+  unique_fd timer_fd_;  ///< set to the earliest timer's deadline
   std::vector<char> read_buffer_;
   buffer_pool buffers_;
   std::vector<epoll_event> events_;
@@ -120,8 +121,10 @@ class reactor {
   timer_id next_timer_ = 0;
   std::mutex tasks_mutex_;
   std::vector<std::function<void()>> tasks_;    // guarded by tasks_mutex_
+  std::vector<std::function<void()>> running_;  // the batch being run; reactor thread only
   bool stopping_ = false;                       // guarded by tasks_mutex_
-  bool woken_ = false;                          // guarded by tasks_mutex_
+  bool woken_ = false;                          // guarded by tasks_mutex_: the eventfd is written, unread
+  bool sleeping_ = false;                       // guarded by tasks_mutex_: the loop blocks in epoll_wait
   std::atomic<std::uint64_t> batches_done_{0};  // written by the reactor thread only
   std::thread thread_;
 };
