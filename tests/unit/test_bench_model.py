@@ -59,21 +59,28 @@ def test_loads_label_threads_and_divide_by_frames() -> None:
 
 
 @pytest.mark.parametrize(
-    ("median", "spread", "target", "better", "verdict"),
+    ("median", "q1", "q3", "target", "better", "compare", "verdict"),
     [
-        (1.5, 0.1, 1.0, "higher", "met"),
-        (1.5, 0.6, 1.0, "higher", "inconclusive"),  # the runs disagree by more than the lead
-        (0.8, 0.1, 1.0, "higher", "MISSED"),
-        (0.8, 0.3, 1.0, "higher", "inconclusive"),
-        (0.5, 0.1, 1.0, "lower", "met"),
-        (0.0, 0.0, 0.0, "lower", "met"),  # a tie at zero drift is not behind
-        (4096.0, 0.0, 0.0, "lower", "MISSED"),
+        (1.5, 1.45, 1.55, 1.0, "higher", "ratio", "met"),
+        (1.5, 1.0, 2.0, 1.0, "higher", "ratio", "inconclusive"),  # a factor 2 of spread, 1.5 of lead
+        (2.08, 1.96, 3.1, 1.0, "higher", "ratio", "met"),  # a run far on the good side: still met
+        (0.8, 0.78, 0.82, 1.0, "higher", "ratio", "MISSED"),
+        (0.8, 0.6, 1.0, 1.0, "higher", "ratio", "inconclusive"),
+        (0.5, 0.45, 0.55, 1.0, "lower", "ratio", "met"),
+        (0.0, 0.0, 0.0, 0.0, "lower", "difference", "met"),  # a tie at zero drift is not behind
+        (4096.0, 4096.0, 4096.0, 0.0, "lower", "difference", "MISSED"),
+        (4096.0, 0.0, 8192.0, 0.0, "lower", "difference", "inconclusive"),
     ],
 )
-def test_verdict(median: float, spread: float, target: float, better: str, verdict: str) -> None:
-    lead, got = model.verdict(median, spread, target, better)
+def test_verdict(  # noqa: PLR0917 - one parameter per column
+    median: float, q1: float, q3: float, target: float, better: str, compare: str, verdict: str
+) -> None:
+    lead, got = model.verdict(median, q1, q3, target, better=better, compare=compare)
     assert got == verdict
-    assert lead == pytest.approx(median - target if better == "higher" else target - median)
+    if compare == "ratio":
+        assert lead == pytest.approx(median / target if better == "higher" else target / median)
+    else:
+        assert lead == pytest.approx(median - target if better == "higher" else target - median)
 
 
 def _m(metric: str, peer: str, run: int, value: float) -> Measurement:
@@ -100,7 +107,7 @@ def test_ratios_are_taken_within_each_run() -> None:
     assert set(got) == {"limit", "uvloop"}
     frames = got["limit"]
     assert frames.runs == (2.0, 2.0, 3.0) and frames.median == 2.0 and frames.minimum == 2.0
-    assert frames.spread == pytest.approx(frames.q3 - frames.q1) and frames.verdict == "met"
+    assert frames.spread == pytest.approx(frames.q3 / frames.q1) and frames.verdict == "met"
     assert got["uvloop"].runs == (4096.0,) and got["uvloop"].verdict == "MISSED"
 
 
@@ -154,7 +161,7 @@ def test_text_table_shows_load_spread_verdict_and_threads() -> None:
 def test_markdown_follows_the_results() -> None:
     doc = _results().to_json()
     text = markdown.render(doc)
-    assert "| `ours-core` / `limit` | 3.00x | 1.82x .. 4.44x | 1.31x | ≥ 0.90x | +2.10x | met |" in text
+    assert "| `ours-core` / `limit` | 3.00x | 1.82x .. 4.44x | 1.55x | ≥ 0.90x | 3.33x | met |" in text
     assert "| `ours-core` | client main | 90% |" in text
     assert "load average (1, 5, 15 min) before 0.50, 0.40, 0.30, after 0.60, 0.50, 0.40" in text
     doc["ratios"][0]["median"] = 9.0

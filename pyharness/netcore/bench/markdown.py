@@ -63,12 +63,11 @@ def comparisons(results: dict[str, Any]) -> str:
         sign = "≥" if r["better"] == "higher" else "≤"
         target = "-" if r["target"] is None else f"{sign} {_compared(r, r['target'])}"
         lead = "-" if r["lead"] is None else _compared(r, r["lead"])
-        if r["lead"] is not None and r["lead"] > 0 and r["compare"] == "ratio":
-            lead = "+" + lead
+        ratio = r["compare"] == "ratio" and r["q1"] > 0
+        spread = f"{r['q3'] / r['q1']:.2f}x" if ratio else _compared(r, r["q3"] - r["q1"]).lstrip("+")
         lines.append(
             f"| {metric.title} | `{r['ours']}` / `{r['peer']}` | {_compared(r, r['median'])} | "
-            f"{_compared(r, r['minimum'])} .. {_compared(r, r['maximum'])} | "
-            f"{_compared(r, r['q3'] - r['q1']).lstrip('+')} | {target} | {lead} | "
+            f"{_compared(r, r['minimum'])} .. {_compared(r, r['maximum'])} | {spread} | {target} | {lead} | "
             f"{r['verdict'] or '-'} |"
         )
     return "\n".join(lines)

@@ -37,13 +37,16 @@ class Summary:
 class Ratio:
     """Ours against a peer within each run (ours / peer, or ours - peer), its spread over the runs, verdict.
 
-    ``lead`` is how far the median is on the good side of the target (negative:
-    the bad side); ``spread`` is the runs' interquartile range (q3 - q1; for
-    three runs, half their min..max). The verdict is ``met`` or ``MISSED`` by
-    the median, but ``inconclusive`` when the spread is wider than the lead:
-    the runs disagree by more than the margin they claim. The IQR rather than
-    min..max: one run far on the good side (a competitor slowed by a
-    neighbour) must not make a row whose every run met its target inconclusive.
+    ``lead`` says how far the median is on the good side of the target: for a
+    ratio as a factor (median / target, or target / median where lower is
+    better: above 1 is the good side), for a difference in the metric's unit
+    (positive is the good side). ``spread`` is the runs' interquartile range,
+    as a factor (q3 / q1) for a ratio. The verdict is ``met`` or ``MISSED`` by
+    the median, but ``inconclusive`` when the spread is wider than the lead
+    (see ``verdict``): the runs disagree by more than the margin they claim.
+    The IQR rather than min..max, and factors for ratios: one run far on the
+    good side (a competitor slowed by a neighbour) must not make a row whose
+    every run met its target inconclusive.
     """
 
     metric: str
@@ -64,6 +67,9 @@ class Ratio:
 
     @property
     def spread(self) -> float:
+        """q3 / q1 for a ratio, q3 - q1 for a difference."""
+        if self.compare == "ratio" and self.q1 > 0:
+            return self.q3 / self.q1
         return self.q3 - self.q1
 
 
@@ -103,12 +109,29 @@ def summarize(measurements: Sequence[Measurement]) -> tuple[Summary, ...]:
     )
 
 
-def verdict(median: float, spread: float, target: float, better: str) -> tuple[float, str]:
-    """The lead over ``target`` and the verdict: met, MISSED, or inconclusive when ``spread`` > |lead|."""
-    lead = median - target if better == "higher" else target - median
-    if spread > abs(lead):
+def verdict(
+    median: float, q1: float, q3: float, target: float, *, better: str, compare: str
+) -> tuple[float, str]:
+    """The lead over ``target`` and the verdict: met, MISSED, or inconclusive when the spread exceeds |lead|.
+
+    A ratio is judged as a factor (on a log scale): its lead is median / target
+    (target / median where lower is better) and its spread q3 / q1, so a run
+    twice as far above the target as the others counts no more than one at
+    half. A difference is judged as it is: lead median - target (or target -
+    median) and spread q3 - q1. Either way a row is inconclusive when its runs
+    spread over more than its lead.
+    """
+    if compare == "ratio" and min(median, q1, target) > 0:
+        lead = median / target if better == "higher" else target / median
+        spread, margin = math.log(q3 / q1), math.log(lead)
+        met = lead >= 1.0
+    else:
+        lead = median - target if better == "higher" else target - median
+        spread, margin = q3 - q1, lead
+        met = lead >= 0
+    if spread > abs(margin):
         return lead, "inconclusive"
-    return lead, "met" if lead >= 0 else "MISSED"
+    return lead, "met" if met else "MISSED"
 
 
 @dataclass(frozen=True)
@@ -142,7 +165,11 @@ def ratios(measurements: Sequence[Measurement], wanted: Sequence[Wanted]) -> tup
         if not per_run:
             continue
         med, q1, q3 = quantile(per_run, 0.5), quantile(per_run, 0.25), quantile(per_run, 0.75)
-        lead, judged = (None, "") if w.target is None else verdict(med, q3 - q1, w.target, w.better)
+        lead, judged = (
+            (None, "")
+            if w.target is None
+            else verdict(med, q1, q3, w.target, better=w.better, compare=w.compare)
+        )
         out.append(
             Ratio(
                 w.metric,

@@ -47,7 +47,8 @@ NOTES = (
     "(256 KiB recv), no framing, TCP_NODELAY as every peer; limit-writev: the same, 256 x 1 KiB per "
     "writev(2) from one payload.",
     "Ratios are taken within each run (peers interleaved), then summarized over the runs; a row is "
-    "inconclusive when the runs' spread (IQR) is wider than its lead over the target.",
+    "inconclusive when the runs' spread (IQR) is wider than its lead over the target; for a ratio both are "
+    "factors: lead = median / target (target / median where lower is better), IQR = q3 / q1.",
 )
 
 

@@ -59,7 +59,7 @@ def _ratios(rows: Sequence[Ratio], metric: Metric, out: TextIO) -> None:
     for r in rows:
         span = f"{ratio_value(r, r.minimum, metric.unit)}..{ratio_value(r, r.maximum, metric.unit)}"
         lead = "-" if r.lead is None else ratio_value(r, r.lead, metric.unit)
-        spread = ratio_value(r, r.spread, metric.unit).lstrip("+")
+        spread = ratio_value(r, r.spread, metric.unit).lstrip("+")  # a factor (q3 / q1) for a ratio
         out.write(
             f"    {r.ours + ' / ' + r.peer:<24} {ratio_value(r, r.median, metric.unit):>9} {span:>20} "
             f"{spread:>9} {target_text(r, metric.unit):>9} {lead:>9}  {r.verdict or '-':<12} {r.why}\n"
