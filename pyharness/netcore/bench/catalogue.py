@@ -229,6 +229,7 @@ class Sizes:
     rtts: int
     rtt_warmup: int
     cycles_warmup: int
+    cycles_warmup_batches: int  # the warm-up cycles come in this many batches, then one measured-size batch
     cycles: int
     cycle_batches: int
     timeout_s: float  # bound on any one wait for a condition
@@ -241,6 +242,7 @@ DEFAULT = Sizes(
     rtts=5_000,
     rtt_warmup=500,
     cycles_warmup=1_000,
+    cycles_warmup_batches=50,
     cycles=10_000,
     cycle_batches=10,
     timeout_s=120.0,
@@ -252,6 +254,7 @@ QUICK = Sizes(
     rtts=100,
     rtt_warmup=20,
     cycles_warmup=20,
+    cycles_warmup_batches=2,
     cycles=100,
     cycle_batches=4,
     timeout_s=30.0,
