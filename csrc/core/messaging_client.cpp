@@ -75,6 +75,8 @@ messaging_client::~messaging_client() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (quiescent_locked()) return;  // the reactor refers to us nowhere: nothing to wait for
+    // Still open: close it here if the loop sleeps (then nothing refers to us).
+    if (fd_ && close_while_asleep_locked("client destroyed") && quiescent_locked()) return;
   }
   // Still open, or closed so recently that an event or task may refer to us:
   // close on the loop and wait, which also lets every earlier task finish.
@@ -86,7 +88,8 @@ messaging_client::~messaging_client() {
 
 bool messaging_client::quiescent_locked() const {
   if (state_ == state::idle) return true;
-  return state_ == state::closed && !fd_ && tasks_in_flight_.load() == 0 && reactor_->batches_done() > close_batch_;
+  return state_ == state::closed && !fd_ && tasks_in_flight_.load() == 0 &&
+         (closed_unseen_ || reactor_->batches_done() > close_batch_);
 }
 
 template <class Task>
@@ -121,6 +124,7 @@ void messaging_client::connect(const std::string& host, std::uint16_t port, doub
       read_paused_ = false;
       kernel_full_ = false;
       next_send_direct_ = true;
+      closed_unseen_ = false;
       registered_ = true;
       try {
         reactor_->add(fd_.get(), interest_, this);  // publishes the state above to the reactor
@@ -146,6 +150,7 @@ void messaging_client::connect(const std::string& host, std::uint16_t port, doub
       read_paused_ = false;
       kernel_full_ = false;
       next_send_direct_ = true;
+      closed_unseen_ = false;
     }
     interest_ = EPOLLIN | EPOLLRDHUP;
     reactor_->add(fd_.get(), interest_, this);
@@ -485,7 +490,9 @@ void messaging_client::disconnect(double timeout_s) {
     close_reason_ = "disconnected";
     if (unsent > 0) close_reason_ += " (" + std::to_string(unsent) + " queued bytes dropped)";
     cv_.notify_all();
-    post_task([this] { close_on_loop("disconnected"); });
+    // Closed on this thread while the loop sleeps (no hand-off, no wake-up),
+    // else on the loop.
+    if (!close_while_asleep_locked("disconnected")) post_task([this] { close_on_loop("disconnected"); });
   }
   if (unsent > 0) {
     throw timeout_error("disconnect: " + std::to_string(unsent) + " bytes of client '" + name_ +
@@ -738,8 +745,7 @@ void messaging_client::read_ready() {
   }
 }
 
-void messaging_client::close_on_loop(const std::string& reason) {
-  if (!fd_) return;
+void messaging_client::release_loop_state() {
   if (registered_) reactor_->remove(fd_.get());
   registered_ = false;
   interest_ = 0;
@@ -748,9 +754,10 @@ void messaging_client::close_on_loop(const std::string& reason) {
   reactor_->buffers().give(std::move(writing_));
   writing_off_ = 0;
   decoder_ = frame_decoder(options_.max_frame);
-  std::lock_guard<std::mutex> lock(mutex_);
-  fd_.reset();                              // under the lock: a caller writing while connected holds it
-  close_batch_ = reactor_->batches_done();  // this batch's number: it is still running
+}
+
+void messaging_client::close_locked(const std::string& reason) {
+  fd_.reset();  // under the lock: a caller writing while connected holds it
   if (state_ != state::closed) {
     std::string why = reason;
     if (queued_bytes_ > 0) why += " (" + std::to_string(queued_bytes_.load()) + " queued bytes dropped)";
@@ -764,6 +771,28 @@ void messaging_client::close_on_loop(const std::string& reason) {
   kernel_full_ = false;
   next_send_direct_ = false;
   cv_.notify_all();
+}
+
+void messaging_client::close_on_loop(const std::string& reason) {
+  if (!fd_) return;
+  release_loop_state();
+  std::lock_guard<std::mutex> lock(mutex_);
+  close_locked(reason);
+  close_batch_ = reactor_->batches_done();  // this batch's number: it is still running
+  closed_unseen_ = false;
+}
+
+bool messaging_client::close_while_asleep_locked(const std::string& reason) {
+  return reactor_->run_while_asleep([&] {
+    // The loop is held asleep: this thread may do its part of the close. Not
+    // with a task still queued that refers to us (it runs after, on the loop).
+    if (!fd_ || tasks_in_flight_.load(std::memory_order_acquire) != 0) return false;
+    if (registered_ && !reactor_->forget(this)) return false;
+    release_loop_state();
+    close_locked(reason);
+    closed_unseen_ = true;  // no event of the interrupted wait reaches us: quiescent now
+    return true;
+  });
 }
 
 }  // namespace netcore

@@ -121,7 +121,10 @@ class messaging_client final : public io_handler {
   void pause_reading();                                                        // reactor thread
   void resume_reading();                                                       // reactor thread
   void close_on_loop(const std::string& reason);                               // reactor thread
-  void set_interest(std::uint32_t events);                                     // reactor thread
+  void release_loop_state();                                  // reactor thread, or its stand-in (run_while_asleep)
+  void close_locked(const std::string& reason);               // mutex_ held, after release_loop_state
+  bool close_while_asleep_locked(const std::string& reason);  // any thread but the loop's, mutex_ held
+  void set_interest(std::uint32_t events);                    // reactor thread
   [[noreturn]] void throw_not_connected_locked(const char* op) const;
 
   std::string name_;
@@ -166,6 +169,7 @@ class messaging_client final : public io_handler {
   std::size_t inbox_frames_ = 0;
   std::uint64_t reads_paused_ = 0;
   std::uint64_t close_batch_ = 0;  ///< the reactor batch in which fd_ was last removed
+  bool closed_unseen_ = false;     ///< closed while the loop slept: no event of its batch reaches us
   /// Posted tasks that refer to this client and have not finished (see quiescent_locked).
   std::atomic<int> tasks_in_flight_{0};
   std::uint64_t messages_sent_ = 0, bytes_sent_ = 0;

@@ -4,6 +4,7 @@
 #include <sys/eventfd.h>
 #include <sys/timerfd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <condition_variable>
 #include <cstdio>
@@ -73,6 +74,8 @@ reactor::reactor(const char* thread_name) : read_buffer_(read_buffer_size), even
   if (!timer_fd_) throw sys_error("timerfd_create");
   ev.data.ptr = timer_marker;
   if (::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_ADD, timer_fd_.get(), &ev) != 0) throw sys_error("epoll_ctl(timer)");
+  forgotten_.reserve(forget_limit);
+  forgotten_now_.reserve(forget_limit);
   thread_ = std::thread([this] { loop(); });
   // Only a label for profiles (the bench's per-thread table, top -H): a failure changes nothing.
   ::pthread_setname_np(thread_.native_handle(), thread_name);
@@ -161,6 +164,13 @@ void reactor::run_sync(const std::function<void()>& task) {
   if (state->error) std::rethrow_exception(state->error);
 }
 
+bool reactor::forget(io_handler* handler) noexcept {
+  std::lock_guard<std::mutex> lock(tasks_mutex_);
+  if (forgotten_.size() >= forget_limit) return false;
+  forgotten_.push_back(handler);  // reserved: no allocation
+  return true;
+}
+
 void reactor::defer(std::function<void()> task) { deferred_.push_back(std::move(task)); }
 
 reactor::timer_id reactor::post_after(std::chrono::milliseconds delay, std::function<void()> task) {
@@ -244,8 +254,10 @@ void reactor::loop() {
       std::terminate();  // an epoll fd we own became invalid: nothing sane is left to do
     }
     if (idle) {
-      std::lock_guard<std::mutex> lock(tasks_mutex_);
+      std::unique_lock<std::mutex> lock(tasks_mutex_);
+      parked_cv_.wait(lock, [this] { return parkers_ == 0; });  // work run in our stead comes first
       sleeping_ = false;
+      forgotten_now_.swap(forgotten_);
     }
     bool timer_seen = false;
     for (int i = 0; i < n; ++i) {
@@ -261,9 +273,14 @@ void reactor::loop() {
         timer_seen = true;
         continue;
       }
+      if (!forgotten_now_.empty() &&
+          std::find(forgotten_now_.begin(), forgotten_now_.end(), handler) != forgotten_now_.end()) {
+        continue;  // closed (and perhaps destroyed) while we slept: its event is stale
+      }
       const std::uint32_t mask = events_[static_cast<std::size_t>(i)].events;
       guarded([handler, mask] { handler->on_events(mask); });
     }
+    forgotten_now_.clear();
     const bool stop = run_tasks();
     if (stop) {
       for (auto& task : deferred_) guarded(task);
