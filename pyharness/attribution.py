@@ -4,9 +4,13 @@ Parsers return findings as the tools reported them; ``attribute`` is applied
 once per cell, with the ``Policy`` of the project under test
 (``[tool.pyharness]`` ``sources``, ``modules``, ``namespaces``; see
 ``pyharness.project``). A finding counts against the project only when some
-frame of its stack is the project's code; the first such frame from the top is
-the one reported (for a leak that is the function that called the allocator,
-for an invalid read the function that read). Everything else is *foreign*: the
+frame of one of its stacks is the project's code. The stacks are tried in the
+tool's order: the report's own (the access, the leak's allocation), then each
+related one (where the block was freed, where it was allocated, a race's other
+access); in the first that reaches the project, the first project frame from
+the top is the one reported (for a leak that is the function that called the
+allocator, for an invalid read the function that read), and ``Finding.via``
+names the related stack when it was not the first. Everything else is *foreign*: the
 interpreter, libc, libstdc++, pybind11's headers (even when inlined into the
 extension) and the tools' runtimes. A foreign-only finding keeps
 ``project_frame=None``: it stays visible in the report but does not fail a cell.
@@ -198,14 +202,20 @@ class Policy:
             frame = self.raw_allocation_frame(finding.stack)
         else:
             frame = self.project_frame(finding.stack, leak=leak)
+        via = None
         if frame is None and not leak:
-            # A data race whose current access is in foreign code (a memcpy, the
-            # interpreter) is still the project's when its other access is.
-            frame = next((t.project_frame for t in related if t.project_frame is not None), None)
+            # Every stack of the report counts: a use after free whose access is the
+            # interpreter's (a later comparison) is the project's when the block was freed
+            # there; a data race whose current access is in foreign code is the project's
+            # when its other access is. A leak's allocation stack is its only one.
+            reached = next((t for t in related if t.project_frame is not None), None)
+            if reached is not None:
+                frame, via = reached.project_frame, reached.label
         return replace(
             finding,
             project_frame=frame,
             related=related,
+            via=via,
             suppressed=finding.suppressed or frame is None,
         )
 

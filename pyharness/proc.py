@@ -342,6 +342,7 @@ def run(
     )
     log.info("%s: %s after %.2f s", spec.label or argv[0], result.describe(), duration)
     if interrupted is not None:
+        interrupted.pid, interrupted.duration_s = popen.pid, duration
         raise interrupted
     return result
 

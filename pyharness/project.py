@@ -15,7 +15,8 @@ The keys (all optional)::
     sources = ["src", "csrc"]        # attribution: frames with a file under these count
     modules = ["_mylib"]             # extension objects whose file-less frames count
     namespaces = ["mylib::"]         # C++ namespaces whose file- and object-less frames count
-    suppressions = "suppressions"    # folder of lsan.supp / valgrind.supp / tsan.supp
+    suppressions = "suppressions"    # folder of lsan.supp / ubsan.supp / valgrind.supp / tsan.supp
+    known-findings = "known-findings.toml"  # findings accepted with a reason (pyharness accept)
     build = "meson-python"           # or "setuptools", or "none" (you build it yourself)
     setup-args = ["-Dx={variant}"]   # meson-python: added to every variant ({variant} expands)
     build-env = { FOO = "1" }        # added to the environment of every build
@@ -64,6 +65,7 @@ _BACKENDS_BY_PEP517 = {
     "setuptools.build_meta:__legacy__": "setuptools",
 }
 PRESETS = ("quick", "sweep")
+KNOWN_FINDINGS_FILE = "known-findings.toml"
 DEFAULT_WORKLOAD = "pytest"
 DEFAULT_PYTEST = ("python", "-m", "pytest", "-q")
 # A command workload's expected native duration when the table does not say (seconds).
@@ -144,6 +146,11 @@ class Project:
     sweep_baselines: tuple[str, ...] = ()
     baseline_probes: tuple[str, ...] = ()
     build_requires: tuple[str, ...] = ()  # [build-system] requires
+    known_findings: Path | None = None  # the known-findings file (None: <root>/known-findings.toml)
+
+    @property
+    def known_path(self) -> Path:
+        return self.known_findings or self.root / KNOWN_FINDINGS_FILE
 
     def workload(self, workload_id: str) -> Workload:
         try:
@@ -196,7 +203,7 @@ def from_table(root: Path, doc: Mapping[str, Any]) -> Project:
     t.check_keys(
         "sources", "modules", "namespaces", "suppressions", "build", "setup-args", "build-env", "tools",
         "matrix", "baselines", "selftest", "mutants", "variants", "workloads", "sweep-baselines",
-        "baseline-probes",
+        "baseline-probes", "known-findings",
     )  # fmt: skip
     build_system = doc.get("build-system", {})
     name = str(doc.get("project", {}).get("name") or root.name)
@@ -255,6 +262,7 @@ def from_table(root: Path, doc: Mapping[str, Any]) -> Project:
         sweep_baselines=sweep_baselines,
         baseline_probes=probes,
         build_requires=tuple(str(r) for r in build_system.get("requires", ()) if isinstance(r, str)),
+        known_findings=root / t.string("known-findings", default=KNOWN_FINDINGS_FILE),
     )
 
 

@@ -36,6 +36,7 @@ class Execution:
     events: tuple[Event, ...]
     followup_error: str | None
     full_unwind: bool
+    limit_s: float  # the limit it ran under (the plan's, or a slower re-run's)
 
     def subject(self, plan: CellPlan) -> SubjectRun:
         r = self.result
@@ -48,7 +49,7 @@ class Execution:
             timed_out=r.timed_out,
             interrupted=r.interrupted,
             duration_s=r.duration_s,
-            limit_s=plan.limit_s,
+            limit_s=self.limit_s,
             expected_s=plan.expected_s,
             peak_rss=r.peak_rss,
             samples=len(r.samples),
@@ -75,15 +76,24 @@ class Execution:
         return str(phases[-1].get("label")) if phases else None
 
 
-def context(plan: CellPlan, *, full_unwind: bool = False) -> RunContext:
-    return RunContext(plan.cell_dir, plan.limit_s, plan.project.suppressions, full_unwind)
+def context(plan: CellPlan, *, full_unwind: bool = False, limit_s: float | None = None) -> RunContext:
+    return RunContext(plan.cell_dir, limit_s or plan.limit_s, plan.project.suppressions, full_unwind)
 
 
 def execute(
-    plan: CellPlan, staged: Staged, runner: Runner, progress: Progress, *, full_unwind: bool = False
+    plan: CellPlan,
+    staged: Staged,
+    runner: Runner,
+    progress: Progress,
+    *,
+    full_unwind: bool = False,
+    limit_s: float | None = None,
 ) -> Execution:
-    """Run the plan's subject under ``runner`` against ``staged``; then the follow-ups."""
-    ctx = context(plan, full_unwind=full_unwind)
+    """Run the plan's subject under ``runner`` against ``staged``; then the follow-ups.
+
+    ``limit_s`` replaces the plan's limit (a re-run the plan allowed more time for).
+    """
+    ctx = context(plan, full_unwind=full_unwind, limit_s=limit_s)
     if plan.events_path is not None:
         plan.events_path.unlink(missing_ok=True)
     if plan.junit_path is not None:
@@ -112,7 +122,7 @@ def execute(
     followup_error = None
     if result.ok or (result.returncode != 0 and not result.timed_out and result.signal is None):
         followup_error = run_followups(runner, ctx, progress)
-    return Execution(result, events, followup_error, full_unwind)
+    return Execution(result, events, followup_error, full_unwind, ctx.limit_s)
 
 
 def run_followups(runner: Runner, ctx: RunContext, progress: Progress) -> str | None:

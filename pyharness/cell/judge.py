@@ -2,9 +2,11 @@
 
 The rules, in order (each is the reason when it applies):
 
-1. A counted finding (attributed to the project, not suppressed) fails the
-   cell, whatever became of the subject: a sanitizer that halts the subject
-   on a defect reports that defect, so the finding is the verdict.
+1. A new counted finding (attributed to the project, not suppressed, not in
+   the project's known findings) fails the cell, whatever became of the
+   subject: a sanitizer that halts the subject on a defect reports that
+   defect, and a subject that crashed after memcheck reported invalid reads
+   in project code crashed of them, so the findings are the verdict.
 2. An interrupted run, a subject past its time limit, a crash, a follow-up
    or a parser that failed: ``error`` (the toolkit could not judge).
 3. Findings whose stacks were cut short by the unwinder and reach no project
@@ -12,6 +14,8 @@ The rules, in order (each is the reason when it applies):
    whose they are; a foreign verdict would be a guess).
 4. The workload's own verdict: a scenario's judge, or for a command its exit
    status and its test report (failed tests fail the cell, named).
+
+Known findings never fail a cell; the reason names how many there were.
 
 ``error`` is kept for the toolkit's own troubles and what it cannot judge.
 """
@@ -35,10 +39,19 @@ class Verdict:
     reason: str
 
 
-def first_finding(counted: Sequence[Finding], tool: str) -> str:
-    first = counted[0]
+def first_finding(failing: Sequence[Finding], tool: str) -> str:
+    first = failing[0]
     where = first.project_frame.where() if first.project_frame else "?"
-    return f"{len(counted)} {tool} finding(s), first: {first.kind} at {where}"
+    via = f" ({first.via})" if first.via else ""
+    test = f" during {first.test}" if first.test else ""
+    return f"{len(failing)} {tool} finding(s), first: {first.kind} at {where}{via}{test}"
+
+
+def _with_known(verdict: Verdict, findings: Sequence[Finding]) -> Verdict:
+    known = [f for f in findings if f.counts and f.known is not None]
+    if not known:
+        return verdict
+    return Verdict(verdict.status, f"{verdict.reason}; {len(known)} known finding(s), accepted")
 
 
 def how_it_ended(plan: CellPlan, execution: Execution) -> str | None:
@@ -95,14 +108,26 @@ def decide(
     problem: str | None,
 ) -> Verdict:
     """The rules of the module docstring. ``problem``: a parser or follow-up failure, if any."""
-    counted = [f for f in findings if f.counts]
+    return _with_known(_decide(plan, execution, findings, judgement, problem), findings)
+
+
+def _decide(
+    plan: CellPlan,
+    execution: Execution,
+    findings: Sequence[Finding],
+    judgement: Judgement | None,
+    problem: str | None,
+) -> Verdict:
+    failing = [f for f in findings if f.fails]
     ended = how_it_ended(plan, execution)
-    if counted:
-        reason = first_finding(counted, plan.tool.id)
+    if failing:
+        reason = first_finding(failing, plan.tool.id)
         if ended:
             reason += f"; the subject was then {ended}"
         elif judgement is not None and judgement.status == "fail":
             reason += f"; {judgement.reason}"
+        if problem:
+            reason += f"; the rest of the tool's report could not be read ({problem})"
         return Verdict("fail", reason)
     if ended:
         return Verdict("error", ended)

@@ -51,12 +51,14 @@ class Trace:
     label: str
     stack: tuple[Frame, ...]
     project_frame: Frame | None = None  # set by attribution, like the finding's own
+    truncated: bool = False  # the unwinder stopped early (see ``Finding.truncated``)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "label": self.label,
             "frame": self.project_frame.to_json() if self.project_frame else None,
             "stack": [f.to_json() for f in self.stack],
+            "truncated": self.truncated,
         }
 
     @classmethod
@@ -66,6 +68,7 @@ class Trace:
             str(d.get("label", "")),
             tuple(Frame.from_json(f) for f in d.get("stack", [])),
             Frame.from_json(frame) if frame else None,
+            bool(d.get("truncated", False)),
         )
 
 
@@ -73,10 +76,17 @@ class Trace:
 class Finding:
     """One defect a tool reported: a leak, an invalid access, UB, a data race, growth...
 
-    Parsers fill in what the tool said and leave ``project_frame`` unset; attribution
-    (the project's policy, applied once per cell) sets it. ``suppressed`` from a parser
-    means the tool itself discounts the finding (a suppression matched, a leak kind that
-    does not count); attribution also sets it for a finding with no project frame.
+    Its life (docs/ARCHITECTURE.md, "A finding's life"): a parser fills in what the
+    tool said, every stack of the report included (``stack``, then ``related``), and
+    leaves ``project_frame`` unset; attribution (the project's policy, applied once per
+    cell) looks for the project in every stack and sets ``project_frame``, and ``via``
+    when the stack that reached the project is a related one ("freed by thread T0
+    here"). The finding then *counts*; the judge marks a counted finding ``known`` when
+    the project's known-findings file accepts it with a reason, and only a counted
+    finding that is not known *fails* the cell. ``suppressed`` from a parser means the
+    tool itself discounts the finding (a suppression matched, a leak kind that does not
+    count); attribution also sets it for a finding with no project frame. ``test`` is
+    the test during which the tool reported it, when a test runner marked boundaries.
     """
 
     tool: str
@@ -94,11 +104,19 @@ class Finding:
     # Not a defect: context a profiler reports (memray's allocation sites at the peak).
     # Attributed like any finding, shown in the report, never fails a cell.
     informational: bool = False
+    test: str | None = None  # the test id (pytest's node id) during which it was reported
+    via: str | None = None  # the label of the related stack that reached the project, if not the first
+    known: str | None = None  # the reason it was accepted (the project's known-findings file)
 
     @property
     def counts(self) -> bool:
-        """True when this finding fails the cell: a defect, attributed to the project, not suppressed."""
+        """True when this finding is the project's: a defect, attributed to it, not suppressed."""
         return self.project_frame is not None and not self.suppressed and not self.informational
+
+    @property
+    def fails(self) -> bool:
+        """True when this finding fails its cell: it counts and is not a known, accepted one."""
+        return self.counts and self.known is None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -113,6 +131,9 @@ class Finding:
             "related": [t.to_json() for t in self.related],
             "truncated": self.truncated,
             "informational": self.informational,
+            "test": self.test,
+            "via": self.via,
+            "known": self.known,
         }
 
     @classmethod
@@ -130,6 +151,9 @@ class Finding:
             related=tuple(Trace.from_json(t) for t in d.get("related", [])),
             truncated=bool(d.get("truncated", False)),
             informational=bool(d.get("informational", False)),
+            test=d.get("test"),
+            via=d.get("via"),
+            known=d.get("known"),
         )
 
 

@@ -37,8 +37,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from pyharness.errors import ParseError
-from pyharness.model import Finding, Frame, ParsedCell
-from pyharness.parsers.base import FileParser, read_text
+from pyharness.model import Finding, Frame, ParsedCell, Trace
+from pyharness.parsers.base import FileParser, PartialParse, read_text
 from pyharness.runners.asan import MALLOC_CONTEXT_SIZE, log_files
 
 TOOL = "asan"
@@ -68,6 +68,12 @@ _FRAME = re.compile(r"^\s*#(?P<n>\d+) (?P<pc>0x[0-9a-fA-F]+)(?: in)?\s*(?P<rest>
 _FRAME_OBJ = re.compile(r"\s*\((?P<obj>[^()\s]+?)\+0x[0-9a-fA-F]+\)$")
 _FRAME_FILE = re.compile(r"\s(?P<file>\S+?):(?P<line>\d+)(?::\d+)?$")
 _BUILD_ID = re.compile(r"\s*\(BuildId: [0-9a-fA-F]+\)$")
+# LSan's table of matched suppressions (print_suppressions=1), printed before the SUMMARY line:
+#     Suppressions used:
+#       count      bytes template
+#           2         96 suppressed_leak
+_SUPPRESSIONS_USED = "Suppressions used:"
+_SUPPRESSION_ROW = re.compile(r"^\s+(?P<count>\d+)\s+(?P<bytes>\d+)\s+(?P<template>\S.*)$")
 
 
 def parse_frame(line: str) -> Frame | None:
@@ -150,6 +156,13 @@ def _close(report: _Open, summary: str) -> list[Finding]:
     kind = words[0] if words else "undefined-behavior"
     stacks = _stacks(report.lines)
     stack = tuple(stacks[0].frames) if stacks else ()
+    # The report's further stacks: where the block was freed, where it was allocated,
+    # the frame of a stack object. Allocation and free stacks are unwound like a
+    # malloc's (fast, frame pointers); the access itself, a fatal stack, fully.
+    related = tuple(
+        Trace(s.intro.removesuffix(":"), tuple(s.frames), truncated=truncated(s.frames, pcs=s.pcs))
+        for s in stacks[1:]
+    )
     size: int | None = None
     message = report.header
     for line in report.lines:
@@ -157,7 +170,7 @@ def _close(report: _Open, summary: str) -> list[Finding]:
             size = int(access["size"])
             message = f"{report.header}; {line.strip()}"
             break
-    return [Finding(TOOL, kind, message, bytes=size, blocks=None, stack=stack)]  # fatal stacks: full unwind
+    return [Finding(TOOL, kind, message, bytes=size, blocks=None, stack=stack, related=related)]
 
 
 def _leaks(report: _Open) -> list[Finding]:
@@ -180,13 +193,6 @@ def _leaks(report: _Open) -> list[Finding]:
     return findings
 
 
-def _unsummarised(report: _Open, source: str) -> list[Finding]:
-    """A report cut off before its SUMMARY: acceptable only for UBSan with a whole stack."""
-    if report.tool == "ubsan" and _stacks(report.lines):
-        return _close(report, "undefined-behavior")
-    raise ParseError(f"{source}:{report.lineno}: report {report.header!r} has no SUMMARY line (truncated?)")
-
-
 @dataclass
 class _Parsed:
     findings: list[Finding]
@@ -194,18 +200,36 @@ class _Parsed:
     open_ubsan: dict[str, int]
     # UBSan SUMMARY lines with no report before them: (kind, location).
     orphan_summaries: list[tuple[str, str]]
+    suppressions: dict[str, int] = field(default_factory=dict)  # LSan's "Suppressions used" table
+    cut: str | None = None  # why the file's last report is incomplete
 
 
 def _parse(text: str, source: str) -> _Parsed:
     out = _Parsed([], {}, [])
     report: _Open | None = None
+    in_suppressions = False
 
     def unsummarised(r: _Open) -> None:
-        out.open_ubsan[r.header.split(": runtime error:", 1)[0]] = len(out.findings)
-        out.findings.extend(_unsummarised(r, source))
+        if r.tool == "ubsan" and _stacks(r.lines):  # UBSan without its summary: a whole stack will do
+            out.open_ubsan[r.header.split(": runtime error:", 1)[0]] = len(out.findings)
+            out.findings.extend(_close(r, "undefined-behavior"))
+        else:
+            out.cut = f"{source}:{r.lineno}: report {r.header!r} has no SUMMARY line (truncated?)"
 
     for lineno, raw in enumerate(text.splitlines(), start=1):
         line = raw.rstrip("\n")
+        if line.strip() == _SUPPRESSIONS_USED:
+            in_suppressions = True
+            continue
+        if in_suppressions:
+            if (used := _SUPPRESSION_ROW.match(line)) is not None:
+                out.suppressions[used["template"]] = out.suppressions.get(used["template"], 0) + int(
+                    used["count"]
+                )
+                continue
+            if line.strip().startswith("count"):
+                continue
+            in_suppressions = False
         if (check := _CHECK_FAILED.match(line)) is not None:
             hint = " (preload libstdc++ after the ASan runtime)" if "cxa_throw" in check["what"] else ""
             raise ParseError(
@@ -234,6 +258,8 @@ def _parse(text: str, source: str) -> _Parsed:
         if header is not None:
             if report is not None:
                 unsummarised(report)
+                if out.cut:
+                    return out  # a report that never ended: nothing after it can be trusted
             report = header
         elif report is not None:
             report.lines.append(line)
@@ -266,14 +292,26 @@ def _merge(parsed: list[_Parsed]) -> tuple[Finding, ...]:
     return tuple(findings)
 
 
+def _result(parsed: list[_Parsed]) -> ParsedCell:
+    suppressions: dict[str, int] = {}
+    for p in parsed:
+        for name, count in p.suppressions.items():
+            suppressions[name] = suppressions.get(name, 0) + count
+    result = ParsedCell(_merge(parsed), suppressions=suppressions)
+    cut = [p.cut for p in parsed if p.cut]
+    if cut:
+        raise PartialParse("; ".join(cut), result)
+    return result
+
+
 def parse_text(text: str, source: str = "<text>") -> ParsedCell:
     """Every report in ``text`` as (unattributed) findings; lines outside reports are ignored."""
-    return ParsedCell(_merge([_parse(text, source)]))
+    return _result([_parse(text, source)])
 
 
 def parse_files(paths: Iterable[Path]) -> ParsedCell:
     """Findings from every file (per-pid logs, then the subject's stderr), UBSan halves joined."""
-    return ParsedCell(_merge([_parse(read_text(path), str(path)) for path in paths]))
+    return _result([_parse(read_text(path), str(path)) for path in paths])
 
 
 def make_parser() -> FileParser:

@@ -55,7 +55,7 @@ from pathlib import Path
 
 from pyharness.errors import ParseError
 from pyharness.model import Finding, Frame, ParsedCell, Trace
-from pyharness.parsers.base import FileParser, merge, read_text
+from pyharness.parsers.base import FileParser, parse_each
 from pyharness.runners.tsan import log_files
 
 TOOL = "tsan"
@@ -253,7 +253,7 @@ def parse_text(text: str, source: str = "<text>") -> ParsedCell:
 
 def parse_files(paths: Iterable[Path]) -> ParsedCell:
     """Findings from every file (per-pid logs, then the subject's stderr)."""
-    return merge(parse_text(read_text(path), str(path)) for path in paths)
+    return parse_each(paths, parse_text)
 
 
 def make_parser() -> FileParser:

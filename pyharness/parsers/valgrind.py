@@ -23,14 +23,15 @@ closed by ``</valgrindoutput>`` (a killed run), raises ParseError.
 
 from __future__ import annotations
 
+import io
 import os
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from pathlib import Path
 
 from pyharness.errors import ParseError
-from pyharness.model import Finding, Frame, ParsedCell
-from pyharness.parsers.base import FileParser, merge, read_text
+from pyharness.model import Finding, Frame, ParsedCell, Trace
+from pyharness.parsers.base import FileParser, PartialParse, parse_each
 from pyharness.runners.valgrind import xml_files
 
 TOOL = "valgrind"
@@ -89,24 +90,63 @@ def _error(elem: ET.Element) -> Finding:
     if aux:
         message = f"{message}; {aux}"
     leaked_bytes, leaked_blocks = _text(xwhat, "leakedbytes"), _text(xwhat, "leakedblocks")
-    stack_elem = elem.find("stack")  # the first stack is where it happened; later ones say where it came from
-    stack = tuple(_frame(f) for f in stack_elem.findall("frame")) if stack_elem is not None else ()
+    stacks = _stacks(elem)
     return Finding(
         TOOL,
         kind,
         message,
         bytes=int(leaked_bytes) if leaked_bytes else None,
         blocks=int(leaked_blocks) if leaked_blocks else None,
-        stack=stack,
+        stack=stacks[0][1] if stacks else (),
+        related=tuple(Trace(label, stack) for label, stack in stacks[1:]),
         # memcheck reports the leak kinds it was told to show; only these count.
         suppressed=kind.startswith("leak.") and kind not in COUNTED_LEAKS,
     )
 
 
+def _stacks(elem: ET.Element) -> list[tuple[str, tuple[Frame, ...]]]:
+    """Every ``<stack>`` of an error, each labelled by the ``<auxwhat>`` before it.
+
+    The first is where it happened; an ``<auxwhat>`` then introduces each further one::
+
+        <stack>...the invalid read...</stack>
+        <auxwhat>Address 0x4a8e068 is 8 bytes inside a block of size 32 free'd</auxwhat>
+        <stack>...the free...</stack>
+        <auxwhat>Block was alloc'd at</auxwhat>
+        <stack>...the allocation...</stack>
+    """
+    out: list[tuple[str, tuple[Frame, ...]]] = []
+    label = ""
+    for child in elem:
+        if child.tag == "auxwhat":
+            label = (child.text or "").strip()
+        elif child.tag == "stack":
+            out.append((label if out else "", tuple(_frame(f) for f in child.findall("frame"))))
+            label = ""
+    return out
+
+
+def _salvage(text: str) -> tuple[Finding, ...]:
+    """The complete ``<error>`` elements of a document cut short (a killed or crashed run)."""
+    errors: list[Finding] = []
+    try:
+        for _event, elem in ET.iterparse(io.StringIO(text), events=("end",)):
+            if elem.tag == "error":
+                errors.append(_error(elem))
+    except ET.ParseError:
+        pass  # the cut: everything complete before it is kept
+    return tuple(errors)
+
+
 def parse_text(text: str, source: str = "<text>") -> ParsedCell:
-    """One memcheck XML document."""
+    """One memcheck XML document (a ``PartialParse`` with its complete errors when cut short)."""
     if "</valgrindoutput>" not in text:
-        raise ParseError(f"{source}: Valgrind XML is not closed by </valgrindoutput> (run cut short?)")
+        found = _salvage(text)
+        raise PartialParse(
+            f"{source}: Valgrind XML is not closed by </valgrindoutput> (run cut short?) after "
+            f"{len(found)} complete error(s)",
+            ParsedCell(found),
+        )
     try:
         root = ET.fromstring(text)
     except ET.ParseError as err:
@@ -127,7 +167,7 @@ def parse_text(text: str, source: str = "<text>") -> ParsedCell:
 
 def parse_files(paths: Iterable[Path]) -> ParsedCell:
     """Every per-process XML file merged into one result."""
-    return merge(parse_text(read_text(path), str(path)) for path in paths)
+    return parse_each(paths, parse_text)
 
 
 def make_parser() -> FileParser:

@@ -78,6 +78,7 @@ class AsanRunner:
                 print_summary=1,
                 malloc_context_size=MALLOC_CONTEXT_SIZE,
                 fast_unwind_on_malloc=0 if ctx.full_unwind else 1,
+                fast_unwind_on_fatal=0,  # the default, said: an error's own stack is always unwound whole
             ),
             LSAN_OPTIONS=_options(
                 **({"suppressions": suppressions} if suppressions else {}),

@@ -1,0 +1,93 @@
+"""Observing a cell's subject once: execute, then read what the tool and the test suite wrote.
+
+``observe`` runs the plan's subject under its runner (``execute``), has the
+tool's parser read the artifacts, attributes every finding with the project's
+policy and marks the ones the project's known-findings file accepts, and reads
+the test suite's own report. The result is an ``Observation``; judging it is
+the next stage's job. A cell may observe twice (``pyharness.cell.unwind``).
+
+A tool's report cut short (the subject crashed, or was killed at its limit)
+still gives the complete reports written before the cut (``PartialParse``):
+a finding memcheck wrote before a SIGSEGV is not lost with the end of the run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from pyharness.attribution import Policy
+from pyharness.build import Staged
+from pyharness.cell.execute import Execution, execute
+from pyharness.cell.plan import CellPlan
+from pyharness.errors import ParseError
+from pyharness.known import KnownFindings
+from pyharness.model import Finding, ParsedCell, TestOutcome
+from pyharness.parsers import junit
+from pyharness.parsers.base import Parser, PartialParse
+from pyharness.progress import Progress
+from pyharness.runners.base import Runner
+
+
+@dataclass(frozen=True)
+class Readers:
+    """What turns a run into findings: the runner, the tool's parser, the policy, the known findings."""
+
+    runner: Runner
+    parser: Parser | None  # None: the tool has no artifacts (rss)
+    policy: Policy
+    known: KnownFindings
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One run of the subject, read."""
+
+    execution: Execution
+    parsed: ParsedCell
+    findings: tuple[Finding, ...]  # attributed, known ones marked
+    problem: str | None  # why the tool's report could not be read, when the run ended as it should
+    tests: TestOutcome | None
+    note: str | None = None  # said in the cell's reason (a re-run that did not finish)
+
+
+def observe(
+    plan: CellPlan,
+    staged: Staged,
+    readers: Readers,
+    progress: Progress,
+    *,
+    full_unwind: bool = False,
+    limit_s: float | None = None,
+) -> Observation:
+    """Run the subject once (``limit_s`` replaces the plan's limit: a slower re-run) and read it."""
+    execution = execute(plan, staged, readers.runner, progress, full_unwind=full_unwind, limit_s=limit_s)
+    parsed, problem = _parse(readers.parser, plan.cell_dir, execution, progress)
+    findings = readers.known.mark(readers.policy.attribute_all(parsed.findings))
+    return Observation(execution, parsed, findings, problem, read_tests(plan.junit_path))
+
+
+def _parse(
+    parser: Parser | None, cell_dir: Path, execution: Execution, progress: Progress
+) -> tuple[ParsedCell, str | None]:
+    if parser is None:
+        return ParsedCell(()), None
+    progress.phase("analysing")
+    try:
+        return parser.parse(cell_dir), None
+    except PartialParse as err:
+        # A run cut short leaves cut artifacts: its end is the reason, and what the
+        # tool wrote before it still counts.
+        return err.partial, None if not execution.result.ok else str(err)
+    except ParseError as err:
+        return ParsedCell(()), None if not execution.result.ok else str(err)
+
+
+def read_tests(junit_path: Path | None) -> TestOutcome | None:
+    """The suite's own JUnit report, when the workload is a test suite and wrote one."""
+    if junit_path is None or not junit_path.is_file():
+        return None
+    try:
+        return junit.parse_file(junit_path)
+    except ParseError:
+        return None  # a suite cut short: its end (timeout, crash) is the reason

@@ -1,0 +1,102 @@
+"""Running a cell again with full unwinding, when the verdict depends on stacks a fast unwinder cut.
+
+ASan records allocation and free stacks with the fast unwinder (frame
+pointers): it stops, or wanders into garbage, at the first frame built without
+them, and CPython's are. A use after free whose access is the interpreter's
+and whose free stack went through libpython then names no project frame
+(measured: a borrowed reference DECREF'd by the bindings came out as
+``type_new_set_doc`` under ``malloc``). So before its verdict a cell runs again
+with ``fast_unwind_on_malloc=0`` and ``fast_unwind_on_fatal=0`` when
+
+- no finding of the first run fails the cell (then the verdict does not
+  depend on the others), and
+- some finding reaches no project frame and is either an ASan memory error
+  (use after free, overflow, double free: always worth seeing whole) or a leak
+  whose stack was cut short (a complete foreign leak stack is simply foreign).
+
+The re-run never loses the first run's result: the first run's artifacts are
+kept in ``fast-unwind/``; the re-run's limit allows for the slower unwinder
+(``SLOWDOWN`` times the first run's measured time); and when it does not
+finish (time limit, crash, unreadable report), the first run's findings and
+test results stand, and the cell's reason says the re-run did not finish.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+from pyharness.build import Staged
+from pyharness.cell.observe import Observation, Readers, observe
+from pyharness.cell.plan import LIMIT_MARGIN_S, CellPlan
+from pyharness.model import Finding
+from pyharness.progress import Progress
+
+FAST_UNWIND_DIR = "fast-unwind"
+CELL_FILE = "cell.json"
+TOOLS = frozenset({"asan"})
+# How much slower a subject runs with full unwinding of every malloc and free: the
+# re-run's limit is the first run's time times this, plus the margin, and never less
+# than the plan's limit.
+SLOWDOWN = 8.0
+_MEMORY_ERROR = "AddressSanitizer: "
+
+
+def _unresolved(finding: Finding) -> bool:
+    """A finding whose stacks, as unwound, reach no project frame, and might with full unwinding."""
+    if finding.project_frame is not None or finding.informational:
+        return False
+    if finding.message.startswith(_MEMORY_ERROR):
+        return True  # the access, the free, the allocation: any of them may be the project's
+    return finding.truncated or any(t.truncated for t in finding.related)
+
+
+def needed(plan: CellPlan, first: Observation) -> bool:
+    """True when the verdict depends on stacks the fast unwinder may have cut (module docstring)."""
+    if plan.tool.id not in TOOLS or first.execution.full_unwind:
+        return False
+    if any(f.fails for f in first.findings):
+        return False
+    return any(_unresolved(f) for f in first.findings)
+
+
+def limit(plan: CellPlan, first: Observation) -> float:
+    return max(plan.limit_s, first.execution.result.duration_s * SLOWDOWN + LIMIT_MARGIN_S)
+
+
+def _finished(second: Observation) -> str | None:
+    """Why the re-run cannot stand in for the first run, or None when it can."""
+    result = second.execution.result
+    if result.timed_out or result.signal is not None:
+        return result.describe()
+    if second.problem:
+        return f"its report could not be read ({second.problem})"
+    return None
+
+
+def keep_first_run(cell_dir: Path) -> None:
+    """Move the first run's artifacts into ``fast-unwind/`` (the report lists them there)."""
+    kept = cell_dir / FAST_UNWIND_DIR
+    shutil.rmtree(kept, ignore_errors=True)
+    kept.mkdir()
+    for path in cell_dir.iterdir():
+        if path.is_file() and path.name != CELL_FILE:
+            shutil.move(str(path), kept / path.name)
+
+
+def rerun(
+    plan: CellPlan, staged: Staged, readers: Readers, progress: Progress, first: Observation
+) -> Observation:
+    """The re-run's observation, or the first run's with a note when the re-run did not finish."""
+    progress.phase("stacks reach no project frame: running again with full unwinding")
+    keep_first_run(plan.cell_dir)
+    second = observe(plan, staged, readers, progress, full_unwind=True, limit_s=limit(plan, first))
+    why = _finished(second)
+    if why is None:
+        return second
+    return replace(
+        first,
+        note=f"the full-unwinding re-run did not finish ({why}): the first run's findings and tests stand "
+        f"(its artifacts are in {FAST_UNWIND_DIR}/)",
+    )
