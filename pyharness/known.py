@@ -28,13 +28,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import tomllib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pyharness.errors import ConfigError
 from pyharness.files import write_atomic
-from pyharness.model import CellReport, Finding, FindingKey, finding_key
+from pyharness.model import CellReport, Finding, FindingKey, KnownEntry, finding_key
 
 HEADER = (
     "# Findings accepted as known, each with its reason (written by `pyharness accept`, reviewed in git).\n"
@@ -42,19 +42,6 @@ HEADER = (
     "# An entry no longer seen is reported as gone: remove it then.\n"
 )
 _FIELDS = ("tool", "kind", "file", "function", "reason", "date")
-
-
-@dataclass(frozen=True)
-class KnownEntry:
-    """One accepted finding: its fingerprint, why it was accepted, and when."""
-
-    key: FindingKey
-    reason: str
-    date: str  # ISO 8601 day
-
-    def describe(self) -> str:
-        where = self.key.file or self.key.function
-        return f"{self.key.rule} in {self.key.function} ({where})"
 
 
 @dataclass(frozen=True)
@@ -148,13 +135,20 @@ def accept(
     return replace(known, entries=(*known.entries, *added)), tuple(added)
 
 
-def gone(known: KnownFindings, cells: Sequence[CellReport]) -> tuple[KnownEntry, ...]:
-    """Entries no judged cell of a run saw, among those of the tools the run ran.
+def gone(
+    known: KnownFindings, cells: Sequence[CellReport], matrix: Mapping[str, Iterable[str]]
+) -> tuple[KnownEntry, ...]:
+    """Entries that no judged cell of a run saw, among the tools whose whole matrix it ran.
 
-    Only a tool that ran can say a finding is gone: an asan entry is not gone from a
-    run of valgrind cells. A cell that erred or was skipped says nothing either way.
+    Only a tool that ran every workload of the project's matrix (``matrix``: tool ->
+    its workloads) can say a finding is gone: an asan entry is not gone from a run of
+    valgrind cells, nor from a run of one asan workload when another one found it. A
+    cell that erred or was skipped says nothing either way.
     """
     judged = [c for c in cells if c.status in ("pass", "fail")]
-    tools = {c.tool for c in judged}
+    ran: dict[str, set[str]] = {}
+    for c in judged:
+        ran.setdefault(c.tool, set()).add(c.workload)
+    whole = {tool for tool, workloads in matrix.items() if set(workloads) <= ran.get(tool, set())}
     seen = {finding_key(f) for c in judged for f in c.findings if f.counts}
-    return tuple(e for e in known.entries if e.key.tool in tools and e.key not in seen)
+    return tuple(e for e in known.entries if e.key.tool in whole and e.key not in seen)

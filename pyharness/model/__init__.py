@@ -27,7 +27,7 @@ from pyharness.model.cell import (
     Trace,
     cell_id,
 )
-from pyharness.model.identity import FINGERPRINT_VERSION, FindingKey, finding_key
+from pyharness.model.identity import FINGERPRINT_VERSION, FindingKey, KnownEntry, finding_key
 from pyharness.model.quantity import format_delta, format_quantity
 from pyharness.model.run import (
     EXIT_ERROR,
@@ -56,6 +56,7 @@ __all__ = [
     "Frame",
     "GitFacts",
     "HostFacts",
+    "KnownEntry",
     "Mark",
     "Metric",
     "Omitted",

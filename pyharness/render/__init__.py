@@ -8,14 +8,40 @@ a metric reads the same in the CI log, the JUnit failure and the HTML page.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from pyharness.model import CellReport, Finding, Frame, Metric, format_delta, format_quantity
 
 STACK_FRAMES_SHOWN = 8  # the top of a stack; deeper frames are interpreter plumbing
 
 
 def counted(cell: CellReport) -> list[Finding]:
-    """Findings that fail the cell: in project code and not suppressed."""
-    return [f for f in cell.findings if f.counts]
+    """Findings that fail the cell: in project code, not suppressed, not known."""
+    return [f for f in cell.findings if f.fails]
+
+
+def known(cell: CellReport) -> list[Finding]:
+    """Counted findings the project accepted (its known-findings file): shown, never failing."""
+    return [f for f in cell.findings if f.counts and f.known is not None]
+
+
+def by_test(findings: Sequence[Finding]) -> list[tuple[str | None, list[Finding]]]:
+    """Findings grouped by the test during which they were reported, in order of first
+    appearance; findings outside any test (or from a workload without tests) under None."""
+    groups: dict[str | None, list[Finding]] = {}
+    for finding in findings:
+        groups.setdefault(finding.test, []).append(finding)
+    return list(groups.items())
+
+
+def tally(cell: CellReport) -> str:
+    """``2 (+1 known, +3 suppressed, 12 foreign)``: the findings column of every table."""
+    suppressed, foreign = ignored(cell)
+    accepted = len(known(cell))
+    extra = [f"+{accepted} known"] if accepted else []
+    if suppressed or foreign:
+        extra += [f"+{suppressed} suppressed", f"{foreign} foreign"]
+    return str(len(counted(cell))) + (f" ({', '.join(extra)})" if extra else "")
 
 
 def ignored(cell: CellReport) -> tuple[int, int]:
@@ -51,13 +77,27 @@ def finding_headline(finding: Finding) -> str:
     if size := size_text(finding):
         parts.append(size)
     if finding.project_frame is not None:
-        parts.append(f"at {finding.project_frame.where()} in {finding.project_frame.function}")
+        where = f"at {finding.project_frame.where()} in {finding.project_frame.function}"
+        if finding.via:
+            where += f" ({finding.via})"
+        parts.append(where)
     return ", ".join(parts)
+
+
+def finding_short(finding: Finding) -> str:
+    """``leak.definite of 96 bytes at csrc/x.cpp:71``: what a test's line in CI says."""
+    size = f" of {finding.bytes:,} bytes" if finding.bytes is not None else ""
+    where = f" at {finding.project_frame.where()}" if finding.project_frame is not None else ""
+    return f"{finding.tool} {finding.kind}{size}{where}"
 
 
 def finding_lines(finding: Finding, frames: int = STACK_FRAMES_SHOWN) -> list[str]:
     """The headline, the tool's message and the top of the stack, one line each."""
     lines = [finding_headline(finding)]
+    if finding.test:
+        lines.append(f"  during {finding.test}")
+    if finding.known:
+        lines.append(f"  known, accepted: {finding.known}")
     if finding.message:
         lines.append(f"  {finding.message}")
     lines.extend(f"  #{i} {frame_text(fr)}" for i, fr in enumerate(finding.stack[:frames]))

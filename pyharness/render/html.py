@@ -1,11 +1,15 @@
 """``report.html``: the whole run in one self-contained file (no scripts, no external assets).
 
-A summary table links to one section per cell: its RSS over time as an inline
+It opens with a tool x workload grid, each cell's status colour-coded and
+linked to its section, then a summary table, then one section per cell: its RSS over time as an inline
 SVG plot, its metrics with baseline gating, and its findings with their stacks
 and, for each frame in the project's own code, the source lines around it.
 Source is read only from under ``source_root`` (a report is often shared; it
 must not quote arbitrary files named by a tool's stack), and everything is
-HTML-escaped. Stacks fold with ``<details>``, which needs no script.
+HTML-escaped. Stacks fold with ``<details>``, which needs no script. Findings
+are grouped by the test during which they were reported; known (accepted)
+ones are listed apart with their reason, and the run's known findings no
+longer seen close the page.
 
 Per cell it plots ``CellReport.series`` (RSS over seconds since the subject
 started) with ``CellReport.marks`` (the subject's checkpoints) as labelled
@@ -18,18 +22,20 @@ from __future__ import annotations
 import html
 import math
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 from urllib.parse import quote
 
 from pyharness.model import CellReport, Finding, Frame, Summary
 from pyharness.render import (
     STACK_FRAMES_SHOWN,
+    by_test,
     counted,
     duration_text,
     finding_headline,
     frame_text,
-    ignored,
+    known,
     metric_columns,
+    tally,
 )
 
 SOURCE_CONTEXT_LINES = 3  # lines shown either side of a project frame's line
@@ -43,6 +49,9 @@ body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}
 table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:2px 8px;text-align:left}
 td.num{text-align:right;font-variant-numeric:tabular-nums}
 .pass{color:#1a7f37}.fail,.error{color:#cf222e;font-weight:bold}.skipped,.info{color:#777}
+table.grid td{text-align:center}table.grid td.pass{background:#dafbe1}table.grid td.fail{background:#ffebe9}
+table.grid td.error{background:#fff1c2;color:#7d4e00}table.grid td.skipped{background:#eee}
+table.grid a{color:inherit;text-decoration:none;display:block}
 section{border-top:2px solid #ddd;margin-top:2em}pre{background:#f6f8fa;padding:.5em;overflow-x:auto}
 pre.src span.hit{background:#ffe08a;display:inline-block;width:100%}li.project{font-weight:bold}
 svg text{font:11px sans-serif;fill:#333}
@@ -193,15 +202,36 @@ def _snippet(root: Path | None, frame: Frame, cache: dict[str, list[str] | None]
 # -- sections ------------------------------------------------------------------
 
 
+def grid(summary: Summary) -> str:
+    """Tools (with their variant) down, workloads across: each cell's status, linked to its section."""
+    rows: dict[str, dict[str, CellReport]] = {}
+    workloads: list[str] = []
+    for cell in summary.cells:
+        rows.setdefault(f"{cell.tool} ({cell.variant})", {})[cell.workload] = cell
+        if cell.workload not in workloads:
+            workloads.append(cell.workload)
+    out = ['<table class="grid"><tr><th>tool \\ workload', *(f"<th>{_e(w)}" for w in workloads), "</tr>"]
+    for label, cells in rows.items():
+        out.append(f"<tr><th>{_e(label)}")
+        for workload in workloads:
+            found = cells.get(workload)
+            if found is None:
+                out.append("<td>")
+                continue
+            title = _e(f"{found.status}: {found.reason}")
+            link = f'<a href="#{_e(found.id)}" title="{title}">{found.status}</a>'
+            out.append(f'<td class="{found.status}">{link}')
+        out.append("</tr>")
+    return "".join(out) + "</table>"
+
+
 def _summary_table(summary: Summary) -> str:
     rows = ["<table><tr><th>cell<th>status<th>duration<th>findings<th>metrics failing<th>reason</tr>"]
     for cell in summary.cells:
-        suppressed, foreign = ignored(cell)
         failing = sum(1 for m in cell.metrics if m.verdict == "fail")
         rows.append(
             f'<tr><td><a href="#{_e(cell.id)}">{_e(cell.id)}</a><td class="{cell.status}">{cell.status}'
-            f'<td class="num">{duration_text(cell.duration_s)}'
-            f'<td class="num">{len(counted(cell))} (+{suppressed} suppressed, {foreign} foreign)'
+            f'<td class="num">{duration_text(cell.duration_s)}<td class="num">{_e(tally(cell))}'
             f'<td class="num">{failing}/{len(cell.metrics)}<td>{_e(cell.reason)}</tr>'
         )
     return "".join(rows) + "</table>"
@@ -222,6 +252,8 @@ def _finding(finding: Finding, root: Path | None, cache: dict[str, list[str] | N
     out = [f"<li><b>{_e(finding_headline(finding))}</b>"]
     if finding.suppressed:
         out.append(" <span class=info>(suppressed)</span>")
+    if finding.known:
+        out.append(f" <span class=info>(known, accepted: {_e(finding.known)})</span>")
     out.append(f"<pre>{_e(finding.message)}</pre>")
     if finding.project_frame is not None:
         out.append(_snippet(root, finding.project_frame, cache))
@@ -248,10 +280,17 @@ def _cell_section(cell: CellReport, root: Path | None, cache: dict[str, list[str
         _metrics_table(cell),
     ]
     shown = counted(cell)
+    accepted = known(cell)
     others = [f for f in cell.findings if not f.counts]
     if shown:
-        out.append(f"<h3>Findings ({len(shown)})</h3><ul>")
-        out.extend(_finding(f, root, cache) for f in shown)
+        out.append(f"<h3>Findings ({len(shown)})</h3>")
+        for test, findings in by_test(shown):
+            if test is not None:
+                out.append(f"<h4>{_e(test)}</h4>")
+            out.append("<ul>" + "".join(_finding(f, root, cache) for f in findings) + "</ul>")
+    if accepted:
+        out.append(f"<h3>Known findings ({len(accepted)}, accepted: not failing)</h3><ul>")
+        out.extend(_finding(f, root, cache) for f in accepted)
         out.append("</ul>")
     if others:
         out.append(
@@ -294,20 +333,24 @@ def _artifact_links(cell: CellReport) -> str:
 def render(summary: Summary, stream: TextIO, source_root: Path | None = None) -> None:
     """Write the HTML report of ``summary`` to ``stream``; quote source from ``source_root``."""
     cache: dict[str, list[str] | None] = {}
-    git: dict[str, Any] = {
-        "commit": summary.git.commit,
-        "branch": summary.git.branch,
-        "dirty": summary.git.dirty,
-    }
     counts = ", ".join(f"{n} {status}" for status, n in summary.counts().items() if n) or "no cells"
     stream.write(
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         f"<title>pyharness {_e(summary.run_id)}</title><style>{_CSS}</style></head><body>"
         f"<h1>pyharness {_e(summary.run_id)}: {_e(summary.verdict())}</h1>"
         f"<p>{_e(counts)} · created {_e(summary.created)} · {_e(summary.host.platform_id)} on "
-        f"{_e(summary.host.hostname)} · git {_e(git)}</p>"
+        f"{_e(summary.host.hostname)} · {_e(summary.git.text())}</p>"
     )
+    stream.write(grid(summary))
     stream.write(_summary_table(summary))
     for cell in summary.cells:
         stream.write(_cell_section(cell, source_root, cache))
+    if summary.gone:
+        stream.write("<section id=gone><h2>Known findings no longer seen (their entries can go)</h2><ul>")
+        stream.write(
+            "".join(
+                f"<li>{_e(e.describe())}, accepted {_e(e.date)}: {_e(e.reason)}</li>" for e in summary.gone
+            )
+        )
+        stream.write("</ul></section>")
     stream.write("</body></html>\n")

@@ -1,10 +1,11 @@
 """``summary.md``: the run as a person reads it in a CI log or a GitHub job summary.
 
-Three parts, most important first: one line with the verdict and counts, a
-table of cells, a table of metrics with their baseline gating, then the
-findings of each failing or errored cell with the project frame as
-``file:line`` and the top of the stack. Findings that do not fail a cell
-(suppressed, or outside the project's code) are only counted.
+Most important first: one line with the verdict and counts, a table of
+cells, a table of metrics with their baseline gating, then the findings of
+each failing or errored cell, grouped by the test that caused them, with the
+project frame as ``file:line`` and the top of the stack; then the known
+(accepted) findings seen and those no longer seen. Findings that do not fail a
+cell (suppressed, or outside the project's code) are only counted.
 """
 
 from __future__ import annotations
@@ -13,12 +14,15 @@ from typing import TextIO
 
 from pyharness.model import CellReport, Summary
 from pyharness.render import (
+    by_test,
     counted,
     duration_text,
     finding_headline,
     finding_lines,
     ignored,
+    known,
     metric_columns,
+    tally,
 )
 
 
@@ -35,22 +39,11 @@ def _header(summary: Summary, out: TextIO) -> None:
     counts = summary.counts()
     tally = ", ".join(f"{n} {status}" for status, n in counts.items() if n)
     out.write(f"## pyharness {summary.run_id}: {summary.verdict()} ({tally or 'no cells'})\n\n")
-    git = summary.git
-    if git.commit:
-        dirty = " (dirty)" if git.dirty else ""
-        out.write(f"commit `{git.commit[:12]}`{dirty} on {git.branch or 'detached HEAD'} · ")
+    out.write(f"{summary.git.text()} · ")
     host = summary.host
     out.write(
         f"{host.platform_id} · {host.hostname}, {host.cpu_count or '?'} CPUs · created {summary.created}\n\n"
     )
-
-
-def _findings_cell(cell: CellReport) -> str:
-    suppressed, foreign = ignored(cell)
-    text = str(len(counted(cell)))
-    if suppressed or foreign:
-        text += f" (+{suppressed} suppressed, {foreign} foreign)"
-    return text
 
 
 def _cells_table(summary: Summary, out: TextIO) -> None:
@@ -61,7 +54,7 @@ def _cells_table(summary: Summary, out: TextIO) -> None:
         reason = f"(reused from {cell.cached_from}) {cell.reason}" if cell.cached_from else cell.reason
         if cell.tests is not None and cell.tests.failed:
             reason += " (failed: " + ", ".join(cell.tests.failed[:10]) + ")"
-        out.write(_row(cell.id, status, duration_text(cell.duration_s), _findings_cell(cell), reason))
+        out.write(_row(cell.id, status, duration_text(cell.duration_s), tally(cell), reason))
     out.write("\n")
 
 
@@ -81,17 +74,35 @@ def _metrics_table(summary: Summary, out: TextIO) -> None:
 
 def _findings(cell: CellReport, out: TextIO) -> None:
     out.write(f"### {cell.id}: {cell.status.upper()}\n\n{_cell(cell.reason)}\n\n")
-    for finding in counted(cell):
-        out.write(f"- **{finding_headline(finding)}**\n\n  ```\n")
-        for line in finding_lines(finding)[1:]:
-            out.write(f"  {line}\n")
-        out.write("  ```\n\n")
+    for test, findings in by_test(counted(cell)):
+        if test is not None:
+            out.write(f"#### {test}\n\n")
+        for finding in findings:
+            out.write(f"- **{finding_headline(finding)}**\n\n  ```\n")
+            for line in finding_lines(finding)[1:]:
+                out.write(f"  {line}\n")
+            out.write("  ```\n\n")
     suppressed, foreign = ignored(cell)
     if suppressed or foreign:
         out.write(
             f"Not counted: {suppressed} suppressed, {foreign} outside project code "
             "(see report.html for their stacks).\n\n"
         )
+
+
+def _known(summary: Summary, out: TextIO) -> None:
+    seen = [(cell, f) for cell in summary.cells for f in known(cell)]
+    if seen:
+        out.write("### Known findings (accepted, not failing)\n\n")
+        for cell, finding in seen:
+            during = f", during {finding.test}" if finding.test else ""
+            out.write(f"- {cell.id}: {finding_headline(finding)}{during}: *{finding.known}*\n")
+        out.write("\n")
+    if summary.gone:
+        out.write("### Known findings no longer seen (gone: their entries can be removed)\n\n")
+        for entry in summary.gone:
+            out.write(f"- {entry.describe()}, accepted {entry.date}: *{entry.reason}*\n")
+        out.write("\n")
 
 
 def render(summary: Summary, stream: TextIO) -> None:
@@ -102,3 +113,4 @@ def render(summary: Summary, stream: TextIO) -> None:
     for cell in summary.cells:
         if cell.status in ("fail", "error"):
             _findings(cell, stream)
+    _known(summary, stream)
