@@ -193,6 +193,15 @@ def _leaks(report: _Open) -> list[Finding]:
     return findings
 
 
+def _lost_stack(report: _Open, check: str) -> list[Finding]:
+    """An ASan report whose printing the runtime's own CHECK cut short, at the stack it could not print."""
+    kind = report.header.removeprefix("AddressSanitizer: ").split(" ", 1)[0] or "unknown"
+    (finding,) = _close(report, kind)
+    lost = next((line.strip() for line in reversed(report.lines) if line.strip().endswith(":")), "a stack")
+    missing = Trace(f"{lost.removesuffix(':')} (not printed: CHECK failed: {check})", (), truncated=True)
+    return [replace(finding, related=(*finding.related, missing), truncated=True)]
+
+
 @dataclass
 class _Parsed:
     findings: list[Finding]
@@ -231,6 +240,12 @@ def _parse(text: str, source: str) -> _Parsed:
                 continue
             in_suppressions = False
         if (check := _CHECK_FAILED.match(line)) is not None:
+            if report is not None and report.tool == "asan":
+                # The runtime died printing a report, e.g. "asan_descriptions.cpp:176 ((res.trace)) != (0)":
+                # the fast unwinder recorded no free stack through the interpreter's frames. The
+                # report is as whole as it will get; its missing stack is marked cut short.
+                out.findings.extend(_lost_stack(report, check["what"]))
+                return out
             hint = " (preload libstdc++ after the ASan runtime)" if "cxa_throw" in check["what"] else ""
             raise ParseError(
                 f"{source}:{lineno}: the sanitizer runtime itself failed: CHECK failed: {check['what']}{hint}"

@@ -9,6 +9,16 @@ line to ``log_path`` (measured), so the subject's stderr is kept in
 one exit code (their ``exitcode`` flag is common, the last parsed wins), UBSan
 gets its own; the parser classifies every
 report by its ``SUMMARY:`` line anyway.
+
+UBSan is recoverable at compile time (the variant) and at run time
+(``halt_on_error=0``): every undefined behaviour of the run is reported and the
+run goes on, so a misaligned load early in a suite never hides the leak a
+later test shows. The cell fails at the end on every report counted. An ASan
+memory error still stops the subject: past it the process is corrupt. UBSan's
+suppressions (``ubsan.supp``: ``check:file_or_function`` lines, the toolkit's
+and the project's) go through ``UBSAN_OPTIONS``; LSan's (``lsan.supp``) through
+``LSAN_OPTIONS``, with the table of matched ones printed (``print_suppressions``)
+so a report says what each entry hid.
 """
 
 from __future__ import annotations
@@ -28,6 +38,7 @@ STDERR_FILE = "subject.stderr"
 
 
 SUPPRESSIONS = "lsan.supp"
+UBSAN_SUPPRESSIONS = "ubsan.supp"
 MALLOC_CONTEXT_SIZE = 30
 
 
@@ -60,6 +71,7 @@ class AsanRunner:
         cxx = find_runtime(self.compiler, "libstdc++.so.6")
         log = ctx.cell_dir / LOG_PREFIX
         suppressions = ctx.suppression_file(SUPPRESSIONS)
+        ubsan_suppressions = ctx.suppression_file(UBSAN_SUPPRESSIONS)
         preload = " ".join(
             p for p in (str(runtime), str(cxx), env.get("LD_PRELOAD", "")) if p
         )  # runtime first
@@ -83,13 +95,14 @@ class AsanRunner:
             LSAN_OPTIONS=_options(
                 **({"suppressions": suppressions} if suppressions else {}),
                 exitcode=ASAN_EXITCODE,
-                print_suppressions=0,
+                print_suppressions=1,
                 log_path=log,
             ),
             # report_error_type puts the check's name (signed-integer-overflow) on the SUMMARY line.
             UBSAN_OPTIONS=_options(
+                **({"suppressions": ubsan_suppressions} if ubsan_suppressions else {}),
                 print_stacktrace=1,
-                halt_on_error=1,
+                halt_on_error=0,
                 exitcode=UBSAN_EXITCODE,
                 report_error_type=1,
                 print_summary=1,

@@ -1,14 +1,21 @@
 /* rle._rle: run-length encoding of bytes, in C.
  *
  * encode(data) -> pairs of (count, byte), runs of at most 255; decode() the reverse.
- * Two defects can be switched on at run time, so that the example shows pyharness
- * catching them at this file's lines: RLE_PLANT=leak loses a scratch buffer on every
- * encode() call; RLE_PLANT=overflow writes one byte past decode()'s output buffer
- * (RLE_PLANT=leak,overflow: both).
+ * encode_all(list) -> list: encode() of every item.
+ * Defects can be switched on at run time, so that the example shows pyharness
+ * catching them at this file's lines (RLE_PLANT=leak,overflow: several at once):
+ * - RLE_PLANT=leak loses a scratch buffer on every encode() call;
+ * - RLE_PLANT=overflow writes one byte past decode()'s output buffer;
+ * - RLE_PLANT=misaligned reads a 64-bit word at an odd address in encode()
+ *   (undefined behaviour: UBSan reports it, and the run goes on);
+ * - RLE_PLANT=borrowed_decref releases the list items encode_all() only borrowed
+ *   (PyList_GetItem returns a borrowed reference): the caller's list then holds
+ *   freed objects, and the interpreter's next use of one reads freed memory.
  * Each planted line carries a "PLANTED" comment (the tests look for it).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,6 +47,10 @@ static PyObject *encode(PyObject *self, PyObject *arg) {
     char *scratch = malloc(64); /* PLANTED: leak */
     if (scratch != NULL) scratch[0] = 1;
     rle_sink = scratch;
+    rle_sink = NULL;
+  }
+  if (planted("misaligned") && n >= 9) {
+    rle_sink = (void *)(uintptr_t) * (const uint64_t *)(src + 1); /* PLANTED: misaligned */
     rle_sink = NULL;
   }
   Py_ssize_t o = 0;
@@ -88,8 +99,32 @@ static PyObject *decode(PyObject *self, PyObject *arg) {
   return result;
 }
 
+static PyObject *encode_all(PyObject *self, PyObject *arg) {
+  if (!PyList_Check(arg)) {
+    PyErr_SetString(PyExc_TypeError, "encode_all() takes a list of bytes-like objects");
+    return NULL;
+  }
+  const Py_ssize_t n = PyList_GET_SIZE(arg);
+  PyObject *out = PyList_New(n);
+  if (out == NULL) return NULL;
+  for (Py_ssize_t i = 0; i < n; i++) {
+    PyObject *item = PyList_GetItem(arg, i); /* borrowed: the list keeps its reference */
+    PyObject *encoded = item != NULL ? encode(self, item) : NULL;
+    if (encoded == NULL) {
+      Py_DECREF(out);
+      return NULL;
+    }
+    PyList_SET_ITEM(out, i, encoded);
+    if (planted("borrowed_decref")) {
+      Py_DECREF(item); /* PLANTED: borrowed_decref */
+    }
+  }
+  return out;
+}
+
 static PyMethodDef methods[] = {
     {"encode", encode, METH_O, "encode(data) -> bytes: (count, byte) pairs, runs of at most 255."},
+    {"encode_all", encode_all, METH_O, "encode_all(list) -> list: encode() of every item."},
     {"decode", decode, METH_O, "decode(data) -> bytes: the inverse of encode()."},
     {NULL, NULL, 0, NULL},
 };

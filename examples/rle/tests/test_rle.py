@@ -27,3 +27,11 @@ def test_random_data_round_trips() -> None:
 def test_odd_length_is_rejected() -> None:
     with pytest.raises(ValueError, match="odd length"):
         rle.decode(b"\x01")
+
+
+def test_encode_all_keeps_the_callers_items() -> None:
+    items = [bytes([i]) * (10 + i) for i in range(8)]
+    encoded = rle.encode_all(items)
+    # The caller's list still owns its items: reading them after the call is fine.
+    assert items == [bytes([i]) * (10 + i) for i in range(8)]
+    assert [rle.decode(e) for e in encoded] == items
