@@ -57,7 +57,10 @@ def test_asan_launch(tools_present: None, tmp_path: Path) -> None:
     lsan_opts = dict(kv.split("=", 1) for kv in env["LSAN_OPTIONS"].split(":"))
     assert lsan_opts["suppressions"] == str(SUPPRESSIONS_DIR / "lsan.supp")
     ubsan_opts = dict(kv.split("=", 1) for kv in env["UBSAN_OPTIONS"].split(":"))
-    assert ubsan_opts["print_stacktrace"] == "1" and ubsan_opts["halt_on_error"] == "1"
+    assert (
+        ubsan_opts["print_stacktrace"] == "1" and ubsan_opts["halt_on_error"] == "0"
+    )  # every report collected
+    assert lsan_opts["print_suppressions"] == "1"  # what each entry hid, said
     assert ubsan_opts["exitcode"] == str(asan.UBSAN_EXITCODE) != asan_opts["exitcode"]
     assert spec.success_codes == {0, asan.ASAN_EXITCODE, asan.UBSAN_EXITCODE}
     assert spec.stderr_path == tmp_path / "subject.stderr"
