@@ -108,7 +108,7 @@ def measure_cells(
 def probes(project: Project) -> list[Probe]:
     found = []
     for entry in project.baseline_probes:
-        probe = resolve_entry(entry)
+        probe = resolve_entry(entry, project.root)
         if not callable(probe):
             raise ConfigError(f"baseline probe {entry!r} is not callable")
         found.append(probe)

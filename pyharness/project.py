@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import importlib
 import re
+import sys
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -399,8 +400,14 @@ def _gated(t: _Table, key: str, text: str) -> Gated:
     return Gated(name, direction or "lower-is-better")  # type: ignore[arg-type]
 
 
-def resolve_entry(entry: str) -> Any:
-    """The object an import path ``package.module:NAME`` names (ConfigError when it does not resolve)."""
+def resolve_entry(entry: str, root: Path | None = None) -> Any:
+    """The object an import path ``package.module:NAME`` names (ConfigError when it does not resolve).
+
+    ``root``, the project's directory, is searched last: a project's own scenarios, probes
+    and self-test plans live beside its sources, importable without its build.
+    """
+    if root is not None and str(root) not in sys.path:
+        sys.path.append(str(root))
     module_name, _, attr = entry.partition(":")
     try:
         module = importlib.import_module(module_name)

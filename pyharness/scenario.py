@@ -74,9 +74,10 @@ class Scenario:
     internal: bool = False  # a helper process of another scenario, not a workload of its own
 
 
-def load(entry: str) -> Scenario:
-    """The ``Scenario`` an import path names (ConfigError when it is something else)."""
-    obj = resolve_entry(entry)
+def load(entry: str, root: Path | None = None) -> Scenario:
+    """The ``Scenario`` an import path names (ConfigError when it is something else); ``root``,
+    the project's directory, is searched last (``project.resolve_entry``)."""
+    obj = resolve_entry(entry, root)
     if not isinstance(obj, Scenario):
         raise ConfigError(f"{entry!r} is a {type(obj).__name__}, not a pyharness.scenario.Scenario")
     return obj

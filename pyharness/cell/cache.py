@@ -97,6 +97,7 @@ def key(
         "preset": cell_plan.preset,
         "argv": [a.replace(cell_dir, "<cell>") for a in cell_plan.argv],
         "plan_env": dict(cell_plan.env),
+        "python_path": list(cell_plan.python_path),
         "cwd": str(cell_plan.cwd).replace(cell_dir, "<cell>"),
         "env": inherited,
         "python": [os.path.realpath(sys.executable), sys.version],

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,6 +100,8 @@ def execute(
     if plan.junit_path is not None:
         plan.junit_path.unlink(missing_ok=True)
     env = staged.env()
+    if plan.python_path:
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (env.get("PYTHONPATH", ""), *plan.python_path) if p)
     env.update(plan.env)
     spec = runner.launch(plan.argv, env, ctx)
     spec = dataclasses.replace(

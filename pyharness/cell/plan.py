@@ -33,6 +33,7 @@ LIMIT_MARGIN_S = 60.0
 EVENTS_FILE = "events.jsonl"
 JUNIT_FILE = "pytest-junit.xml"
 _PYTHONS = ("python", "python3", f"python3.{sys.version_info.minor}")
+TOOLKIT_HOME = str(Path(__file__).resolve().parents[2])  # the folder pyharness is imported from
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,10 @@ class CellPlan:
     events_path: Path | None  # scenarios only
     junit_path: Path | None  # test suites (pytest) only
     json_path: Path | None
+    # Searched by the subject after the staged build: the project's root, where its own
+    # scenarios live (a scenario's subject imports it by its import path), and where
+    # pyharness itself is (its subject side is ``python -m pyharness scenario``).
+    python_path: tuple[str, ...]
     sample_interval_s: float
     build: bool
     gated: tuple[Gated, ...] = field(default=())
@@ -132,7 +137,7 @@ def plan(project: Project, req: CellRequest) -> CellPlan:
     project.variant(variant)  # ConfigError for an unknown one
     if req.preset not in ("quick", "sweep"):
         raise ConfigError(f"unknown preset {req.preset!r}; choose quick or sweep")
-    scenario = load_scenario(workload.scenario) if workload.scenario else None
+    scenario = load_scenario(workload.scenario, project.root) if workload.scenario else None
     preset: Preset = "custom" if req.options or not req.comparable else req.preset  # type: ignore[assignment]
     size = size_for(workload, scenario, tool.id, req.preset)
     cell_dir = (req.cell_dir or req.run_dir / cell_id(variant, tool.id, workload.id)).resolve()
@@ -184,6 +189,7 @@ def plan(project: Project, req: CellRequest) -> CellPlan:
         events_path=events_path,
         junit_path=junit_path,
         json_path=req.json_path,
+        python_path=(str(project.root), TOOLKIT_HOME) if scenario is not None else (),
         sample_interval_s=req.sample_interval_s,
         build=req.build,
         gated=gated_for(workload, scenario, tool.id),

@@ -30,15 +30,22 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pyharness import mutants as mutant_patches
-from pyharness.baselines import BaselineEntry, BaselineKey, Baselines
-from pyharness.cell.plan import expected_seconds, size_for
-from pyharness.errors import ConfigError
-from pyharness.matrix import TOOLS, VARIANTS
-from pyharness.model import format_quantity
+from pyharness.api import (
+    TOOLS,
+    VARIANTS,
+    BaselineEntry,
+    BaselineKey,
+    Baselines,
+    ConfigError,
+    Project,
+    Size,
+    expected_seconds,
+    format_quantity,
+    load_mutants,
+    load_scenario,
+    size_for,
+)
 from pyharness.netcore.bench import markdown as bench_markdown
-from pyharness.project import Project, Size
-from pyharness.scenario import load as load_scenario
 
 BLOCK = re.compile(
     r"(?P<open><!-- generated: (?P<name>[a-z0-9-]+) \(python -m pyharness\.netcore\.docs --write\) -->\n)"
@@ -321,7 +328,7 @@ def _result_columns(m: dict[str, Any]) -> tuple[str, str, str, str]:
 def mutants(inputs: DocInputs) -> str:
     """The project's mutants (their patch headers) with the measured results, or how to measure them."""
     project = inputs.project
-    defined = mutant_patches.load_all(project) if project.mutants is not None else []
+    defined = load_mutants(project) if project.mutants is not None else []
     doc = inputs.mutants
     if doc is not None and doc.get("schema") != MUTANTS_SCHEMA:
         raise ConfigError(

@@ -15,9 +15,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from pyharness import baselines
-from pyharness import project as projects
-from pyharness.errors import HarnessError
+from pyharness.api import HarnessError, baseline_path, load_baselines, load_project
 from pyharness.netcore import doccommands, docgen
 
 EXIT_OK, EXIT_FAIL, EXIT_ERROR = 0, 1, 2
@@ -38,11 +36,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = p.parse_args(argv)
     try:
-        project = projects.load()
+        project = load_project()
         paths = sorted((project.root / "docs").glob("*.md"))
         if args.keep_sweep:
             print(f"kept {docgen.keep_sweep(args.keep_sweep, project.root / 'docs')}")
-        table = baselines.load(args.baselines or baselines.baseline_path(project.baselines))
+        table = load_baselines(args.baselines or baseline_path(project.baselines))
         inputs = docgen.load_inputs(project, table)
         if args.write:
             changed = docgen.write_docs(paths, inputs)

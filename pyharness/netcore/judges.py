@@ -34,11 +34,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from pyharness.events import Event
-from pyharness.model import Metric, Status
-from pyharness.proc import RssSample
-from pyharness.scenario import Evidence, Judgement
-from pyharness.stats import least_squares, theil_sen
+from pyharness.api import Event, Evidence, Judgement, Metric, RssSample, Status, least_squares, theil_sen
 
 KIB = 1024
 SLOPE_FROM = 1000  # connections: fit bytes/connection from this many clients up (fixed costs settle below it)

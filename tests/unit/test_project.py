@@ -186,15 +186,6 @@ def test_this_repository_is_configured_as_any_project_is() -> None:
     )
 
 
-def test_the_toolkit_imports_nothing_of_the_subject() -> None:
-    package = CHECKOUT / "pyharness"
-    for path in package.rglob("*.py"):
-        if "netcore" in path.relative_to(package).parts:
-            continue
-        text = path.read_text()
-        assert "pyharness.netcore" not in text and "from pyharness import netcore" not in text, path
-
-
 def test_the_same_asan_log_is_attributed_by_each_projects_policy(tmp_path: Path) -> None:
     """One leak report, two projects: this repository's policy names csrc/, the example's its src/."""
     log = (CAPTURES / "leak" / "asan.log").read_text()

@@ -13,10 +13,10 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from pyharness.api import least_squares, theil_sen
 from pyharness.netcore.bench.catalogue import FRAME_SIZE, Peer, Scenario, Sizes
 from pyharness.netcore.bench.control import BenchError, Child, child_env
 from pyharness.netcore.bench.model import Measurement, quantile
-from pyharness.stats import least_squares, theil_sen
 
 CONTROL_TIMEOUT_S = 30.0  # start-up and quick commands
 
