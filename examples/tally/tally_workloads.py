@@ -14,7 +14,7 @@ import os
 import random
 from collections import Counter
 
-from pyharness.api import Evidence, EventLog, Judgement, Metric, Scenario, Size, SubjectError, least_squares
+from pyharness.api import EventLog, Evidence, Judgement, Metric, Scenario, Size, SubjectError, least_squares
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 CHECKPOINTS = 10
