@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class Variant:
-    """One way of building a project's extension (DESIGN section 4).
+    """One way of building a project's extension (docs/ARCHITECTURE.md, "Variants and tools").
 
     ``meson_args`` are meson setup options (meson-python projects); ``env_flags``
     the compiler and linker flags given through the environment to any other
@@ -29,7 +29,7 @@ class Variant:
 
 @dataclass(frozen=True)
 class Tool:
-    """A measurement tool, the variant it needs and what it costs (DESIGN section 5)."""
+    """A measurement tool, the variant it needs and what it costs (docs/ARCHITECTURE.md)."""
 
     id: str
     variant: str

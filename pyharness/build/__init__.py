@@ -8,7 +8,7 @@ backend's build directory (meson's, so rebuilds are incremental) and
 putting ``stage`` first on ``PYTHONPATH`` (``Staged.env``); nothing is
 installed into an environment, so one orchestrator runs every variant side by
 side. (An editable install of the project would defeat this: its import hook
-wins over ``PYTHONPATH``, DESIGN section 9.)
+wins over ``PYTHONPATH``: docs/ARCHITECTURE.md, "Facts".)
 
 Backends (``[tool.pyharness] build``):
 

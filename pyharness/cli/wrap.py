@@ -1,8 +1,8 @@
 """``pyharness wrap``: any command under a tool, judged into the same cell report as a workload's.
 
-This is how users put their own test suite under ASan or Valgrind (DESIGN
-section 5): ``pyharness wrap --tool asan -- python -m pytest``. The command
-runs in the current directory. When it sits in a project with a build
+This is how users put their own test suite under ASan or Valgrind:
+``pyharness wrap --tool asan -- python -m pytest``. The command runs in the
+current directory. When it sits in a project with a build
 backend, the tool's variant of that project is built first and put ahead on
 ``PYTHONPATH``; ``--no-build`` (or ``build = "none"``, or no project at all)
 runs it against the environment as it is: the user built the extension.

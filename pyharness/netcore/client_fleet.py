@@ -1,6 +1,6 @@
 """The client fleet: a helper process that holds the connections workload's clients.
 
-One process may hold at most 20,000 descriptors here (DESIGN section 9), and
+One process may hold at most 20,000 descriptors here (docs/ARCHITECTURE.md, "Facts"), and
 it is the server's memory we size, so the clients live in this separate
 process. The subject drives it over a line protocol on stdin/stdout, one JSON
 object per line each way:

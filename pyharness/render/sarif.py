@@ -69,7 +69,7 @@ DRIVER = "pyharness"
 SRCROOT = "%SRCROOT%"
 FINGERPRINT_KEY = f"pyharnessFinding/{FINGERPRINT_VERSION}"
 # Where a frame with neither file nor object points: the file that declares the
-# project's namespaces (DESIGN section 11), so the alert opens a real file.
+# project's namespaces ([tool.pyharness] namespaces), so the alert opens a real file.
 NAMESPACE_ANCHOR = "pyproject.toml"
 
 RULE_HELP = (

@@ -3,7 +3,7 @@
 One XML file per process (``<cell_dir>/valgrind.<pid>.xml``): the subject may
 start helper processes (the client side of a workload), and each is traced.
 Only definite and indirect leaks are shown and count as errors; possibly-lost
-blocks are CPython's GC objects (DESIGN section 9). ``--error-exitcode`` marks
+blocks are CPython's GC objects (docs/ARCHITECTURE.md, "Facts"). ``--error-exitcode`` marks
 "memcheck found something" apart from a crashed subject.
 """
 
