@@ -213,6 +213,25 @@ class _Parsed:
     cut: str | None = None  # why the file's last report is incomplete
 
 
+def _suppression_row(line: str, counts: dict[str, int]) -> bool:
+    """Count one row of LSan's "Suppressions used" table; False once the table has ended."""
+    if (used := _SUPPRESSION_ROW.match(line)) is not None:
+        counts[used["template"]] = counts.get(used["template"], 0) + int(used["count"])
+        return True
+    return line.strip().startswith("count")  # the table's own header row
+
+
+def _header(line: str, lineno: int) -> _Open | None:
+    """The report a line opens, if it opens one."""
+    if (m := _ASAN_ERROR.match(line)) is not None:
+        return _Open("asan", f"AddressSanitizer: {m['what']}", lineno)
+    if (m := _LSAN_ERROR.match(line)) is not None:
+        return _Open("lsan", f"LeakSanitizer: {m['what']}", lineno)
+    if (m := _UBSAN_ERROR.match(line.strip())) is not None:
+        return _Open("ubsan", f"{m['where']}: runtime error: {m['what']}", lineno)
+    return None
+
+
 def _parse(text: str, source: str) -> _Parsed:
     out = _Parsed([], {}, [])
     report: _Open | None = None
@@ -231,14 +250,9 @@ def _parse(text: str, source: str) -> _Parsed:
             in_suppressions = True
             continue
         if in_suppressions:
-            if (used := _SUPPRESSION_ROW.match(line)) is not None:
-                out.suppressions[used["template"]] = out.suppressions.get(used["template"], 0) + int(
-                    used["count"]
-                )
+            in_suppressions = _suppression_row(line, out.suppressions)
+            if in_suppressions:
                 continue
-            if line.strip().startswith("count"):
-                continue
-            in_suppressions = False
         if (check := _CHECK_FAILED.match(line)) is not None:
             if report is not None and report.tool == "asan":
                 # The runtime died printing a report, e.g. "asan_descriptions.cpp:176 ((res.trace)) != (0)":
@@ -263,13 +277,7 @@ def _parse(text: str, source: str) -> _Parsed:
             else:
                 raise ParseError(f"{source}:{lineno}: SUMMARY line with no report before it: {line!r}")
             continue
-        header = None
-        if (m := _ASAN_ERROR.match(line)) is not None:
-            header = _Open("asan", f"AddressSanitizer: {m['what']}", lineno)
-        elif (m := _LSAN_ERROR.match(line)) is not None:
-            header = _Open("lsan", f"LeakSanitizer: {m['what']}", lineno)
-        elif (m := _UBSAN_ERROR.match(line.strip())) is not None:
-            header = _Open("ubsan", f"{m['where']}: runtime error: {m['what']}", lineno)
+        header = _header(line, lineno)
         if header is not None:
             if report is not None:
                 unsummarised(report)
