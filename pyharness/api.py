@@ -56,13 +56,13 @@ from pyharness.calibrate import ProbeContext
 from pyharness.cell.plan import expected_seconds, size_for
 from pyharness.errors import ConfigError, HarnessError, SubjectError
 from pyharness.events import Event, EventLog
-from pyharness.matrix import TOOLS, VARIANTS
+from pyharness.matrix import TOOLS, VARIANTS, Gated
 from pyharness.model import Metric, Status, format_quantity
 from pyharness.mutants import load_all as load_mutants
 from pyharness.proc import LaunchSpec, ProcResult, RssSample
 from pyharness.proc import run as run_command
 from pyharness.proc import start_piped as start_helper
-from pyharness.project import Gated, Project, Size, Workload
+from pyharness.project import Project, Size, Workload
 from pyharness.project import load as load_project
 from pyharness.scenario import Evidence, Judgement, Scenario
 from pyharness.scenario import load as load_scenario

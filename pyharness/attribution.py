@@ -27,6 +27,9 @@ A frame is the project's when
   and is not a pybind11 or standard-library symbol; or
 - it has neither, and its function is in one of the project's C++ namespaces.
 
+Coverage is attributed by the same rule for paths: of the files the coverage
+tool reports, only those under the project's source folders are its own.
+
 For leaks, the body of a module's init function (``pybind11_init_<mod>``,
 pybind11 3's ``pybind11_exec_<mod>``, ``PyInit_<mod>``) is foreign too: what
 it allocates (function records, registered types) lives as long as the
@@ -47,7 +50,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from pyharness.model import Finding, Frame, Trace
+from pyharness.model import Coverage, Finding, Frame, Trace
+from pyharness.model.coverage import of_files
 
 FOREIGN_NAMESPACES = ("pybind11::", "std::", "__gnu_cxx::", "__cxxabiv1::")
 # Allocations made inside these belong to the C runtime, which keeps them for reuse: thread
@@ -221,6 +225,13 @@ class Policy:
 
     def attribute_all(self, findings: Iterable[Finding]) -> tuple[Finding, ...]:
         return tuple(self.attribute(f) for f in findings)
+
+    def attribute_coverage(self, coverage: Coverage, cell: str = "") -> Coverage:
+        """The project's own files of ``coverage``, their paths root-relative: another
+        library's headers (pybind11's, the standard library's) are not the project's,
+        even though their code was compiled into its objects."""
+        own = [replace(f, file=path) for f in coverage.files if (path := self.project_path(f.file))]
+        return of_files(own, (cell,) if cell else coverage.cells)
 
 
 def qualified_name(function: str) -> str:

@@ -10,6 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Literal, get_args
+
+Direction = Literal["lower-is-better", "higher-is-better", "both"]
+DIRECTIONS: tuple[Direction, ...] = get_args(Direction)
+
+
+@dataclass(frozen=True)
+class Gated:
+    """A metric recorded in the baselines and gated in every cell that reports it."""
+
+    name: str
+    direction: Direction = "lower-is-better"
 
 
 @dataclass(frozen=True)
@@ -18,18 +30,25 @@ class Variant:
 
     ``meson_args`` are meson setup options (meson-python projects); ``env_flags``
     the compiler and linker flags given through the environment to any other
-    build (setuptools reads ``CFLAGS``, ``CXXFLAGS`` and ``LDFLAGS``).
+    build (setuptools reads ``CFLAGS``, ``CXXFLAGS`` and ``LDFLAGS``);
+    ``build_env`` is added to the environment of the build whatever its backend.
     """
 
     id: str
     meson_args: tuple[str, ...]
     description: str
     env_flags: Mapping[str, str] = field(default_factory=dict)
+    build_env: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class Tool:
-    """A measurement tool, the variant it needs and what it costs (docs/ARCHITECTURE.md)."""
+    """A measurement tool, the variant it needs and what it costs (docs/ARCHITECTURE.md).
+
+    ``gated`` are metrics every cell of the tool is gated on (a workload's own ``gated``
+    table replaces them). ``deterministic``: its metrics are counts that a neighbouring
+    cell cannot move, so its gated cells need not run alone (``pyharness.runs``).
+    """
 
     id: str
     variant: str
@@ -40,6 +59,8 @@ class Tool:
     # platform). The one place this factor lives: a cell's time limit and expected
     # duration are computed from it once, in the cell's plan.
     slowdown: float
+    gated: tuple[Gated, ...] = ()
+    deterministic: bool = False
 
 
 _FP = "-fno-omit-frame-pointer"
@@ -52,6 +73,12 @@ _DEBUG_O2 = "-g -O2"
 # call that deleted `this`), and the use-after-free mutant passed every asan cell.
 _ASAN = "-fsanitize=address,undefined"
 _TSAN = "-fsanitize=thread"
+# Unoptimised, so every line and branch of the source has its own counter; asserts off
+# (NDEBUG), so an assert's failure arm is not listed as a path no workload took. Absolute
+# source paths in gcc's notes: gcov then runs in any folder (each cell's own), never in the
+# shared build tree, where two cells' gcov would write the same intermediate files.
+_COVERAGE = "--coverage"
+_ABS_PATHS = "-fprofile-abs-path"
 
 
 def _flags(compile_flags: str, link_flags: str = "") -> dict[str, str]:
@@ -99,6 +126,21 @@ VARIANTS: dict[str, Variant] = {
             ),
             "ThreadSanitizer, frame pointers",
             _flags(f"{_DEBUG_O1} {_FP} {_TSAN}", _TSAN),
+        ),
+        Variant(
+            "coverage",
+            (
+                "-Dbuildtype=debug",
+                "-Db_coverage=true",
+                "-Db_ndebug=true",
+                f"-Dc_args={_FP} {_ABS_PATHS}",
+                f"-Dcpp_args={_FP} {_ABS_PATHS}",
+            ),
+            "gcc --coverage, unoptimised (-O0 -g), frame pointers, asserts off",
+            _flags(f"-g -O0 {_FP} {_ABS_PATHS} -DNDEBUG {_COVERAGE}", _COVERAGE),
+            # ccache 4.7 compiles the preprocessed source elsewhere: its notes kept the
+            # relative paths whatever -fprofile-abs-path said (measured).
+            build_env={"CCACHE_DISABLE": "1"},
         ),
     )
 }
@@ -151,6 +193,20 @@ TOOLS: dict[str, Tool] = {
             "pip install memray",
             "memray, Python and native allocations with hybrid stacks",
             4.0,
+        ),
+        Tool(
+            "coverage",
+            "coverage",
+            "gcovr",
+            "pip install gcovr (and gcc's gcov, beside the compiler)",
+            "native line and branch coverage (gcc's gcov counters, read by gcovr)",
+            # An unoptimised build: measured below 1.5x for every workload (see docs/PERFORMANCE.md).
+            1.5,
+            gated=(
+                Gated("lines_covered_percent", "higher-is-better"),
+                Gated("branches_covered_percent", "higher-is-better"),
+            ),
+            deterministic=True,
         ),
     )
 }

@@ -52,7 +52,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 from pyharness.errors import ConfigError
-from pyharness.matrix import TOOLS, VARIANTS, Variant
+from pyharness.matrix import DIRECTIONS, TOOLS, VARIANTS, Gated, Variant
 
 PYPROJECT = "pyproject.toml"
 TABLE = "tool.pyharness"
@@ -73,8 +73,6 @@ DEFAULT_PYTEST = ("python", "-m", "pytest", "-q")
 DEFAULT_EXPECTED_S: Mapping[str, float] = {"quick": 120.0, "sweep": 1200.0}
 _ENTRY = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 _WORKLOAD_ID = re.compile(r"^[a-z][a-z0-9_-]*$")
-Direction = Literal["lower-is-better", "higher-is-better", "both"]
-DIRECTIONS: tuple[Direction, ...] = get_args(Direction)
 
 
 @dataclass(frozen=True)
@@ -86,14 +84,6 @@ class Size:
     # What the workload takes natively at this size, in seconds (None: the workload's own
     # expectation for the preset); the cell's expected duration is this times the tool's slowdown.
     expected_s: float | None = None
-
-
-@dataclass(frozen=True)
-class Gated:
-    """A metric recorded in the baselines and gated in every cell that reports it."""
-
-    name: str
-    direction: Direction = "lower-is-better"
 
 
 @dataclass(frozen=True)

@@ -28,9 +28,10 @@ from typing import Any, NoReturn
 
 from pyharness.errors import ConfigError, HarnessError
 from pyharness.events import Event, EventLog
+from pyharness.matrix import Gated
 from pyharness.model import Metric, Status
 from pyharness.proc import RssSample
-from pyharness.project import Gated, Size, resolve_entry
+from pyharness.project import Size, resolve_entry
 
 
 @dataclass(frozen=True)

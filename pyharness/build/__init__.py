@@ -124,7 +124,7 @@ def _recipe(
         sys.executable, "-m", "pip", "install", "--no-build-isolation", "--no-deps", "--upgrade",
         "--no-warn-script-location", "--disable-pip-version-check", "--target", str(stage_dir),
     ]  # fmt: skip
-    env: dict[str, str] = dict(project.build_env)
+    env: dict[str, str] = {**variant.build_env, **project.build_env}
     if project.build == "meson-python":
         args = [*variant.meson_args, *(a.replace("{variant}", variant.id) for a in project.setup_args)]
         pip += [f"-Cbuild-dir={build_dir / 'meson'}", *(f"-Csetup-args={a}" for a in args)]

@@ -33,7 +33,7 @@ from pyharness.cell.plan import CellPlan, CellRequest, plan
 from pyharness.errors import ConfigError, HarnessError, ToolMissingError
 from pyharness.files import write_atomic
 from pyharness.interrupt import Interrupted
-from pyharness.model import CellReport, Finding, Metric, Omitted, Status
+from pyharness.model import CellReport, Coverage, Finding, Metric, Omitted, Status
 from pyharness.parsers.base import Parser
 from pyharness.progress import Progress
 from pyharness.project import Project
@@ -46,6 +46,7 @@ FAST_UNWIND_DIR = unwind.FAST_UNWIND_DIR
 # ``CellReport.omitted`` (a heaptrack messages cell had ~850 of them).
 UNCOUNTED_FINDINGS_KEPT = 20
 LEAK_TOOLS = frozenset({"asan", "valgrind", "heaptrack", "memray"})
+PERCENT = "%"  # the coverage percentages' unit (the baselines' floors know it)
 
 Phase = Callable[[str], None]
 Stager = Callable[[Project, str, Phase], build.Staged]
@@ -163,7 +164,12 @@ def _report(cell_plan: CellPlan, seen: Observation, started: float) -> CellRepor
         cell_plan, execution, seen.findings, judgement, seen.problem or execution.followup_error
     )
     reason = f"{verdict.reason}; {seen.note}" if seen.note else verdict.reason
-    metrics = (*judgement.metrics, *seen.parsed.metrics, *_derived(cell_plan, seen.findings))
+    metrics = (
+        *judgement.metrics,
+        *seen.parsed.metrics,
+        *_derived(cell_plan, seen.findings),
+        *(coverage_metrics(seen.coverage) if seen.coverage is not None else ()),
+    )
     kept, omitted = cap_uncounted(seen.findings)
     return CellReport(
         variant=cell_plan.variant,
@@ -181,6 +187,7 @@ def _report(cell_plan: CellPlan, seen: Observation, started: float) -> CellRepor
         marks=execution.marks(),
         omitted=omitted,
         tests=seen.tests,
+        coverage=seen.coverage,
         details=dict(judgement.details),
     )
 
@@ -191,6 +198,22 @@ def _derived(cell_plan: CellPlan, findings: Sequence[Finding]) -> tuple[Metric, 
         return ()
     leaked = sum(f.bytes or 0 for f in findings if f.counts and f.kind.startswith("leak"))
     return (Metric("leaked_project", float(leaked), "bytes"),)
+
+
+def coverage_metrics(coverage: Coverage) -> tuple[Metric, ...]:
+    """A coverage cell's metrics: the percentages (the tool gates them) and the counts behind them."""
+    t = coverage.totals()
+    return (
+        Metric("lines_covered_percent", round(t.lines_percent, 3), PERCENT),
+        Metric("branches_covered_percent", round(t.branches_percent, 3), PERCENT),
+        Metric("functions_covered_percent", round(t.functions_percent, 3), PERCENT),
+        Metric("lines_covered", float(t.lines_covered), "lines"),
+        Metric("lines_total", float(t.lines_total), "lines"),
+        Metric("branches_covered", float(t.branches_covered), "branches"),
+        Metric("branches_total", float(t.branches_total), "branches"),
+        Metric("functions_covered", float(t.functions_covered), "functions"),
+        Metric("functions_total", float(t.functions_total), "functions"),
+    )
 
 
 def cap_uncounted(

@@ -77,8 +77,17 @@ class Execution:
         return str(phases[-1].get("label")) if phases else None
 
 
-def context(plan: CellPlan, *, full_unwind: bool = False, limit_s: float | None = None) -> RunContext:
-    return RunContext(plan.cell_dir, limit_s or plan.limit_s, plan.project.suppressions, full_unwind)
+def context(
+    plan: CellPlan, staged: Staged | None = None, *, full_unwind: bool = False, limit_s: float | None = None
+) -> RunContext:
+    return RunContext(
+        plan.cell_dir,
+        limit_s or plan.limit_s,
+        plan.project.suppressions,
+        full_unwind,
+        build_dir=staged.build_dir if staged is not None else None,
+        project_root=plan.project.root,
+    )
 
 
 def execute(
@@ -94,7 +103,7 @@ def execute(
 
     ``limit_s`` replaces the plan's limit (a re-run the plan allowed more time for).
     """
-    ctx = context(plan, full_unwind=full_unwind, limit_s=limit_s)
+    ctx = context(plan, staged, full_unwind=full_unwind, limit_s=limit_s)
     if plan.events_path is not None:
         plan.events_path.unlink(missing_ok=True)
     if plan.junit_path is not None:

@@ -1,10 +1,11 @@
 """Observing a cell's subject once: execute, then read what the tool and the test suite wrote.
 
 ``observe`` runs the plan's subject under its runner (``execute``), has the
-tool's parser read the artifacts, attributes every finding with the project's
-policy and marks the ones the project's known-findings file accepts, and reads
-the test suite's own report. The result is an ``Observation``; judging it is
-the next stage's job. A cell may observe twice (``pyharness.cell.unwind``).
+tool's parser read the artifacts, attributes every finding (and the coverage
+tool's files) with the project's policy and marks the ones the project's
+known-findings file accepts, and reads the test suite's own report. The
+result is an ``Observation``; judging it is the next stage's job. A cell may
+observe twice (``pyharness.cell.unwind``).
 
 A tool's report cut short (the subject crashed, or was killed at its limit)
 still gives the complete reports written before the cut (``PartialParse``):
@@ -22,7 +23,7 @@ from pyharness.cell.execute import Execution, execute
 from pyharness.cell.plan import CellPlan
 from pyharness.errors import ParseError
 from pyharness.known import KnownFindings
-from pyharness.model import Finding, ParsedCell, TestOutcome
+from pyharness.model import Coverage, Finding, ParsedCell, TestOutcome
 from pyharness.parsers import junit
 from pyharness.parsers.base import Parser, PartialParse
 from pyharness.progress import Progress
@@ -49,6 +50,7 @@ class Observation:
     problem: str | None  # why the tool's report could not be read, when the run ended as it should
     tests: TestOutcome | None
     note: str | None = None  # said in the cell's reason (a re-run that did not finish)
+    coverage: Coverage | None = None  # the project's own files of the tool's coverage (attributed)
 
 
 def observe(
@@ -64,7 +66,9 @@ def observe(
     execution = execute(plan, staged, readers.runner, progress, full_unwind=full_unwind, limit_s=limit_s)
     parsed, problem = _parse(readers.parser, plan.cell_dir, execution, progress)
     findings = readers.known.mark(readers.policy.attribute_all(parsed.findings))
-    return Observation(execution, parsed, findings, problem, read_tests(plan.junit_path))
+    policy = readers.policy
+    coverage = None if parsed.coverage is None else policy.attribute_coverage(parsed.coverage, plan.id)
+    return Observation(execution, parsed, findings, problem, read_tests(plan.junit_path), coverage=coverage)
 
 
 def _parse(

@@ -20,9 +20,9 @@ from pathlib import Path
 
 from pyharness import proc
 from pyharness.errors import ConfigError
-from pyharness.matrix import TOOLS, Tool
+from pyharness.matrix import TOOLS, Gated, Tool
 from pyharness.model import Preset, cell_id
-from pyharness.project import DEFAULT_EXPECTED_S, Gated, Project, Size, Workload
+from pyharness.project import DEFAULT_EXPECTED_S, Project, Size, Workload
 from pyharness.scenario import Scenario, check_options
 from pyharness.scenario import load as load_scenario
 
@@ -108,9 +108,12 @@ def size_for(workload: Workload, scenario: Scenario | None, tool: str, preset: s
 
 
 def gated_for(workload: Workload, scenario: Scenario | None, tool: str) -> tuple[Gated, ...]:
+    """The workload table's metrics for ``tool``, else the scenario's, else the tool's own."""
     if tool in workload.gated:
         return workload.gated[tool]
-    return tuple(scenario.gated.get(tool, ())) if scenario else ()
+    if scenario is not None and tool in scenario.gated:
+        return tuple(scenario.gated[tool])
+    return TOOLS[tool].gated
 
 
 def _interpreter(argv: tuple[str, ...]) -> tuple[str, ...]:

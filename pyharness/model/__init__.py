@@ -1,6 +1,7 @@
 """The model layer: plain, frozen data that every stage passes on and every renderer reads.
 
 - ``cell``: one cell's report (findings, frames, metrics, the subject's run, tests);
+- ``coverage``: which of the project's lines, branches and functions ran, and merging cells';
 - ``run``: a run of cells (``Summary``), its host and git facts, the exit codes;
 - ``identity``: when two findings are the same defect (the fingerprint);
 - ``quantity``: how a number and its unit read.
@@ -27,6 +28,13 @@ from pyharness.model.cell import (
     Trace,
     cell_id,
 )
+from pyharness.model.coverage import (
+    Coverage,
+    FileCoverage,
+    FunctionRef,
+    LineBranches,
+    Totals,
+)
 from pyharness.model.identity import FINGERPRINT_VERSION, FindingKey, KnownEntry, finding_key
 from pyharness.model.quantity import format_delta, format_quantity
 from pyharness.model.run import (
@@ -51,12 +59,16 @@ __all__ = [
     "STATUS_EXIT",
     "SUMMARY_SCHEMA",
     "CellReport",
+    "Coverage",
+    "FileCoverage",
     "Finding",
     "FindingKey",
     "Frame",
+    "FunctionRef",
     "GitFacts",
     "HostFacts",
     "KnownEntry",
+    "LineBranches",
     "Mark",
     "Metric",
     "Omitted",
@@ -66,6 +78,7 @@ __all__ = [
     "SubjectRun",
     "Summary",
     "TestOutcome",
+    "Totals",
     "Trace",
     "cell_id",
     "finding_key",

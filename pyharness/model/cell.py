@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from pyharness.model.coverage import Coverage
+
 SCHEMA = "pyharness.cell/1"
 
 Status = Literal["pass", "fail", "error", "skipped"]
@@ -334,6 +336,8 @@ class CellReport:
     omitted: Omitted = field(default_factory=Omitted)
     tests: TestOutcome | None = None
     cached_from: str | None = None  # the run whose identical cell this report reuses
+    # The project's native coverage by this cell (the coverage tool; None for every other).
+    coverage: Coverage | None = None
     details: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -360,6 +364,7 @@ class CellReport:
             "series": [[round(t, 3), rss] for t, rss in self.series],
             "marks": [{"t": round(m.t, 3), "label": m.label} for m in self.marks],
             "cached_from": self.cached_from,
+            "coverage": self.coverage.to_json() if self.coverage else None,
             "details": self.details,
         }
 
@@ -387,6 +392,7 @@ class CellReport:
             series=tuple((float(t), int(rss)) for t, rss in d.get("series", [])),
             marks=tuple(Mark(float(m["t"]), str(m.get("label", ""))) for m in d.get("marks", [])),
             cached_from=d.get("cached_from"),
+            coverage=Coverage.from_json(d["coverage"]) if d.get("coverage") else None,
             details=dict(d.get("details", {})),
         )
 
@@ -412,3 +418,4 @@ class ParsedCell:
     findings: tuple[Finding, ...]
     metrics: tuple[Metric, ...] = ()
     suppressions: Mapping[str, int] = field(default_factory=dict)
+    coverage: Coverage | None = None  # unattributed: every file the tool reported

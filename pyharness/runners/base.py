@@ -29,6 +29,10 @@ class RunContext:
     suppressions: Path | None = None  # the project's folder of lsan.supp, valgrind.supp, tsan.supp
     # Full (slow) unwinding of allocation stacks, for a re-run whose first stacks were cut short.
     full_unwind: bool = False
+    # The staged variant's build tree (its objects and gcc's coverage notes); None when nothing
+    # was built. The tool reads it; only the build writes it.
+    build_dir: Path | None = None
+    project_root: Path | None = None  # the project under test (where its sources are)
 
     def suppression_files(self, name: str) -> tuple[Path, ...]:
         """The toolkit's ``name`` (the interpreter's and libc's noise, the same for every project),
