@@ -153,19 +153,31 @@ def coverage_headline(coverage: Coverage) -> str:
 
 
 def short_function(name: str) -> str:
-    """A demangled name without its parameter list: ``netcore::reactor::run`` for
-    ``netcore::reactor::run(int) const`` (``(anonymous namespace)`` is kept)."""
-    text = name.strip()
-    for suffix in (" const", " volatile", " &", " &&", " noexcept"):
-        text = text.removesuffix(suffix)
-    if not text.endswith(")"):
-        return name
-    depth = 0
-    for i in range(len(text) - 1, -1, -1):
-        if text[i] == ")":
-            depth += 1
-        elif text[i] == "(":
-            depth -= 1
+    """A demangled name without its parameter lists: ``netcore::reactor::run`` for
+    ``netcore::reactor::run(int) const``, ``f::{lambda()#1}::operator()`` for a lambda in ``f(int)``
+    (``(anonymous namespace)`` and what lies inside a lambda's braces or a template's brackets are kept)."""
+    out: list[str] = []
+    depth = braces = 0
+    start = 0
+    for i, ch in enumerate(name):
+        if ch in "{<":
+            braces += 1
+        elif ch in "}>":
+            braces = max(braces - 1, 0)
+        elif ch == "(" and not braces:
             if depth == 0:
-                return text[:i] or name
-    return name
+                start = i
+            depth += 1
+        elif ch == ")" and not braces and depth:
+            depth -= 1
+            if depth == 0 and name[start : i + 1] == "(anonymous namespace)":
+                out.append(name[start : i + 1])
+            continue
+        if depth == 0 and not (ch == ")" and not braces):
+            out.append(ch)
+    text = "".join(out).strip()
+    for suffix in (" const", " volatile", " noexcept", " &&", " &"):
+        text = text.removesuffix(suffix)
+    if text.endswith("::operator"):
+        text += "()"
+    return text or name

@@ -1,8 +1,10 @@
 """``report.html``: the whole run in one self-contained file (no scripts, no external assets).
 
 It opens with a tool x workload grid, each cell's status colour-coded and
-linked to its section, then a summary table, then one section per cell: its RSS over time as an inline
-SVG plot, its metrics with baseline gating, and its findings with their stacks
+linked to its section, then a summary table, then the run's native coverage
+when it has coverage cells (per file, every function never executed and every
+branch never taken, with its source line), then one section per cell: its RSS
+over time as an inline SVG plot, its metrics with baseline gating, and its findings with their stacks
 and, for each frame in the project's own code, the source lines around it.
 Source is read only from under ``source_root`` (a report is often shared; it
 must not quote arbitrary files named by a tool's stack), and everything is
@@ -25,16 +27,18 @@ from pathlib import Path
 from typing import TextIO
 from urllib.parse import quote
 
-from pyharness.model import CellReport, Finding, Frame, Summary
+from pyharness.model import CellReport, Coverage, Finding, Frame, Summary, Totals
 from pyharness.render import (
     STACK_FRAMES_SHOWN,
     by_test,
     counted,
+    coverage_headline,
     duration_text,
     finding_headline,
     frame_text,
     known,
     metric_columns,
+    short_function,
     tally,
 )
 
@@ -330,6 +334,58 @@ def _artifact_links(cell: CellReport) -> str:
     return "<p>Artifacts: " + " · ".join(links) + "</p>"
 
 
+def _source_line(root: Path | None, file: str, line: int, cache: dict[str, list[str] | None]) -> str:
+    """The one source line of a path no tool saw, quoted (empty when it cannot be read)."""
+    if root is None:
+        return ""
+    if file not in cache:
+        path = _source_file(root, file)
+        try:
+            cache[file] = path.read_text(encoding="utf-8", errors="replace").splitlines() if path else None
+        except OSError:
+            cache[file] = None
+    lines = cache[file]
+    return f" <code>{_e(lines[line - 1].strip())}</code>" if lines and 0 < line <= len(lines) else ""
+
+
+def _totals_cells(t: Totals, tag: str) -> str:
+    return "".join(
+        f"<{tag} class=num>{pct:.1f}% ({covered}/{total})"
+        for pct, covered, total in (
+            (t.lines_percent, t.lines_covered, t.lines_total),
+            (t.branches_percent, t.branches_covered, t.branches_total),
+            (t.functions_percent, t.functions_covered, t.functions_total),
+        )
+    )
+
+
+def _coverage_section(coverage: Coverage, root: Path | None, cache: dict[str, list[str] | None]) -> str:
+    out = [f'<section id="coverage"><h2>Native coverage</h2><p>{_e(coverage_headline(coverage))}</p>']
+    out.append("<table><tr><th>file<th>lines<th>branches<th>functions</tr>")
+    for folder, totals in coverage.folders():
+        out.append(f"<tr><th>{_e(folder)}/{_totals_cells(totals, 'th')}</tr>")
+        for f in coverage.files:
+            if (f.file.rsplit("/", 1)[0] if "/" in f.file else ".") == folder:
+                out.append(f"<tr><td>{_e(f.file)}{_totals_cells(Coverage((f,)).totals(), 'td')}</tr>")
+    out.append("</table>")
+    functions = coverage.functions_never_executed()
+    out.append(f"<h3>Paths no tool saw: {len(functions)} functions never executed</h3><ul>")
+    out.extend(
+        f"<li><code>{_e(file)}:{fn.line}</code> {_e(short_function(fn.name))}</li>" for file, fn in functions
+    )
+    branches = coverage.branches_never_taken()
+    out.append(
+        f"</ul><h3>Paths no tool saw: {len(branches)} lines with an error branch never taken</h3>"
+        "<p>The condition ran; one way of it never did.</p><ul>"
+    )
+    out.extend(
+        f"<li><code>{_e(file)}:{b.line}</code> {len(b.missed)} of {b.total} never taken in "
+        f"{_e(short_function(b.function))}{_source_line(root, file, b.line, cache)}</li>"
+        for file, b in branches
+    )
+    return "".join(out) + "</ul></section>"
+
+
 def render(summary: Summary, stream: TextIO, source_root: Path | None = None) -> None:
     """Write the HTML report of ``summary`` to ``stream``; quote source from ``source_root``."""
     cache: dict[str, list[str] | None] = {}
@@ -343,6 +399,8 @@ def render(summary: Summary, stream: TextIO, source_root: Path | None = None) ->
     )
     stream.write(grid(summary))
     stream.write(_summary_table(summary))
+    if summary.coverage is not None:
+        stream.write(_coverage_section(summary.coverage, source_root, cache))
     for cell in summary.cells:
         stream.write(_cell_section(cell, source_root, cache))
     if summary.gone:

@@ -1,7 +1,9 @@
 """``summary.md``: the run as a person reads it in a CI log or a GitHub job summary.
 
 Most important first: one line with the verdict and counts, a table of
-cells, a table of metrics with their baseline gating, then the findings of
+cells, a table of metrics with their baseline gating, the run's native
+coverage when it has coverage cells (per folder, then the functions never
+executed and the branches never taken, the first few), then the findings of
 each failing or errored cell, grouped by the test that caused them, with the
 project frame as ``file:line`` and the top of the stack; then the known
 (accepted) findings seen and those no longer seen. Findings that do not fail a
@@ -12,18 +14,23 @@ from __future__ import annotations
 
 from typing import TextIO
 
-from pyharness.model import CellReport, Summary
+from pyharness.model import CellReport, Coverage, Summary
 from pyharness.render import (
     by_test,
     counted,
+    coverage_headline,
     duration_text,
     finding_headline,
     finding_lines,
     ignored,
     known,
     metric_columns,
+    short_function,
     tally,
 )
+
+# The run's never-executed functions and never-taken branches listed here; report.html has all.
+COVERAGE_LISTED = 40
 
 
 def _cell(text: str) -> str:
@@ -105,11 +112,46 @@ def _known(summary: Summary, out: TextIO) -> None:
         out.write("\n")
 
 
+def _coverage(coverage: Coverage, out: TextIO) -> None:
+    out.write(f"### Native coverage\n\n{_cell(coverage_headline(coverage))}\n\n")
+    out.write(_row("folder", "lines", "branches", "functions"))
+    out.write("|---|---:|---:|---:|\n")
+    for folder, t in coverage.folders():
+        out.write(
+            _row(
+                folder,
+                f"{t.lines_percent:.1f}% ({t.lines_covered}/{t.lines_total})",
+                f"{t.branches_percent:.1f}% ({t.branches_covered}/{t.branches_total})",
+                f"{t.functions_percent:.1f}% ({t.functions_covered}/{t.functions_total})",
+            )
+        )
+    out.write("\n")
+    functions = coverage.functions_never_executed()
+    branches = coverage.branches_never_taken()
+    out.write(f"#### Paths no tool saw: {len(functions)} functions never executed\n\n")
+    for file, fn in functions[:COVERAGE_LISTED]:
+        out.write(f"- `{file}:{fn.line}` {_cell(short_function(fn.name))}\n")
+    if len(functions) > COVERAGE_LISTED:
+        out.write(f"- ... and {len(functions) - COVERAGE_LISTED} more (report.html lists them all)\n")
+    out.write(
+        f"\n#### Paths no tool saw: {len(branches)} lines with an error branch never taken "
+        "(the condition ran, one way of it never did)\n\n"
+    )
+    for file, b in branches[:COVERAGE_LISTED]:
+        where = _cell(short_function(b.function))
+        out.write(f"- `{file}:{b.line}` {len(b.missed)} of {b.total} never taken in {where}\n")
+    if len(branches) > COVERAGE_LISTED:
+        out.write(f"- ... and {len(branches) - COVERAGE_LISTED} more (report.html lists them all)\n")
+    out.write("\n")
+
+
 def render(summary: Summary, stream: TextIO) -> None:
     """Write the Markdown report of ``summary`` to ``stream``."""
     _header(summary, stream)
     _cells_table(summary, stream)
     _metrics_table(summary, stream)
+    if summary.coverage is not None:
+        _coverage(summary.coverage, stream)
     for cell in summary.cells:
         if cell.status in ("fail", "error"):
             _findings(cell, stream)

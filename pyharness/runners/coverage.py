@@ -25,8 +25,10 @@ one, and they are not paths a test chooses.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +43,13 @@ NOTES_SUFFIX = ".gcno"
 # What the staged copy holds is installed files, never objects with notes.
 STAGE_DIR = "stage"
 GCOVR_TIMEOUT_S = 600.0
+
+
+def gcovr_command(tool_id: str = "coverage") -> tuple[str, ...]:
+    """gcovr as this interpreter's module (a harness dependency), else the one on PATH."""
+    if importlib.util.find_spec("gcovr") is not None:
+        return (sys.executable, "-m", "gcovr")
+    return (require_executable(tool_id, "gcovr"),)
 
 
 def report_path(cell_dir: Path) -> Path:
@@ -74,7 +83,7 @@ class CoverageRunner:
     id: str = "coverage"
 
     def check_available(self) -> None:
-        require_executable(self.id, "gcovr")
+        gcovr_command(self.id)
         require_executable(self.id, "gcov")
 
     def launch(self, subject: Sequence[str], env: Mapping[str, str], ctx: RunContext) -> LaunchSpec:
@@ -103,7 +112,7 @@ class CoverageRunner:
         counters = ctx.cell_dir / COUNTERS_DIR
         root = ctx.project_root or ctx.cell_dir
         argv = (
-            require_executable(self.id, "gcovr"),
+            *gcovr_command(self.id),
             "--root", str(root),
             "--gcov-object-directory", str(counters),
             "--exclude-throw-branches",
