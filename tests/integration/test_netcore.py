@@ -419,8 +419,21 @@ for what, attempt in (("server", start_server), ("client", connect_client)):
         results[what].append(outcome(attempt))
 print(json.dumps(results))
 sys.stdout.flush()
-os._exit(0)  # skip interpreter teardown (and a sanitizer's exit-time leak scan of this child)
+for fd in held:
+    os.close(fd)
+resource.setrlimit(resource.RLIMIT_NOFILE, (resource.getrlimit(resource.RLIMIT_NOFILE)[1],) * 2)
+{LEAVE}
 """
+# How the children end: the coverage variant writes its counters at a normal exit (with
+# descriptors to open them); the others skip interpreter teardown (and a sanitizer's
+# exit-time leak scan of the child).
+LEAVE = r"""
+from pyharness import _build_config
+if _build_config.VARIANT == "coverage":
+    sys.exit(0)
+os._exit(0)
+"""
+FD_EXHAUSTION_CHILD = FD_EXHAUSTION_CHILD.replace("{LEAVE}", LEAVE)
 
 
 def test_reactor_errors_are_os_errors_with_errno(plain_build: build.StagedBuild) -> None:
@@ -447,6 +460,77 @@ def test_reactor_errors_are_os_errors_with_errno(plain_build: build.StagedBuild)
         messages = " ".join(r["message"] for r in failures)
         assert "epoll_create1" in messages, f"{what}: {failures}"
         assert "eventfd" in messages, f"{what}: {failures}"
+
+
+# Run in a child: a server whose process has no descriptor left when peers connect. It
+# prints its port, waits for "done" on stdin, then prints its counters.
+ACCEPT_EMFILE_CHILD = (
+    r"""
+import json, os, resource, socket, sys
+from pyharness import _netcore as n
+
+server = n.MessagingServer("fd-full")
+port = server.start("127.0.0.1", 0)
+# One session with descriptors to spare first (a sanitizer's first checks open a pipe).
+with socket.create_connection(("127.0.0.1", port)):
+    assert server.wait_for(sessions=1, timeout=10.0)
+hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))
+held = []
+while True:
+    try:
+        held.append(os.open("/dev/null", os.O_RDONLY))
+    except OSError:
+        break
+print(port, flush=True)
+sys.stdin.readline()  # the parent's peers were each accepted and dropped
+stats = server.stats()
+for fd in held:
+    os.close(fd)
+resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+# Descriptors again: the next peer is served.
+with socket.create_connection(("127.0.0.1", port)) as peer:
+    peer.sendall(b"\x00\x00\x00\x02hi")
+    served = server.wait_for(messages=1, timeout=10.0)
+server.stop()
+print(json.dumps({"stats": stats, "served": served}), flush=True)
+"""
+    + LEAVE
+)
+
+
+def test_server_out_of_descriptors_drops_the_peer_and_serves_later(plain_build: build.Staged) -> None:
+    """accept4 failing with EMFILE: the server frees its spare descriptor to accept and drop the
+    peer (no busy loop on the level-triggered listener, no peer left hanging), counts an accept
+    error, and serves the next peer once descriptors are free again."""
+    import json  # noqa: PLC0415
+
+    peers = 3
+    with subprocess.Popen(
+        [sys.executable, "-P", "-c", ACCEPT_EMFILE_CHILD],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=plain_build.env(),
+    ) as child:
+        assert child.stdin is not None and child.stdout is not None
+        try:
+            port = int(child.stdout.readline())
+            for _ in range(peers):
+                with socket.create_connection((HOST, port), timeout=30.0) as peer:
+                    assert peer.recv(1) == b"", "an fd-starved server must drop the peer, not keep it"
+            child.stdin.write("done\n")
+            child.stdin.flush()
+            out, err = child.communicate(timeout=120)
+        finally:
+            if child.poll() is None:
+                child.kill()
+    assert child.returncode == 0, out + err
+    report = json.loads(out.strip().splitlines()[-1])
+    assert report["stats"]["accept_errors"] == peers, report
+    assert report["stats"]["sessions_total"] == 1, report
+    assert report["served"], report
 
 
 def test_send_arguments(netcore: ModuleType, server) -> None:  # type: ignore[no-untyped-def]
