@@ -164,12 +164,15 @@ def test_hundred_thousand_frames_arrive_exactly(netcore: ModuleType, server) -> 
     assert stats["bytes_received"] == n * KIB
 
 
-def test_send_repeated_delivers_exactly(netcore: ModuleType, server) -> None:  # type: ignore[no-untyped-def]
+# A 1 KiB frame goes straight to the socket while the queue is empty; a 100 B one is always
+# queued in batches (below the direct-write size): each size takes its own path every time.
+@pytest.mark.parametrize("size", [100, KIB])
+def test_send_repeated_delivers_exactly(netcore: ModuleType, server, size: int) -> None:  # type: ignore[no-untyped-def]
     client = connect(netcore, server.port)
-    client.send_repeated(b"r" * KIB, 50_000)
+    client.send_repeated(b"r" * size, 50_000)
     client.disconnect(timeout=30)
     assert server.wait_for(messages=50_000, sessions=0, timeout=30)
-    assert server.stats()["bytes_received"] == 50_000 * KIB
+    assert server.stats()["bytes_received"] == 50_000 * size
     assert client.stats()["messages_sent"] == 50_000
 
 
@@ -232,11 +235,19 @@ def test_backpressure_when_the_peer_never_reads(netcore: ModuleType) -> None:
                 client.send(b"b" * 64 * KIB)  # timeout 0: reported at once
             with pytest.raises(TimeoutError, match="still queued"):
                 client.flush(timeout=0.3)
-        client.abort()
+            with pytest.raises(netcore.BackpressureError, match="did not drain"):
+                client.send_repeated(b"r" * 64 * KIB, 10, timeout=0.3)
+            with pytest.raises(netcore.NetcoreError, match="already connected"):
+                client.connect(HOST, listener.getsockname()[1])
+            # What is still queued when the time is up is dropped, and said so.
+            with pytest.raises(TimeoutError, match=r"were still queued after .* and were dropped"):
+                client.disconnect(timeout=0.3)
+            assert not client.connected
 
 
 def test_echo_returns_every_frame_in_order(netcore: ModuleType, echo_server) -> None:  # type: ignore[no-untyped-def]
-    client = connect(netcore, echo_server.port)
+    client = connect(netcore, echo_server.port, name="echo-client")
+    assert (echo_server.name, client.name) == ("echo-server", "echo-client")
     frames = [b"frame-%06d" % i * (1 + i % 7) for i in range(5000)]
     for f in frames:
         client.send(f, timeout=5.0)
