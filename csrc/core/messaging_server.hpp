@@ -51,6 +51,8 @@ class messaging_server final : private connection_owner {
   std::uint16_t start(const std::string& host, std::uint16_t port);
   /// Closes the listener and every connection, then joins the thread. Idempotent.
   void stop();
+  /// True between start() and stop().
+  bool running() const noexcept { return reactor_ != nullptr; }
   /// The name given at construction.
   const std::string& name() const noexcept { return name_; }
   /// The bound port (0 when stopped).

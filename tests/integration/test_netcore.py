@@ -247,7 +247,7 @@ def test_backpressure_when_the_peer_never_reads(netcore: ModuleType) -> None:
 
 def test_echo_returns_every_frame_in_order(netcore: ModuleType, echo_server) -> None:  # type: ignore[no-untyped-def]
     client = connect(netcore, echo_server.port, name="echo-client")
-    assert (echo_server.name, client.name) == ("echo-server", "echo-client")
+    assert (echo_server.name, client.name, echo_server.running) == ("echo-server", "echo-client", True)
     frames = [b"frame-%06d" % i * (1 + i % 7) for i in range(5000)]
     for f in frames:
         client.send(f, timeout=5.0)
