@@ -35,8 +35,9 @@ no cell measures, for ``pyharness baseline``. ``load_baselines``,
 **A self-test plan** (``Plan`` of ``Canary``\\ s) says which deliberate defect
 each tool must catch. **A docs generator** may read the matrix (``TOOLS``,
 ``VARIANTS``), a ``Project`` (``load_project``), its workloads' sizes
-(``size_for``, ``expected_seconds``), its mutants (``load_mutants``) and
-format quantities (``format_quantity``) as every report does.
+(``size_for``, ``expected_seconds``), its mutants (``load_mutants``), a run's
+``Summary`` and its native ``Coverage``, and format quantities
+(``format_quantity``) and coverage totals (``totals_text``) as every report does.
 """
 
 from __future__ import annotations
@@ -57,13 +58,14 @@ from pyharness.cell.plan import expected_seconds, size_for
 from pyharness.errors import ConfigError, HarnessError, SubjectError
 from pyharness.events import Event, EventLog
 from pyharness.matrix import TOOLS, VARIANTS, Gated
-from pyharness.model import Metric, Status, format_quantity
+from pyharness.model import Coverage, Metric, Status, Summary, format_quantity
 from pyharness.mutants import load_all as load_mutants
 from pyharness.proc import LaunchSpec, ProcResult, RssSample
 from pyharness.proc import run as run_command
 from pyharness.proc import start_piped as start_helper
 from pyharness.project import Project, Size, Workload
 from pyharness.project import load as load_project
+from pyharness.render import totals_text
 from pyharness.scenario import Evidence, Judgement, Scenario
 from pyharness.scenario import load as load_scenario
 from pyharness.selftest import CANARY_PREFIX, Canary, Plan
@@ -78,6 +80,7 @@ __all__ = [
     "Baselines",
     "Canary",
     "ConfigError",
+    "Coverage",
     "Direction",
     "Event",
     "EventLog",
@@ -97,6 +100,7 @@ __all__ = [
     "Staged",
     "Status",
     "SubjectError",
+    "Summary",
     "Workload",
     "baseline_path",
     "beyond_tolerance",
@@ -112,4 +116,5 @@ __all__ = [
     "size_for",
     "start_helper",
     "theil_sen",
+    "totals_text",
 ]

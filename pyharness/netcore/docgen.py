@@ -5,6 +5,8 @@ Inputs: ``baselines/<platform>.json`` (expected memory, throughput, stability),
 ``docs/mutants-results.json`` (``nox -s mutants``: ``pyharness mutants --json docs/mutants-results.json``),
 ``docs/sweep-results.json`` (the cells of one ``--sweep`` matrix run, kept by
 ``python -m pyharness.netcore.docs --keep-sweep RUN_DIR``),
+``docs/coverage-results.json`` (the merged coverage of one quick run's coverage
+cells, kept by ``--keep-coverage RUN_DIR``; ``pyharness.netcore.coverage_doc``),
 ``pyharness.matrix`` (tools, variants) and the project's table (workloads).
 
 A generated block in a Markdown file sits between two markers::
@@ -45,6 +47,7 @@ from pyharness.api import (
     load_scenario,
     size_for,
 )
+from pyharness.netcore import coverage_doc
 from pyharness.netcore.bench import markdown as bench_markdown
 
 BLOCK = re.compile(
@@ -90,6 +93,7 @@ class DocInputs:
     bench: dict[str, Any] | None = None
     mutants: dict[str, Any] | None = None
     sweep: dict[str, Any] | None = None
+    coverage: dict[str, Any] | None = None
 
 
 def _results(path: Path) -> dict[str, Any] | None:
@@ -114,6 +118,7 @@ def load_inputs(project: Project, table: Baselines) -> DocInputs:
         _results(docs / BENCH_RESULTS),
         _results(docs / MUTANTS_RESULTS),
         _results(docs / SWEEP_RESULTS),
+        _results(docs / coverage_doc.COVERAGE_RESULTS),
     )
 
 
@@ -472,8 +477,14 @@ def keep_sweep(run_dir: Path, docs: Path) -> Path:
     return out
 
 
+def coverage(inputs: DocInputs) -> str:
+    """The core's native coverage by the quick matrix, and the paths no workload reaches."""
+    return coverage_doc.coverage_block(inputs.coverage, inputs.project.root)
+
+
 GENERATORS: dict[str, Callable[[DocInputs], str]] = {
     "bench": bench,
+    "coverage": coverage,
     "cost": cost,
     "sweep": sweep,
     "mutants": mutants,
