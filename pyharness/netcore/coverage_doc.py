@@ -24,107 +24,76 @@ CORE = "csrc/core/"
 GAP = 2
 NO_REASON = "**no reason recorded** (add one to `pyharness/netcore/coverage_doc.py`)"
 
-# (file, first line of the block as written) -> why no workload takes that path.
-REASONS: dict[tuple[str, str], str] = {
-    (
-        "csrc/core/messaging_client.cpp",
-        "} catch (...) {",
-    ): "registering a fresh socket with the reactor (epoll_ctl ADD) fails only when the kernel is out of "
-    "memory or the epoll limit (max_user_watches) is reached",
-    (
-        "csrc/core/messaging_client.cpp",
-        "reactor_->run_sync([&] {",
-    ): "a reconnect while the reactor still holds the previous connection's close batch: a race of "
-    "microseconds between disconnect() and connect(); no test can order it without a hook in the core",
-    (
-        "csrc/core/messaging_client.cpp",
-        "if (n < 0 && errno == EINTR) continue;",
-    ): "send() interrupted by a signal: the harness's subjects install no signal handler that interrupts "
-    "system calls (SA_RESTART)",
-    (
-        "csrc/core/messaging_client.cpp",
-        "pending_.append(header + partial, frame_header_size - partial);",
-    ): "a direct write that stops inside a frame's 4-byte header: the kernel accepted 1 to 3 bytes, "
-    "which a loopback socket's buffer (whole pages) never does",
-    (
-        "csrc/core/messaging_client.cpp",
-        "reactor_->add(fd_.get(), interest_, this);",
-    ): "resume_reading() of a client whose hung-up socket left the epoll set while its inbox was full: "
-    "needs a peer that hangs up exactly while the inbox is at its mark",
-    (
-        "csrc/core/messaging_client.cpp",
-        "if (events & EPOLLHUP) {",
-    ): "EPOLLHUP while reading is paused (the same full-inbox hang-up): loopback peers that close send "
-    "FIN, seen as EPOLLRDHUP before any EPOLLHUP",
-    (
-        "csrc/core/messaging_client.cpp",
-        'close_on_loop(std::string("send failed: ") + std::strerror(errno));',
-    ): "send() failing with an error other than EAGAIN on the reactor's drain: a reset peer is seen "
-    "by the read side first on loopback",
-    (
-        "csrc/core/messaging_client.cpp",
-        "flush_run();",
-    ): "a batch of received frames larger than the delivery run: needs more frames in one read than "
-    "the inbox mark lets in",
-    (
-        "csrc/core/messaging_client.cpp",
-        "if (errno == EINTR) continue;",
-    ): "recv() interrupted by a signal, or failing with an error other than EAGAIN (a reset is "
-    "reported as end of stream first on loopback)",
-    (
-        "csrc/core/messaging_client.hpp",
-        "const std::string& name() const noexcept { return name_; }",
-    ): "the accessor the bindings' `name` property calls (covered when a test reads it)",
-    (
-        "csrc/core/messaging_server.cpp",
-        "wake_always_.store(true);  // targets differ: every change wakes every waiter",
-    ): "two threads waiting on one server for different targets at once: no workload waits from two threads",
-    (
-        "csrc/core/reactor.cpp",
-        "} catch (const std::exception& e) {",
-    ): "a task posted to the reactor that throws: every task of the core catches its own errors; this "
-    "is the loop's last guard",
-    (
-        "csrc/core/reactor.cpp",
-        "os_error sys_error(const char* what) { return os_error(errno, what); }",
-    ): "epoll_create1 or eventfd failing: the descriptor-exhaustion test reaches it in a child process",
-    (
-        "csrc/core/reactor.cpp",
-        "task();",
-    ): "run_sync() called from the reactor's own thread: the core never does",
-    (
-        "csrc/core/reactor.cpp",
-        "} catch (...) {",
-    ): "a run_sync() task that throws: the core's tasks do not throw",
-    (
-        "csrc/core/reactor.cpp",
-        "if (errno == EINTR) continue;",
-    ): "epoll_wait interrupted by a signal (EINTR) or failing otherwise (std::terminate on an epoll "
-    "descriptor that became invalid)",
-    (
-        "csrc/core/server_connection.cpp",
-        "if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) break;",
-    ): "recv() failing with an error other than EAGAIN on a server connection: a reset peer reads as "
-    "end of stream on loopback",
-    (
-        "csrc/core/server_connection.cpp",
-        "out_.append(run, run_len, high);",
-    ): "an echo run that fills the output queue in the middle of one read's frames: needs more echoed "
-    "bytes in one read than the write mark",
-    (
-        "csrc/core/server_connection.cpp",
-        "if (n < 0 && errno == EINTR) continue;",
-    ): "send() interrupted by a signal, or failing other than EAGAIN, while echoing",
-    (
-        "csrc/core/server_connection.cpp",
-        "close();",
-    ): "the echo send failing with EPIPE or a reset: the peer's close reaches the read side first "
-    "on loopback",
-    (
-        "csrc/core/socket_util.cpp",
-        "if (errno == EINTR) continue;",
-    ): "poll() in connect_with_timeout interrupted by a signal, or failing",
-}
+# (file, the block's first line of code, the code line just before it) -> why no workload
+# takes that path. The line before tells apart two blocks that start alike ("} catch (...) {").
+REASONS: dict[tuple[str, str, str], str] = {
+    ("csrc/core/messaging_client.cpp", "} catch (...) {",
+     "reactor_->add(fd_.get(), interest_, this);  // publishes the state above to the reactor"):
+        "connect() registering its new socket with the reactor fails (epoll_ctl ADD): only when the "
+        "kernel is out of memory or the epoll watch limit (max_user_watches) is reached",
+    ("csrc/core/messaging_client.cpp", "reactor_->run_sync([&] {", "}"):
+        "a reconnect while the reactor still holds the previous connection's close batch: a window of "
+        "microseconds between disconnect() and connect() that no test can hit without a hook in the core",
+    ("csrc/core/messaging_client.cpp", "if (n < 0 && errno == EINTR) continue;", "}"):
+        "a caller-side write of the queue that the kernel refuses (its buffer full, or interrupted): "
+        "the caller writes only a queue the reactor is not writing, and on loopback the kernel has "
+        "taken the bytes by then",
+    ("csrc/core/messaging_client.cpp", "} catch (...) {",
+     "if (!self.pending_.empty() && self.state_ == state::connected) self.schedule_flush_locked();"):
+        "scheduling the flush of frames queued during a direct write fails: only when out of memory",
+    ("csrc/core/messaging_client.cpp", "pending_.append(header + partial, frame_header_size - partial);",
+     "if (partial < frame_header_size) {"):
+        "a direct write that stops inside a frame's 4-byte header: the kernel took 1 to 3 bytes of it, "
+        "which a loopback socket (whole pages of buffer) never does",
+    ("csrc/core/messaging_client.cpp", "reactor_->add(fd_.get(), interest_, this);", "} else {"):
+        "resume_reading() of a client whose hung-up socket left the epoll set while its inbox was full: "
+        "a peer that hangs up at the very moment the inbox reaches its mark",
+    ("csrc/core/messaging_client.cpp", "if (events & EPOLLHUP) {",
+     "// epoll set until receive() makes room (resume_reading adds it back)."):
+        "EPOLLHUP while reading is paused (the same full-inbox hang-up): a loopback peer's close "
+        "arrives as EPOLLRDHUP first",
+    ("csrc/core/messaging_client.cpp", 'close_on_loop(std::string("send failed: ") + std::strerror(errno));',
+     "}"):
+        "the reactor's send failing other than with EAGAIN: a reset peer is seen by the read side first "
+        "on loopback",
+    ("csrc/core/messaging_client.cpp", "flush_run();", "if (run + run_len != data) {"):
+        "a read that completes a frame begun in an earlier read and then holds whole frames: it "
+        "depends on where the kernel cuts the stream, which no test pins",
+    ("csrc/core/messaging_client.cpp", "if (errno == EINTR) continue;", "if (n < 0) {"):
+        "recv() interrupted by a signal, or failing other than with EAGAIN (a reset reads as the end of "
+        "the stream first on loopback)",
+    ("csrc/core/messaging_server.cpp",
+     "wake_always_.store(true);  // targets differ: every change wakes every waiter", "} else {"):
+        "two threads waiting on one server for different targets at once: no workload waits from two "
+        "threads",
+    ("csrc/core/reactor.cpp", "} catch (const std::exception& e) {", "work();"):
+        "a reactor handler or task that throws: each of the core's catches its own errors; this is the "
+        "loop's last guard",
+    ("csrc/core/reactor.cpp", "task();", "if (in_loop()) {"):
+        "run_sync() called from the reactor's own thread: the core never does",
+    ("csrc/core/reactor.cpp", "} catch (...) {", "task();"):
+        "a run_sync() task that throws: its one caller (a reconnect, above) throws only when epoll_ctl "
+        "ADD fails",
+    ("csrc/core/reactor.cpp", "if (errno == EINTR) continue;", "if (n < 0) {"):
+        "epoll_wait interrupted by a signal, or failing (std::terminate: an epoll descriptor the loop "
+        "owns became invalid)",
+    ("csrc/core/server_connection.cpp",
+     "if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) break;", "}"):
+        "a server connection's recv() failing other than with EAGAIN: a reset peer reads as the end of "
+        "the stream first on loopback",
+    ("csrc/core/server_connection.cpp", "out_.append(run, run_len, high);", "if (run + run_len != data) {"):
+        "an echo read that completes a frame begun in an earlier read and then holds whole frames "
+        "(where the kernel cuts the stream; no test pins it)",
+    ("csrc/core/server_connection.cpp", "if (n < 0 && errno == EINTR) continue;",
+     "if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;"):
+        "the echo send interrupted by a signal, or failing with EPIPE or a reset: the peer's close "
+        "reaches the read side first on loopback",
+    ("csrc/core/server_connection.cpp", "close();", "if (pending == 0 && peer_done_) {"):
+        "a peer that half-closed is closed from the write path once its echo is sent: the read path, "
+        "seeing the end of the stream with nothing queued, closes it first",
+    ("csrc/core/socket_util.cpp", "if (errno == EINTR) continue;", "if (rc < 0) {"):
+        "poll() in connect_with_timeout interrupted by a signal, or failing",
+}  # fmt: skip
 
 
 def keep_coverage(run_dir: Path, docs: Path) -> Path:
@@ -146,9 +115,10 @@ def keep_coverage(run_dir: Path, docs: Path) -> Path:
     return out
 
 
-def unreached(coverage: Coverage, root: Path, prefix: str = CORE) -> list[tuple[str, int, int, str]]:
-    """(file, first line, last line, the first line's code) of each path never executed under ``prefix``."""
-    out: list[tuple[str, int, int, str]] = []
+def unreached(coverage: Coverage, root: Path, prefix: str = CORE) -> list[tuple[str, int, int, str, str]]:
+    """(file, first line, last line, its code, the code line before it) of each path never executed
+    under ``prefix``."""
+    out: list[tuple[str, int, int, str, str]] = []
     for f in coverage.files:
         if not f.file.startswith(prefix) or not f.lines_missed:
             continue
@@ -164,12 +134,13 @@ def unreached(coverage: Coverage, root: Path, prefix: str = CORE) -> list[tuple[
                 blocks.append([n, n])
         for first, last in blocks:
             code = source[first - 1].strip() if first <= len(source) else ""
-            out.append((f.file, first, last, code))
+            before = next((line.strip() for line in reversed(source[: first - 1]) if line.strip()), "")
+            out.append((f.file, first, last, code, before))
     return out
 
 
-def reason(file: str, code: str) -> str:
-    return REASONS.get((file, code), NO_REASON)
+def reason(file: str, code: str, before: str) -> str:
+    return REASONS.get((file, code, before), NO_REASON)
 
 
 def _md(text: str) -> str:
@@ -213,9 +184,9 @@ def coverage_block(doc: dict[str, Any] | None, root: Path) -> str:
         "| path | code | why no workload reaches it |",
         "|---|---|---|",
     ]
-    for file, first, last, code in paths:
+    for file, first, last, code, before in paths:
         where = f"{file}:{first}" + (f"-{last}" if last != first else "")
-        lines.append(f"| `{where}` | `{_md(code)}` | {_md(reason(file, code))} |")
+        lines.append(f"| `{where}` | `{_md(code)}` | {_md(reason(file, code, before))} |")
     return "\n".join(lines)
 
 

@@ -24,6 +24,7 @@ from pyharness.errors import ParseError
 from pyharness.matrix import TOOLS
 from pyharness.model import CellReport, Coverage, FileCoverage, LineBranches, Summary
 from pyharness.model.coverage import merge
+from pyharness.netcore import coverage_doc
 from pyharness.parsers import coverage as parser
 from pyharness.render import html, markdown
 from pyharness.runners.base import RunContext
@@ -272,3 +273,13 @@ def test_short_function_names() -> None:
     assert f("a::connect(double)::{lambda()#1}::operator()() const") == "a::connect::{lambda()#1}::operator()"
     assert f("std::function<void ()>::call(int)") == "std::function<void ()>::call"
     assert f("count_runs") == "count_runs"
+
+
+def test_every_path_the_docs_list_as_unexecuted_has_a_reason() -> None:
+    doc = json.loads((CHECKOUT / "docs" / coverage_doc.COVERAGE_RESULTS).read_text())
+    paths = coverage_doc.unreached(Coverage.from_json(doc["coverage"]), CHECKOUT)
+    assert paths, "the kept run lists no unexecuted path of csrc/core"
+    missing = [
+        f"{f}:{a} {code}" for f, a, _, code, before in paths if (f, code, before) not in coverage_doc.REASONS
+    ]
+    assert not missing, f"give these a reason in pyharness/netcore/coverage_doc.py: {missing}"
