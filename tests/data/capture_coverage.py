@@ -4,7 +4,8 @@ Copies ``examples/rle`` to a scratch folder (no build tree, no reports), then
 runs two coverage cells on it with the harness itself (``python -m pyharness``,
 so the runner's launch, its counters in the cell directory and its gcovr
 follow-up are the ones under test): the example's pytest suite, and a command
-that only encodes (``rle.encode``; ``decode`` and ``count_runs`` never run).
+that only encodes (``rle.encode``; ``decode``, ``encode_all`` and ``count_runs``
+never run).
 Each cell's ``coverage.json``, gcovr's report as written, goes to
 ``tests/data/captures/coverage/<cell>/coverage.json``; gcovr's paths are
 relative to the project root, so the scratch folder's name is in none of them.
