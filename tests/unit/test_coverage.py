@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from pyharness import baselines, render
+from pyharness import baselines, calibrate, render
+from pyharness import runs as runs_module
 from pyharness.attribution import Policy
 from pyharness.cell import coverage_metrics
 from pyharness.cell.plan import CellRequest, plan
@@ -283,3 +284,32 @@ def test_every_path_the_docs_list_as_unexecuted_has_a_reason() -> None:
         f"{f}:{a} {code}" for f, a, _, code, before in paths if (f, code, before) not in coverage_doc.REASONS
     ]
     assert not missing, f"give these a reason in pyharness/netcore/coverage_doc.py: {missing}"
+
+
+def test_a_focused_baseline_replaces_only_the_cells_it_measured(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``pyharness baseline coverage``: the coverage cells' entries are measured afresh, every other
+    entry of the file (another tool's, a probe's) is kept as it was."""
+    out = tmp_path / "baselines.json"
+    old = baselines.derive_entry([1.0, 1.0, 1.0], "%", "higher-is-better")
+    kept_key = baselines.BaselineKey("plain", "rss", "messages", "rss_peak")
+    stale_key = baselines.BaselineKey("coverage", "coverage", "messages", "lines_covered_percent")
+    baselines.write(out, {kept_key: replace(old, unit="B"), stale_key: old}, platform_name="test")
+    coverage_plan = plan(THIS, CellRequest("coverage", "messages", tmp_path))
+
+    def plans(project: object, work_dir: Path, run: int, selection: object = None) -> list[object]:
+        return [coverage_plan]
+
+    def measure(
+        project: object, cell_plans: list[object], samples: calibrate.Samples, run: int, p: bool
+    ) -> None:
+        samples.add(stale_key, 40.0 + run, "%", "higher-is-better")
+
+    monkeypatch.setattr(calibrate, "baseline_plans", plans)
+    monkeypatch.setattr(calibrate, "measure_cells", measure)
+    selection = runs_module.parse_selection(THIS, ["coverage"])
+    calibrate.calibrate(THIS, 3, out, tmp_path, progress=False, selection=selection)
+    entries = baselines.load(out).entries
+    assert entries[kept_key].unit == "B" and entries[kept_key].value == 1.0
+    assert entries[stale_key].value == 41.0 and entries[stale_key].n_runs == 3
