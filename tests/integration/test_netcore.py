@@ -504,7 +504,8 @@ with socket.create_connection(("127.0.0.1", port)) as peer:
     peer.sendall(b"\x00\x00\x00\x02hi")
     served = server.wait_for(messages=1, timeout=10.0)
 server.stop()
-print(json.dumps({"stats": stats, "served": served}), flush=True)
+valgrind = "vgpreload" in os.environ.get("LD_PRELOAD", "")
+print(json.dumps({"stats": stats, "served": served, "valgrind": valgrind}), flush=True)
 """
     + LEAVE
 )
@@ -539,7 +540,9 @@ def test_server_out_of_descriptors_drops_the_peer_and_serves_later(plain_build: 
                 child.kill()
     assert child.returncode == 0, out + err
     report = json.loads(out.strip().splitlines()[-1])
-    assert report["stats"]["accept_errors"] == peers, report
+    # Under memcheck the tool itself closes a descriptor above its client's limit and returns
+    # EMFILE: the kernel had accepted the peer, so the core finds nobody to drop.
+    assert report["stats"]["accept_errors"] == (0 if report["valgrind"] else peers), report
     assert report["stats"]["sessions_total"] == 1, report
     assert report["served"], report
 
