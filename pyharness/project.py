@@ -17,8 +17,9 @@ The keys (all optional)::
     namespaces = ["mylib::"]         # C++ namespaces whose file- and object-less frames count
     suppressions = "suppressions"    # folder of lsan.supp / ubsan.supp / valgrind.supp / tsan.supp
     known-findings = "known-findings.toml"  # findings accepted with a reason (pyharness accept)
-    build = "meson-python"           # or "setuptools", or "none" (you build it yourself)
+    build = "meson-python"           # or "setuptools", "scikit-build-core", or "none" (you build it)
     setup-args = ["-Dx={variant}"]   # meson-python: added to every variant ({variant} expands)
+    python = ".venv-ft/bin/python"   # the subject's interpreter (default: the orchestrator's)
     build-env = { FOO = "1" }        # added to the environment of every build
     tools = ["asan", "valgrind"]     # the matrix's tools (default: every tool)
     matrix = ["pytest"]              # the matrix's workloads (default: every workload)
@@ -30,7 +31,18 @@ The keys (all optional)::
 
     [tool.pyharness.variants.asan]   # override (or add) a variant's build recipe
     setup-args = ["-Db_sanitize=address,undefined"]   # meson-python
-    env = { CFLAGS = "-fsanitize=address" }            # setuptools (pip-built, not meson-python)
+    env = { CFLAGS = "-fsanitize=address" }            # setuptools and scikit-build-core
+
+The build backends (``build``; default from ``[build-system] build-backend``):
+``meson-python`` (``mesonpy``: the variant's meson options), ``setuptools``
+(``setuptools.build_meta``: the variant's ``CFLAGS``/``CXXFLAGS``/``LDFLAGS``),
+``scikit-build-core`` (``scikit_build_core.build``: the same flags as CMake
+definitions), ``none`` (you build the extension; nothing is built). A Cython
+project builds through setuptools or meson-python. See ``pyharness.build``.
+
+Test dependencies, named before a pytest cell runs when the subject's
+interpreter lacks them: ``[project.optional-dependencies]`` ``test`` or
+``tests``, and ``[dependency-groups]`` ``test`` or ``tests`` (PEP 735).
 
     [tool.pyharness.workloads.pytest]
     command = ["python", "-m", "pytest", "-q"]   # or: scenario = "pkg.mod:NAME"
@@ -43,7 +55,9 @@ The keys (all optional)::
 from __future__ import annotations
 
 import importlib
+import os
 import re
+import shutil
 import sys
 import tomllib
 from collections.abc import Mapping, Sequence
@@ -57,14 +71,16 @@ from pyharness.matrix import DIRECTIONS, TOOLS, VARIANTS, Gated, Variant
 PYPROJECT = "pyproject.toml"
 TABLE = "tool.pyharness"
 
-BuildBackend = Literal["meson-python", "setuptools", "none"]
+BuildBackend = Literal["meson-python", "setuptools", "scikit-build-core", "none"]
 BUILD_BACKENDS: tuple[BuildBackend, ...] = get_args(BuildBackend)
 # [build-system] build-backend -> our backend, for projects that do not say.
 _BACKENDS_BY_PEP517 = {
     "mesonpy": "meson-python",
     "setuptools.build_meta": "setuptools",
     "setuptools.build_meta:__legacy__": "setuptools",
+    "scikit_build_core.build": "scikit-build-core",
 }
+TEST_EXTRAS = ("test", "tests")  # [project.optional-dependencies] and [dependency-groups] names
 PRESETS = ("quick", "sweep")
 KNOWN_FINDINGS_FILE = "known-findings.toml"
 DEFAULT_WORKLOAD = "pytest"
@@ -139,9 +155,19 @@ class Project:
     build_requires: tuple[str, ...] = ()  # [build-system] requires
     known_findings: Path | None = None  # the known-findings file (None: <root>/known-findings.toml)
 
+    pep517_backend: str = ""  # [build-system] build-backend, as written
+    backend_path: tuple[str, ...] = ()  # [build-system] backend-path
+    test_requires: tuple[str, ...] = ()  # the test extra's and the test group's requirements
+    python: str | None = None  # the subject's interpreter (None: the orchestrator's)
+
     @property
     def known_path(self) -> Path:
         return self.known_findings or self.root / KNOWN_FINDINGS_FILE
+
+    @property
+    def interpreter(self) -> str:
+        """The interpreter that builds the variants and runs the subject."""
+        return self.python or sys.executable
 
     def workload(self, workload_id: str) -> Workload:
         try:
@@ -194,7 +220,7 @@ def from_table(root: Path, doc: Mapping[str, Any]) -> Project:
     t.check_keys(
         "sources", "modules", "namespaces", "suppressions", "build", "setup-args", "build-env", "tools",
         "matrix", "baselines", "selftest", "mutants", "variants", "workloads", "sweep-baselines",
-        "baseline-probes", "known-findings",
+        "baseline-probes", "known-findings", "python",
     )  # fmt: skip
     build_system = doc.get("build-system", {})
     name = str(doc.get("project", {}).get("name") or root.name)
@@ -254,7 +280,66 @@ def from_table(root: Path, doc: Mapping[str, Any]) -> Project:
         baseline_probes=probes,
         build_requires=tuple(str(r) for r in build_system.get("requires", ()) if isinstance(r, str)),
         known_findings=root / t.string("known-findings", default=KNOWN_FINDINGS_FILE),
+        pep517_backend=str(build_system.get("build-backend", "")),
+        backend_path=tuple(str(p) for p in build_system.get("backend-path", ()) if isinstance(p, str)),
+        test_requires=test_requirements(doc),
+        python=_python(t, root),
     )
+
+
+def test_requirements(doc: Mapping[str, Any]) -> tuple[str, ...]:
+    """The requirements of the ``test``/``tests`` extra and dependency group (includes resolved)."""
+    out: list[str] = []
+    extras = doc.get("project", {}).get("optional-dependencies", {})
+    groups = doc.get("dependency-groups", {})
+    for name in TEST_EXTRAS:
+        out.extend(r for r in extras.get(name, ()) if isinstance(r, str))
+        out.extend(_group(groups, name, ()))
+    return tuple(dict.fromkeys(out))
+
+
+def _group(groups: Mapping[str, Any], name: str, seen: tuple[str, ...]) -> list[str]:
+    if name in seen or not isinstance(groups.get(name), list):
+        return []
+    out: list[str] = []
+    for item in groups[name]:
+        if isinstance(item, str):
+            out.append(item)
+        elif isinstance(item, dict) and isinstance(item.get("include-group"), str):
+            out.extend(_group(groups, item["include-group"], (*seen, name)))
+    return out
+
+
+def resolve_python(text: str, base: Path) -> str:
+    """An interpreter named by a path (relative to ``base``) or a command on PATH, made absolute
+    but not resolved (a virtual environment's ``bin/python`` is a symlink; following it loses
+    the environment). ConfigError when it is not an executable file."""
+    candidate = Path(text).expanduser()
+    if not candidate.is_absolute() and os.sep not in text:
+        found = shutil.which(text)
+        candidate = Path(found) if found else base / candidate
+    elif not candidate.is_absolute():
+        candidate = base / candidate
+    if not candidate.is_file() or not os.access(candidate, os.X_OK):
+        raise ConfigError(f"no Python interpreter at {candidate} (from {text!r})")
+    return os.path.abspath(candidate)
+
+
+def with_python(project: Project, text: str | None, base: Path | None = None) -> Project:
+    """``project`` with its subject interpreter replaced (``--python``); unchanged for None."""
+    if text is None:
+        return project
+    return replace(project, python=resolve_python(text, base or Path.cwd()))
+
+
+def _python(t: _Table, root: Path) -> str | None:
+    text = t.string("python", default=None)
+    if text is None:
+        return None
+    try:
+        return resolve_python(text, root)
+    except ConfigError as err:
+        return t.fail("python", repr(text), f"a Python interpreter's path or command ({err})")  # type: ignore[no-any-return]
 
 
 def _backend_of(build_system: Mapping[str, Any]) -> BuildBackend:

@@ -1,4 +1,4 @@
-"""One cell, end to end: plan -> build -> execute -> parse -> attribute -> judge -> report.
+"""One cell, end to end: plan -> build -> preflight -> execute -> parse -> attribute -> judge -> report.
 
 Each stage hands typed values to the next (``plan.CellPlan``, ``build.Staged``,
 ``execute.Execution``, ``model.ParsedCell``, the attributed findings,
@@ -26,8 +26,9 @@ from pathlib import Path
 
 from pyharness import build, known
 from pyharness.attribution import Policy
-from pyharness.cell import cache, unwind
+from pyharness.cell import cache, preflight, unwind
 from pyharness.cell import judge as judging
+from pyharness.cell.execute import subject_env
 from pyharness.cell.observe import Observation, Readers, observe
 from pyharness.cell.plan import CellPlan, CellRequest, plan
 from pyharness.errors import ConfigError, HarnessError, ToolMissingError
@@ -122,6 +123,8 @@ def _stages(cell_plan: CellPlan, options: Options, progress: Progress, started: 
         if hit is not None:
             progress.phase(f"inputs unchanged: reusing the cell of {hit.cached_from}")
             return replace(hit, artifacts=_artifacts(cell_plan.cell_dir))
+    progress.phase("checking the subject's imports")
+    preflight.check(cell_plan, staged, subject_env(cell_plan, staged), ci=in_ci())
     seen = observe(cell_plan, staged, readers, progress)
     if unwind.needed(cell_plan, seen):
         seen = unwind.rerun(cell_plan, staged, readers, progress, seen)

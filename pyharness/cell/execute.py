@@ -90,6 +90,15 @@ def context(
     )
 
 
+def subject_env(plan: CellPlan, staged: Staged) -> dict[str, str]:
+    """The subject's environment before its tool: the staged variant's, then the plan's additions."""
+    env = staged.env()
+    if plan.python_path:
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (env.get("PYTHONPATH", ""), *plan.python_path) if p)
+    env.update(plan.env)
+    return env
+
+
 def execute(
     plan: CellPlan,
     staged: Staged,
@@ -108,11 +117,7 @@ def execute(
         plan.events_path.unlink(missing_ok=True)
     if plan.junit_path is not None:
         plan.junit_path.unlink(missing_ok=True)
-    env = staged.env()
-    if plan.python_path:
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (env.get("PYTHONPATH", ""), *plan.python_path) if p)
-    env.update(plan.env)
-    spec = runner.launch(plan.argv, env, ctx)
+    spec = runner.launch(plan.argv, subject_env(plan, staged), ctx)
     spec = dataclasses.replace(
         spec,
         cwd=spec.cwd or plan.cwd,

@@ -13,13 +13,13 @@ before anything is built.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pyharness import proc
 from pyharness.errors import ConfigError
+from pyharness.interpreter import is_python
 from pyharness.matrix import TOOLS, Gated, Tool
 from pyharness.model import Preset, cell_id
 from pyharness.project import DEFAULT_EXPECTED_S, Project, Size, Workload
@@ -32,7 +32,6 @@ LIMIT_FACTOR = 1.5
 LIMIT_MARGIN_S = 60.0
 EVENTS_FILE = "events.jsonl"
 JUNIT_FILE = "pytest-junit.xml"
-_PYTHONS = ("python", "python3", f"python3.{sys.version_info.minor}")
 TOOLKIT_HOME = str(Path(__file__).resolve().parents[2])  # the folder pyharness is imported from
 
 
@@ -116,10 +115,11 @@ def gated_for(workload: Workload, scenario: Scenario | None, tool: str) -> tuple
     return TOOLS[tool].gated
 
 
-def _interpreter(argv: tuple[str, ...]) -> tuple[str, ...]:
-    """``python`` in a command means this environment's interpreter, whatever PATH says."""
-    if argv and argv[0] in _PYTHONS:
-        return (sys.executable, *argv[1:])
+def _interpreter(argv: tuple[str, ...], python: str) -> tuple[str, ...]:
+    """``python`` in a command means the subject's interpreter (``Project.interpreter``: the
+    orchestrator's unless ``--python`` says otherwise), whatever PATH says."""
+    if argv and is_python(argv[0]):
+        return (python, *argv[1:])
     return argv
 
 
@@ -158,13 +158,15 @@ def plan(project: Project, req: CellRequest) -> CellPlan:
         events_path = cell_dir / EVENTS_FILE
         # -P: the staged copy on PYTHONPATH wins over a package of the same name in the cwd.
         argv: tuple[str, ...] = (
-            sys.executable, "-P", "-m", "pyharness", "scenario", workload.scenario,
+            project.interpreter, "-P", "-m", "pyharness", "scenario", workload.scenario,
             "--events", str(events_path), *options,
         )  # fmt: skip
         cwd = cell_dir
     else:
         assert workload.command is not None
-        argv = _interpreter((*workload.command, *workload.args, *size.args, *req.options))
+        argv = _interpreter(
+            (*workload.command, *workload.args, *size.args, *req.options), project.interpreter
+        )
         if _is_pytest(argv):
             junit_path = cell_dir / JUNIT_FILE
             argv = (*argv, f"--junitxml={junit_path}")
