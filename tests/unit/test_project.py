@@ -109,7 +109,10 @@ scenario = "pyharness.netcore.messages:SCENARIO"
         ("bogus = 1", "bogus: got an unknown key; expected one of sources"),
         ('sources = "src"', "sources: got 'src'; expected a list of strings"),
         ('sources = ["../elsewhere"]', "sources: got '../elsewhere'; expected folders inside the project"),
-        ('build = "cmake"', "build: got 'cmake'; expected one of meson-python, setuptools, scikit-build-core, none"),
+        (
+            'build = "cmake"',
+            "build: got 'cmake'; expected one of meson-python, setuptools, scikit-build-core, none",
+        ),
         ('tools = ["gdb"]', "tools: got unknown tool 'gdb'"),
         ('matrix = ["nope"]', "matrix: got unknown workload 'nope'"),
         ('suppressions = "missing"', "suppressions: got no folder"),
