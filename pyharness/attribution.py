@@ -44,6 +44,8 @@ a module's init body run later and stay the project's.
 
 from __future__ import annotations
 
+import functools
+import os
 import posixpath
 import re
 from collections.abc import Iterable, Sequence
@@ -71,6 +73,9 @@ _PYTHON_SOURCE_SUFFIXES = (".py", ".pyw")
 FOREIGN_PARTS = frozenset({"site-packages", "dist-packages", "subprojects", "node_modules"})
 # ... and these only as the first folder under the project root.
 FOREIGN_TOP = frozenset({"build", ".nox", ".venv", "venv", ".tox", ".git", "reports"})
+CYTHON_SUFFIXES = (".pyx", ".pxd", ".pxi")
+# C that Cython wrote: meson's "_mod.pyx.c", setuptools' "_mod.c" (C++: .cpp, .cc).
+_GENERATED_C = re.compile(r"^(.+?)\.(?:c|cpp|cc|cxx)$")
 _SHARED_OBJECT = re.compile(r"\.so(?:\.[\d.]+)?(?::\d+)?$")
 _MODULE_INIT = re.compile(r"^(?:pybind11_init_|pybind11_exec_|PyInit_)\w+$")
 
@@ -114,6 +119,10 @@ class Policy:
         parts = [p for p in posix.split("/") if p not in ("", ".", "..")]
         if not parts:
             return None
+        if parts[-1].endswith(CYTHON_SUFFIXES) or _GENERATED_C.match(parts[-1]):
+            cython = self._cython_path(parts, posix)
+            if cython is not None:
+                return cython
         root_parts = self.root.parts[1:] if self.root is not None else ()
         # Under this root as it is now: the rest of the path is the candidate.
         if posix.startswith("/") and root_parts and tuple(parts[: len(root_parts)]) == root_parts:
@@ -148,6 +157,46 @@ class Policy:
         if exists_only and (self.root is None or not (self.root / text).is_file()):
             return None
         return text
+
+    def _suffix_file(self, parts: Sequence[str]) -> str | None:
+        """The project file some suffix of ``parts`` names (also under a named source folder)."""
+        prefixes = [[], *(s.split("/") for s in self.sources if s != ".")]
+        for i in range(len(parts)):
+            for prefix in prefixes:
+                found = self._own([*prefix, *parts[i:]], exists_only=True)
+                if found is not None:
+                    return found
+        return None
+
+    def _cython_path(self, parts: Sequence[str], posix: str) -> str | None:
+        """A Cython source of the project, or C that Cython generated from one, wherever it is.
+
+        Cython's ``#line`` directives name the ``.pyx`` relative to its package's root
+        (``pkg/_mod.pyx``), which the debug info joins to the build directory: that file
+        is the project's. Without them the frames are in the generated C, written in a
+        build tree (meson's ``<target>.p/_mod.pyx.c``, setuptools' build_temp with
+        ``cython_c_in_temp``) that is never source otherwise: it is the project's when the
+        ``.pyx`` it came from is (by the path's suffix, else by a unique file name).
+        """
+        if any(p in FOREIGN_PARTS for p in parts) or self.root is None:
+            return None
+        name = parts[-1]
+        if name.endswith(CYTHON_SUFFIXES):
+            return self._suffix_file(parts)
+        match = _GENERATED_C.match(name)
+        sources = _cython_sources(self.root)
+        if match is None or not sources:
+            return None  # not a Cython project: C is judged as any C
+        stem = match.group(1)
+        pyx = stem if stem.endswith(".pyx") else stem + ".pyx"
+        source = self._suffix_file([*parts[:-1], pyx])
+        if source is None:
+            named = [p for p in sources if p.rsplit("/", 1)[-1] == pyx]
+            source = named[0] if len(named) == 1 else None
+        if source is None:
+            return None
+        root = str(self.root).rstrip("/") + "/"
+        return posix[len(root) :] if posix.startswith(root) else posix
 
     def normalise_path(self, path: str | None) -> str | None:
         """A project path made root-relative; any other path unchanged."""
@@ -232,6 +281,18 @@ class Policy:
         even though their code was compiled into its objects."""
         own = [replace(f, file=path) for f in coverage.files if (path := self.project_path(f.file))]
         return of_files(own, (cell,) if cell else coverage.cells)
+
+
+@functools.lru_cache(maxsize=8)
+def _cython_sources(root: Path) -> tuple[str, ...]:
+    """The project's ``.pyx`` files, root-relative (build trees and environments left out)."""
+    out: list[str] = []
+    for directory, dirs, files in os.walk(root):
+        top = Path(directory) == root
+        dirs[:] = [d for d in dirs if d not in FOREIGN_PARTS and not (top and d in FOREIGN_TOP)]
+        rel = os.path.relpath(directory, root)
+        out.extend(posixpath.normpath(posixpath.join(rel, f)) for f in files if f.endswith(".pyx"))
+    return tuple(sorted(out))
 
 
 def qualified_name(function: str) -> str:

@@ -28,6 +28,9 @@ Backends (``[tool.pyharness] build``):
   folder (``DIST_EXTRA_CONFIG``) so objects of one variant never link into another;
 - ``scikit-build-core``: the same pip install with the variant's flags as CMake
   definitions and a persistent CMake build tree per variant (``pyharness.build.cmake``);
+- a Cython project (Cython among its build requirements) builds through
+  setuptools or meson-python, with Cython's ``#line`` directives on, so that
+  findings name the ``.pyx`` line (``_setuptools_config``; ``CYTHON`` for meson);
 - ``none``: nothing is built; the subject imports whatever the environment has
   (the user built the extension themselves).
 
@@ -43,6 +46,8 @@ import hashlib
 import json
 import logging
 import os
+import re
+import shutil
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -59,6 +64,7 @@ log = logging.getLogger("pyharness.build")
 BUILD_TIMEOUT_S = 3600.0
 STAMP = "pyharness-stamp.json"
 LOG = "pyharness-build.log"
+CYTHON_LINE_DIRECTIVES = "--line-directives"  # Cython's option: #line directives to the .pyx
 CMAKE_DIR = "cmake"  # scikit-build-core's persistent build directory, per variant
 HOOK_DIR = "hook"  # beside stage/: the import hook that makes the stage win (pyharness.build.hook)
 VARIANT_ENV = "PYHARNESS_EXPECT_VARIANT"
@@ -152,9 +158,13 @@ def _recipe(
     if project.build == "meson-python":
         args = [*variant.meson_args, *(a.replace("{variant}", variant.id) for a in project.setup_args)]
         pip += [f"-Cbuild-dir={build_dir / 'meson'}", *(f"-Csetup-args={a}" for a in args)]
+        if is_cython(project):
+            # meson has a cython_args option but (1.12) never passes it on; it does take the
+            # compiler from CYTHON, read when the build tree is first configured.
+            env["CYTHON"] = f"{_cython(python)} {CYTHON_LINE_DIRECTIVES}"
     elif project.build == "setuptools":
         env.update(variant.env_flags)
-        env["DIST_EXTRA_CONFIG"] = str(_setuptools_config(build_dir))
+        env["DIST_EXTRA_CONFIG"] = str(_setuptools_config(build_dir, cython=is_cython(project)))
     elif project.build == "scikit-build-core":
         cmake_args, cmake_env = cmake.settings(variant, build_dir / CMAKE_DIR)
         pip += cmake_args
@@ -183,11 +193,31 @@ def variant_dir(project: Project, variant_id: str, root: Path | None = None) -> 
     return base / f"{variant_id}-py{tag}"
 
 
-def _setuptools_config(build_dir: Path) -> Path:
+def is_cython(project: Project) -> bool:
+    """True when the project builds with Cython (it is among its ``[build-system] requires``)."""
+    names = {re.split(r"[^A-Za-z0-9._-]", r.strip(), maxsplit=1)[0].lower() for r in project.build_requires}
+    return "cython" in names
+
+
+def _cython(python: str) -> str:
+    beside = Path(python).parent / "cython"
+    return str(beside) if beside.exists() else (shutil.which("cython") or str(beside))
+
+
+def _setuptools_config(build_dir: Path, *, cython: bool = False) -> Path:
     """A distutils config giving this variant its own build folder (objects per variant),
-    and forcing a rebuild of the extension (setuptools compares timestamps, not flags)."""
+    and forcing a rebuild of the extension (setuptools compares timestamps, not flags).
+
+    For a Cython project, Cython's build_ext (setuptools uses it when Cython is installed)
+    emits ``#line`` directives, so findings name the ``.pyx`` line, and writes its C into the
+    variant's build folder, not beside the ``.pyx`` (a C file rewritten in the sources on
+    every build would change the fingerprint, and the next build would rebuild again).
+    A project that calls ``cythonize()`` itself decides for itself.
+    """
     path = build_dir / "setup-extra.cfg"
     text = f"[build]\nbuild_base = {build_dir / 'setuptools'}\n\n[build_ext]\nforce = 1\n"
+    if cython:
+        text += "cython_line_directives = 1\ncython_c_in_temp = 1\n"
     if not path.is_file() or path.read_text() != text:
         path.write_text(text)
     return path

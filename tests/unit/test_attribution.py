@@ -280,3 +280,25 @@ def test_what_glibc_keeps_from_an_address_lookup_is_its_own() -> None:
     resolve = Frame("netcore::(anonymous namespace)::resolve", "../../csrc/core/socket_util.cpp", 35)
     own = (Frame("malloc"), resolve)
     assert POLICY.attribute(Finding("heaptrack", "leak", "x", bytes=64, stack=own)).counts
+
+
+def test_cython_sources_and_the_c_generated_from_them_are_the_projects(tmp_path: Path) -> None:
+    for rel in ("cpkg/_cy.pyx", "cpkg/helper.c", "src/spkg/_s.pyx"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("")
+    policy = Policy(root=tmp_path, sources=(".",))
+    src = Policy(root=tmp_path, sources=("src",))
+    meson_c = "build/asan/meson/_cy.cpython-311-x86_64-linux-gnu.so.p/_cy.pyx.c"
+    elsewhere = "/work/buildroots/p-1234/asan/meson/_s.cpython-311-x86_64-linux-gnu.so.p/_s.pyx.c"
+    # #line directives: the .pyx relative to its package root, joined to the build directory.
+    assert policy.project_path(f"{tmp_path}/build/asan/meson/cpkg/_cy.pyx") == "cpkg/_cy.pyx"
+    assert src.project_path("/work/buildroots/p-1234/asan/meson/spkg/_s.pyx") == "src/spkg/_s.pyx"
+    # No directives: the generated C, in a build tree under the project or anywhere else.
+    assert policy.project_path(f"{tmp_path}/{meson_c}") == meson_c
+    assert src.project_path(elsewhere) == elsewhere
+    temp_c = "build/asan/setuptools/temp.linux-x86_64-cpython-311/cpkg/_cy.c"
+    assert policy.project_path(f"{tmp_path}/{temp_c}") == temp_c
+    # Not Cython's: a C file of a build tree, an installed package's generated C.
+    assert policy.project_path(f"{tmp_path}/build/asan/meson/other.c") is None
+    assert policy.project_path("/venv/lib/python3.11/site-packages/x/_cy.pyx.c") is None
+    assert policy.project_path(f"{tmp_path}/cpkg/helper.c") == "cpkg/helper.c"
