@@ -52,7 +52,11 @@ def test_scratch_when_planted():
         assert cypkg.scratch(24) != 0
 """
 INIT = "from cypkg._cy import checksum, scratch\n"
-SETUP = 'from setuptools import Extension, setup\n\nsetup(ext_modules=[Extension("cypkg._cy", ["cypkg/_cy.pyx"])])\n'
+SETUP = """\
+from setuptools import Extension, setup
+
+setup(packages=["cypkg"], ext_modules=[Extension("cypkg._cy", ["cypkg/_cy.pyx"])])
+"""
 MESON = """\
 project('cypkg', 'c', 'cython')
 py = import('python').find_installation(pure: false)

@@ -1,8 +1,7 @@
 """The example's own tests: what its users would run, and what pyharness runs under each tool."""
 
-import pytest
-
 import fletcher
+import pytest
 
 
 def reference(data: bytes) -> int:
