@@ -26,15 +26,16 @@ from pathlib import Path
 
 from pyharness import build, known
 from pyharness.attribution import Policy
-from pyharness.cell import cache, preflight, unwind
+from pyharness.cell import cache, native, preflight, unwind
 from pyharness.cell import judge as judging
-from pyharness.cell.execute import subject_env
+from pyharness.cell.execute import Execution, subject_env
 from pyharness.cell.observe import Observation, Readers, observe
-from pyharness.cell.plan import CellPlan, CellRequest, plan
+from pyharness.cell.plan import CellPlan, CellRequest, plan, replan
+from pyharness.cell.plan import store_dir as plan_store_dir
 from pyharness.errors import ConfigError, HarnessError, ToolMissingError
 from pyharness.files import write_atomic
 from pyharness.interrupt import Interrupted
-from pyharness.model import CellReport, Coverage, Finding, Metric, Omitted, Status
+from pyharness.model import CellReport, Coverage, Finding, Metric, Omitted, Status, TestOutcome
 from pyharness.parsers.base import Parser
 from pyharness.progress import Progress
 from pyharness.project import Project
@@ -128,11 +129,27 @@ def _stages(cell_plan: CellPlan, options: Options, progress: Progress, started: 
     seen = observe(cell_plan, staged, readers, progress)
     if unwind.needed(cell_plan, seen):
         seen = unwind.rerun(cell_plan, staged, readers, progress, seen)
+    _record_native(cell_plan, seen.execution, seen.tests)
     progress.phase("judging")
     report = _report(cell_plan, seen, started)
     if cell_key is not None:
         cache.store(cell_plan, staged, cell_key, report, run_id=cell_plan.cell_dir.parent.name)
     return report
+
+
+def _record_native(cell_plan: CellPlan, execution: Execution, tests: TestOutcome | None) -> None:
+    """A native cell that ran to its end measures its subject for the slow tools' limits
+    (``pyharness.cell.native``). Not a run cut short (its time says nothing), nor a command that
+    failed without a test report (it may have stopped at its first step)."""
+    r = execution.result
+    if cell_plan.tool.id != native.NATIVE_TOOL or r.timed_out or r.interrupted or r.signal is not None:
+        return
+    if r.returncode != 0 and tests is None:
+        return
+    run = cell_plan.cell_dir.parent.name
+    native.record(
+        plan_store_dir(cell_plan.project), cell_plan.native_key, cell_plan.workload.id, r.duration_s, run
+    )
 
 
 def _stage(cell_plan: CellPlan, options: Options, progress: Progress) -> build.Staged:
@@ -279,6 +296,7 @@ __all__ = [
     "cap_uncounted",
     "in_ci",
     "plan",
+    "replan",
     "run_cell",
     "run_plan",
 ]

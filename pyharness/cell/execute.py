@@ -57,6 +57,8 @@ class Execution:
             sample_interval_s=plan.sample_interval_s,
             stderr_tail="" if r.ok else r.stderr_tail,
             full_unwind=self.full_unwind,
+            limit_basis=plan.limit_basis,
+            native_s=plan.native_s,
         )
 
     def series(self) -> tuple[tuple[float, int], ...]:

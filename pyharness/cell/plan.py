@@ -6,7 +6,11 @@ environment and working directory, the variant, and the time limit. The
 limit follows what the workload is expected to take: its expected native
 duration at the preset, times the tool's slowdown (``matrix.Tool.slowdown``,
 applied here and nowhere else), times ``LIMIT_FACTOR``, plus
-``LIMIT_MARGIN_S``; a user's ``--timeout`` replaces it as it is. A bad request
+``LIMIT_MARGIN_S``; a user's ``--timeout`` replaces it as it is. The native
+duration is, first to last: a measured native run of the very same subject
+(``pyharness.cell.native``), the size's or the table's ``expected``, the
+scenario's own estimate, and the toolkit's guess (``DEFAULT_EXPECTED_S``);
+the plan says which (``limit_basis``), and the report does. A bad request
 (unknown id, options the scenario would reject) is a ``ConfigError`` here,
 before anything is built.
 """
@@ -17,11 +21,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pyharness import proc
+from pyharness import build, proc
+from pyharness.cell import native
 from pyharness.errors import ConfigError
 from pyharness.interpreter import is_python
 from pyharness.matrix import TOOLS, Gated, Tool
-from pyharness.model import Preset, cell_id
+from pyharness.model import LimitBasis, Preset, cell_id
 from pyharness.project import DEFAULT_EXPECTED_S, Project, Size, Workload
 from pyharness.scenario import Scenario, check_options
 from pyharness.scenario import load as load_scenario
@@ -80,6 +85,10 @@ class CellPlan:
     sample_interval_s: float
     build: bool
     gated: tuple[Gated, ...] = field(default=())
+    limit_basis: LimitBasis = "default"  # what set limit_s (see the module docstring)
+    native_s: float | None = None  # the native duration expected_s came from
+    native_key: str = ""  # this subject's entry in the store of measured native durations
+    request: CellRequest | None = None  # what was asked, to plan again once a native run is measured
 
     @property
     def id(self) -> str:
@@ -88,12 +97,22 @@ class CellPlan:
 
 def expected_seconds(workload: Workload, scenario: Scenario | None, preset: str) -> float:
     """The workload's expected native duration at ``preset`` (the table wins over the scenario)."""
+    return estimated(workload, scenario, preset)[0]
+
+
+def estimated(workload: Workload, scenario: Scenario | None, preset: str) -> tuple[float, LimitBasis]:
+    """The expected native duration at ``preset`` and where it comes from (no measurement)."""
     key = "sweep" if preset == "sweep" else "quick"
     if key in workload.expected_s:
-        return float(workload.expected_s[key])
+        return float(workload.expected_s[key]), "table"
     if scenario is not None and key in scenario.expected_s:
-        return float(scenario.expected_s[key])
-    return float(DEFAULT_EXPECTED_S[key])
+        return float(scenario.expected_s[key]), "scenario"
+    return float(DEFAULT_EXPECTED_S[key]), "default"
+
+
+def store_dir(project: Project) -> Path:
+    """Where the measured native durations of ``project`` are kept: beside its build trees."""
+    return build.build_root(project)
 
 
 def size_for(workload: Workload, scenario: Scenario | None, tool: str, preset: str) -> Size:
@@ -171,11 +190,22 @@ def plan(project: Project, req: CellRequest) -> CellPlan:
             junit_path = cell_dir / JUNIT_FILE
             argv = (*argv, f"--junitxml={junit_path}")
         cwd = (project.root / workload.cwd).resolve()
-    # The size's own estimate when it has one (a smaller sweep under a slow tool), else the preset's:
-    # either way times the tool's slowdown, once.
-    native = size.expected_s if size.expected_s is not None and not req.options else None
-    expected = (native or expected_seconds(workload, scenario, req.preset)) * tool.slowdown
-    limit = req.timeout_s if req.timeout_s is not None else expected * LIMIT_FACTOR + LIMIT_MARGIN_S
+    # A measured native run of this very subject, else the size's own estimate (a smaller sweep
+    # under a slow tool), else the preset's: either way times the tool's slowdown, once.
+    native_key = native.key(workload.id, preset, argv=argv, env=env, cwd=cwd, cell_dir=cell_dir)
+    measured = native.lookup(store_dir(project), native_key)
+    basis: LimitBasis
+    if measured is not None:
+        native_s, basis = measured.seconds, "measured"
+    elif size.expected_s is not None and not req.options:
+        native_s, basis = size.expected_s, "table"
+    else:
+        native_s, basis = estimated(workload, scenario, req.preset)
+    expected = native_s * tool.slowdown
+    if req.timeout_s is not None:
+        limit, basis = req.timeout_s, "timeout"
+    else:
+        limit = expected * LIMIT_FACTOR + LIMIT_MARGIN_S
     if limit <= 0:
         raise ConfigError(f"the time limit must be positive, got {limit:g} s")
     return CellPlan(
@@ -198,4 +228,18 @@ def plan(project: Project, req: CellRequest) -> CellPlan:
         sample_interval_s=req.sample_interval_s,
         build=req.build,
         gated=gated_for(workload, scenario, tool.id),
+        limit_basis=basis,
+        native_s=native_s,
+        native_key=native_key,
+        request=req,
     )
+
+
+def replan(cell_plan: CellPlan) -> CellPlan:
+    """The plan again, when a native run of its subject was measured since it was made (a matrix
+    plans every cell before any runs); otherwise the plan as it is."""
+    if cell_plan.request is None or cell_plan.limit_basis in ("measured", "timeout"):
+        return cell_plan
+    if native.lookup(store_dir(cell_plan.project), cell_plan.native_key) is None:
+        return cell_plan
+    return plan(cell_plan.project, cell_plan.request)

@@ -12,11 +12,13 @@ Nothing here starts a process, reads a tool's output or renders a format.
 from __future__ import annotations
 
 from pyharness.model.cell import (
+    LIMIT_BASES,
     SCHEMA,
     STATUSES,
     CellReport,
     Finding,
     Frame,
+    LimitBasis,
     Mark,
     Metric,
     Omitted,
@@ -54,6 +56,7 @@ __all__ = [
     "EXIT_FAIL",
     "EXIT_OK",
     "FINGERPRINT_VERSION",
+    "LIMIT_BASES",
     "SCHEMA",
     "STATUSES",
     "STATUS_EXIT",
@@ -68,6 +71,7 @@ __all__ = [
     "GitFacts",
     "HostFacts",
     "KnownEntry",
+    "LimitBasis",
     "LineBranches",
     "Mark",
     "Metric",

@@ -196,6 +196,13 @@ class Metric:
         )
 
 
+# What set a cell's time limit: the user's --timeout as it is, a measured native run of the
+# same subject, the project's table (or a size of it), the scenario's own estimate, or the
+# toolkit's default guess for a command (pyharness.cell.plan).
+LimitBasis = Literal["timeout", "measured", "table", "scenario", "default"]
+LIMIT_BASES: tuple[LimitBasis, ...] = ("timeout", "measured", "table", "scenario", "default")
+
+
 @dataclass(frozen=True)
 class SubjectRun:
     """How the subject process went: the facts a later reader needs to trust the verdict."""
@@ -215,6 +222,8 @@ class SubjectRun:
     sample_interval_s: float | None
     stderr_tail: str = ""  # kept only when it did not end as expected
     full_unwind: bool = False  # re-run with full stack unwinding (see pyharness.cell)
+    limit_basis: LimitBasis = "default"  # what set limit_s
+    native_s: float | None = None  # the native duration the expectation came from (None: --timeout)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -233,6 +242,8 @@ class SubjectRun:
             "sample_interval_s": self.sample_interval_s,
             "stderr_tail": self.stderr_tail,
             "full_unwind": self.full_unwind,
+            "limit_basis": self.limit_basis,
+            "native_s": None if self.native_s is None else round(self.native_s, 3),
         }
 
     @classmethod
@@ -253,6 +264,8 @@ class SubjectRun:
             sample_interval_s=d.get("sample_interval_s"),
             stderr_tail=str(d.get("stderr_tail", "")),
             full_unwind=bool(d.get("full_unwind", False)),
+            limit_basis=d["limit_basis"] if d.get("limit_basis") in LIMIT_BASES else "default",
+            native_s=None if d.get("native_s") is None else float(d["native_s"]),
         )
 
 

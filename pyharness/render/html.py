@@ -37,6 +37,7 @@ from pyharness.render import (
     finding_headline,
     frame_text,
     known,
+    limit_text,
     metric_columns,
     short_function,
     tally,
@@ -280,6 +281,7 @@ def _cell_section(cell: CellReport, root: Path | None, cache: dict[str, list[str
         f'<section id="{_e(cell.id)}">',
         f'<h2>{_e(cell.id)}: <span class="{cell.status}">{cell.status}</span></h2>',
         f"<p>{_e(cell.reason)} ({duration_text(cell.duration_s)})</p>",
+        f'<p class="limit">{_e(limit_text(cell))}</p>' if cell.subject else "",
         rss_svg(cell),
         _metrics_table(cell),
     ]

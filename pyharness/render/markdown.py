@@ -24,6 +24,7 @@ from pyharness.render import (
     finding_lines,
     ignored,
     known,
+    limit_text,
     metric_columns,
     short_function,
     tally,
@@ -81,6 +82,8 @@ def _metrics_table(summary: Summary, out: TextIO) -> None:
 
 def _findings(cell: CellReport, out: TextIO) -> None:
     out.write(f"### {cell.id}: {cell.status.upper()}\n\n{_cell(cell.reason)}\n\n")
+    if cell.subject is not None:
+        out.write(f"The subject ran {duration_text(cell.subject.duration_s)}; {limit_text(cell)}.\n\n")
     for test, findings in by_test(counted(cell)):
         if test is not None:
             out.write(f"#### {test}\n\n")
