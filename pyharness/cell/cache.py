@@ -100,7 +100,7 @@ def key(
         "python_path": list(cell_plan.python_path),
         "cwd": str(cell_plan.cwd).replace(cell_dir, "<cell>"),
         "env": inherited,
-        "python": [os.path.realpath(sys.executable), sys.version],
+        "python": [os.path.realpath(sys.executable), sys.version, cell_plan.project.interpreter],
         "harness": _harness_files(),
         "suppressions": suppressions,
         "known": _file_identity(str(cell_plan.project.known_path)),  # an accepted finding changes a verdict

@@ -75,7 +75,11 @@ class Outcome:
 def check(plan: CellPlan, staged: Staged, env: Mapping[str, str], *, ci: bool) -> Outcome:
     """Ask the subject's interpreter; PreflightError when the cell cannot run as planned."""
     modules = sorted(staged.extensions) if staged.site_dir is not None else []
-    requires = (*plan.project.test_requires, "pytest") if plan.junit_path is not None else ()
+    requires: tuple[str, ...] = ()
+    if plan.junit_path is not None:
+        declared = plan.project.test_requires
+        named = {n.lower() for n in interpreter.names_of(declared)}
+        requires = (*declared, *(() if "pytest" in named else ("pytest",)))
     if not modules and not requires:
         return Outcome()
     subject = subject_of(plan)

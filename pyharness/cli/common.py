@@ -51,6 +51,16 @@ def add_project_option(p: argparse.ArgumentParser) -> None:
     )
 
 
+def add_python_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--python",
+        metavar="PATH",
+        help="the subject's interpreter (a path or a command on PATH; default [tool.pyharness] python, "
+        "else this one): the variants are built with it and `python` in a command means it, e.g. a "
+        "free-threaded or TSan-built CPython, another virtual environment's bin/python",
+    )
+
+
 def add_baselines_option(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--baselines",
@@ -67,9 +77,8 @@ def add_progress_option(p: argparse.ArgumentParser) -> None:
 def load_project(args: argparse.Namespace) -> Project:
     """The project the command works on (``--project DIR``, else found from the current directory)."""
     directory: Path | None = getattr(args, "project", None)
-    if directory is not None:
-        return projects.load(directory.resolve(), search=False)
-    return projects.load()
+    found = projects.load(directory.resolve(), search=False) if directory is not None else projects.load()
+    return projects.with_python(found, getattr(args, "python", None))
 
 
 def run_dir(args: argparse.Namespace, project: Project, attr: str = "run_dir", prefix: str = "") -> Path:

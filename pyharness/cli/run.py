@@ -12,6 +12,7 @@ from pyharness.cli.common import (
     STATUS_EXIT,
     add_progress_option,
     add_project_option,
+    add_python_option,
     command_parser,
     load_project,
     print_lines,
@@ -68,6 +69,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "--no-build", action="store_true", help="build nothing: run against the environment as it is"
     )
     add_project_option(p)
+    add_python_option(p)
     add_progress_option(p)
     p.set_defaults(handler=handle)
 
