@@ -129,7 +129,7 @@ def _stages(cell_plan: CellPlan, options: Options, progress: Progress, started: 
     seen = observe(cell_plan, staged, readers, progress)
     if unwind.needed(cell_plan, seen):
         seen = unwind.rerun(cell_plan, staged, readers, progress, seen)
-    _record_native(cell_plan, seen.execution, seen.tests)
+    _record_duration(cell_plan, seen.execution, seen.tests)
     progress.phase("judging")
     report = _report(cell_plan, seen, started)
     if cell_key is not None:
@@ -137,19 +137,18 @@ def _stages(cell_plan: CellPlan, options: Options, progress: Progress, started: 
     return report
 
 
-def _record_native(cell_plan: CellPlan, execution: Execution, tests: TestOutcome | None) -> None:
-    """A native cell that ran to its end measures its subject for the slow tools' limits
-    (``pyharness.cell.native``). Not a run cut short (its time says nothing), nor a command that
-    failed without a test report (it may have stopped at its first step)."""
+def _record_duration(cell_plan: CellPlan, execution: Execution, tests: TestOutcome | None) -> None:
+    """A subject that ran to its end measures itself for later limits (``pyharness.cell.native``).
+    Not a run cut short, nor one a tool's report code ended (ASan halts at its first error),
+    nor a command that failed without a test report (it may have stopped at its first step)."""
     r = execution.result
-    if cell_plan.tool.id != native.NATIVE_TOOL or r.timed_out or r.interrupted or r.signal is not None:
+    if r.timed_out or r.interrupted or r.signal is not None or execution.full_unwind:
         return
-    if r.returncode != 0 and tests is None:
+    if r.returncode != 0 and (tests is None or r.returncode in r.success_codes):
         return
-    run = cell_plan.cell_dir.parent.name
-    native.record(
-        plan_store_dir(cell_plan.project), cell_plan.native_key, cell_plan.workload.id, r.duration_s, run
-    )
+    store = plan_store_dir(cell_plan.project)
+    entry = native.tool_key(cell_plan.native_key, cell_plan.tool.id)
+    native.record(store, entry, cell_plan.workload.id, r.duration_s, cell_plan.cell_dir.parent.name)
 
 
 def _stage(cell_plan: CellPlan, options: Options, progress: Progress) -> build.Staged:

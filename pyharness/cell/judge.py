@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from pyharness.cell.execute import Execution, with_stderr
 from pyharness.cell.plan import CellPlan
-from pyharness.model import Finding, Status, TestOutcome
+from pyharness.model import LIMIT_BASES, Finding, Status, TestOutcome
 from pyharness.scenario import Judgement
 
 TESTS_NAMED = 5  # failed test ids in a reason; the report lists more
@@ -64,7 +64,7 @@ def how_it_ended(plan: CellPlan, execution: Execution) -> str | None:
     if r.timed_out:
         return (
             f"timed out after {r.duration_s:.0f} s (limit {plan.limit_s:.0f} s, expected about "
-            f"{plan.expected_s:.0f} s under {plan.tool.id}){where}"
+            f"{plan.expected_s:.0f} s under {plan.tool.id}, from {LIMIT_BASES[plan.limit_basis]}){where}"
         )
     if r.signal is not None:
         return with_stderr(f"subject {r.describe()}{where}", r.stderr_tail)

@@ -1,4 +1,4 @@
-"""How long a workload takes natively, as measured: the store the slow tools' time limits follow.
+"""How long a subject took, as measured: the store the slow tools' time limits follow.
 
 A guess of a workload's native duration (``project.DEFAULT_EXPECTED_S``: two
 minutes for a command) sets the limits until the workload has run natively:
@@ -7,7 +7,10 @@ and was killed 61% through. So a native cell (the ``rss`` tool: the plain
 variant, no slowdown) that ran to its end records its subject's duration
 here, and every later plan of the same subject takes it as the expected
 native duration (``pyharness.cell.plan``: measured x the tool's slowdown x
-the margin).
+the margin). Every other tool's complete runs are recorded too, each under
+its own entry (``tool_key``): the tools' slowdowns were measured on compiled
+workloads, and a Python-heavy suite ran 40x slower under ASan (msgpack's:
+2.0 s native, 83 s under asan), so a tool's own last run is the better guide.
 
 The store is one JSON file beside the project's build trees
 (``<build root>/native-durations.json``), keyed by the workload, the preset
@@ -56,6 +59,11 @@ def key(
         "cwd": str(cwd).replace(cell, "<cell>"),
     }
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def tool_key(native_key: str, tool: str) -> str:
+    """The entry of a tool's own complete runs of the subject (the native tool's is the native key)."""
+    return native_key if tool == NATIVE_TOOL else f"{native_key}:{tool}"
 
 
 def _read(path: Path) -> dict[str, dict[str, object]]:

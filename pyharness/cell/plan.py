@@ -6,11 +6,13 @@ environment and working directory, the variant, and the time limit. The
 limit follows what the workload is expected to take: its expected native
 duration at the preset, times the tool's slowdown (``matrix.Tool.slowdown``,
 applied here and nowhere else), times ``LIMIT_FACTOR``, plus
-``LIMIT_MARGIN_S``; a user's ``--timeout`` replaces it as it is. The native
-duration is, first to last: a measured native run of the very same subject
-(``pyharness.cell.native``), the size's or the table's ``expected``, the
-scenario's own estimate, and the toolkit's guess (``DEFAULT_EXPECTED_S``);
-the plan says which (``limit_basis``), and the report does. A bad request
+``LIMIT_MARGIN_S``; a user's ``--timeout`` replaces it as it is. The
+expectation is, first to last: this tool's own last complete run of the very
+same subject, a measured native run of it times the slowdown
+(``pyharness.cell.native``; for a command with no estimate of its own never
+below the guess), the size's or the table's ``expected``, the scenario's own
+estimate, and the toolkit's guess (``DEFAULT_EXPECTED_S``); the plan says
+which (``limit_basis``), and the report does. A bad request
 (unknown id, options the scenario would reject) is a ``ConfigError`` here,
 before anything is built.
 """
@@ -190,18 +192,10 @@ def plan(project: Project, req: CellRequest) -> CellPlan:
             junit_path = cell_dir / JUNIT_FILE
             argv = (*argv, f"--junitxml={junit_path}")
         cwd = (project.root / workload.cwd).resolve()
-    # A measured native run of this very subject, else the size's own estimate (a smaller sweep
-    # under a slow tool), else the preset's: either way times the tool's slowdown, once.
     native_key = native.key(workload.id, preset, argv=argv, env=env, cwd=cwd, cell_dir=cell_dir)
-    measured = native.lookup(store_dir(project), native_key)
-    basis: LimitBasis
-    if measured is not None:
-        native_s, basis = measured.seconds, "measured"
-    elif size.expected_s is not None and not req.options:
-        native_s, basis = size.expected_s, "table"
-    else:
-        native_s, basis = estimated(workload, scenario, req.preset)
-    expected = native_s * tool.slowdown
+    expected, native_s, basis = _expectation(
+        project, tool, native_key=native_key, workload=workload, scenario=scenario, size=size, req=req
+    )
     if req.timeout_s is not None:
         limit, basis = req.timeout_s, "timeout"
     else:
@@ -235,11 +229,46 @@ def plan(project: Project, req: CellRequest) -> CellPlan:
     )
 
 
+def _expectation(
+    project: Project,
+    tool: Tool,
+    *,
+    native_key: str,
+    workload: Workload,
+    scenario: Scenario | None,
+    size: Size,
+    req: CellRequest,
+) -> tuple[float, float | None, LimitBasis]:
+    """(expected seconds under the tool, the native seconds behind it, what they come from).
+
+    This tool's own last complete run of the subject is the best estimate. Else a measured
+    native run times the slowdown; for a command with no estimate of its own, never below
+    the guess (the slowdowns were measured on compiled workloads: a Python-heavy suite ran
+    40x slower under ASan than natively, where asan's factor is 3). Else the size's, the
+    table's or the scenario's estimate, or the guess.
+    """
+    store = store_dir(project)
+    if size.expected_s is not None and not req.options:
+        estimate: tuple[float, LimitBasis] = (size.expected_s, "table")
+    else:
+        estimate = estimated(workload, scenario, req.preset)
+    own = (
+        native.lookup(store, native.tool_key(native_key, tool.id)) if tool.id != native.NATIVE_TOOL else None
+    )
+    measured = native.lookup(store, native_key)
+    if own is not None:
+        return own.seconds, measured.seconds if measured else None, "measured-tool"
+    if measured is not None:
+        guess = estimate[0] * tool.slowdown if estimate[1] == "default" else 0.0
+        if measured.seconds * tool.slowdown >= guess:
+            return measured.seconds * tool.slowdown, measured.seconds, "measured"
+    return estimate[0] * tool.slowdown, estimate[0], estimate[1]
+
+
 def replan(cell_plan: CellPlan) -> CellPlan:
     """The plan again, when a native run of its subject was measured since it was made (a matrix
     plans every cell before any runs); otherwise the plan as it is."""
-    if cell_plan.request is None or cell_plan.limit_basis in ("measured", "timeout"):
+    if cell_plan.request is None or cell_plan.limit_basis == "timeout":
         return cell_plan
-    if native.lookup(store_dir(cell_plan.project), cell_plan.native_key) is None:
-        return cell_plan
-    return plan(cell_plan.project, cell_plan.request)
+    again = plan(cell_plan.project, cell_plan.request)
+    return again if again.limit_basis != cell_plan.limit_basis else cell_plan

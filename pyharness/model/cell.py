@@ -196,11 +196,19 @@ class Metric:
         )
 
 
-# What set a cell's time limit: the user's --timeout as it is, a measured native run of the
-# same subject, the project's table (or a size of it), the scenario's own estimate, or the
-# toolkit's default guess for a command (pyharness.cell.plan).
-LimitBasis = Literal["timeout", "measured", "table", "scenario", "default"]
-LIMIT_BASES: tuple[LimitBasis, ...] = ("timeout", "measured", "table", "scenario", "default")
+# What set a cell's time limit (pyharness.cell.plan): the user's --timeout as it is, this tool's
+# own last complete run of the same subject, a measured native run of it times the tool's
+# slowdown, the project's table (or a size of it), the scenario's own estimate, or the toolkit's
+# default guess for a command.
+LimitBasis = Literal["timeout", "measured-tool", "measured", "table", "scenario", "default"]
+LIMIT_BASES: dict[LimitBasis, str] = {
+    "timeout": "--timeout, as given",
+    "measured-tool": "this tool's last complete run of the same subject",
+    "measured": "a measured native run",
+    "table": "the project's table",
+    "scenario": "the scenario's estimate",
+    "default": "pyharness's guess for a command",
+}
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from pyharness.model import (
+    LIMIT_BASES,
     CellReport,
     Coverage,
     Finding,
@@ -130,23 +131,14 @@ def metric_columns(metric: Metric) -> tuple[str, str, str, str, str]:
     )
 
 
-_LIMIT_BASES = {
-    "timeout": "--timeout, as given",
-    "measured": "a measured native run",
-    "table": "the project's table",
-    "scenario": "the scenario's estimate",
-    "default": "pyharness's guess (no native run measured yet)",
-}
-
-
 def limit_text(cell: CellReport) -> str:
     """``time limit 92 s, from a measured native run (10.3 s native, 31 s expected under asan)``."""
     subject = cell.subject
     if subject is None:
         return ""
-    basis = _LIMIT_BASES.get(subject.limit_basis, subject.limit_basis)
+    basis = LIMIT_BASES.get(subject.limit_basis, subject.limit_basis)
     text = f"time limit {duration_text(subject.limit_s)}, from {basis}"
-    if subject.native_s is not None and subject.limit_basis != "timeout":
+    if subject.native_s is not None and subject.limit_basis not in ("timeout", "measured-tool"):
         text += (
             f" ({duration_text(subject.native_s)} native, {duration_text(subject.expected_s)} "
             f"expected under {cell.tool})"

@@ -63,32 +63,38 @@ def test_a_slow_tools_limit_follows_a_measured_native_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(build.BUILD_ROOT_ENV, str(tmp_path / "builds"))
-    suite = project.from_table(
-        tmp_path, {"tool": {"pyharness": {"build": "setuptools"}}}
-    )  # the default pytest
-    run = tmp_path / "run"
-    guessed = plan(suite, CellRequest("valgrind", "pytest", run))
+    # A project with the default workload, its pytest suite, and no estimate of its own.
+    suite = project.from_table(tmp_path, {"tool": {"pyharness": {"build": "setuptools"}}})
+    store, run = plan_store_dir(suite), tmp_path / "run"
+    guessed = plan(suite, CellRequest("asan", "pytest", run))
     assert guessed.limit_basis == "default" and guessed.native_s == DEFAULT_EXPECTED_S["quick"]
-    assert guessed.limit_s == pytest.approx(120.0 * 60 * LIMIT_FACTOR + LIMIT_MARGIN_S)
-    # The rss cell's subject ran 47.5 s: what the execute stage records after a native run.
+    assert guessed.limit_s == pytest.approx(120.0 * 3 * LIMIT_FACTOR + LIMIT_MARGIN_S)
+    # The rss cell's subject ran 400 s (a long suite: the guess would kill it under asan).
     rss = plan(suite, CellRequest("rss", "pytest", run))
-    native.record(plan_store_dir(suite), rss.native_key, "pytest", 47.5, run.name)
+    native.record(store, rss.native_key, "pytest", 400.0, run.name)
     measured = cell.replan(guessed)  # planned before the native cell ran: planned again
-    assert measured.limit_basis == "measured" and measured.native_s == 47.5
-    assert measured.expected_s == 47.5 * 60
-    assert measured.limit_s == pytest.approx(47.5 * 60 * LIMIT_FACTOR + LIMIT_MARGIN_S)
+    assert measured.limit_basis == "measured" and measured.native_s == 400.0
+    assert measured.expected_s == 400.0 * 3
+    assert measured.limit_s == pytest.approx(400.0 * 3 * LIMIT_FACTOR + LIMIT_MARGIN_S)
+    # A short native run never brings a command's limit below the guess...
+    native.record(store, rss.native_key, "pytest", 2.0, run.name)
+    assert cell.replan(measured).limit_basis == "default"
+    # ... until the tool itself has run the subject to its end: then its own time sets it.
+    native.record(store, native.tool_key(rss.native_key, "asan"), "pytest", 83.0, run.name)
+    own = cell.replan(measured)
+    assert own.limit_basis == "measured-tool" and own.expected_s == 83.0
+    assert own.limit_s == pytest.approx(83.0 * LIMIT_FACTOR + LIMIT_MARGIN_S)
     # Another size of the workload (its own arguments) is another subject: still the guess.
-    other = plan(suite, CellRequest("valgrind", "pytest", run, options=("-k", "fast")))
+    other = plan(suite, CellRequest("asan", "pytest", run, options=("-k", "fast")))
     assert other.limit_basis == "default"
     # The user's --timeout still wins, and says so; the report carries the basis.
-    assert plan(suite, CellRequest("valgrind", "pytest", run, timeout_s=30.0)).limit_basis == "timeout"
+    assert plan(suite, CellRequest("asan", "pytest", run, timeout_s=30.0)).limit_basis == "timeout"
     subject = SubjectRun((), "", 1, 0, None, False, False, 1.0, measured.limit_s, measured.expected_s,
-                         None, 0, None, limit_basis="measured", native_s=47.5)  # fmt: skip
+                         None, 0, None, limit_basis="measured", native_s=400.0)  # fmt: skip
     assert SubjectRun.from_json(subject.to_json()) == subject
-    report = CellReport("relwithdebinfo", "valgrind", "pytest", "error", "timed out", 1.0, subject=subject)
-    assert "from a measured native run (47.5 s native, 47 min 30 s expected under valgrind)" in limit_text(
-        report
-    )
+    report = CellReport("asan", "asan", "pytest", "error", "timed out", 1.0, subject=subject)
+    expected = "from a measured native run (6 min 40 s native, 20 min 0 s expected under asan)"
+    assert expected in limit_text(report)
 
 
 def test_registry_rss_and_missing_runner(monkeypatch: pytest.MonkeyPatch) -> None:
