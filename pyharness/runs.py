@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pyharness import build, cell, interrupt
-from pyharness.cell.native import NATIVE_TOOL
+from pyharness.cell.durations import NATIVE_TOOL
 from pyharness.cell.plan import CellPlan, CellRequest, plan
 from pyharness.collect import finish_run
 from pyharness.errors import ConfigError
@@ -136,7 +136,7 @@ def run_plans(
         return report
 
     # The native cells first, one at a time: each measures its subject, and the slow tools'
-    # cells of the same workload then take their time limits from it (pyharness.cell.native).
+    # cells of the same workload then take their time limits from it (pyharness.cell.durations).
     first = [p for p in plans if p.tool.id == NATIVE_TOOL]
     rest = [p for p in plans if p.tool.id != NATIVE_TOOL]
     try:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from pyharness import build, known
 from pyharness.attribution import Policy
-from pyharness.cell import cache, native, preflight, unwind
+from pyharness.cell import cache, durations, preflight, unwind
 from pyharness.cell import judge as judging
 from pyharness.cell.execute import Execution, subject_env
 from pyharness.cell.observe import Observation, Readers, observe
@@ -138,7 +138,7 @@ def _stages(cell_plan: CellPlan, options: Options, progress: Progress, started: 
 
 
 def _record_duration(cell_plan: CellPlan, execution: Execution, tests: TestOutcome | None) -> None:
-    """A subject that ran to its end measures itself for later limits (``pyharness.cell.native``).
+    """A subject that ran to its end measures itself for later limits (``pyharness.cell.durations``).
     Not a run cut short, nor one a tool's report code ended (ASan halts at its first error),
     nor a command that failed without a test report (it may have stopped at its first step)."""
     r = execution.result
@@ -147,8 +147,8 @@ def _record_duration(cell_plan: CellPlan, execution: Execution, tests: TestOutco
     if r.returncode != 0 and (tests is None or r.returncode in r.success_codes):
         return
     store = plan_store_dir(cell_plan.project)
-    entry = native.tool_key(cell_plan.native_key, cell_plan.tool.id)
-    native.record(store, entry, cell_plan.workload.id, r.duration_s, cell_plan.cell_dir.parent.name)
+    entry = durations.tool_key(cell_plan.native_key, cell_plan.tool.id)
+    durations.record(store, entry, cell_plan.workload.id, r.duration_s, cell_plan.cell_dir.parent.name)
 
 
 def _stage(cell_plan: CellPlan, options: Options, progress: Progress) -> build.Staged:

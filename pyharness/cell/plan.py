@@ -9,7 +9,7 @@ applied here and nowhere else), times ``LIMIT_FACTOR``, plus
 ``LIMIT_MARGIN_S``; a user's ``--timeout`` replaces it as it is. The
 expectation is, first to last: this tool's own last complete run of the very
 same subject, a measured native run of it times the slowdown
-(``pyharness.cell.native``; for a command with no estimate of its own never
+(``pyharness.cell.durations``; for a command with no estimate of its own never
 below the guess), the size's or the table's ``expected``, the scenario's own
 estimate, and the toolkit's guess (``DEFAULT_EXPECTED_S``); the plan says
 which (``limit_basis``), and the report does. A bad request
@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pyharness import build, proc
-from pyharness.cell import native
+from pyharness.cell import durations
 from pyharness.errors import ConfigError
 from pyharness.interpreter import is_python
 from pyharness.matrix import TOOLS, Gated, Tool
@@ -192,7 +192,7 @@ def plan(project: Project, req: CellRequest) -> CellPlan:
             junit_path = cell_dir / JUNIT_FILE
             argv = (*argv, f"--junitxml={junit_path}")
         cwd = (project.root / workload.cwd).resolve()
-    native_key = native.key(workload.id, preset, argv=argv, env=env, cwd=cwd, cell_dir=cell_dir)
+    native_key = durations.key(workload.id, preset, argv=argv, env=env, cwd=cwd, cell_dir=cell_dir)
     expected, native_s, basis = _expectation(
         project, tool, native_key=native_key, workload=workload, scenario=scenario, size=size, req=req
     )
@@ -253,9 +253,11 @@ def _expectation(
     else:
         estimate = estimated(workload, scenario, req.preset)
     own = (
-        native.lookup(store, native.tool_key(native_key, tool.id)) if tool.id != native.NATIVE_TOOL else None
+        durations.lookup(store, durations.tool_key(native_key, tool.id))
+        if tool.id != durations.NATIVE_TOOL
+        else None
     )
-    measured = native.lookup(store, native_key)
+    measured = durations.lookup(store, native_key)
     if own is not None:
         return own.seconds, measured.seconds if measured else None, "measured-tool"
     if measured is not None:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from pyharness import build, cell, project
-from pyharness.cell import native
+from pyharness.cell import durations
 from pyharness.cell.plan import LIMIT_FACTOR, LIMIT_MARGIN_S, CellRequest, plan
 from pyharness.cell.plan import store_dir as plan_store_dir
 from pyharness.errors import ConfigError, HarnessError
@@ -71,16 +71,16 @@ def test_a_slow_tools_limit_follows_a_measured_native_run(
     assert guessed.limit_s == pytest.approx(120.0 * 3 * LIMIT_FACTOR + LIMIT_MARGIN_S)
     # The rss cell's subject ran 400 s (a long suite: the guess would kill it under asan).
     rss = plan(suite, CellRequest("rss", "pytest", run))
-    native.record(store, rss.native_key, "pytest", 400.0, run.name)
+    durations.record(store, rss.native_key, "pytest", 400.0, run.name)
     measured = cell.replan(guessed)  # planned before the native cell ran: planned again
     assert measured.limit_basis == "measured" and measured.native_s == 400.0
     assert measured.expected_s == 400.0 * 3
     assert measured.limit_s == pytest.approx(400.0 * 3 * LIMIT_FACTOR + LIMIT_MARGIN_S)
     # A short native run never brings a command's limit below the guess...
-    native.record(store, rss.native_key, "pytest", 2.0, run.name)
+    durations.record(store, rss.native_key, "pytest", 2.0, run.name)
     assert cell.replan(measured).limit_basis == "default"
     # ... until the tool itself has run the subject to its end: then its own time sets it.
-    native.record(store, native.tool_key(rss.native_key, "asan"), "pytest", 83.0, run.name)
+    durations.record(store, durations.tool_key(rss.native_key, "asan"), "pytest", 83.0, run.name)
     own = cell.replan(measured)
     assert own.limit_basis == "measured-tool" and own.expected_s == 83.0
     assert own.limit_s == pytest.approx(83.0 * LIMIT_FACTOR + LIMIT_MARGIN_S)
