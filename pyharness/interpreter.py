@@ -44,7 +44,7 @@ out = {"executable": sys.executable, "prefix": sys.prefix, "version": list(sys.v
        "hook": any(type(f).__name__ == "StageFinder" for f in sys.meta_path),
        "path0": sys.path[0] if sys.path else None, "flags": {"safe_path": getattr(sys.flags, "safe_path", 0),
        "no_site": sys.flags.no_site, "ignore_environment": sys.flags.ignore_environment,
-       "isolated": sys.flags.isolated}, "gil": getattr(sys, "_is_gil_enabled", lambda: True)()}
+       "isolated": sys.flags.isolated}}
 if q.get("path0") is not None and sys.path and sys.path[0] in ("", os.getcwd()):
     sys.path[0] = q["path0"]
 def _v(info):
