@@ -110,7 +110,8 @@ def test_jobs_run_native_cells_first_then_cells_together_longest_first_and_gated
     assert native == list(range(len(THIS.matrix)))
     rest = started[len(native) :]
     shared = [p.expected_s for p in rest if not p.gated]
-    assert shared == sorted(shared, reverse=True)
+    # The first two start at once, in either order: the rest follow, longest expected first.
+    assert sorted(shared[:2], reverse=True) + shared[2:] == sorted(shared, reverse=True)
     gated = [i for i, p in enumerate(rest) if p.gated]
     assert gated == list(range(len(rest) - len(gated), len(rest)))  # after the others
     assert alone and all(alone)
