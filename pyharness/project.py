@@ -199,16 +199,30 @@ def find(start: Path | None = None) -> Path:
     )
 
 
-def load(root: Path | None = None, *, search: bool = True) -> Project:
-    """The project at ``root`` (or found by walking up from the current directory)."""
-    directory = find(root) if search else (root or Path.cwd()).resolve()
-    path = directory / PYPROJECT
+def _read_toml(path: Path) -> dict[str, Any]:
     try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as err:
-        raise ConfigError(f"no {PYPROJECT} in {directory}") from err
+        raise ConfigError(f"no {path.name} in {path.parent}") from err
     except (OSError, tomllib.TOMLDecodeError) as err:
         raise ConfigError(f"{path}: cannot read it as TOML: {err}") from err
+
+
+def load(root: Path | None = None, *, search: bool = True, config: Path | None = None) -> Project:
+    """The project at ``root`` (or found by walking up from the current directory).
+
+    ``config`` is a TOML file whose ``[tool.pyharness]`` keys replace the project's own
+    (a project tried as it is, with the table kept elsewhere: ``pyharness matrix --config``).
+    """
+    directory = find(root) if search else (root or Path.cwd()).resolve()
+    doc = _read_toml(directory / PYPROJECT)
+    if config is not None:
+        extra = _read_toml(config).get("tool", {}).get("pyharness")
+        if not isinstance(extra, dict):
+            raise ConfigError(f"{config}: no [tool.pyharness] table to apply to {directory}")
+        tool = dict(doc.get("tool", {}))
+        tool["pyharness"] = {**tool.get("pyharness", {}), **extra}
+        doc = {**doc, "tool": tool}
     return from_table(directory, doc)
 
 

@@ -49,6 +49,13 @@ def add_project_option(p: argparse.ArgumentParser) -> None:
         help="the project's directory (default: the nearest one at or above the current directory "
         "with a pyproject.toml)",
     )
+    p.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help="a TOML file whose [tool.pyharness] keys replace the project's own (try a project as it is, "
+        "its table kept elsewhere)",
+    )
 
 
 def add_python_option(p: argparse.ArgumentParser) -> None:
@@ -77,7 +84,11 @@ def add_progress_option(p: argparse.ArgumentParser) -> None:
 def load_project(args: argparse.Namespace) -> Project:
     """The project the command works on (``--project DIR``, else found from the current directory)."""
     directory: Path | None = getattr(args, "project", None)
-    found = projects.load(directory.resolve(), search=False) if directory is not None else projects.load()
+    config: Path | None = getattr(args, "config", None)
+    if directory is not None:
+        found = projects.load(directory.resolve(), search=False, config=config)
+    else:
+        found = projects.load(config=config)
     return projects.with_python(found, getattr(args, "python", None))
 
 

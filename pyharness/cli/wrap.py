@@ -83,10 +83,10 @@ def workload_id(command: Sequence[str]) -> str:
 def wrap_project(args: argparse.Namespace, cwd: Path) -> Project:
     """The project around ``cwd`` (or ``--project``); without one, ``cwd`` with nothing to build."""
     if args.project is not None:
-        found = projects.load(args.project.resolve(), search=False)
+        found = projects.load(args.project.resolve(), search=False, config=args.config)
     else:
         try:
-            found = projects.load(cwd)
+            found = projects.load(cwd, config=args.config)
         except ConfigError:
             bare = projects.from_table(cwd, {"tool": {"pyharness": {"build": "none"}}})
             found = replace(bare, configured=False)

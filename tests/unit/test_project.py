@@ -223,3 +223,16 @@ def test_module_and_namespace_rules_come_from_the_table(tmp_path: Path) -> None:
     assert not bare.attribute(named).counts and configured.attribute(named).counts
     built = Policy(root=tmp_path, objects=frozenset({"_mylib.cpython-311-x86_64-linux-gnu.so"}))
     assert built.attribute(symbol_only).counts  # what the project's build installed counts, unnamed
+
+
+def test_a_config_file_replaces_the_projects_table_keys(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        "[project]\nname = 'p'\n[tool.pyharness]\nsources = ['src']\ntools = ['asan']\n"
+    )
+    config = tmp_path / "elsewhere.toml"
+    config.write_text("[tool.pyharness]\ntools = ['asan', 'valgrind']\n")
+    found = project.load(tmp_path, search=False, config=config)
+    assert found.tools == ("asan", "valgrind") and found.attribution.sources == ("src",)
+    config.write_text("[other]\n")
+    with pytest.raises(ConfigError, match="no \\[tool.pyharness\\] table"):
+        project.load(tmp_path, search=False, config=config)
