@@ -234,5 +234,5 @@ def test_a_config_file_replaces_the_projects_table_keys(tmp_path: Path) -> None:
     found = project.load(tmp_path, search=False, config=config)
     assert found.tools == ("asan", "valgrind") and found.attribution.sources == ("src",)
     config.write_text("[other]\n")
-    with pytest.raises(ConfigError, match="no \\[tool.pyharness\\] table"):
+    with pytest.raises(ConfigError, match=r"no \[tool\.pyharness\] table"):
         project.load(tmp_path, search=False, config=config)
