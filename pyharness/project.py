@@ -17,6 +17,7 @@ The keys (all optional)::
     namespaces = ["mylib::"]         # C++ namespaces whose file- and object-less frames count
     suppressions = "suppressions"    # folder of lsan.supp / ubsan.supp / valgrind.supp / tsan.supp
     known-findings = "known-findings.toml"  # findings accepted with a reason (pyharness accept)
+    field = "field"                  # folder of field definitions (see pyharness.field)
     build = "meson-python"           # or "setuptools", "scikit-build-core", or "none" (you build it)
     setup-args = ["-Dx={variant}"]   # meson-python: added to every variant ({variant} expands)
     python = ".venv-ft/bin/python"   # the subject's interpreter (default: the orchestrator's)
@@ -154,6 +155,7 @@ class Project:
     baseline_probes: tuple[str, ...] = ()
     build_requires: tuple[str, ...] = ()  # [build-system] requires
     known_findings: Path | None = None  # the known-findings file (None: <root>/known-findings.toml)
+    field: Path | None = None  # the folder of field definitions (pyharness field)
 
     pep517_backend: str = ""  # [build-system] build-backend, as written
     backend_path: tuple[str, ...] = ()  # [build-system] backend-path
@@ -234,7 +236,7 @@ def from_table(root: Path, doc: Mapping[str, Any]) -> Project:
     t.check_keys(
         "sources", "modules", "namespaces", "suppressions", "build", "setup-args", "build-env", "tools",
         "matrix", "baselines", "selftest", "mutants", "variants", "workloads", "sweep-baselines",
-        "baseline-probes", "known-findings", "python",
+        "baseline-probes", "known-findings", "field", "python",
     )  # fmt: skip
     build_system = doc.get("build-system", {})
     name = str(doc.get("project", {}).get("name") or root.name)
@@ -294,6 +296,7 @@ def from_table(root: Path, doc: Mapping[str, Any]) -> Project:
         baseline_probes=probes,
         build_requires=tuple(str(r) for r in build_system.get("requires", ()) if isinstance(r, str)),
         known_findings=root / t.string("known-findings", default=KNOWN_FINDINGS_FILE),
+        field=root / field_dir if (field_dir := t.string("field", default=None)) else None,
         pep517_backend=str(build_system.get("build-backend", "")),
         backend_path=tuple(str(p) for p in build_system.get("backend-path", ()) if isinstance(p, str)),
         test_requires=test_requirements(doc),

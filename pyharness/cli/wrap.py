@@ -83,10 +83,10 @@ def workload_id(command: Sequence[str]) -> str:
 def wrap_project(args: argparse.Namespace, cwd: Path) -> Project:
     """The project around ``cwd`` (or ``--project``); without one, ``cwd`` with nothing to build."""
     if args.project is not None:
-        found = projects.load(args.project.resolve(), search=False, config=args.config)
+        found = projects.load(args.project.resolve(), search=False, config=getattr(args, "config", None))
     else:
         try:
-            found = projects.load(cwd, config=args.config)
+            found = projects.load(cwd, config=getattr(args, "config", None))
         except ConfigError:
             bare = projects.from_table(cwd, {"tool": {"pyharness": {"build": "none"}}})
             found = replace(bare, configured=False)
