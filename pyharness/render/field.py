@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TextIO
 
-from pyharness.field import Definition, FieldResults, Investigated
+from pyharness.model.field import Definition, FieldResults, Investigated
 
 HEADER = """# Field trial: real PyPI extensions, out of the box
 
@@ -21,6 +21,19 @@ from the committed results of `nox -s field` (which runs `pyharness field --fres
 each project comes from its PyPI sdist, pinned by version and sha256 in `field/<project>.toml`,
 and runs its own test suite under each tool with zero configuration, or the few lines of
 table its definition gives (applied with `--config`, never written into their tree).
+"""
+
+
+LEGEND = """
+Build: the tool's variant built from nothing (once per variant). Counted: distinct findings in the
+project's own code (fingerprints); foreign: reports in the interpreter, libc or other libraries.
+"""
+PLANTS = """
+## Planted defects
+
+Each project's definition plants one leak in a function its tests call (`field/<project>.patch`,
+its line marked `PLANTED`).
+
 """
 
 
@@ -46,9 +59,7 @@ def render(results: FieldResults, defs: Sequence[Definition], stream: TextIO) ->
     by_name = {d.name: d for d in defs}
     stream.write(HEADER)
     stream.write(f"\nRun started {results.started}, {results.seconds / 60:.0f} min in all.\n\n")
-    stream.write(
-        "| project | kind | tool | build | cell | tests run (failed) | counted | foreign | verdict |\n"
-    )
+    stream.write("| project | kind | tool | build | cell | tests (failed) | counted | foreign | verdict |\n")
     stream.write("|---|---|---|---:|---:|---:|---:|---:|---|\n")
     for p in results.projects:
         label = f"{p.name} {p.version}"
@@ -60,16 +71,14 @@ def render(results: FieldResults, defs: Sequence[Definition], stream: TextIO) ->
                 f"| {label} | {p.kind} | {t.tool} | {_seconds(t.build_s)} | {_seconds(t.cell_s)} | {tests} "
                 f"| {len(t.counted)} | {t.foreign} | {t.status} |\n"
             )
-    stream.write("\nBuild: the tool's variant from nothing (once per variant). Counted: distinct findings in the\n"
-                 "project's own code (fingerprints); foreign: reports in the interpreter, libc or other libraries.\n")  # fmt: skip
+    stream.write(LEGEND)
     _plants(results, stream)
     _findings(results, by_name, stream)
     _notes(results, by_name, stream)
 
 
 def _plants(results: FieldResults, stream: TextIO) -> None:
-    stream.write("\n## Planted defects\n\nEach project's definition plants one leak in a function its tests call "
-                 "(`field/<project>.patch`, its line marked `PLANTED`).\n\n")  # fmt: skip
+    stream.write(PLANTS)
     stream.write("| project | tool | expected at | found | verdict |\n|---|---|---|---|---|\n")
     for p in results.projects:
         for x in p.plant:
