@@ -60,6 +60,8 @@ STACK_ROOTS = frozenset(
      "clone", "clone3", "main", "Py_BytesMain"}
 )  # fmt: skip
 
+UNWIND_SLACK = 2  # frames the slow unwinder drops from a full stack (truncated())
+
 _ASAN_ERROR = re.compile(r"^==(?P<pid>\d+)==ERROR: AddressSanitizer: (?P<what>.*)$")
 _LSAN_ERROR = re.compile(r"^==(?P<pid>\d+)==ERROR: LeakSanitizer: (?P<what>.*)$")
 _UBSAN_ERROR = re.compile(r"^(?P<where>\S+?:\d+(?::\d+)?): runtime error: (?P<what>.*)$")
@@ -119,9 +121,12 @@ def truncated(stack: Sequence[Frame], depth: int = MALLOC_CONTEXT_SIZE, *, pcs: 
     ``depth`` counts return addresses (``pcs``, default one per frame): the frames of
     functions inlined into one caller are printed on lines of their own, one address.
     Any root frame makes the stack complete: below it may come an unsymbolized ``_start``
-    (``#9 0x55d0 (/usr/bin/python3.11+0x1080)``, a stripped interpreter).
+    (``#9 0x55d0 (/usr/bin/python3.11+0x1080)``, a stripped interpreter). The slow
+    (full) unwinder collects ``depth`` frames and then drops the runtime's own from the
+    top, so a stack it cut at the context size shows ``UNWIND_SLACK`` fewer (measured:
+    28 return addresses of 30, free and allocation stacks alike).
     """
-    if not stack or (len(stack) if pcs is None else pcs) >= depth:
+    if not stack or (len(stack) if pcs is None else pcs) >= depth - UNWIND_SLACK:
         return False
     return not any(_bare_name(f.function) in STACK_ROOTS for f in stack)
 

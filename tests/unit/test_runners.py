@@ -69,6 +69,12 @@ def test_asan_launch(tools_present: None, tmp_path: Path) -> None:
     assert asan.AsanRunner().followups(ctx(tmp_path)) == ()
     full = asan.AsanRunner().launch(SUBJECT, BASE_ENV, ctx(tmp_path, full_unwind=True))
     assert "fast_unwind_on_malloc=0" in full.env["ASAN_OPTIONS"]
+    assert "verify_asan_link_order" not in full.env["ASAN_OPTIONS"]  # no shim: the runtime comes first
+    shim = tmp_path / "asan_shift-0123.so"
+    shifted = asan.AsanRunner().launch(SUBJECT, BASE_ENV, ctx(tmp_path, full_unwind=True, alloc_shim=shim))
+    # The shim ahead of the runtime (else ASan's malloc wins), and the runtime told that is on purpose.
+    assert shifted.env["LD_PRELOAD"].split()[:2] == [str(shim), "/usr/lib/gcc/12/libasan.so"]
+    assert "verify_asan_link_order=0" in shifted.env["ASAN_OPTIONS"]
     bare = asan.AsanRunner().launch(SUBJECT, BASE_ENV, RunContext(tmp_path, 10.0, None))
     assert "suppressions" not in dict(kv.split("=", 1) for kv in bare.env["LSAN_OPTIONS"].split(":"))
 
