@@ -44,14 +44,14 @@
 #define TAG_KEY 0xa5f1c0de5a17f00dULL /* its top bits are never a user-space address's */
 #define ARENA_SIZE (64 * 1024)
 
-typedef void *(*malloc_fn)(size_t);
-typedef void *(*calloc_fn)(size_t, size_t);
-typedef void *(*realloc_fn)(void *, size_t);
-typedef void (*free_fn)(void *);
-typedef size_t (*usable_fn)(void *);
-typedef int (*ownership_fn)(const volatile void *);
-typedef void (*poison_fn)(const volatile void *, size_t);
-typedef const char *(*locate_fn)(void *, char *, size_t, void **, size_t *);
+typedef void* (*malloc_fn)(size_t);
+typedef void* (*calloc_fn)(size_t, size_t);
+typedef void* (*realloc_fn)(void*, size_t);
+typedef void (*free_fn)(void*);
+typedef size_t (*usable_fn)(void*);
+typedef int (*ownership_fn)(const volatile void*);
+typedef void (*poison_fn)(const volatile void*, size_t);
+typedef const char* (*locate_fn)(void*, char*, size_t, void**, size_t*);
 
 static malloc_fn real_malloc;
 static calloc_fn real_calloc;
@@ -70,11 +70,11 @@ static int resolving;
 /* The dynamic loader's text, [linker_lo, linker_hi), found by the constructor. */
 static uintptr_t linker_lo, linker_hi;
 
-static int find_linker(struct dl_phdr_info *info, size_t size, void *base) {
+static int find_linker(struct dl_phdr_info* info, size_t size, void* base) {
   (void)size;
   if (info->dlpi_addr != (uintptr_t)base) return 0;
   for (int i = 0; i < info->dlpi_phnum; i++) {
-    const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+    const ElfW(Phdr)* ph = &info->dlpi_phdr[i];
     if (ph->p_type != PT_LOAD) continue;
     uintptr_t lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_memsz;
     if (linker_lo == 0 || lo < linker_lo) linker_lo = lo;
@@ -83,20 +83,18 @@ static int find_linker(struct dl_phdr_info *info, size_t size, void *base) {
   return 1;
 }
 
-static int from_linker(const void *caller) {
-  return (uintptr_t)caller >= linker_lo && (uintptr_t)caller < linker_hi;
+static int from_linker(const void* caller) { return (uintptr_t)caller >= linker_lo && (uintptr_t)caller < linker_hi; }
+
+static int in_arena(const void* p) {
+  return (const unsigned char*)p >= arena && (const unsigned char*)p < arena + ARENA_SIZE;
 }
 
-static int in_arena(const void *p) {
-  return (const unsigned char *)p >= arena && (const unsigned char *)p < arena + ARENA_SIZE;
-}
-
-static void *arena_alloc(size_t n) {
+static void* arena_alloc(size_t n) {
   size_t need = (n + SHIFT + 15) & ~(size_t)15;
   size_t at = __atomic_fetch_add(&arena_used, need, __ATOMIC_RELAXED);
   if (at + need > ARENA_SIZE) return NULL;
-  *(size_t *)(arena + at) = n; /* its size, for realloc */
-  return arena + at + SHIFT;   /* zeroed: static storage */
+  *(size_t*)(arena + at) = n; /* its size, for realloc */
+  return arena + at + SHIFT;  /* zeroed: static storage */
 }
 
 static void resolve(void) {
@@ -127,58 +125,57 @@ static int ready;
 
 static int shifting(void) { return __atomic_load_n(&ready, __ATOMIC_ACQUIRE) && asan_owns != NULL; }
 
-static uint64_t tag_of(const void *user) { return (uint64_t)(uintptr_t)user ^ TAG_KEY; }
+static uint64_t tag_of(const void* user) { return (uint64_t)(uintptr_t)user ^ TAG_KEY; }
 
-static void *shifted(void *raw) {
+static void* shifted(void* raw) {
   if (raw == NULL) return NULL;
-  unsigned char *user = (unsigned char *)raw + SHIFT;
-  ((uint64_t *)raw)[0] = 0;
-  ((uint64_t *)raw)[1] = tag_of(user);
+  unsigned char* user = (unsigned char*)raw + SHIFT;
+  ((uint64_t*)raw)[0] = 0;
+  ((uint64_t*)raw)[1] = tag_of(user);
   if (asan_poison != NULL) asan_poison(raw, SHIFT);
   return user;
 }
 
 /* The block this file shifted that starts at `user`, or NULL: a block it did not shift. */
-static void *raw_of(void *user) {
-  unsigned char *raw = (unsigned char *)user - SHIFT;
+static void* raw_of(void* user) {
+  unsigned char* raw = (unsigned char*)user - SHIFT;
   if ((uintptr_t)user < SHIFT || !shifting() || !asan_owns(raw)) return NULL;
-  return ((uint64_t *)raw)[1] == tag_of(user) ? raw : NULL;
+  return ((uint64_t*)raw)[1] == tag_of(user) ? raw : NULL;
 }
 
 /* For a pointer that is no live block's start (a double free, a wild free): the address to
  * hand ASan so that its report describes the block (a freed shifted block's start, else as is). */
-static void *for_report(void *user) {
-  void *region = NULL;
+static void* for_report(void* user) {
+  void* region = NULL;
   size_t size = 0;
   if (asan_locate != NULL && (uintptr_t)user >= SHIFT) {
-    const char *kind = asan_locate(user, NULL, 0, &region, &size);
-    if (kind != NULL && strcmp(kind, "heap") == 0 && (unsigned char *)region == (unsigned char *)user - SHIFT &&
-        ((uint64_t *)region)[1] == tag_of(user))
+    const char* kind = asan_locate(user, NULL, 0, &region, &size);
+    if (kind != NULL && strcmp(kind, "heap") == 0 && (unsigned char*)region == (unsigned char*)user - SHIFT &&
+        ((uint64_t*)region)[1] == tag_of(user))
       return region;
   }
   return user;
 }
 
-void *malloc(size_t n) {
+void* malloc(size_t n) {
   if (bootstrapping()) return arena_alloc(n);
   if (from_linker(__builtin_return_address(0))) return real_malloc(n);
   if (!shifting() || n > SIZE_MAX - SHIFT) return real_malloc(n); /* ASan's answer to an impossible size */
   return shifted(real_malloc(n + SHIFT));
 }
 
-void *calloc(size_t count, size_t size) {
+void* calloc(size_t count, size_t size) {
   if (bootstrapping()) return arena_alloc(count * size); /* dlsym asks for a few bytes */
   if (from_linker(__builtin_return_address(0))) return real_calloc(count, size);
   size_t n;
-  if (!shifting() || __builtin_mul_overflow(count, size, &n) || n > SIZE_MAX - SHIFT)
-    return real_calloc(count, size);
+  if (!shifting() || __builtin_mul_overflow(count, size, &n) || n > SIZE_MAX - SHIFT) return real_calloc(count, size);
   return shifted(real_calloc(1, n + SHIFT));
 }
 
-void free(void *user) {
+void free(void* user) {
   if (user == NULL || in_arena(user)) return;
   if (bootstrapping()) return; /* no allocator yet: nothing it returned can be freed */
-  void *raw = raw_of(user);
+  void* raw = raw_of(user);
   if (raw != NULL) {
     real_free(raw);
   } else if (shifting() && !asan_owns(user)) {
@@ -188,16 +185,16 @@ void free(void *user) {
   }
 }
 
-void *realloc(void *user, size_t n) {
+void* realloc(void* user, size_t n) {
   if (user == NULL) return malloc(n);
   if (in_arena(user)) {
-    void *moved = malloc(n);
-    size_t old = *(size_t *)((unsigned char *)user - SHIFT);
+    void* moved = malloc(n);
+    size_t old = *(size_t*)((unsigned char*)user - SHIFT);
     if (moved != NULL) memcpy(moved, user, old < n ? old : n);
     return moved;
   }
   if (bootstrapping()) return NULL;
-  void *raw = raw_of(user);
+  void* raw = raw_of(user);
   if (raw == NULL && from_linker(__builtin_return_address(0))) return real_realloc(user, n);
   if (raw == NULL) return real_realloc(shifting() && !asan_owns(user) ? for_report(user) : user, n);
   if (n == 0) { /* as ASan's realloc does by default (allocator_frees_and_returns_null_on_realloc_zero) */
@@ -211,7 +208,7 @@ void *realloc(void *user, size_t n) {
   return shifted(real_realloc(raw, n + SHIFT));
 }
 
-void *reallocarray(void *user, size_t count, size_t size) {
+void* reallocarray(void* user, size_t count, size_t size) {
   size_t n;
   if (__builtin_mul_overflow(count, size, &n)) {
     errno = ENOMEM;
@@ -220,17 +217,17 @@ void *reallocarray(void *user, size_t count, size_t size) {
   return realloc(user, n);
 }
 
-size_t malloc_usable_size(void *user) {
+size_t malloc_usable_size(void* user) {
   if (user == NULL) return 0;
-  if (in_arena(user)) return *(size_t *)((unsigned char *)user - SHIFT);
+  if (in_arena(user)) return *(size_t*)((unsigned char*)user - SHIFT);
   if (bootstrapping()) return 0;
-  void *raw = raw_of(user);
+  void* raw = raw_of(user);
   return raw != NULL ? real_usable_size(raw) - SHIFT : real_usable_size(user);
 }
 
 __attribute__((constructor(101))) static void asan_shift_init(void) {
   resolve();
-  dl_iterate_phdr(find_linker, (void *)getauxval(AT_BASE));
+  dl_iterate_phdr(find_linker, (void*)getauxval(AT_BASE));
   /* ASan's malloc initialises the runtime if it has not started yet (then its start-up's own
    * allocations come back here, while `ready` is still 0); when it returns, ASan is ready. */
   real_free(real_malloc(1));

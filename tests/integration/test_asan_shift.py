@@ -12,6 +12,7 @@ as they should.
 from __future__ import annotations
 
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ import pytest
 from pyharness import native
 from pyharness.parsers import asan as asan_parser
 from pyharness.runners import asan
+from pyharness.runners.base import RunContext
 from tests.conftest import CHECKOUT, require_tool
 
 pytestmark = [pytest.mark.tools]
@@ -114,3 +116,20 @@ def test_a_clean_run_stays_clean(probe: Path, shim: Path, tmp_path: Path) -> Non
     """Every entry point, and blocks the shim did not shift (strdup, posix_memalign) freed through it."""
     code, log = run(probe, "clean", tmp_path, shim)
     assert (code, log) == (0, "")
+
+
+def test_what_the_loader_allocates_is_no_leak(shim: Path, tmp_path: Path) -> None:
+    """The interpreter as the re-run starts it (the runner's own preloads and options), loading an
+    ASan-built shared object: the loader's records of the runtime's second name stay reachable
+    (LSan knows the loader's blocks by their allocator's caller, so the shim passes them through)."""
+    plugin = tmp_path / "plugin.so"
+    source = PROBE / "plugin.c"
+    argv = ["gcc", "-shared", "-fPIC", "-fsanitize=address", str(source), "-o", str(plugin)]
+    subprocess.run(argv, check=True)
+    code = f"import ctypes; assert ctypes.CDLL({str(plugin)!r}).plugin_answer() == 42"
+    ctx = RunContext(tmp_path, 60.0, None, full_unwind=True, alloc_shim=shim)
+    spec = asan.AsanRunner().launch((sys.executable, "-P", "-c", code), {"PATH": "/usr/bin:/bin"}, ctx)
+    done = subprocess.run(spec.argv, check=False, env=spec.env, capture_output=True, text=True, timeout=120)
+    logs = asan.log_files(tmp_path)
+    assert done.returncode == 0, "".join(p.read_text() for p in logs)
+    assert asan_parser.parse_files(logs).findings == ()

@@ -4,17 +4,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-char *volatile sink;
+char* volatile sink;
 
-__attribute__((noinline)) void const_small(char *b) { memcpy(b + 4, b, 16); }
-__attribute__((noinline)) void const_large(char *b) { memcpy(b + 100, b, 1000); }
-__attribute__((noinline)) void variable(char *b, size_t n) { memcpy(b + n / 4, b, n); }
-__attribute__((noinline)) void overlapping_strcpy(char *b) { strcpy(b, b + 4); }
+__attribute__((noinline)) void const_small(char* b) { memcpy(b + 4, b, 16); }
+__attribute__((noinline)) void const_large(char* b) { memcpy(b + 100, b, 1000); }
+__attribute__((noinline)) void variable(char* b, size_t n) { memcpy(b + n / 4, b, n); }
+__attribute__((noinline)) void overlapping_strcpy(char* b) { strcpy(b, b + 4); }
 
-int main(int argc, char **argv) {
-  const char *what = argc > 1 ? argv[1] : "";
+int main(int argc, char** argv) {
+  const char* what = argc > 1 ? argv[1] : "";
   size_t n = argc > 2 ? strtoul(argv[2], NULL, 10) : 200;
-  char *b = malloc(4096);
+  char* b = malloc(4096);
   memset(b, 'a', 4096);
   b[40] = '\0';
   if (strcmp(what, "const_small") == 0) const_small(b);
