@@ -80,7 +80,12 @@ class Execution:
 
 
 def context(
-    plan: CellPlan, staged: Staged | None = None, *, full_unwind: bool = False, limit_s: float | None = None
+    plan: CellPlan,
+    staged: Staged | None = None,
+    *,
+    full_unwind: bool = False,
+    limit_s: float | None = None,
+    alloc_shim: Path | None = None,
 ) -> RunContext:
     return RunContext(
         plan.cell_dir,
@@ -89,6 +94,7 @@ def context(
         full_unwind,
         build_dir=staged.build_dir if staged is not None else None,
         project_root=plan.project.root,
+        alloc_shim=alloc_shim,
     )
 
 
@@ -109,12 +115,14 @@ def execute(
     *,
     full_unwind: bool = False,
     limit_s: float | None = None,
+    alloc_shim: Path | None = None,
 ) -> Execution:
     """Run the plan's subject under ``runner`` against ``staged``; then the follow-ups.
 
-    ``limit_s`` replaces the plan's limit (a re-run the plan allowed more time for).
+    ``limit_s`` replaces the plan's limit (a re-run the plan allowed more time for);
+    ``alloc_shim`` is preloaded ahead of the tool's runtime (``RunContext.alloc_shim``).
     """
-    ctx = context(plan, staged, full_unwind=full_unwind, limit_s=limit_s)
+    ctx = context(plan, staged, full_unwind=full_unwind, limit_s=limit_s, alloc_shim=alloc_shim)
     if plan.events_path is not None:
         plan.events_path.unlink(missing_ok=True)
     if plan.junit_path is not None:

@@ -61,9 +61,14 @@ def observe(
     *,
     full_unwind: bool = False,
     limit_s: float | None = None,
+    alloc_shim: Path | None = None,
 ) -> Observation:
-    """Run the subject once (``limit_s`` replaces the plan's limit: a slower re-run) and read it."""
-    execution = execute(plan, staged, readers.runner, progress, full_unwind=full_unwind, limit_s=limit_s)
+    """Run the subject once (``limit_s`` replaces the plan's limit: a slower re-run; ``alloc_shim``
+    is preloaded ahead of the tool's runtime) and read it."""
+    runner = readers.runner
+    execution = execute(
+        plan, staged, runner, progress, full_unwind=full_unwind, limit_s=limit_s, alloc_shim=alloc_shim
+    )
     parsed, problem = _parse(readers.parser, plan.cell_dir, execution, progress)
     findings = readers.known.mark(readers.policy.attribute_all(parsed.findings))
     policy = readers.policy

@@ -33,6 +33,9 @@ class RunContext:
     # was built. The tool reads it; only the build writes it.
     build_dir: Path | None = None
     project_root: Path | None = None  # the project under test (where its sources are)
+    # A built allocation shim to preload ahead of the tool's runtime (the asan re-run's
+    # pyharness/native/asan_shift.c); None: the tool's own allocator as it is.
+    alloc_shim: Path | None = None
 
     def suppression_files(self, name: str) -> tuple[Path, ...]:
         """The toolkit's ``name`` (the interpreter's and libc's noise, the same for every project),
