@@ -26,6 +26,7 @@ from pyharness.cli import (
     baseline,
     build,
     diff,
+    field,
     matrix,
     mutants,
     report,
@@ -38,7 +39,7 @@ from pyharness.cli.common import EXIT_CODES_HELP, EXIT_ERROR
 from pyharness.errors import HarnessError
 from pyharness.interrupt import Interrupted
 
-COMMANDS = (run, matrix, wrap, report, diff, accept, build, baseline, selftest, mutants, scenario)
+COMMANDS = (run, matrix, wrap, report, diff, accept, build, baseline, selftest, mutants, field, scenario)
 # Commands whose arguments after `--` go, untouched, to the workload or the wrapped command.
 PASS_THROUGH = frozenset({"run", "matrix", "wrap"})
 
