@@ -248,6 +248,13 @@ def _stage_locked(project: Project, variant_id: str, build_dir: Path, phase: Pha
             what = f"building the {variant_id} variant of {project.name}"
             raise BuildError(f"{what} failed ({result.describe()}); "
                              f"log: {log_path}\n{tail}")  # fmt: skip
+        if not _compiled(stage_dir):
+            # A setup.py that catches a failed compile and installs its pure-Python fallback
+            # exits 0 (simplejson's and markupsafe's do): the variant would run no C at all.
+            raise BuildError(
+                f"building the {variant_id} variant of {project.name} staged no compiled extension in "
+                f"{stage_dir}: the build fell back to pure Python or built nothing; see {log_path}"
+            )
         stamp.write_text(json.dumps({"fingerprint": wanted, "recipe": recipe}, indent=1, default=str))
         rebuilt = True
     found = hook.write(stage_dir, build_dir / HOOK_DIR)
@@ -264,6 +271,11 @@ def _stage_locked(project: Project, variant_id: str, build_dir: Path, phase: Pha
         hook_dir=build_dir / HOOK_DIR,
         extensions=found.extensions,
     )  # fmt: skip
+
+
+def _compiled(stage_dir: Path) -> bool:
+    """True when the staged tree holds a compiled extension module or shared object."""
+    return any(p.suffix in SHARED_OBJECT_SUFFIXES or ".so." in p.name for p in stage_dir.rglob("*"))
 
 
 def _read_stamp(path: Path) -> str | None:

@@ -84,7 +84,8 @@ def command_judgement(plan: CellPlan, execution: Execution, tests: TestOutcome |
             )
             return Judgement("fail", f"{bad} of {tests.tests} tests failed: {names}")
         if code == 0 or tool_code:
-            return Judgement("pass", f"{tests.tests} tests passed ({tests.skipped} skipped)")
+            passed = tests.tests - tests.skipped
+            return Judgement("pass", f"{passed} tests passed ({tests.skipped} skipped)")
     if code == 0:
         return Judgement("pass", f"the command exited 0; no {plan.tool.id} finding in project code")
     if tool_code:
