@@ -292,12 +292,28 @@ def _plant_results(d: Definition, tree: Path, work: Path) -> tuple[PlantResult, 
     return tuple(out)
 
 
+def _dependencies(tree: Path) -> list[str]:
+    doc = tomllib.loads((tree / "pyproject.toml").read_text(encoding="utf-8"))
+    deps = doc.get("project", {}).get("dependencies", [])
+    return [str(r) for r in deps if isinstance(r, str)]
+
+
+def _names_itself(requirement: str, name: str) -> bool:
+    """``contourpy[test-no-images]`` in contourpy's own test extra: installing it would put a
+    wheel from PyPI beside the staged variant."""
+    head = re.split(r"[\s\[<>=!~;]", requirement, maxsplit=1)[0]
+    return head.lower().replace("_", "-") == name.lower().replace("_", "-")
+
+
 def run_one(d: Definition, work: Path, cache: Path) -> ProjectResult:
     base = ProjectResult(d.name, d.version, d.kind, d.sha256, d.table_lines, d.subset)
     try:
         tree = unpack(fetch(d, cache), work / "src")
         project = load_project(tree, search=False, config=d.path)
-        needed = [*project.test_requires, *d.test_requires]
+        # What its tests import: its runtime dependencies and its test requirements, never itself
+        # (the variant under test is the staged one).
+        needed = [*_dependencies(tree), *project.test_requires, *d.test_requires]
+        needed = [r for r in needed if not _names_itself(r, d.name)]
         if needed:
             _step([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *needed],
                   f"pip install {d.name}'s test requirements")  # fmt: skip
