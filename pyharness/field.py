@@ -218,11 +218,12 @@ def _summary(run_dir: Path) -> Summary:
 
 
 def _pyharness(*args: str) -> list[str]:
-    return [sys.executable, "-m", "pyharness", *args, "--no-progress"]
+    return [sys.executable, "-m", "pyharness", *args]
 
 
 def _on(d: Definition, tree: Path) -> tuple[str, ...]:
-    return ("--project", str(tree), "--config", str(d.path))
+    """The project, and its definition's table when it has one (zero config: none)."""
+    return ("--project", str(tree), *(("--config", str(d.path)) if d.table_lines else ()))
 
 
 def _matrix(d: Definition, tree: Path, tool: str, run_dir: Path) -> Summary:
@@ -230,7 +231,7 @@ def _matrix(d: Definition, tree: Path, tool: str, run_dir: Path) -> Summary:
     they will (the summary says how), so only a summary that was never written is a problem."""
     shutil.rmtree(run_dir, ignore_errors=True)
     # --fresh: a field run measures; nothing is reused from an earlier one.
-    argv = _pyharness("matrix", tool, *_on(d, tree), "--run-dir", str(run_dir), "--fresh")
+    argv = _pyharness("matrix", tool, *_on(d, tree), "--run-dir", str(run_dir), "--fresh", "--no-progress")
     result = _launch(argv, f"{d.name} {tool}")
     if not (run_dir / "summary.json").is_file():
         raise HarnessError(
@@ -309,7 +310,7 @@ def run_one(d: Definition, work: Path, cache: Path) -> ProjectResult:
     base = ProjectResult(d.name, d.version, d.kind, d.sha256, d.table_lines, d.subset)
     try:
         tree = unpack(fetch(d, cache), work / "src")
-        project = load_project(tree, search=False, config=d.path)
+        project = load_project(tree, search=False, config=d.path if d.table_lines else None)
         # What its tests import: its runtime dependencies and its test requirements, never itself
         # (the variant under test is the staged one).
         needed = [*_dependencies(tree), *project.test_requires, *d.test_requires]

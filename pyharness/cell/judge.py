@@ -134,7 +134,9 @@ def _decide(
         return Verdict("error", ended)
     if problem:
         return Verdict("error", problem)
-    cut = [f for f in findings if f.truncated and f.project_frame is None and not f.informational]
+    cut = [
+        f for f in findings if f.truncated and f.project_frame is None and not f.informational and not f.owner
+    ]
     if cut:
         return Verdict(
             "error",

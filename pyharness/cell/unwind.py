@@ -58,8 +58,8 @@ _MEMORY_ERROR = "AddressSanitizer: "
 
 def _unresolved(finding: Finding) -> bool:
     """A finding whose stacks, as unwound, reach no project frame, and might with full unwinding."""
-    if finding.project_frame is not None or finding.informational:
-        return False
+    if finding.project_frame is not None or finding.informational or finding.owner:
+        return False  # the project's, context, or owned by the runtime: nothing a longer stack changes
     if finding.message.startswith(_MEMORY_ERROR):
         return True  # the access, the free, the allocation: any of them may be the project's
     return finding.truncated or any(t.truncated for t in finding.related)

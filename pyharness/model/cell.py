@@ -109,6 +109,9 @@ class Finding:
     test: str | None = None  # the test id (pytest's node id) during which it was reported
     via: str | None = None  # the label of the related stack that reached the project, if not the first
     known: str | None = None  # the reason it was accepted (the project's known-findings file)
+    # A runtime that owns the block (a leak allocated inside tracemalloc's hook, a thread's stack
+    # cached by glibc): set by attribution, certainly not the project's, however cut its stack.
+    owner: str | None = None
 
     @property
     def counts(self) -> bool:
@@ -136,6 +139,7 @@ class Finding:
             "test": self.test,
             "via": self.via,
             "known": self.known,
+            "owner": self.owner,
         }
 
     @classmethod
@@ -156,6 +160,7 @@ class Finding:
             test=d.get("test"),
             via=d.get("via"),
             known=d.get("known"),
+            owner=d.get("owner"),
         )
 
 

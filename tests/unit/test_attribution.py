@@ -302,3 +302,29 @@ def test_cython_sources_and_the_c_generated_from_them_are_the_projects(tmp_path:
     assert policy.project_path(f"{tmp_path}/build/asan/meson/other.c") is None
     assert policy.project_path("/venv/lib/python3.11/site-packages/x/_cy.pyx.c") is None
     assert policy.project_path(f"{tmp_path}/cpkg/helper.c") == "cpkg/helper.c"
+
+
+# CPython's tracemalloc records (captured in msgpack 1.2.4's suite, the field trial): the
+# interpreter's own, even when a project's allocation ran the hook.
+TRACEMALLOC = Path(__file__).resolve().parents[1] / "data" / "captures"
+MSGPACK = Policy(root=None, sources=("msgpack",))
+
+
+def test_tracemalloc_records_are_the_interpreters_under_valgrind() -> None:
+    from pyharness.parsers import valgrind  # noqa: PLC0415
+
+    parsed = valgrind.parse_files([TRACEMALLOC / "valgrind" / "tracemalloc_records" / "valgrind.xml"])
+    findings = MSGPACK.attribute_all(parsed.findings)
+    through = [f for f in findings if any("unpack_callback" in fr.function for fr in f.stack)]
+    assert through, "some records pass through msgpack's unpack_callback_map"
+    assert all(not f.counts and f.owner == "raw_malloc" for f in findings), [
+        (f.kind, f.project_frame, f.owner) for f in findings
+    ]
+
+
+def test_a_cut_tracemalloc_stack_is_owned_not_unknowable() -> None:
+    from pyharness.parsers import asan  # noqa: PLC0415
+
+    (leak,) = asan.parse_files([TRACEMALLOC / "asan" / "tracemalloc_records" / "asan.log"]).findings
+    attributed = MSGPACK.attribute(leak)
+    assert leak.truncated and not attributed.counts and attributed.owner == "raw_malloc"  # _tracemalloc.c
