@@ -52,7 +52,7 @@ from typing import Any
 from pyharness import native, proc
 from pyharness.errors import ConfigError, HarnessError
 from pyharness.matrix import TOOLS
-from pyharness.model import Summary, finding_key
+from pyharness.model import Finding, Summary, finding_key
 from pyharness.model.field import (
     Definition,
     FieldResults,
@@ -240,6 +240,11 @@ def _matrix(d: Definition, tree: Path, tool: str, run_dir: Path) -> Summary:
     return _summary(run_dir)
 
 
+def _places(findings: Sequence[Finding]) -> tuple[str, ...]:
+    """The distinct ``file:line`` of the counted findings' project frames, in order."""
+    return tuple(dict.fromkeys(f.project_frame.where() for f in findings if f.counts and f.project_frame))
+
+
 def _tool_results(d: Definition, tree: Path, work: Path) -> tuple[ToolResult, ...]:
     out = []
     built: set[str] = set()
@@ -253,6 +258,7 @@ def _tool_results(d: Definition, tree: Path, work: Path) -> tuple[ToolResult, ..
             built.add(variant)
         for cell in _matrix(d, tree, tool, work / "runs" / "clean" / tool).cells:
             counted = [f for f in cell.findings if f.counts]
+            keys = list(dict.fromkeys(k for f in counted if (k := key_text(f))))
             out.append(
                 ToolResult(
                     tool=tool,
@@ -262,11 +268,12 @@ def _tool_results(d: Definition, tree: Path, work: Path) -> tuple[ToolResult, ..
                     reason=cell.reason,
                     tests=cell.tests.tests if cell.tests else None,
                     failed=(cell.tests.failures + cell.tests.errors) if cell.tests else None,
-                    counted=tuple(dict.fromkeys(k for f in counted if (k := key_text(f)))),
+                    counted=tuple(keys),
                     counted_where=tuple(
-                        dict.fromkeys(f.project_frame.where() for f in counted if f.project_frame)
+                        ", ".join(_places([f for f in counted if key_text(f) == k])) for k in keys
                     ),
                     foreign=sum(1 for f in cell.findings if f.project_frame is None) + cell.omitted.foreign,
+                    skipped=cell.tests.skipped if cell.tests else None,
                 )
             )
             build_s = None

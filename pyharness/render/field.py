@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TextIO
 
-from pyharness.model.field import Definition, FieldResults, Investigated
+from pyharness.model.field import Definition, FieldResults, Investigated, ToolResult
 
 HEADER = """# Field trial: real PyPI extensions, out of the box
 
@@ -37,6 +37,30 @@ its line marked `PLANTED`).
 """
 
 
+COLUMNS = (
+    "project",
+    "kind",
+    "tool",
+    "build",
+    "cell",
+    "tests passed / failed",
+    "counted",
+    "foreign",
+    "verdict",
+)
+
+
+def _tests(t: ToolResult) -> str:
+    if t.tests is None:
+        return "-"
+    failed, skipped = t.failed or 0, t.skipped or 0
+    return f"{t.tests - skipped - failed} / {failed}" + (f" ({skipped} skipped)" if skipped else "")
+
+
+def _where(t: ToolResult, key: str) -> list[str]:
+    return t.counted_where[t.counted.index(key)].split(", ")
+
+
 def _seconds(value: float | None) -> str:
     if value is None:
         return "-"
@@ -59,14 +83,21 @@ def render(results: FieldResults, defs: Sequence[Definition], stream: TextIO) ->
     by_name = {d.name: d for d in defs}
     stream.write(HEADER)
     stream.write(f"\nRun started {results.started}, {results.seconds / 60:.0f} min in all.\n\n")
-    stream.write("| project | kind | tool | build | cell | tests (failed) | counted | foreign | verdict |\n")
+    stream.write(
+        "| project | kind | tool | build | cell | tests passed / failed | counted | foreign | verdict |\n"
+    )
     stream.write("|---|---|---|---:|---:|---:|---:|---:|---|\n")
     for p in results.projects:
         label = f"{p.name} {p.version}"
         if p.problem:
             stream.write(f"| {label} | {p.kind} | - | - | - | - | - | - | error: {p.problem} |\n")
         for t in p.tools:
-            tests = "-" if t.tests is None else f"{t.tests} ({t.failed or 0})"
+            tests = (
+                "-"
+                if t.tests is None
+                else f"{t.tests - (t.skipped or 0) - (t.failed or 0)} / {t.failed or 0}"
+            )
+            tests += f" ({t.skipped} skipped)" if t.skipped else ""
             stream.write(
                 f"| {label} | {p.kind} | {t.tool} | {_seconds(t.build_s)} | {_seconds(t.cell_s)} | {tests} "
                 f"| {len(t.counted)} | {t.foreign} | {t.status} |\n"
@@ -103,7 +134,14 @@ def _findings(results: FieldResults, by_name: dict[str, Definition], stream: Tex
         )
         stream.write(f"### {p.name} {p.version}\n\n")
         for key in keys:
-            where = sorted({w for t in p.tools if key in t.counted for w in t.counted_where})
+            where = sorted(
+                {
+                    w
+                    for t in p.tools
+                    if key in t.counted
+                    for w in t.counted_where[t.counted.index(key)].split(", ")
+                }
+            )
             tools = ", ".join(t.tool for t in p.tools if key in t.counted)
             stream.write(f"- `{key}` ({tools}; at {', '.join(f'`{w}`' for w in where) or '?'})\n")
             item = explained.get(key)
