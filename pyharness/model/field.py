@@ -60,8 +60,8 @@ class ToolResult:
     failed: int | None
     counted: tuple[str, ...]  # key_text of each counted finding (distinct)
     counted_where: tuple[str, ...]  # the file:line places of each, one entry per key ("a:1, a:7")
-    skipped: int | None = None
     foreign: int
+    skipped: int | None = None
 
 
 @dataclass(frozen=True)
