@@ -51,6 +51,8 @@ interpreter lacks them: ``[project.optional-dependencies]`` ``test`` or
     expected = { quick = 60, sweep = 600 }      # native seconds (the cell's time limit follows)
     sizes = { valgrind = { env = { SCALE = "0.1" }, expected = 20 }, sweep = { args = ["--sweep"] } }
     gated = { rss = ["rss_peak"], heaptrack = ["allocation_calls"] }
+    parallel-threads = 4   # a pytest workload under tsan: each test in 4 threads at once
+                           # (pytest-run-parallel; its thread_unsafe marks are honoured)
 """
 
 from __future__ import annotations
@@ -118,6 +120,9 @@ class Workload:
     expected_s: Mapping[str, float] = field(default_factory=dict)  # only what the table says
     sizes: Mapping[str, Size] = field(default_factory=dict)  # "<tool>", "sweep", "sweep.<tool>"
     gated: Mapping[str, tuple[Gated, ...]] = field(default_factory=dict)  # tool -> metrics
+    # Under tsan, each test of a pytest command run in this many threads at once
+    # (pytest-run-parallel): races between two Python threads calling the extension.
+    parallel_threads: int | None = None
 
     def runs_under(self, tool: str) -> bool:
         return self.tools is None or tool in self.tools
@@ -417,8 +422,9 @@ def _workload(t: _Table, wid: str, body: Any) -> Workload:
         t.fail(key, "a bad workload id", "lower-case letters, digits, - and _, starting with a letter")
     w = _Table(t.path, f"{t.name}.{key}", _as_table(t, key, body))
     w.check_keys(
-        "command", "scenario", "description", "args", "env", "cwd", "tools", "expected", "sizes", "gated"
-    )
+        "command", "scenario", "description", "args", "env", "cwd", "tools", "expected", "sizes", "gated",
+        "parallel-threads",
+    )  # fmt: skip
     command = w.strings("command", default=None)
     scenario = w.string("scenario", default=None)
     if (command is None) == (scenario is None):
@@ -468,6 +474,15 @@ def _workload(t: _Table, wid: str, body: Any) -> Workload:
                 f"gated.{tool}", "an unknown tool", f"a table of tool id -> metric names ({', '.join(TOOLS)})"
             )
         gated[tool] = tuple(_gated(w, f"gated.{tool}", n) for n in _as_strings(w, f"gated.{tool}", names))
+    threads = w.data.get("parallel-threads")
+    if threads is not None and (
+        not isinstance(threads, int) or isinstance(threads, bool) or threads < 2 or command is None
+    ):
+        w.fail(
+            "parallel-threads",
+            repr(threads) if command is not None else "a scenario workload",
+            "a whole number of threads, 2 or more, for a command (pytest) workload",
+        )
     return Workload(
         id=wid,
         description=w.string("description", default=None) or (" ".join(command) if command else ""),
@@ -480,6 +495,7 @@ def _workload(t: _Table, wid: str, body: Any) -> Workload:
         expected_s=expected,
         sizes=sizes,
         gated=gated,
+        parallel_threads=threads,
     )
 
 

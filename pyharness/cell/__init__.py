@@ -11,8 +11,10 @@ plan). An interrupted run writes its cell as ``error: interrupted`` and
 re-raises ``Interrupted`` for the caller to finish the run's report.
 
 The stages live beside this module: ``plan``, ``observe`` (execute, parse,
-attribute, mark the known findings), ``unwind`` (the full-unwinding re-run when
-the verdict depends on stacks the fast unwinder cut), ``judge`` and ``cache``.
+attribute, mark the known findings), ``unwind`` (the full-unwinding re-run
+when the verdict depends on stacks the fast unwinder cut), ``narrow`` (a
+re-run of the tests a leak check covered together, to name the test of each
+failing leak, unwound as the run it narrows was), ``judge`` and ``cache``.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from pathlib import Path
 
 from pyharness import build, known
 from pyharness.attribution import Policy
-from pyharness.cell import cache, durations, preflight, unwind
+from pyharness.cell import cache, durations, narrow, preflight, unwind
 from pyharness.cell import judge as judging
 from pyharness.cell.execute import Execution, subject_env
 from pyharness.cell.observe import Observation, Readers, observe
@@ -35,7 +37,7 @@ from pyharness.cell.plan import store_dir as plan_store_dir
 from pyharness.errors import ConfigError, HarnessError, ToolMissingError
 from pyharness.files import write_atomic
 from pyharness.interrupt import Interrupted
-from pyharness.model import CellReport, Coverage, Finding, Metric, Omitted, Status, TestOutcome
+from pyharness.model import LEFT_KINDS, CellReport, Coverage, Finding, Metric, Omitted, Status, TestOutcome
 from pyharness.parsers.base import Parser
 from pyharness.progress import Progress
 from pyharness.project import Project
@@ -129,6 +131,9 @@ def _stages(cell_plan: CellPlan, options: Options, progress: Progress, started: 
     seen = observe(cell_plan, staged, readers, progress)
     if unwind.needed(cell_plan, seen):
         seen = unwind.rerun(cell_plan, staged, readers, progress, seen)
+    # After the full unwinding: a leak whose cut stack reached no project frame may now fail.
+    if narrow.needed(cell_plan, seen):
+        seen = narrow.rerun(cell_plan, staged, readers, progress, seen)
     _record_duration(cell_plan, seen.execution, seen.tests)
     progress.phase("judging")
     report = _report(cell_plan, seen, started)
@@ -180,7 +185,12 @@ def _report(cell_plan: CellPlan, seen: Observation, started: float) -> CellRepor
     execution = seen.execution
     judgement = _judgement(cell_plan, seen)
     verdict = judging.decide(
-        cell_plan, execution, seen.findings, judgement, seen.problem or execution.followup_error
+        cell_plan,
+        execution,
+        seen.findings,
+        judgement,
+        seen.problem or execution.followup_error,
+        tests=seen.tests,
     )
     reason = f"{verdict.reason}; {seen.note}" if seen.note else verdict.reason
     metrics = (
@@ -238,13 +248,14 @@ def coverage_metrics(coverage: Coverage) -> tuple[Metric, ...]:
 def cap_uncounted(
     findings: Sequence[Finding], keep: int = UNCOUNTED_FINDINGS_KEPT
 ) -> tuple[tuple[Finding, ...], Omitted]:
-    """Every counted finding and the ``keep`` largest uncounted ones; a count of the rest."""
-    uncounted = [f for f in findings if not f.counts]
+    """Every counted finding, what tests left open (``pertest.LEFT_KINDS``: few, and named),
+    and the ``keep`` largest uncounted ones; a count of the rest."""
+    uncounted = [f for f in findings if not f.counts and f.kind not in LEFT_KINDS]
     if len(uncounted) <= keep:
         return tuple(findings), Omitted()
     largest = sorted(range(len(uncounted)), key=lambda i: (-(uncounted[i].bytes or 0), i))[:keep]
     kept_ids = {id(uncounted[i]) for i in largest}
-    kept = tuple(f for f in findings if f.counts or id(f) in kept_ids)
+    kept = tuple(f for f in findings if f.counts or f.kind in LEFT_KINDS or id(f) in kept_ids)
     dropped = [f for f in uncounted if id(f) not in kept_ids]
     return kept, Omitted(
         count=len(dropped),

@@ -5,6 +5,12 @@ The runner turns the plan's command line into the tool's; the gateway
 go there), samples its RSS and bounds its time with the plan's limit, as it
 is. The outcome is an ``Execution``: the process result, the subject's events,
 and why a required follow-up failed, if one did. Nothing here judges.
+
+A pytest subject with pyharness's plugin (``plan.tests``) gets the
+subject-side folder on its ``PYTHONPATH`` and the native helpers its runner
+names, built here, before it starts (``pyharness.native``); a helper that
+cannot be built leaves the run without what it gives (the reason is kept in
+``Execution.notes``), never without the run.
 """
 
 from __future__ import annotations
@@ -12,17 +18,19 @@ from __future__ import annotations
 import csv
 import dataclasses
 import os
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from pyharness import proc
+from pyharness import native, pertest, proc
 from pyharness.build import Staged
 from pyharness.cell.plan import CellPlan
+from pyharness.errors import BuildError, ToolMissingError
 from pyharness.events import Event, EventTail, read_events
 from pyharness.model import Mark, SubjectRun
 from pyharness.progress import Progress
-from pyharness.runners.base import RunContext, Runner
+from pyharness.runners.base import RunContext, Runner, subject_helpers
 
 MIB = 1024 * 1024
 SERIES_FILE = "rss.csv"
@@ -38,6 +46,8 @@ class Execution:
     followup_error: str | None
     full_unwind: bool
     limit_s: float  # the limit it ran under (the plan's, or a slower re-run's)
+    tests: pertest.TestRun | None = None  # what the plugin was asked for, when it was loaded
+    notes: tuple[str, ...] = ()  # what the run lacked (a native helper that could not be built)
 
     def subject(self, plan: CellPlan) -> SubjectRun:
         r = self.result
@@ -86,6 +96,7 @@ def context(
     full_unwind: bool = False,
     limit_s: float | None = None,
     alloc_shim: Path | None = None,
+    tests: pertest.TestRun | None = None,
 ) -> RunContext:
     return RunContext(
         plan.cell_dir,
@@ -95,6 +106,7 @@ def context(
         build_dir=staged.build_dir if staged is not None else None,
         project_root=plan.project.root,
         alloc_shim=alloc_shim,
+        tests=tests,
     )
 
 
@@ -107,6 +119,25 @@ def subject_env(plan: CellPlan, staged: Staged) -> dict[str, str]:
     return env
 
 
+def prepare_tests(
+    tests: pertest.TestRun, runner: Runner, progress: Progress
+) -> tuple[pertest.TestRun, tuple[str, ...]]:
+    """A fresh folder for the plugin, and the helpers the runner names, built (or why not)."""
+    shutil.rmtree(tests.dir, ignore_errors=True)
+    tests.dir.mkdir(parents=True)
+    built = dict(tests.helpers)
+    notes = []
+    for name in subject_helpers(runner):
+        if name in built:
+            continue
+        progress.phase(f"building the {name} helper")
+        try:
+            built[name] = native.helper(name)
+        except (BuildError, ToolMissingError) as err:
+            notes.append(f"no per-test {runner.id} checks: the {name} helper could not be built ({err})")
+    return dataclasses.replace(tests, helpers=built), tuple(notes)
+
+
 def execute(
     plan: CellPlan,
     staged: Staged,
@@ -116,18 +147,27 @@ def execute(
     full_unwind: bool = False,
     limit_s: float | None = None,
     alloc_shim: Path | None = None,
+    tests: pertest.TestRun | None = None,
 ) -> Execution:
     """Run the plan's subject under ``runner`` against ``staged``; then the follow-ups.
 
     ``limit_s`` replaces the plan's limit (a re-run the plan allowed more time for);
-    ``alloc_shim`` is preloaded ahead of the tool's runtime (``RunContext.alloc_shim``).
+    ``alloc_shim`` is preloaded ahead of the tool's runtime (``RunContext.alloc_shim``);
+    ``tests`` replaces the plan's request of the plugin (a re-run of some of the tests).
     """
-    ctx = context(plan, staged, full_unwind=full_unwind, limit_s=limit_s, alloc_shim=alloc_shim)
+    tests = tests or plan.tests
+    notes: tuple[str, ...] = ()
+    if tests is not None:
+        tests, notes = prepare_tests(tests, runner, progress)
+    ctx = context(plan, staged, full_unwind=full_unwind, limit_s=limit_s, alloc_shim=alloc_shim, tests=tests)
     if plan.events_path is not None:
         plan.events_path.unlink(missing_ok=True)
     if plan.junit_path is not None:
         plan.junit_path.unlink(missing_ok=True)
-    spec = runner.launch(plan.argv, subject_env(plan, staged), ctx)
+    env = subject_env(plan, staged)
+    if tests is not None:
+        env["PYTHONPATH"] = pertest.pythonpath(env.get("PYTHONPATH"))
+    spec = runner.launch(plan.argv, env, ctx)
     spec = dataclasses.replace(
         spec,
         cwd=spec.cwd or plan.cwd,
@@ -149,7 +189,7 @@ def execute(
     followup_error = None
     if result.ok or (result.returncode != 0 and not result.timed_out and result.signal is None):
         followup_error = run_followups(runner, ctx, progress)
-    return Execution(result, events, followup_error, full_unwind, ctx.limit_s)
+    return Execution(result, events, followup_error, full_unwind, ctx.limit_s, tests, notes)
 
 
 def run_followups(runner: Runner, ctx: RunContext, progress: Progress) -> str | None:

@@ -10,6 +10,13 @@ observe twice (``pyharness.cell.unwind``).
 A tool's report cut short (the subject crashed, or was killed at its limit)
 still gives the complete reports written before the cut (``PartialParse``):
 a finding memcheck wrote before a SIGSEGV is not lost with the end of the run.
+
+A pytest suite with pyharness's plugin also leaves its journal
+(``pyharness.parsers.journal``): the tests' outcome comes from it and the
+JUnit report together, so a killed or crashed run still says which tests
+passed, which failed and which was running; and what a test left open to
+the session's end (a descriptor, a thread) becomes an informational finding
+naming it.
 """
 
 from __future__ import annotations
@@ -24,8 +31,10 @@ from pyharness.cell.plan import CellPlan
 from pyharness.errors import ParseError
 from pyharness.known import KnownFindings
 from pyharness.model import Coverage, Finding, ParsedCell, TestOutcome
+from pyharness.parsers import journal as journals
 from pyharness.parsers import junit
 from pyharness.parsers.base import Parser, PartialParse
+from pyharness.pertest import TestRun
 from pyharness.progress import Progress
 from pyharness.runners.base import Runner
 
@@ -51,6 +60,10 @@ class Observation:
     tests: TestOutcome | None
     note: str | None = None  # said in the cell's reason (a re-run that did not finish)
     coverage: Coverage | None = None  # the project's own files of the tool's coverage (attributed)
+    journal: journals.Journal | None = None  # the plugin's, when it was loaded
+    # Some findings come from a full-unwinding re-run (of only some tests: the execution is then
+    # the first run's): a later re-run must unwind as fully to see the same stacks.
+    unwound: bool = False
 
 
 def observe(
@@ -62,18 +75,44 @@ def observe(
     full_unwind: bool = False,
     limit_s: float | None = None,
     alloc_shim: Path | None = None,
+    tests: TestRun | None = None,
 ) -> Observation:
-    """Run the subject once (``limit_s`` replaces the plan's limit: a slower re-run; ``alloc_shim``
-    is preloaded ahead of the tool's runtime) and read it."""
+    """Run the subject once and read it. ``limit_s`` replaces the plan's limit (a slower re-run),
+    ``alloc_shim`` is preloaded ahead of the tool's runtime, ``tests`` replaces the plan's
+    request of the plugin (a re-run of some tests)."""
     runner = readers.runner
     execution = execute(
-        plan, staged, runner, progress, full_unwind=full_unwind, limit_s=limit_s, alloc_shim=alloc_shim
+        plan,
+        staged,
+        runner,
+        progress,
+        full_unwind=full_unwind,
+        limit_s=limit_s,
+        alloc_shim=alloc_shim,
+        tests=tests,
     )
     parsed, problem = _parse(readers.parser, plan.cell_dir, execution, progress)
-    findings = readers.known.mark(readers.policy.attribute_all(parsed.findings))
+    journal = journals.read(execution.tests.journal) if execution.tests is not None else None
+    left = journals.left_behind(journal, plan.tool.id) if journal is not None else ()
     policy = readers.policy
+    findings = readers.known.mark(policy.attribute_all((*parsed.findings, *left)))
     coverage = None if parsed.coverage is None else policy.attribute_coverage(parsed.coverage, plan.id)
-    return Observation(execution, parsed, findings, problem, read_tests(plan.junit_path), coverage=coverage)
+    outcome = journals.combined(read_tests(plan.junit_path), journal)
+    notes = [*execution.notes, *(_plugin_problems(journal) if journal is not None else ())]
+    return Observation(
+        execution,
+        parsed,
+        findings,
+        problem,
+        outcome,
+        note="; ".join(notes) or None,
+        journal=journal,
+        coverage=coverage,
+    )
+
+
+def _plugin_problems(journal: journals.Journal) -> list[str]:
+    return [f"no per-test {journal.tool} boundaries: {problem}" for problem in journal.problems]
 
 
 def _parse(

@@ -15,6 +15,12 @@ estimate, and the toolkit's guess (``DEFAULT_EXPECTED_S``); the plan says
 which (``limit_basis``), and the report does. A bad request
 (unknown id, options the scenario would reject) is a ``ConfigError`` here,
 before anything is built.
+
+A command that runs pytest gets ``--junitxml`` and pyharness's plugin
+(``-p _pyharness_pertest``, ``pyharness.pertest``): every test's boundaries
+marked for the tool, a journal that outlives a killed run. Under tsan a
+workload with ``parallel-threads`` runs each test in that many threads at once
+(pytest-run-parallel's ``--parallel-threads``).
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pyharness import build, proc
+from pyharness import build, pertest, proc
 from pyharness.cell import durations
 from pyharness.errors import ConfigError
 from pyharness.interpreter import is_python
@@ -59,6 +65,7 @@ class CellRequest:
     build: bool = True  # False: run against the environment as it is (the user built it)
     # False: sized for another purpose (the self-test's small runs): compared with no baseline.
     comparable: bool = True
+    per_test: bool = True  # a pytest command gets pyharness's plugin (False: the suite as it is)
 
 
 @dataclass(frozen=True)
@@ -91,6 +98,7 @@ class CellPlan:
     native_s: float | None = None  # the native duration expected_s came from
     native_key: str = ""  # this subject's entry in the store of measured native durations
     request: CellRequest | None = None  # what was asked, to plan again once a native run is measured
+    tests: pertest.TestRun | None = None  # a pytest suite with pyharness's plugin loaded
 
     @property
     def id(self) -> str:
@@ -151,6 +159,17 @@ def _is_pytest(argv: tuple[str, ...]) -> bool:
     return name.startswith("python") and "-m" in argv[1:3] and argv[argv.index("-m") + 1 :][:1] == ("pytest",)
 
 
+def parallel_options(workload: Workload, tool: str) -> tuple[str, ...]:
+    """pytest-run-parallel's options for a workload that asks for threads, under tsan only.
+
+    Tests it marks thread-unsafe run once, in one thread (its default): never
+    ``--skip-thread-unsafe=False``, which pytest-run-parallel reads as true (measured).
+    """
+    if tool != "tsan" or workload.parallel_threads is None:
+        return ()
+    return (f"--parallel-threads={workload.parallel_threads}",)
+
+
 def plan(project: Project, req: CellRequest) -> CellPlan:
     """Resolve ``req`` against ``project`` (ConfigError for a bad request)."""
     if req.tool not in TOOLS:
@@ -166,6 +185,7 @@ def plan(project: Project, req: CellRequest) -> CellPlan:
     size = size_for(workload, scenario, tool.id, req.preset)
     cell_dir = (req.cell_dir or req.run_dir / cell_id(variant, tool.id, workload.id)).resolve()
     events_path = junit_path = None
+    tests = None
     env = {**workload.env, **size.env}
     if scenario is not None:
         assert workload.scenario is not None
@@ -191,6 +211,9 @@ def plan(project: Project, req: CellRequest) -> CellPlan:
         if _is_pytest(argv):
             junit_path = cell_dir / JUNIT_FILE
             argv = (*argv, f"--junitxml={junit_path}")
+            if req.per_test:
+                tests = pertest.TestRun(cell_dir / pertest.DIR)
+                argv = (*argv, "-p", pertest.PLUGIN, *parallel_options(workload, tool.id))
         cwd = (project.root / workload.cwd).resolve()
     native_key = durations.key(workload.id, preset, argv=argv, env=env, cwd=cwd, cell_dir=cell_dir)
     expected, native_s, basis = _expectation(
@@ -226,6 +249,7 @@ def plan(project: Project, req: CellRequest) -> CellPlan:
         native_s=native_s,
         native_key=native_key,
         request=req,
+        tests=tests,
     )
 
 

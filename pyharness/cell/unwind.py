@@ -27,15 +27,23 @@ kept in ``fast-unwind/``; the re-run's limit allows for the slower unwinder
 (``SLOWDOWN`` times the first run's measured time); and when it does not
 finish (time limit, crash, unreadable report), the first run's findings and
 test results stand, and the cell's reason says the re-run did not finish.
+
+A pytest suite under pyharness's plugin names the test of every finding, so
+the re-run runs only the tests whose findings need it (``TestRun.select``);
+their findings replace the first run's of those tests, everything else of
+the first run (the other tests' findings, the suite's outcome) stands, and
+the reason says which tests ran again. A finding of no test (reported at
+import or at exit) needs the whole suite again.
 """
 
 from __future__ import annotations
 
 import shutil
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from pyharness import native
+from pyharness import native, pertest
 from pyharness.build import Staged
 from pyharness.cell.observe import Observation, Readers, observe
 from pyharness.cell.plan import LIMIT_MARGIN_S, CellPlan
@@ -74,6 +82,24 @@ def needed(plan: CellPlan, first: Observation) -> bool:
     return any(_unresolved(f) for f in first.findings)
 
 
+def selected(plan: CellPlan, first: Observation) -> tuple[str, ...]:
+    """The tests to run again, or () for the whole suite (no plugin, or a finding of no test)."""
+    if plan.tests is None:
+        return ()
+    wanted: dict[str, None] = {}
+    for finding in first.findings:
+        if not _unresolved(finding):
+            continue
+        if not _of(finding):
+            return ()
+        wanted.update(dict.fromkeys(_of(finding)))
+    return tuple(wanted)
+
+
+def _of(finding: Finding) -> Sequence[str]:
+    return (finding.test,) if finding.test is not None else finding.span
+
+
 def limit(plan: CellPlan, first: Observation) -> float:
     return max(plan.limit_s, first.execution.result.duration_s * SLOWDOWN + LIMIT_MARGIN_S)
 
@@ -94,7 +120,8 @@ def keep_first_run(cell_dir: Path) -> None:
     shutil.rmtree(kept, ignore_errors=True)
     kept.mkdir()
     for path in cell_dir.iterdir():
-        if path.is_file() and path.name != CELL_FILE:
+        # The plugin's journal and per-test reports too: the re-run writes a folder of its own.
+        if (path.is_file() and path.name != CELL_FILE) or (path.is_dir() and path.name == pertest.DIR):
             shutil.move(str(path), kept / path.name)
 
 
@@ -110,20 +137,42 @@ def rerun(
     plan: CellPlan, staged: Staged, readers: Readers, progress: Progress, first: Observation
 ) -> Observation:
     """The re-run's observation, or the first run's with a note when the re-run did not finish."""
-    progress.phase("stacks reach no project frame: running again with full unwinding")
+    only = selected(plan, first)
+    what = f"{len(only)} test(s)" if only else "the subject"
+    progress.phase(f"stacks reach no project frame: running {what} again with full unwinding")
     shim, no_shim = alloc_shim()
     keep_first_run(plan.cell_dir)
+    tests = replace(plan.tests, select=only) if only and plan.tests is not None else None
     second = observe(
-        plan, staged, readers, progress, full_unwind=True, limit_s=limit(plan, first), alloc_shim=shim
+        plan,
+        staged,
+        readers,
+        progress,
+        full_unwind=True,
+        limit_s=limit(plan, first),
+        alloc_shim=shim,
+        tests=tests,
     )
     why = _finished(second)
-    if why is None:
-        if no_shim is not None:
-            note = f"the full-unwinding re-run ran without its allocation shim ({no_shim})"
-            return replace(second, note=note)
-        return second
+    if why is not None:
+        return replace(
+            first,
+            note=f"the full-unwinding re-run did not finish ({why}): the first run's findings and tests "
+            f"stand (its artifacts are in {FAST_UNWIND_DIR}/)",
+        )
+    shim_note = f"the full-unwinding re-run ran without its allocation shim ({no_shim})" if no_shim else None
+    if not only:
+        return replace(second, note="; ".join(n for n in (second.note, shim_note) if n) or None, unwound=True)
+    again = set(only)
+    kept = tuple(f for f in first.findings if not set(_of(f)) & again)
+    shown = ", ".join(only[:3]) + (f" and {len(only) - 3} more" if len(only) > 3 else "")
+    note = (
+        f"the full-unwinding re-run ran only the {len(only)} test(s) whose findings reached no project "
+        f"frame ({shown}); the other tests' findings are the first run's (in {FAST_UNWIND_DIR}/)"
+    )
     return replace(
         first,
-        note=f"the full-unwinding re-run did not finish ({why}): the first run's findings and tests stand "
-        f"(its artifacts are in {FAST_UNWIND_DIR}/)",
+        findings=(*kept, *second.findings),
+        note="; ".join(n for n in (first.note, second.note, shim_note, note) if n),
+        unwound=True,
     )

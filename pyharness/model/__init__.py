@@ -12,6 +12,9 @@ Nothing here starts a process, reads a tool's output or renders a format.
 from __future__ import annotations
 
 from pyharness.model.cell import (
+    LEFT_FD,
+    LEFT_KINDS,
+    LEFT_THREAD,
     LIMIT_BASES,
     SCHEMA,
     STATUSES,
@@ -56,6 +59,9 @@ __all__ = [
     "EXIT_FAIL",
     "EXIT_OK",
     "FINGERPRINT_VERSION",
+    "LEFT_FD",
+    "LEFT_KINDS",
+    "LEFT_THREAD",
     "LIMIT_BASES",
     "SCHEMA",
     "STATUSES",

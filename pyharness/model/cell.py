@@ -16,6 +16,12 @@ from pyharness.model.coverage import Coverage
 
 SCHEMA = "pyharness.cell/1"
 
+# The kinds of the informational findings that name what a test left open to the end of its
+# session (pyharness's pytest plugin sees them): not defects, never failing a cell.
+LEFT_FD = "descriptor-left-open"
+LEFT_THREAD = "thread-left-running"
+LEFT_KINDS = frozenset({LEFT_FD, LEFT_THREAD})
+
 Status = Literal["pass", "fail", "error", "skipped"]
 STATUSES: tuple[Status, ...] = ("pass", "fail", "error", "skipped")
 
@@ -112,6 +118,19 @@ class Finding:
     # A runtime that owns the block (a leak allocated inside tracemalloc's hook, a thread's stack
     # cached by glibc): set by attribution, certainly not the project's, however cut its stack.
     owner: str | None = None
+    # A leak first seen by a check that covered several tests (``test`` is then None): their
+    # ids, in order. The leak is one of theirs; a re-run of only them, checked after each,
+    # names it (``pyharness.cell.narrow``) and leaves ``span`` empty.
+    span: tuple[str, ...] = ()
+
+    @property
+    def during(self) -> str | None:
+        """The test it was reported during, or for a span "one of N tests (first … last)"."""
+        if self.test is not None or not self.span:
+            return self.test
+        if len(self.span) == 1:
+            return self.span[0]
+        return f"one of {len(self.span)} tests ({self.span[0]} … {self.span[-1]})"
 
     @property
     def counts(self) -> bool:
@@ -140,6 +159,7 @@ class Finding:
             "via": self.via,
             "known": self.known,
             "owner": self.owner,
+            "span": list(self.span),
         }
 
     @classmethod
@@ -161,6 +181,7 @@ class Finding:
             via=d.get("via"),
             known=d.get("known"),
             owner=d.get("owner"),
+            span=tuple(str(t) for t in d.get("span", ())),
         )
 
 
@@ -302,15 +323,32 @@ class Omitted:
 
 @dataclass(frozen=True)
 class TestOutcome:
-    """What a test-suite workload's own report (JUnit XML) said."""
+    """What a test-suite workload's tests did: its JUnit report, or the journal pyharness's
+    pytest plugin wrote as they ran (which outlives a run killed at its time limit or crashed:
+    then ``complete`` is False, the counts are those of the tests that ended, and ``running``
+    names the test that was running when the process ended)."""
 
     __test__ = False  # not a pytest test class, whatever its name
 
-    tests: int
+    tests: int  # tests that ran (to their end)
     failures: int
     errors: int
     skipped: int
     failed: tuple[str, ...] = ()  # ids of the failed and erred tests (the first few)
+    collected: int | None = None  # tests the suite meant to run (None: not known)
+    running: str | None = None  # the test running when the process ended, if it ended in one
+    complete: bool = True  # False: the suite did not run to its end
+
+    @property
+    def passed(self) -> int:
+        return max(self.tests - self.failures - self.errors - self.skipped, 0)
+
+    @property
+    def not_run(self) -> int | None:
+        """Tests collected that never started (None when the collected count is not known)."""
+        if self.collected is None:
+            return None
+        return max(self.collected - self.tests - (1 if self.running else 0), 0)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -319,17 +357,34 @@ class TestOutcome:
             "errors": self.errors,
             "skipped": self.skipped,
             "failed": list(self.failed),
+            "collected": self.collected,
+            "running": self.running,
+            "complete": self.complete,
         }
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> TestOutcome:
+        collected = d.get("collected")
         return cls(
             int(d.get("tests", 0)),
             int(d.get("failures", 0)),
             int(d.get("errors", 0)),
             int(d.get("skipped", 0)),
             tuple(d.get("failed", ())),
+            collected=int(collected) if collected is not None else None,
+            running=d.get("running"),
+            complete=bool(d.get("complete", True)),
         )
+
+    def counts_text(self) -> str:
+        """``8 passed, 1 failed, 1 skipped`` (only the counts that are not zero)."""
+        parts = [
+            (self.passed, "passed"),
+            (self.failures, "failed"),
+            (self.errors, "erred"),
+            (self.skipped, "skipped"),
+        ]
+        return ", ".join(f"{n} {word}" for n, word in parts if n) or "none ran"
 
 
 Preset = Literal["quick", "sweep", "custom"]

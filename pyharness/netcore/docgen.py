@@ -313,9 +313,10 @@ def _tools(names: object) -> str:
     return " ".join(f"`{t}`" for t in names) if isinstance(names, list | tuple) and names else "-"
 
 
-def _result_columns(m: dict[str, Any]) -> tuple[str, str, str, str]:
-    """(caught by, where, verdict, time) of one mutant's measured result."""
+def _result_columns(m: dict[str, Any]) -> tuple[str, str, str, str, str]:
+    """(caught by, where, during which test, verdict, time) of one mutant's measured result."""
     where = "; ".join(f"`{t}`: {_md(w)}" for t, w in m.get("where", {}).items())
+    tests = "; ".join(f"`{t}`: `{_md(w)}`" for t, w in m.get("tests", {}).items()) or "-"
     where += "".join(f"; `{t}` erred: {_md(w)}" for t, w in m.get("errors", {}).items())
     missed = [t for t in m.get("expected", ()) if t not in m.get("caught_by", ())]
     if m.get("problem"):
@@ -327,7 +328,7 @@ def _result_columns(m: dict[str, Any]) -> tuple[str, str, str, str]:
     else:
         verdict = "MISMATCH"
     caught_by = _tools(m.get("caught_by")) if m.get("caught_by") else "none"
-    return caught_by, where.removeprefix("; ") or "-", verdict, f"{float(m.get('seconds', 0)):.0f} s"
+    return caught_by, where.removeprefix("; ") or "-", tests, verdict, f"{float(m.get('seconds', 0)):.0f} s"
 
 
 def mutants(inputs: DocInputs) -> str:
@@ -357,15 +358,16 @@ def mutants(inputs: DocInputs) -> str:
     lines = [
         head,
         "",
-        "| mutant | the defect | must be caught by | workloads | caught by | where | verdict | time |",
-        "|---|---|---|---|---|---|---|---:|",
+        "| mutant | the defect | must be caught by | workloads | caught by | where | during test "
+        "| verdict | time |",
+        "|---|---|---|---|---|---|---|---|---:|",
     ]
     order = list(TOOLS)
     for mutant in defined:
         expected = _tools(sorted(mutant.expect, key=order.index))
         reach = _tools(list(mutant.workloads)) if mutant.workloads else "the matrix"
         measured = results.pop(mutant.name, None)
-        columns = _result_columns(measured) if measured else ("-", "-", "no result yet", "-")
+        columns = _result_columns(measured) if measured else ("-", "-", "-", "no result yet", "-")
         lines.append(
             f"| `{mutant.name}` | {_md(mutant.description)} | {expected} | {reach} | {' | '.join(columns)} |"
         )

@@ -38,6 +38,15 @@ Its frames are taken off every stack (they still count towards the unwinder's
 depth), and a leak allocated through it has the shim's padding taken off its
 size (``Direct leak of 348 byte(s) in 3 object(s)`` is 300 bytes of the
 project's), so a leak reads the same with the shim as without it.
+Under pyharness's pytest plugin the reports of each test and of each leak check
+between tests are in files of their own (``pertest/asan/``, named in
+``pyharness.parsers.journal.report_files``), so each finding names its test. A
+leak check then also lists the leaked objects (``report_objects=1``)::
+
+    Objects leaked above:
+    0x602000052f70 (64 bytes)
+
+which are not part of any stack and are skipped.
 """
 
 from __future__ import annotations
@@ -49,7 +58,9 @@ from pathlib import Path
 
 from pyharness.errors import ParseError
 from pyharness.model import Finding, Frame, ParsedCell, Trace
-from pyharness.parsers.base import FileParser, PartialParse, read_text
+from pyharness.parsers import journal as journals
+from pyharness.parsers.base import PartialParse, read_text
+from pyharness.pertest import DIR, JOURNAL
 from pyharness.runners.asan import MALLOC_CONTEXT_SIZE, SHIFT_BYTES, SHIFT_HELPER, SHIFT_SOURCE, log_files
 
 TOOL = "asan"
@@ -348,29 +359,87 @@ def _merge(parsed: list[_Parsed]) -> tuple[Finding, ...]:
     return tuple(findings)
 
 
-def _result(parsed: list[_Parsed]) -> ParsedCell:
-    suppressions: dict[str, int] = {}
-    for p in parsed:
+def _result(parsed: Sequence[tuple[str, _Parsed]]) -> ParsedCell:
+    """Every file's findings, UBSan halves joined. Each process's "Suppressions used" table is
+    cumulative (a leak check per test prints it again with every check): the largest count
+    a process printed per entry, summed over processes."""
+    by_process: dict[str, dict[str, int]] = {}
+    for process, p in parsed:
+        table = by_process.setdefault(process, {})
         for name, count in p.suppressions.items():
+            table[name] = max(table.get(name, 0), count)
+    suppressions: dict[str, int] = {}
+    for table in by_process.values():
+        for name, count in table.items():
             suppressions[name] = suppressions.get(name, 0) + count
-    result = ParsedCell(_merge(parsed), suppressions=suppressions)
-    cut = [p.cut for p in parsed if p.cut]
+    files = [p for _, p in parsed]
+    result = ParsedCell(_merge(files), suppressions=suppressions)
+    cut = [p.cut for p in files if p.cut]
     if cut:
         raise PartialParse("; ".join(cut), result)
     return result
 
 
+def _process(path: Path) -> str:
+    """The pid a per-process file is named by (``asan.4242``, ``t00003.4242``), else its name."""
+    suffix = path.name.rsplit(".", 1)[-1]
+    return suffix if suffix.isdigit() else path.name
+
+
 def parse_text(text: str, source: str = "<text>") -> ParsedCell:
     """Every report in ``text`` as (unattributed) findings; lines outside reports are ignored."""
-    return _result([_parse(text, source)])
+    return _result([(source, _parse(text, source))])
 
 
 def parse_files(paths: Iterable[Path]) -> ParsedCell:
     """Findings from every file (per-pid logs, then the subject's stderr), UBSan halves joined."""
-    return _result([_parse(read_text(path), str(path)) for path in paths])
+    return _result([(_process(path), _parse(read_text(path), str(path))) for path in paths])
 
 
-def make_parser() -> FileParser:
-    """The asan parser: the runner's per-pid logs and the subject's stderr. The subject's exit
-    code is not needed: the reports, not the exit code, classify."""
-    return FileParser(TOOL, log_files, parse_files)
+def parse_cell(cell_dir: Path) -> ParsedCell:
+    """The runner's logs and, under pyharness's pytest plugin, the per-test report files, each
+    finding marked with the test it was reported during (``pyharness.parsers.journal``). A
+    memory error in a process log, in a process that died during a test, is that test's: a
+    deadly signal's report goes to the process log whatever the per-test path (measured).
+    Another process's log (a test's subprocess: a C++ test binary the suite runs) is the
+    test's during which it was written."""
+    journal = journals.read(cell_dir / DIR / JOURNAL)
+    parsed: list[tuple[str, _Parsed]] = []
+    for path in log_files(cell_dir):
+        p = _parse(read_text(path), str(path))
+        process = _process(path)
+        if journal is not None and process.isdigit() and int(process) not in journal.pids:
+            p.findings = journals.tag(p.findings, journal.written_during(path))
+            parsed.append((process, p))
+            continue
+        running = journal.running_in(int(process)) if journal is not None and process.isdigit() else None
+        if running is not None:
+            p.findings = [
+                replace(f, test=running.id) if f.message.startswith("AddressSanitizer: ") else f
+                for f in p.findings
+            ]
+        parsed.append((process, p))
+    for report in journals.report_files(cell_dir, TOOL):
+        p = _parse(read_text(report.path), str(report.path))
+        p.findings = journals.tag(p.findings, report.test, report.span)
+        parsed.append((str(report.pid), p))
+    return _result(parsed)
+
+
+@dataclass(frozen=True)
+class AsanParser:
+    """The asan parser: the runner's per-pid logs, the subject's stderr and the per-test files."""
+
+    id: str = TOOL
+
+    def artifacts(self, cell_dir: Path) -> Sequence[Path]:
+        return [*log_files(cell_dir), *(r.path for r in journals.report_files(cell_dir, TOOL))]
+
+    def parse(self, cell_dir: Path) -> ParsedCell:
+        return parse_cell(cell_dir)
+
+
+def make_parser() -> AsanParser:
+    """The asan parser. The subject's exit code is not needed: the reports, not the exit code,
+    classify."""
+    return AsanParser()

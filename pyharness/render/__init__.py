@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from pyharness.model import (
+    LEFT_KINDS,
     LIMIT_BASES,
     CellReport,
     Coverage,
@@ -36,12 +37,18 @@ def known(cell: CellReport) -> list[Finding]:
 
 
 def by_test(findings: Sequence[Finding]) -> list[tuple[str | None, list[Finding]]]:
-    """Findings grouped by the test during which they were reported, in order of first
+    """Findings grouped by the test during which they were reported (``Finding.during``: a
+    leak check's span of several tests is a group of its own), in order of first
     appearance; findings outside any test (or from a workload without tests) under None."""
     groups: dict[str | None, list[Finding]] = {}
     for finding in findings:
-        groups.setdefault(finding.test, []).append(finding)
+        groups.setdefault(finding.during, []).append(finding)
     return list(groups.items())
+
+
+def left_behind(cell: CellReport) -> list[Finding]:
+    """What tests left open to the end of the session (descriptors, threads): named, informational."""
+    return [f for f in cell.findings if f.informational and f.kind in LEFT_KINDS]
 
 
 def tally(cell: CellReport) -> str:
@@ -61,7 +68,7 @@ def ignored(cell: CellReport) -> tuple[int, int]:
     ``cell.cap_uncounted``): only the largest uncounted findings are kept.
     """
     suppressed = sum(1 for f in cell.findings if f.suppressed and f.project_frame is not None)
-    foreign = sum(1 for f in cell.findings if f.project_frame is None)
+    foreign = sum(1 for f in cell.findings if f.project_frame is None and f.kind not in LEFT_KINDS)
     return suppressed + cell.omitted.suppressed, foreign + cell.omitted.foreign
 
 
@@ -101,11 +108,12 @@ def finding_short(finding: Finding) -> str:
     return f"{finding.tool} {finding.kind}{size}{where}"
 
 
-def finding_lines(finding: Finding, frames: int = STACK_FRAMES_SHOWN) -> list[str]:
-    """The headline, the tool's message and the top of the stack, one line each."""
+def finding_lines(finding: Finding, frames: int = STACK_FRAMES_SHOWN, *, test: bool = True) -> list[str]:
+    """The headline, the tool's message and the top of the stack, one line each (``test``: and
+    the test it was reported during; False under a heading that already names it)."""
     lines = [finding_headline(finding)]
-    if finding.test:
-        lines.append(f"  during {finding.test}")
+    if finding.during and test:
+        lines.append(f"  during {finding.during}")
     if finding.known:
         lines.append(f"  known, accepted: {finding.known}")
     if finding.message:

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TextIO
 from urllib.parse import quote
 
-from pyharness.model import CellReport, Coverage, Finding, Frame, Summary, Totals
+from pyharness.model import LEFT_KINDS, CellReport, Coverage, Finding, Frame, Summary, Totals
 from pyharness.render import (
     STACK_FRAMES_SHOWN,
     by_test,
@@ -37,6 +37,7 @@ from pyharness.render import (
     finding_headline,
     frame_text,
     known,
+    left_behind,
     limit_text,
     metric_columns,
     short_function,
@@ -287,7 +288,7 @@ def _cell_section(cell: CellReport, root: Path | None, cache: dict[str, list[str
     ]
     shown = counted(cell)
     accepted = known(cell)
-    others = [f for f in cell.findings if not f.counts]
+    others = [f for f in cell.findings if not f.counts and f.kind not in LEFT_KINDS]
     if shown:
         out.append(f"<h3>Findings ({len(shown)})</h3>")
         for test, findings in by_test(shown):
@@ -318,9 +319,19 @@ def _tests(cell: CellReport) -> str:
     t = cell.tests
     if t is None:
         return ""
-    text = f"<p>Test suite: {t.tests} tests, {t.failures} failed, {t.errors} errors, {t.skipped} skipped.</p>"
+    text = f"<p>Test suite: {t.tests} tests, {t.failures} failed, {t.errors} errors, {t.skipped} skipped."
+    if not t.complete:
+        text += " <b class=error>It did not run to its end</b>"
+        text += f": running when it ended: {_e(t.running)}." if t.running else "."
+        if t.not_run:
+            text += f" {t.not_run} of {t.collected} collected tests never ran."
+    text += "</p>"
     if t.failed:
         text += "<ul>" + "".join(f"<li class=fail>{_e(name)}</li>" for name in t.failed) + "</ul>"
+    left = left_behind(cell)
+    if left:
+        text += "<p>Left open by tests to the end of the session (informational):</p><ul>"
+        text += "".join(f"<li>{_e(f.message)}</li>" for f in left) + "</ul>"
     return text
 
 

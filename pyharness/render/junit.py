@@ -85,7 +85,7 @@ def _finding_case(
     if failing:
         message = f"{name}: " + "; ".join(finding_short(f) for f in failing)
         failure = ET.SubElement(case, "failure", message=_x(message), type="finding")
-        failure.text = _x("\n\n".join("\n".join(finding_lines(f)) for f in (*failing, *accepted)))
+        failure.text = _x("\n\n".join("\n".join(finding_lines(f, test=False)) for f in (*failing, *accepted)))
     else:
         reasons = "; ".join(f"{finding_short(f)} (known: {f.known})" for f in accepted)
         ET.SubElement(case, "skipped", message=_x(reasons))

@@ -5,8 +5,9 @@ cells, a table of metrics with their baseline gating, the run's native
 coverage when it has coverage cells (per folder, then the functions never
 executed and the branches never taken, the first few), then the findings of
 each failing or errored cell, grouped by the test that caused them, with the
-project frame as ``file:line`` and the top of the stack; then the known
-(accepted) findings seen and those no longer seen. Findings that do not fail a
+project frame as ``file:line`` and the top of the stack; then what tests left
+open to the end of their session (informational), the known (accepted)
+findings seen and those no longer seen. Findings that do not fail a
 cell (suppressed, or outside the project's code) are only counted.
 """
 
@@ -24,6 +25,7 @@ from pyharness.render import (
     finding_lines,
     ignored,
     known,
+    left_behind,
     limit_text,
     metric_columns,
     short_function,
@@ -60,7 +62,7 @@ def _cells_table(summary: Summary, out: TextIO) -> None:
     for cell in summary.cells:
         status = cell.status.upper() if cell.status in ("fail", "error") else cell.status
         reason = f"(reused from {cell.cached_from}) {cell.reason}" if cell.cached_from else cell.reason
-        if cell.tests is not None and cell.tests.failed:
+        if cell.tests is not None and cell.tests.failed and not any(t in reason for t in cell.tests.failed):
             reason += " (failed: " + ", ".join(cell.tests.failed[:10]) + ")"
         out.write(_row(cell.id, status, duration_text(cell.duration_s), tally(cell), reason))
     out.write("\n")
@@ -89,7 +91,7 @@ def _findings(cell: CellReport, out: TextIO) -> None:
             out.write(f"#### {test}\n\n")
         for finding in findings:
             out.write(f"- **{finding_headline(finding)}**\n\n  ```\n")
-            for line in finding_lines(finding)[1:]:
+            for line in finding_lines(finding, test=test is None)[1:]:
                 out.write(f"  {line}\n")
             out.write("  ```\n\n")
     suppressed, foreign = ignored(cell)
@@ -100,12 +102,22 @@ def _findings(cell: CellReport, out: TextIO) -> None:
         )
 
 
+def _left_behind(summary: Summary, out: TextIO) -> None:
+    seen = [(cell, f) for cell in summary.cells for f in left_behind(cell)]
+    if not seen:
+        return
+    out.write("### Left open by tests (informational, not failing)\n\n")
+    for cell, finding in seen:
+        out.write(f"- {cell.id}: {_cell(finding.message)}\n")
+    out.write("\n")
+
+
 def _known(summary: Summary, out: TextIO) -> None:
     seen = [(cell, f) for cell in summary.cells for f in known(cell)]
     if seen:
         out.write("### Known findings (accepted, not failing)\n\n")
         for cell, finding in seen:
-            during = f", during {finding.test}" if finding.test else ""
+            during = f", during {finding.during}" if finding.during else ""
             out.write(f"- {cell.id}: {finding_headline(finding)}{during}: *{finding.known}*\n")
         out.write("\n")
     if summary.gone:
@@ -158,4 +170,5 @@ def render(summary: Summary, stream: TextIO) -> None:
     for cell in summary.cells:
         if cell.status in ("fail", "error"):
             _findings(cell, stream)
+    _left_behind(summary, stream)
     _known(summary, stream)

@@ -138,8 +138,9 @@ def _merge(summary: Summary) -> tuple[list[_Merged], dict[str, int]]:
                 occurrences[key] = 0
                 tests[key] = []
             occurrences[key] += 1
-            if finding.test and finding.test not in tests[key]:
-                tests[key].append(finding.test)
+            for test in (finding.test,) if finding.test else finding.span:
+                if test not in tests[key]:
+                    tests[key].append(test)
             if cell.id not in cells[key]:
                 cells[key].append(cell.id)
     merged = [_Merged(k, first[k], tuple(cells[k]), occurrences[k], tuple(tests[k])) for k in order]

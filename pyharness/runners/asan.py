@@ -42,6 +42,10 @@ the padding is reported as use-after-poison; LSan's leak sizes include the
 padding and its stacks the shim's frame, which the parser takes off
 (``SHIFT_SOURCE``, ``SHIFT_BYTES``). The first run keeps the runtime alone: the
 shim costs a call per allocation and 16 bytes per block.
+Under pyharness's pytest plugin (``ctx.tests``) each test's reports go to a
+file of its own (``pertest/asan/``) and a leak check runs between tests; LSan
+then prints the address of every leaked object (``report_objects=1``) so the
+plugin can ignore what a check reported and the next reports only new leaks.
 """
 
 from __future__ import annotations
@@ -129,6 +133,7 @@ class AsanRunner:
                 exitcode=ASAN_EXITCODE,
                 print_suppressions=1,
                 log_path=log,
+                **({"report_objects": 1} if ctx.tests is not None else {}),
             ),
             # report_error_type puts the check's name (signed-integer-overflow) on the SUMMARY line.
             UBSAN_OPTIONS=_options(
@@ -141,6 +146,8 @@ class AsanRunner:
                 log_path=log,
             ),
         )
+        if ctx.tests is not None:
+            new_env.update(ctx.tests.environment(self.id))
         return LaunchSpec(
             argv=tuple(subject),
             env=new_env,

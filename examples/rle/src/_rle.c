@@ -11,10 +11,18 @@
  * - RLE_PLANT=borrowed_decref releases the list items encode_all() only borrowed
  *   (PyList_GetItem returns a borrowed reference): the caller's list then holds
  *   freed objects, and the interpreter's next use of one reads freed memory.
+ * - RLE_PLANT=leak_all loses a buffer on every encode_all() call: only the test
+ *   that calls it leaks, and pyharness must name that test;
+ * - RLE_PLANT=fd opens /dev/null when decode() refuses odd-length data and never
+ *   closes it: one test leaves a descriptor open;
+ * - RLE_PLANT=race counts the bytes encoded while the GIL is released (encode()
+ *   releases it for large inputs): a data race only when two Python threads encode
+ *   at once, as pytest-run-parallel has them do.
  * Each planted line carries a "PLANTED" comment (the tests look for it).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +39,26 @@ static int planted(const char *defect) {
 
 /* Escapes the optimiser: a store it cannot prove unused. */
 void *volatile rle_sink = NULL;
+
+/* Bytes encode() has encoded, for statistics; only ever updated holding the GIL. */
+size_t rle_bytes_encoded = 0;
+
+/* Inputs at least this long are encoded with the GIL released: other threads run meanwhile. */
+#define RLE_NOGIL_BYTES ((Py_ssize_t)65536)
+
+/* Writes the (count, byte) pairs of src[0..n) to out; returns how many bytes it wrote. */
+static Py_ssize_t encode_runs(const unsigned char *src, Py_ssize_t n, unsigned char *out) {
+  Py_ssize_t o = 0;
+  for (Py_ssize_t i = 0; i < n;) {
+    unsigned char b = src[i];
+    Py_ssize_t run = 1;
+    while (i + run < n && src[i + run] == b && run < 255) run++;
+    out[o++] = (unsigned char)run;
+    out[o++] = b;
+    i += run;
+  }
+  return o;
+}
 
 static PyObject *encode(PyObject *self, PyObject *arg) {
   (void)self;
@@ -53,14 +81,17 @@ static PyObject *encode(PyObject *self, PyObject *arg) {
     rle_sink = (void *)(uintptr_t) * (const uint64_t *)(src + 1); /* PLANTED: misaligned */
     rle_sink = NULL;
   }
-  Py_ssize_t o = 0;
-  for (Py_ssize_t i = 0; i < n;) {
-    unsigned char b = src[i];
-    Py_ssize_t run = 1;
-    while (i + run < n && src[i + run] == b && run < 255) run++;
-    out[o++] = (unsigned char)run;
-    out[o++] = b;
-    i += run;
+  Py_ssize_t o;
+  if (n >= RLE_NOGIL_BYTES) {
+    const int race = planted("race");
+    Py_BEGIN_ALLOW_THREADS
+    o = encode_runs(src, n, out);
+    if (race) rle_bytes_encoded += (size_t)n; /* PLANTED: race */
+    Py_END_ALLOW_THREADS
+    if (!race) rle_bytes_encoded += (size_t)n;
+  } else {
+    o = encode_runs(src, n, out);
+    rle_bytes_encoded += (size_t)n;
   }
   PyBuffer_Release(&in);
   PyObject *result = PyBytes_FromStringAndSize((const char *)out, o);
@@ -74,6 +105,10 @@ static PyObject *decode(PyObject *self, PyObject *arg) {
   if (PyObject_GetBuffer(arg, &in, PyBUF_SIMPLE) != 0) return NULL;
   const unsigned char *src = in.buf;
   if (in.len % 2 != 0) {
+    if (planted("fd")) {
+      rle_sink = (void *)(intptr_t)open("/dev/null", O_RDONLY); /* PLANTED: fd */
+      rle_sink = NULL;
+    }
     PyBuffer_Release(&in);
     PyErr_SetString(PyExc_ValueError, "run-length data has an odd length");
     return NULL;
@@ -105,6 +140,12 @@ static PyObject *encode_all(PyObject *self, PyObject *arg) {
     return NULL;
   }
   const Py_ssize_t n = PyList_GET_SIZE(arg);
+  if (planted("leak_all")) {
+    char *index = malloc(16 + (size_t)n); /* PLANTED: leak_all */
+    if (index != NULL) index[0] = 1;
+    rle_sink = index;
+    rle_sink = NULL;
+  }
   PyObject *out = PyList_New(n);
   if (out == NULL) return NULL;
   for (Py_ssize_t i = 0; i < n; i++) {

@@ -35,3 +35,11 @@ def test_encode_all_keeps_the_callers_items() -> None:
     # The caller's list still owns its items: reading them after the call is fine.
     assert items == [bytes([i]) * (10 + i) for i in range(8)]
     assert [rle.decode(e) for e in encoded] == items
+
+
+def test_a_large_buffer_round_trips() -> None:
+    # 1 MiB of runs of one byte: encode() releases the GIL for an input this large.
+    data = bytes(range(256)) * 4096
+    encoded = rle.encode(data)
+    assert len(encoded) == 2 * len(data)
+    assert rle.decode(encoded) == data
