@@ -147,7 +147,7 @@ def _record_duration(cell_plan: CellPlan, execution: Execution, tests: TestOutco
     Not a run cut short, nor one a tool's report code ended (ASan halts at its first error),
     nor a command that failed without a test report (it may have stopped at its first step)."""
     r = execution.result
-    if r.timed_out or r.interrupted or r.signal is not None or execution.full_unwind:
+    if r.timed_out or r.interrupted or r.signal is not None or execution.look:
         return
     if r.returncode != 0 and (tests is None or r.returncode in r.success_codes):
         return

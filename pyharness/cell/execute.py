@@ -38,13 +38,26 @@ REASON_STDERR_LINES = 3
 
 
 @dataclass(frozen=True)
+class Look:
+    """How closely a run looks beyond its tool's defaults: the second, slower look of a re-run
+    whose first run could not tell whose its findings are (``pyharness.cell.unwind``)."""
+
+    full_unwind: bool = False  # ASan: every malloc's and free's stack unwound whole
+    alloc_shim: Path | None = None  # ASan: the allocation shim, preloaded ahead of the runtime
+    track_origins: bool = False  # memcheck: where each uninitialised value was created
+
+    def __bool__(self) -> bool:
+        return self.full_unwind or self.alloc_shim is not None or self.track_origins
+
+
+@dataclass(frozen=True)
 class Execution:
     """What running the plan produced (artifacts are on disk, in the cell directory)."""
 
     result: proc.ProcResult
     events: tuple[Event, ...]
     followup_error: str | None
-    full_unwind: bool
+    look: Look
     limit_s: float  # the limit it ran under (the plan's, or a slower re-run's)
     tests: pertest.TestRun | None = None  # what the plugin was asked for, when it was loaded
     notes: tuple[str, ...] = ()  # what the run lacked (a native helper that could not be built)
@@ -66,7 +79,8 @@ class Execution:
             samples=len(r.samples),
             sample_interval_s=plan.sample_interval_s,
             stderr_tail="" if r.ok else r.stderr_tail,
-            full_unwind=self.full_unwind,
+            full_unwind=self.look.full_unwind,
+            track_origins=self.look.track_origins,
             limit_basis=plan.limit_basis,
             native_s=plan.native_s,
         )
@@ -93,19 +107,20 @@ def context(
     plan: CellPlan,
     staged: Staged | None = None,
     *,
-    full_unwind: bool = False,
+    look: Look | None = None,
     limit_s: float | None = None,
-    alloc_shim: Path | None = None,
     tests: pertest.TestRun | None = None,
 ) -> RunContext:
+    look = look or Look()
     return RunContext(
         plan.cell_dir,
         limit_s or plan.limit_s,
         plan.project.suppressions,
-        full_unwind,
+        look.full_unwind,
         build_dir=staged.build_dir if staged is not None else None,
         project_root=plan.project.root,
-        alloc_shim=alloc_shim,
+        alloc_shim=look.alloc_shim,
+        track_origins=look.track_origins,
         tests=tests,
     )
 
@@ -144,22 +159,22 @@ def execute(
     runner: Runner,
     progress: Progress,
     *,
-    full_unwind: bool = False,
+    look: Look | None = None,
     limit_s: float | None = None,
-    alloc_shim: Path | None = None,
     tests: pertest.TestRun | None = None,
 ) -> Execution:
     """Run the plan's subject under ``runner`` against ``staged``; then the follow-ups.
 
-    ``limit_s`` replaces the plan's limit (a re-run the plan allowed more time for);
-    ``alloc_shim`` is preloaded ahead of the tool's runtime (``RunContext.alloc_shim``);
+    ``look`` says how closely (a re-run's second look, ``Look``); ``limit_s`` replaces the
+    plan's limit (a re-run the plan allowed more time for);
     ``tests`` replaces the plan's request of the plugin (a re-run of some of the tests).
     """
     tests = tests or plan.tests
     notes: tuple[str, ...] = ()
     if tests is not None:
         tests, notes = prepare_tests(tests, runner, progress)
-    ctx = context(plan, staged, full_unwind=full_unwind, limit_s=limit_s, alloc_shim=alloc_shim, tests=tests)
+    look = look or Look()
+    ctx = context(plan, staged, look=look, limit_s=limit_s, tests=tests)
     if plan.events_path is not None:
         plan.events_path.unlink(missing_ok=True)
     if plan.junit_path is not None:
@@ -189,7 +204,7 @@ def execute(
     followup_error = None
     if result.ok or (result.returncode != 0 and not result.timed_out and result.signal is None):
         followup_error = run_followups(runner, ctx, progress)
-    return Execution(result, events, followup_error, full_unwind, ctx.limit_s, tests, notes)
+    return Execution(result, events, followup_error, look, ctx.limit_s, tests, notes)
 
 
 def run_followups(runner: Runner, ctx: RunContext, progress: Progress) -> str | None:

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 
 from pyharness.build import Staged
 from pyharness.cell import unwind
+from pyharness.cell.execute import Look
 from pyharness.cell.observe import Observation, Readers, observe
 from pyharness.cell.plan import CellPlan
 from pyharness.model import Finding, finding_key
@@ -95,10 +96,10 @@ def rerun(
     )
     cell_dir.mkdir(parents=True, exist_ok=True)
     # Unwound as the findings it narrows were: a stack the fast unwinder cut would not match.
-    full = first.unwound or first.execution.full_unwind
+    full = first.unwound or first.execution.look.full_unwind
     limit_s = unwind.limit(plan, first) if full else first.execution.limit_s
-    shim = unwind.alloc_shim()[0] if full else None
-    second = observe(sub, staged, readers, progress, full_unwind=full, limit_s=limit_s, alloc_shim=shim)
+    look = Look(full_unwind=True, alloc_shim=unwind.alloc_shim()[0]) if full else Look()
+    second = observe(sub, staged, readers, progress, look=look, limit_s=limit_s)
     findings, resolved, total = merge(first.findings, second.findings)
     note = (
         f"{resolved} of {total} leak(s) a check found after several tests named by a re-run of those "

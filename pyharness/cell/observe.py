@@ -26,7 +26,7 @@ from pathlib import Path
 
 from pyharness.attribution import Policy
 from pyharness.build import Staged
-from pyharness.cell.execute import Execution, execute
+from pyharness.cell.execute import Execution, Look, execute
 from pyharness.cell.plan import CellPlan
 from pyharness.errors import ParseError
 from pyharness.known import KnownFindings
@@ -72,13 +72,12 @@ def observe(
     readers: Readers,
     progress: Progress,
     *,
-    full_unwind: bool = False,
+    look: Look | None = None,
     limit_s: float | None = None,
-    alloc_shim: Path | None = None,
     tests: TestRun | None = None,
 ) -> Observation:
-    """Run the subject once and read it. ``limit_s`` replaces the plan's limit (a slower re-run),
-    ``alloc_shim`` is preloaded ahead of the tool's runtime, ``tests`` replaces the plan's
+    """Run the subject once and read it. ``look`` says how closely (a re-run's second look),
+    ``limit_s`` replaces the plan's limit (a slower re-run), ``tests`` replaces the plan's
     request of the plugin (a re-run of some tests)."""
     runner = readers.runner
     execution = execute(
@@ -86,9 +85,8 @@ def observe(
         staged,
         runner,
         progress,
-        full_unwind=full_unwind,
+        look=look,
         limit_s=limit_s,
-        alloc_shim=alloc_shim,
         tests=tests,
     )
     parsed, problem = _parse(readers.parser, plan.cell_dir, execution, progress)

@@ -34,6 +34,16 @@ their findings replace the first run's of those tests, everything else of
 the first run (the other tests' findings, the suite's outcome) stands, and
 the reason says which tests ran again. A finding of no test (reported at
 import or at exit) needs the whole suite again.
+
+Memcheck has its own second look: an uninitialised value is reported where it
+is first *used*, which may be far from where it was made. When every finding
+that fails a memcheck cell is an uninitialised value, the cell runs again with
+``--track-origins=yes`` (about twice as slow: ``ORIGINS_SLOWDOWN``), and
+attribution reads each value's origin (``pyharness.attribution``): a value
+CPython's own constructor left uninitialised and the interpreter computed a
+pointer from (``PyLong_FromString``, measured in simplejson's suite: 208,098
+reports at simplejson's first dereference of an int it had asked ``int()``
+for) is the interpreter's, whoever dereferences it first.
 """
 
 from __future__ import annotations
@@ -45,6 +55,7 @@ from pathlib import Path
 
 from pyharness import native, pertest
 from pyharness.build import Staged
+from pyharness.cell.execute import Look
 from pyharness.cell.observe import Observation, Readers, observe
 from pyharness.cell.plan import LIMIT_MARGIN_S, CellPlan
 from pyharness.errors import BuildError, ToolMissingError
@@ -54,7 +65,12 @@ from pyharness.runners import asan
 
 FAST_UNWIND_DIR = "fast-unwind"
 CELL_FILE = "cell.json"
-TOOLS = frozenset({"asan"})
+TOOLS = frozenset({"asan", "valgrind"})
+# memcheck with --track-origins=yes: "can make Memcheck run up to 2x slower" (the manual); the
+# re-run's limit is the first run's time times this, plus the margin.
+ORIGINS_SLOWDOWN = 3.0
+_UNINITIALISED = ("uninitialised-",)
+_ORIGIN = "Uninitialised value was created"
 # How much slower a subject runs with full unwinding of every malloc and free: the
 # re-run's limit is the first run's time times this, plus the margin, and never less
 # than the plan's limit. Measured on examples/rle's suite (3 runs each, medians): 1.07 s
@@ -73,11 +89,27 @@ def _unresolved(finding: Finding) -> bool:
     return finding.truncated or any(t.truncated for t in finding.related)
 
 
+def _without_origin(finding: Finding) -> bool:
+    """A memcheck uninitialised value whose origin the run did not record."""
+    return finding.kind.startswith(_UNINITIALISED) and not any(
+        t.label.startswith(_ORIGIN) for t in finding.related
+    )
+
+
+def _needs_look(tool: str, finding: Finding) -> bool:
+    if tool == "valgrind":
+        return finding.fails and _without_origin(finding)
+    return _unresolved(finding)
+
+
 def needed(plan: CellPlan, first: Observation) -> bool:
-    """True when the verdict depends on stacks the fast unwinder may have cut (module docstring)."""
-    if plan.tool.id not in TOOLS or first.execution.full_unwind:
+    """True when the verdict depends on what a second, closer look would show (module docstring)."""
+    if plan.tool.id not in TOOLS or first.execution.look:
         return False
-    if any(f.fails for f in first.findings):
+    failing = [f for f in first.findings if f.fails]
+    if plan.tool.id == "valgrind":
+        return bool(failing) and all(_without_origin(f) for f in failing)
+    if failing:
         return False
     return any(_unresolved(f) for f in first.findings)
 
@@ -88,7 +120,7 @@ def selected(plan: CellPlan, first: Observation) -> tuple[str, ...]:
         return ()
     wanted: dict[str, None] = {}
     for finding in first.findings:
-        if not _unresolved(finding):
+        if not _needs_look(plan.tool.id, finding):
             continue
         if not _of(finding):
             return ()
@@ -101,7 +133,8 @@ def _of(finding: Finding) -> Sequence[str]:
 
 
 def limit(plan: CellPlan, first: Observation) -> float:
-    return max(plan.limit_s, first.execution.result.duration_s * SLOWDOWN + LIMIT_MARGIN_S)
+    factor = ORIGINS_SLOWDOWN if plan.tool.id == "valgrind" else SLOWDOWN
+    return max(plan.limit_s, first.execution.result.duration_s * factor + LIMIT_MARGIN_S)
 
 
 def _finished(second: Observation) -> str | None:
@@ -133,46 +166,56 @@ def alloc_shim() -> tuple[Path | None, str | None]:
         return None, str(err).splitlines()[0]
 
 
+def _look(plan: CellPlan) -> tuple[Look, str, str | None]:
+    """The second look for the tool: how, what the cell's reason calls it, and a missing part."""
+    if plan.tool.id == "valgrind":
+        return Look(track_origins=True), "origins", None
+    shim, no_shim = alloc_shim()
+    missing = f"the full-unwinding re-run ran without its allocation shim ({no_shim})" if no_shim else None
+    return Look(full_unwind=True, alloc_shim=shim), "full-unwinding", missing
+
+
 def rerun(
     plan: CellPlan, staged: Staged, readers: Readers, progress: Progress, first: Observation
 ) -> Observation:
     """The re-run's observation, or the first run's with a note when the re-run did not finish."""
     only = selected(plan, first)
     what = f"{len(only)} test(s)" if only else "the subject"
-    progress.phase(f"stacks reach no project frame: running {what} again with full unwinding")
-    shim, no_shim = alloc_shim()
+    look, name, missing = _look(plan)
+    if look.track_origins:
+        progress.phase(f"uninitialised values: running {what} again with their origins")
+    else:
+        progress.phase(f"stacks reach no project frame: running {what} again with full unwinding")
     keep_first_run(plan.cell_dir)
     tests = replace(plan.tests, select=only) if only and plan.tests is not None else None
-    second = observe(
-        plan,
-        staged,
-        readers,
-        progress,
-        full_unwind=True,
-        limit_s=limit(plan, first),
-        alloc_shim=shim,
-        tests=tests,
-    )
+    second = observe(plan, staged, readers, progress, look=look, limit_s=limit(plan, first), tests=tests)
     why = _finished(second)
     if why is not None:
         return replace(
             first,
-            note=f"the full-unwinding re-run did not finish ({why}): the first run's findings and tests "
+            note=f"the {name} re-run did not finish ({why}): the first run's findings and tests "
             f"stand (its artifacts are in {FAST_UNWIND_DIR}/)",
         )
-    shim_note = f"the full-unwinding re-run ran without its allocation shim ({no_shim})" if no_shim else None
+    unwound = look.full_unwind
     if not only:
-        return replace(second, note="; ".join(n for n in (second.note, shim_note) if n) or None, unwound=True)
+        return replace(
+            second, note="; ".join(n for n in (second.note, missing) if n) or None, unwound=unwound
+        )
     again = set(only)
     kept = tuple(f for f in first.findings if not set(_of(f)) & again)
     shown = ", ".join(only[:3]) + (f" and {len(only) - 3} more" if len(only) > 3 else "")
+    why_again = (
+        "whose findings are uninitialised values"
+        if look.track_origins
+        else "whose findings reached no project frame"
+    )
     note = (
-        f"the full-unwinding re-run ran only the {len(only)} test(s) whose findings reached no project "
-        f"frame ({shown}); the other tests' findings are the first run's (in {FAST_UNWIND_DIR}/)"
+        f"the {name} re-run ran only the {len(only)} test(s) {why_again} ({shown}); "
+        f"the other tests' findings are the first run's (in {FAST_UNWIND_DIR}/)"
     )
     return replace(
         first,
         findings=(*kept, *second.findings),
-        note="; ".join(n for n in (first.note, second.note, shim_note, note) if n),
-        unwound=True,
+        note="; ".join(n for n in (first.note, second.note, missing, note) if n),
+        unwound=unwound,
     )

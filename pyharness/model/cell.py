@@ -256,6 +256,7 @@ class SubjectRun:
     sample_interval_s: float | None
     stderr_tail: str = ""  # kept only when it did not end as expected
     full_unwind: bool = False  # re-run with full stack unwinding (see pyharness.cell)
+    track_origins: bool = False  # re-run with memcheck's origins of uninitialised values
     limit_basis: LimitBasis = "default"  # what set limit_s
     native_s: float | None = None  # the native duration the expectation came from (None: --timeout)
 
@@ -276,6 +277,7 @@ class SubjectRun:
             "sample_interval_s": self.sample_interval_s,
             "stderr_tail": self.stderr_tail,
             "full_unwind": self.full_unwind,
+            "track_origins": self.track_origins,
             "limit_basis": self.limit_basis,
             "native_s": None if self.native_s is None else round(self.native_s, 3),
         }
@@ -298,6 +300,7 @@ class SubjectRun:
             sample_interval_s=d.get("sample_interval_s"),
             stderr_tail=str(d.get("stderr_tail", "")),
             full_unwind=bool(d.get("full_unwind", False)),
+            track_origins=bool(d.get("track_origins", False)),
             limit_basis=d["limit_basis"] if d.get("limit_basis") in LIMIT_BASES else "default",
             native_s=None if d.get("native_s") is None else float(d["native_s"]),
         )

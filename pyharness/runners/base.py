@@ -44,6 +44,9 @@ class RunContext:
     # A built allocation shim to preload ahead of the tool's runtime (the asan re-run's
     # pyharness/native/asan_shift.c); None: the tool's own allocator as it is.
     alloc_shim: Path | None = None
+    # memcheck: where each uninitialised value was created (--track-origins), for a re-run whose
+    # findings are all uninitialised values (see pyharness.cell.unwind).
+    track_origins: bool = False
     tests: TestRun | None = None  # a pytest suite with pyharness's plugin loaded (pyharness.pertest)
 
     def suppression_files(self, name: str) -> tuple[Path, ...]:

@@ -57,7 +57,7 @@ class ValgrindRunner:
             f"--trace-children={'yes' if self.trace_children else 'no'}",
             # A fork without exec (multiprocessing) would write a second, interleaved report.
             "--child-silent-after-fork=yes",
-            f"--track-origins={'yes' if self.track_origins else 'no'}",
+            f"--track-origins={'yes' if self.track_origins or ctx.track_origins else 'no'}",
             *subject,
         )
         plugin: dict[str, str] = {}
