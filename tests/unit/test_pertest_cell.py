@@ -6,14 +6,16 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from pyharness import mutants, pertest
 from pyharness.cell import judge, narrow, unwind
+from pyharness.cell.execute import Look
 from pyharness.cell.plan import CellRequest, plan
 from pyharness.errors import ConfigError
-from pyharness.model import Finding, Frame, TestOutcome
+from pyharness.model import Finding, Frame, TestOutcome, Trace
 from pyharness.project import from_table
 
 SUITE = {
@@ -114,3 +116,25 @@ def test_merging_a_mutants_run_changes_only_what_it_measured() -> None:
     assert a["caught_by"] == ["asan", "heaptrack"] and a["seconds"] == 9.0, "the rest of the row stays"
     assert list(a)[list(a).index("where") + 1] == "tests"
     assert b == doc["mutants"][1] and merged["tools"] == doc["tools"]
+
+
+def test_valgrind_looks_again_with_origins_only_when_its_verdict_rests_on_uninitialised_values(
+    tmp_path: Path,
+) -> None:
+    project = from_table(tmp_path, SUITE)
+    cell_plan = plan(project, CellRequest("valgrind", "suite", tmp_path))
+    frame = Frame("f", "src/x.c", 3)
+    uninit = Finding("valgrind", "uninitialised-value", "Use of uninitialised value", project_frame=frame)
+    leak = Finding("valgrind", "leak.definite", "lost", project_frame=frame)
+
+    def first(*findings: Finding, look: Look | None = None) -> object:
+        return SimpleNamespace(findings=findings, execution=SimpleNamespace(look=look or Look()))
+
+    assert unwind.needed(cell_plan, first(uninit))  # type: ignore[arg-type]
+    assert not unwind.needed(cell_plan, first(uninit, leak)), "a leak fails it whatever the origins say"  # type: ignore[arg-type]
+    assert not unwind.needed(cell_plan, first(uninit, look=Look(track_origins=True))), "once"  # type: ignore[arg-type]
+    origin = replace(uninit, related=(Trace("Uninitialised value was created by a heap allocation", ()),))
+    assert not unwind.needed(cell_plan, first(origin)), "its origin is already known"  # type: ignore[arg-type]
+    assert not unwind.needed(cell_plan, first()), "nothing fails"  # type: ignore[arg-type]
+    ran_100_s = SimpleNamespace(execution=SimpleNamespace(result=SimpleNamespace(duration_s=100.0)))
+    assert unwind.limit(cell_plan, ran_100_s) == max(cell_plan.limit_s, 360.0)  # type: ignore[arg-type]
