@@ -63,7 +63,7 @@ import re
 import shutil
 import sys
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -253,34 +253,8 @@ def from_table(root: Path, doc: Mapping[str, Any]) -> Project:
     )
     variants = _variants(t)
     workloads = _workloads(t)
-    tools = t.strings("tools", default=tuple(TOOLS))
-    for tool in tools:
-        if tool not in TOOLS:
-            t.fail("tools", f"unknown tool {tool!r}", f"tool ids: {', '.join(TOOLS)}")
-    matrix = t.strings("matrix", default=tuple(workloads))
-    for workload_id in matrix:
-        if workload_id not in workloads:
-            t.fail("matrix", f"unknown workload {workload_id!r}", f"workloads: {', '.join(workloads)}")
-    suppressions = t.string("suppressions", default=None)
-    suppression_dir = root / suppressions if suppressions is not None else root / "suppressions"
-    if suppressions is not None and not suppression_dir.is_dir():
-        t.fail(
-            "suppressions", f"no folder {suppression_dir}", "a folder of lsan.supp, valgrind.supp, tsan.supp"
-        )
-    selftest = t.string("selftest", default=None)
-    if selftest is not None and not _ENTRY.match(selftest):
-        t.fail("selftest", f"{selftest!r}", "an import path 'package.module:NAME'")
+    selftest = t.entries("selftest", default=None)
     mutants = t.string("mutants", default=None)
-    sweep_baselines = t.strings("sweep-baselines", default=())
-    for workload_id in sweep_baselines:
-        if workload_id not in workloads:
-            t.fail(
-                "sweep-baselines", f"unknown workload {workload_id!r}", f"workloads: {', '.join(workloads)}"
-            )
-    probes = t.strings("baseline-probes", default=())
-    for entry in probes:
-        if not _ENTRY.match(entry):
-            t.fail("baseline-probes", f"{entry!r}", "import paths 'package.module:NAME'")
     return Project(
         root=root,
         name=name,
@@ -288,17 +262,17 @@ def from_table(root: Path, doc: Mapping[str, Any]) -> Project:
         attribution=attribution,
         variants=variants,
         workloads=workloads,
-        tools=tools,
-        matrix=matrix,
-        suppressions=suppression_dir if suppression_dir.is_dir() else None,
+        tools=t.members("tools", TOOLS, default=tuple(TOOLS), what="tool"),
+        matrix=t.members("matrix", workloads, default=tuple(workloads), what="workload"),
+        suppressions=_suppression_dir(t, root),
         baselines=root / t.string("baselines", default="baselines"),
         setup_args=t.strings("setup-args", default=()),
         build_env=t.string_table("build-env"),
-        selftest=selftest,
+        selftest=selftest[0] if selftest else None,
         mutants=root / mutants if mutants is not None else None,
         configured=configured,
-        sweep_baselines=sweep_baselines,
-        baseline_probes=probes,
+        sweep_baselines=t.members("sweep-baselines", workloads, default=(), what="workload"),
+        baseline_probes=t.entries("baseline-probes", default=()),
         build_requires=tuple(str(r) for r in build_system.get("requires", ()) if isinstance(r, str)),
         known_findings=root / t.string("known-findings", default=KNOWN_FINDINGS_FILE),
         field=root / field_dir if (field_dir := t.string("field", default=None)) else None,
@@ -364,6 +338,20 @@ def _python(t: _Table, root: Path) -> str | None:
         return t.fail("python", repr(text), f"a Python interpreter's path or command ({err})")  # type: ignore[no-any-return]
 
 
+def _suppression_dir(t: _Table, root: Path) -> Path | None:
+    """The project's suppressions folder: the one the table names (it must exist), else
+    ``suppressions/`` when there is one."""
+    named = t.string("suppressions", default=None)
+    folder = root / (named or "suppressions")
+    if named is not None and not folder.is_dir():
+        t.fail(
+            "suppressions",
+            f"no folder {folder}",
+            "a folder of lsan.supp, ubsan.supp, valgrind.supp, tsan.supp",
+        )
+    return folder if folder.is_dir() else None
+
+
 def _backend_of(build_system: Mapping[str, Any]) -> BuildBackend:
     backend = str(build_system.get("build-backend", ""))
     found = _BACKENDS_BY_PEP517.get(backend)
@@ -426,47 +414,66 @@ def _workload(t: _Table, wid: str, body: Any) -> Workload:
         "parallel-threads",
     )  # fmt: skip
     command = w.strings("command", default=None)
-    scenario = w.string("scenario", default=None)
+    scenario = w.entries("scenario", default=None)
     if (command is None) == (scenario is None):
         t.fail(key, "both or neither of 'command' and 'scenario'", "exactly one of them")
     if command is not None and not command:
         w.fail("command", "an empty list", "a command line, e.g. ['python', '-m', 'pytest']")
-    if scenario is not None and not _ENTRY.match(scenario):
-        w.fail("scenario", f"{scenario!r}", "an import path 'package.module:NAME'")
-    tools = w.strings("tools", default=None)
-    for tool in tools or ():
-        if tool not in TOOLS:
-            w.fail("tools", f"unknown tool {tool!r}", f"tool ids: {', '.join(TOOLS)}")
-    expected: dict[str, float] = {}
+    return Workload(
+        id=wid,
+        description=w.string("description", default=None) or (" ".join(command) if command else ""),
+        command=command,
+        scenario=scenario[0] if scenario else None,
+        args=w.strings("args", default=()),
+        env=w.string_table("env"),
+        cwd=w.string("cwd", default="."),
+        tools=w.members("tools", TOOLS, default=None, what="tool") if "tools" in w.data else None,
+        expected_s=_expected(w),
+        sizes={size_key: _size(w, size_key, size_body) for size_key, size_body in w.table("sizes").items()},
+        gated=_gated_metrics(w),
+        parallel_threads=_parallel_threads(w, command is not None),
+    )
+
+
+def _seconds(t: _Table, key: str, value: Any, accepts: str = "a positive number of seconds") -> float:
+    if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+        t.fail(key, repr(value), accepts)
+    return float(value)
+
+
+def _expected(w: _Table) -> dict[str, float]:
+    """``expected = { quick = 60, sweep = 600 }``: native seconds per preset."""
+    out = {}
     for preset, seconds in w.table("expected").items():
-        if preset not in PRESETS or not isinstance(seconds, int | float) or isinstance(seconds, bool):
+        if preset not in PRESETS:
             w.fail(
                 f"expected.{preset}", repr(seconds), f"seconds (a number) for a preset: {', '.join(PRESETS)}"
             )
-        if seconds <= 0:
-            w.fail(f"expected.{preset}", repr(seconds), "a positive number of seconds")
-        expected[preset] = float(seconds)
-    sizes = {}
-    for size_key, size_body in w.table("sizes").items():
-        tool = size_key.removeprefix("sweep.") if size_key.startswith("sweep.") else size_key
-        if size_key != "sweep" and tool not in TOOLS:
-            w.fail(
-                f"sizes.{size_key}",
-                "an unknown key",
-                f"a tool id, 'sweep' or 'sweep.<tool>' ({', '.join(TOOLS)})",
-            )
-        s = _Table(w.path, f"{w.name}.sizes.{size_key}", _as_table(w, f"sizes.{size_key}", size_body))
-        s.check_keys("args", "env", "expected")
-        expected_at = s.data.get("expected")
-        if expected_at is not None and (
-            not isinstance(expected_at, int | float) or isinstance(expected_at, bool) or expected_at <= 0
-        ):
-            s.fail("expected", repr(expected_at), "a positive number of seconds")
-        sizes[size_key] = Size(
-            s.strings("args", default=()),
-            s.string_table("env"),
-            float(expected_at) if expected_at is not None else None,
+        out[preset] = _seconds(w, f"expected.{preset}", seconds)
+    return out
+
+
+def _size(w: _Table, size_key: str, body: Any) -> Size:
+    """One of ``sizes``: a tool id, ``sweep`` or ``sweep.<tool>``."""
+    tool = size_key.removeprefix("sweep.")
+    if size_key != "sweep" and tool not in TOOLS:
+        w.fail(
+            f"sizes.{size_key}",
+            "an unknown key",
+            f"a tool id, 'sweep' or 'sweep.<tool>' ({', '.join(TOOLS)})",
         )
+    s = _Table(w.path, f"{w.name}.sizes.{size_key}", _as_table(w, f"sizes.{size_key}", body))
+    s.check_keys("args", "env", "expected")
+    expected = s.data.get("expected")
+    return Size(
+        s.strings("args", default=()),
+        s.string_table("env"),
+        _seconds(s, "expected", expected) if expected is not None else None,
+    )
+
+
+def _gated_metrics(w: _Table) -> dict[str, tuple[Gated, ...]]:
+    """``gated = { rss = ["rss_peak"] }``: tool id -> the metrics its cells gate."""
     gated: dict[str, tuple[Gated, ...]] = {}
     for tool, names in w.table("gated").items():
         if tool not in TOOLS:
@@ -474,29 +481,20 @@ def _workload(t: _Table, wid: str, body: Any) -> Workload:
                 f"gated.{tool}", "an unknown tool", f"a table of tool id -> metric names ({', '.join(TOOLS)})"
             )
         gated[tool] = tuple(_gated(w, f"gated.{tool}", n) for n in _as_strings(w, f"gated.{tool}", names))
+    return gated
+
+
+def _parallel_threads(w: _Table, is_command: bool) -> int | None:
     threads = w.data.get("parallel-threads")
     if threads is not None and (
-        not isinstance(threads, int) or isinstance(threads, bool) or threads < 2 or command is None
+        not isinstance(threads, int) or isinstance(threads, bool) or threads < 2 or not is_command
     ):
         w.fail(
             "parallel-threads",
-            repr(threads) if command is not None else "a scenario workload",
+            repr(threads) if is_command else "a scenario workload",
             "a whole number of threads, 2 or more, for a command (pytest) workload",
         )
-    return Workload(
-        id=wid,
-        description=w.string("description", default=None) or (" ".join(command) if command else ""),
-        command=command,
-        scenario=scenario,
-        args=w.strings("args", default=()),
-        env=w.string_table("env"),
-        cwd=w.string("cwd", default="."),
-        tools=tools,
-        expected_s=expected,
-        sizes=sizes,
-        gated=gated,
-        parallel_threads=threads,
-    )
+    return threads
 
 
 def _gated(t: _Table, key: str, text: str) -> Gated:
@@ -561,6 +559,26 @@ class _Table:
         if key not in self.data:
             return default
         return _as_strings(self, key, self.data[key])
+
+    def members(self, key: str, allowed: Iterable[str], *, default: Any, what: str) -> tuple[str, ...]:
+        """A list of ``allowed`` ids (tools, workloads), each checked."""
+        known = list(allowed)
+        values: tuple[str, ...] = self.strings(key, default=default)
+        for value in values:
+            if value not in known:
+                self.fail(key, f"unknown {what} {value!r}", f"{what}s: {', '.join(known)}")
+        return values
+
+    def entries(self, key: str, *, default: Any) -> Any:
+        """Import paths ``package.module:NAME``: one (a string) or several (a list), each checked."""
+        if key not in self.data:
+            return default
+        one = isinstance(self.data[key], str)
+        values = (self.string(key, default=None),) if one else self.strings(key, default=default)
+        for entry in values:
+            if not _ENTRY.match(entry):
+                self.fail(key, f"{entry!r}", "an import path 'package.module:NAME'")
+        return values
 
     def string(self, key: str, *, default: Any) -> Any:
         if key not in self.data:
