@@ -170,6 +170,60 @@ def parallel_options(workload: Workload, tool: str) -> tuple[str, ...]:
     return (f"--parallel-threads={workload.parallel_threads}",)
 
 
+@dataclass(frozen=True)
+class _Subject:
+    """The subject's command line, where it runs, and the files it writes for the cell."""
+
+    argv: tuple[str, ...]
+    cwd: Path
+    events_path: Path | None = None
+    junit_path: Path | None = None
+    tests: pertest.TestRun | None = None
+
+
+def _scenario_subject(
+    project: Project, workload: Workload, *, scenario: Scenario, size: Size, req: CellRequest, cell_dir: Path
+) -> _Subject:
+    assert workload.scenario is not None
+    # Explicit options replace the tool's sizes (they size the workload themselves).
+    options = (*(["--sweep"] if req.preset == "sweep" else []), *workload.args, *(req.options or size.args))
+    check_options(scenario, workload.scenario, options)
+    events_path = cell_dir / EVENTS_FILE
+    # -P: the staged copy on PYTHONPATH wins over a package of the same name in the cwd.
+    argv = (
+        project.interpreter, "-P", "-m", "pyharness", "scenario", workload.scenario,
+        "--events", str(events_path), *options,
+    )  # fmt: skip
+    return _Subject(argv, cell_dir, events_path=events_path)
+
+
+def _command_subject(
+    project: Project, workload: Workload, *, tool: Tool, size: Size, req: CellRequest, cell_dir: Path
+) -> _Subject:
+    assert workload.command is not None
+    argv = _interpreter((*workload.command, *workload.args, *size.args, *req.options), project.interpreter)
+    cwd = (project.root / workload.cwd).resolve()
+    if not _is_pytest(argv):
+        return _Subject(argv, cwd)
+    junit_path = cell_dir / JUNIT_FILE
+    argv = (*argv, f"--junitxml={junit_path}")
+    if not req.per_test:
+        return _Subject(argv, cwd, junit_path=junit_path)
+    argv = (*argv, "-p", pertest.PLUGIN, *parallel_options(workload, tool.id))
+    return _Subject(argv, cwd, junit_path=junit_path, tests=pertest.TestRun(cell_dir / pertest.DIR))
+
+
+def _limit(req: CellRequest, expected: float, basis: LimitBasis) -> tuple[float, LimitBasis]:
+    """The time limit and what set it: the user's ``--timeout`` as it is, else from the expectation."""
+    if req.timeout_s is not None:
+        limit, basis = req.timeout_s, "timeout"
+    else:
+        limit = expected * LIMIT_FACTOR + LIMIT_MARGIN_S
+    if limit <= 0:
+        raise ConfigError(f"the time limit must be positive, got {limit:g} s")
+    return limit, basis
+
+
 def plan(project: Project, req: CellRequest) -> CellPlan:
     """Resolve ``req`` against ``project`` (ConfigError for a bad request)."""
     if req.tool not in TOOLS:
@@ -184,47 +238,19 @@ def plan(project: Project, req: CellRequest) -> CellPlan:
     preset: Preset = "custom" if req.options or not req.comparable else req.preset  # type: ignore[assignment]
     size = size_for(workload, scenario, tool.id, req.preset)
     cell_dir = (req.cell_dir or req.run_dir / cell_id(variant, tool.id, workload.id)).resolve()
-    events_path = junit_path = None
-    tests = None
     env = {**workload.env, **size.env}
-    if scenario is not None:
-        assert workload.scenario is not None
-        # Explicit options replace the tool's sizes (they size the workload themselves).
-        options = (
-            *(["--sweep"] if req.preset == "sweep" else []),
-            *workload.args,
-            *(req.options or size.args),
-        )
-        check_options(scenario, workload.scenario, options)
-        events_path = cell_dir / EVENTS_FILE
-        # -P: the staged copy on PYTHONPATH wins over a package of the same name in the cwd.
-        argv: tuple[str, ...] = (
-            project.interpreter, "-P", "-m", "pyharness", "scenario", workload.scenario,
-            "--events", str(events_path), *options,
-        )  # fmt: skip
-        cwd = cell_dir
-    else:
-        assert workload.command is not None
-        argv = _interpreter(
-            (*workload.command, *workload.args, *size.args, *req.options), project.interpreter
-        )
-        if _is_pytest(argv):
-            junit_path = cell_dir / JUNIT_FILE
-            argv = (*argv, f"--junitxml={junit_path}")
-            if req.per_test:
-                tests = pertest.TestRun(cell_dir / pertest.DIR)
-                argv = (*argv, "-p", pertest.PLUGIN, *parallel_options(workload, tool.id))
-        cwd = (project.root / workload.cwd).resolve()
-    native_key = durations.key(workload.id, preset, argv=argv, env=env, cwd=cwd, cell_dir=cell_dir)
+    subject = (
+        _scenario_subject(project, workload, scenario=scenario, size=size, req=req, cell_dir=cell_dir)
+        if scenario is not None
+        else _command_subject(project, workload, tool=tool, size=size, req=req, cell_dir=cell_dir)
+    )
+    native_key = durations.key(
+        workload.id, preset, argv=subject.argv, env=env, cwd=subject.cwd, cell_dir=cell_dir
+    )
     expected, native_s, basis = _expectation(
         project, tool, native_key=native_key, workload=workload, scenario=scenario, size=size, req=req
     )
-    if req.timeout_s is not None:
-        limit, basis = req.timeout_s, "timeout"
-    else:
-        limit = expected * LIMIT_FACTOR + LIMIT_MARGIN_S
-    if limit <= 0:
-        raise ConfigError(f"the time limit must be positive, got {limit:g} s")
+    limit, basis = _limit(req, expected, basis)
     return CellPlan(
         project=project,
         tool=tool,
@@ -232,14 +258,14 @@ def plan(project: Project, req: CellRequest) -> CellPlan:
         workload=workload,
         scenario=scenario,
         preset=preset,
-        argv=argv,
+        argv=subject.argv,
         env=env,
-        cwd=cwd,
+        cwd=subject.cwd,
         expected_s=expected,
         limit_s=limit,
         cell_dir=cell_dir,
-        events_path=events_path,
-        junit_path=junit_path,
+        events_path=subject.events_path,
+        junit_path=subject.junit_path,
         json_path=req.json_path,
         python_path=(str(project.root), TOOLKIT_HOME) if scenario is not None else (),
         sample_interval_s=req.sample_interval_s,
@@ -249,7 +275,7 @@ def plan(project: Project, req: CellRequest) -> CellPlan:
         native_s=native_s,
         native_key=native_key,
         request=req,
-        tests=tests,
+        tests=subject.tests,
     )
 
 
