@@ -160,6 +160,15 @@ def unit(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON, default=False)
+def field(session: nox.Session) -> None:
+    """The field trial: real PyPI extensions from their pinned sdists (`-- NAME`); writes docs/FIELD.md."""
+    # Its own environment: the projects' test requirements (numpy, matplotlib...) stay out of the harness's.
+    session.install(*group("harness"), *group("tools"))
+    args = session.posargs or ["--fresh", "--json", "docs/field-results.json", "--doc", "docs/FIELD.md"]
+    session.run("python", "-m", "pyharness", "field", *args, env={"CCACHE_NOHASHDIR": "1"}, **INTERRUPT)
+
+
+@nox.session(python=PYTHON, default=False)
 def fuzz(session: nox.Session) -> None:
     """Fuzz the frame decoder with libFuzzer under ASan+UBSan (needs clang; `-- SECONDS`)."""
     seconds = session.posargs[0] if session.posargs else str(FUZZ_SECONDS)

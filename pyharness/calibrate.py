@@ -6,7 +6,9 @@ tool, which metrics) at the quick preset, and at the sweep preset too for the
 workloads listed in ``[tool.pyharness] sweep-baselines``, for the tools
 installed here; then each of the project's ``baseline-probes`` (callables
 given a ``ProbeContext``). The tolerance of each metric comes from the spread
-of the runs (``baselines.derive_entry``). A cell that does not pass is an
+of the runs (``baselines.derive_entry``). A selection of tools or workloads
+(``pyharness baseline coverage``) measures only those cells and keeps every
+other entry of the file. A cell that does not pass is an
 error: a baseline is never measured from a failing build.
 """
 
@@ -25,6 +27,7 @@ from pyharness.errors import ConfigError, HarnessError, ToolMissingError
 from pyharness.progress import Progress
 from pyharness.project import Project, resolve_entry
 from pyharness.registry import runner_for
+from pyharness.runs import Selection
 
 log = logging.getLogger("pyharness")
 
@@ -61,11 +64,16 @@ class ProbeContext:
 Probe = Callable[[ProbeContext], None]
 
 
-def baseline_plans(project: Project, work_dir: Path, run: int) -> list[CellPlan]:
-    """Every cell with gated metrics, for the tools installed here."""
+def baseline_plans(
+    project: Project, work_dir: Path, run: int, selection: Selection | None = None
+) -> list[CellPlan]:
+    """Every cell with gated metrics (of the selected tools and workloads), for the tools installed here."""
+    selection = selection or Selection()
     out: list[CellPlan] = []
-    for workload_id in project.matrix:
-        for tool in project.tools:
+    for workload_id in selection.workloads or project.matrix:
+        for tool in selection.tools or project.tools:
+            if not project.workload(workload_id).runs_under(tool):
+                continue
             presets = ["quick", *(["sweep"] if workload_id in project.sweep_baselines else [])]
             for preset in presets:
                 cell_plan = plan(
@@ -108,7 +116,7 @@ def measure_cells(
 def probes(project: Project) -> list[Probe]:
     found = []
     for entry in project.baseline_probes:
-        probe = resolve_entry(entry)
+        probe = resolve_entry(entry, project.root)
         if not callable(probe):
             raise ConfigError(f"baseline probe {entry!r} is not callable")
         found.append(probe)
@@ -116,17 +124,46 @@ def probes(project: Project) -> list[Probe]:
 
 
 def calibrate(
-    project: Project, runs: int, out: Path, work_dir: Path, *, use_probes: bool = True, progress: bool = True
+    project: Project,
+    runs: int,
+    out: Path,
+    work_dir: Path,
+    *,
+    use_probes: bool = True,
+    progress: bool = True,
+    selection: Selection | None = None,
 ) -> Path:
-    """Measure ``runs`` times and write the baselines file ``out``; return its path."""
+    """Measure ``runs`` times and write the baselines file ``out``; return its path.
+
+    With a ``selection`` (some tools or workloads) only those cells are measured, and the
+    probes are not run: the entries of the measured cells (variant, tool, workload) are
+    replaced, every other entry of ``out`` is kept as it was.
+    """
     if runs < 1:
         raise ConfigError("--runs must be at least 1 (3 or more to measure the spread)")
+    partial = selection is not None and bool(selection.tools or selection.workloads)
     samples = Samples()
-    hooks = probes(project) if use_probes else []
+    hooks = probes(project) if use_probes and not partial else []
     ctx = ProbeContext(project, lambda variant: build.stage(project, variant), samples.add)
+    measured: set[tuple[str, str, str]] = set()
     for run in range(runs):
-        measure_cells(project, baseline_plans(project, work_dir, run), samples, run, progress)
+        plans = baseline_plans(project, work_dir, run, selection)
+        if partial and not plans:
+            raise ConfigError("no cell of the selection has gated metrics (or its tool is not installed)")
+        measured |= {(p.variant, p.tool.id, _workload_key(p)) for p in plans}
+        measure_cells(project, plans, samples, run, progress)
         for hook in hooks:
             hook(ctx)
-    baselines.write(out, samples.derive(), platform_name=facts.platform_id())
+    entries = samples.derive()
+    if partial:
+        kept = baselines.load(out, missing_ok=True).entries
+        entries = {
+            **{k: e for k, e in kept.items() if (k.variant, k.tool, k.workload) not in measured},
+            **entries,
+        }
+    baselines.write(out, entries, platform_name=facts.platform_id())
     return out
+
+
+def _workload_key(cell_plan: CellPlan) -> str:
+    return f"{cell_plan.workload.id}@sweep" if cell_plan.preset == "sweep" else cell_plan.workload.id

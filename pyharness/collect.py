@@ -3,7 +3,9 @@
 ``collect`` reads every cell report under a run directory (files whose
 ``schema`` is the cell schema), gates each against the platform's baselines
 file, and returns the ``model.Summary`` every renderer takes, with the host
-and git facts (``gather``); ``finish_run`` then writes all renderings
+and git facts and the coverage cells' counters merged (``gather``) and the
+project's known findings no cell saw (``known.gone``); ``finish_run`` then
+writes all renderings
 (``render.write.write_run``).
 """
 
@@ -14,9 +16,10 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pyharness import baselines, facts
+from pyharness import baselines, facts, known
 from pyharness.errors import ConfigError, ParseError
-from pyharness.model import SCHEMA, CellReport, Summary, new_run_id
+from pyharness.model import SCHEMA, CellReport, KnownEntry, Summary, new_run_id
+from pyharness.model.coverage import merge as merge_coverage
 from pyharness.project import Project
 from pyharness.render.write import WrittenRun, write_run
 
@@ -59,15 +62,21 @@ def load_cells(root: Path) -> tuple[CellReport, ...]:
     return tuple(cell for _, cell in sorted(by_id.values(), key=lambda mc: mc[1].id))
 
 
-def gather(cells: Iterable[CellReport], *, run_id: str | None = None, root: Path) -> Summary:
-    """A summary of ``cells`` with the facts of this host and the checkout at ``root``."""
+def gather(
+    cells: Iterable[CellReport], *, run_id: str | None = None, root: Path, gone: tuple[KnownEntry, ...] = ()
+) -> Summary:
+    """A summary of ``cells`` with the facts of this host and the checkout at ``root``, and the
+    run's native coverage: every cell's that has one, merged (``model.coverage.merge``)."""
     now = datetime.now(UTC)
+    cells = tuple(cells)
     return Summary(
         run_id=run_id or new_run_id(now),
         created=now.isoformat(timespec="seconds"),
         host=facts.host_facts(),
         git=facts.git_facts(root),
-        cells=tuple(cells),
+        cells=cells,
+        gone=gone,
+        coverage=merge_coverage([c.coverage for c in cells if c.coverage is not None]),
     )
 
 
@@ -90,7 +99,12 @@ def collect(
         table = baselines.load(baselines.baseline_path(project.baselines), missing_ok=True)
     else:
         table = baselines.load(baselines_file)
-    return gather(baselines.gate_all(cells, table), run_id=run_id or root.resolve().name, root=project.root)
+    gated = baselines.gate_all(cells, table)
+    matrix = {
+        tool: [w for w in project.matrix if project.workload(w).runs_under(tool)] for tool in project.tools
+    }
+    gone = known.gone(known.load(project.known_path), gated, matrix)
+    return gather(gated, run_id=run_id or root.resolve().name, root=project.root, gone=gone)
 
 
 def finish_run(

@@ -30,3 +30,8 @@ class SubjectError(HarnessError):
 
 class ParseError(HarnessError):
     """A tool's artifact is truncated, corrupt or not in the expected format."""
+
+
+class PreflightError(HarnessError):
+    """The subject's environment cannot run the cell as planned: the staged build would be
+    shadowed by the project's sources, or test dependencies are missing (under CI)."""

@@ -43,6 +43,9 @@ class Interrupted(BaseException):
     def __init__(self, signum: signal.Signals) -> None:
         super().__init__(f"interrupted by {signum.name}")
         self.signum = signum
+        # The process the gateway stopped for it, when one was running, and how long it had run.
+        self.pid: int | None = None
+        self.duration_s: float | None = None
 
     @property
     def exit_code(self) -> int:

@@ -10,26 +10,45 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Literal, get_args
+
+Direction = Literal["lower-is-better", "higher-is-better", "both"]
+DIRECTIONS: tuple[Direction, ...] = get_args(Direction)
+
+
+@dataclass(frozen=True)
+class Gated:
+    """A metric recorded in the baselines and gated in every cell that reports it."""
+
+    name: str
+    direction: Direction = "lower-is-better"
 
 
 @dataclass(frozen=True)
 class Variant:
-    """One way of building a project's extension (DESIGN section 4).
+    """One way of building a project's extension (docs/ARCHITECTURE.md, "Variants and tools").
 
     ``meson_args`` are meson setup options (meson-python projects); ``env_flags``
     the compiler and linker flags given through the environment to any other
-    build (setuptools reads ``CFLAGS``, ``CXXFLAGS`` and ``LDFLAGS``).
+    build (setuptools reads ``CFLAGS``, ``CXXFLAGS`` and ``LDFLAGS``);
+    ``build_env`` is added to the environment of the build whatever its backend.
     """
 
     id: str
     meson_args: tuple[str, ...]
     description: str
     env_flags: Mapping[str, str] = field(default_factory=dict)
+    build_env: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class Tool:
-    """A measurement tool, the variant it needs and what it costs (DESIGN section 5)."""
+    """A measurement tool, the variant it needs and what it costs (docs/ARCHITECTURE.md).
+
+    ``gated`` are metrics every cell of the tool is gated on (a workload's own ``gated``
+    table replaces them). ``deterministic``: its metrics are counts that a neighbouring
+    cell cannot move, so its gated cells need not run alone (``pyharness.runs``).
+    """
 
     id: str
     variant: str
@@ -40,18 +59,36 @@ class Tool:
     # platform). The one place this factor lives: a cell's time limit and expected
     # duration are computed from it once, in the cell's plan.
     slowdown: float
+    gated: tuple[Gated, ...] = ()
+    deterministic: bool = False
 
 
 _FP = "-fno-omit-frame-pointer"
 _DEBUG_O1 = "-g -O1"
 _DEBUG_O2 = "-g -O2"
-# UBSan stays recoverable at compile time; the runner halts it at run time
-# (UBSAN_OPTIONS=halt_on_error=1), so a report still ends the subject. Measured with
+# UBSan stays recoverable at compile time, and at run time (the runner's
+# UBSAN_OPTIONS=halt_on_error=0: every report of a run is collected). Measured with
 # gcc 12: with -fno-sanitize-recover for UBSan's null or alignment checks, ASan's shadow
 # check on a member read after a call is dropped (the check of `this->fd_` after a
 # call that deleted `this`), and the use-after-free mutant passed every asan cell.
 _ASAN = "-fsanitize=address,undefined"
 _TSAN = "-fsanitize=thread"
+# Unoptimised, so every line and branch of the source has its own counter; asserts off
+# (NDEBUG), so an assert's failure arm is not listed as a path no workload took. Absolute
+# source paths in gcc's notes: gcov then runs in any folder (each cell's own), never in the
+# shared build tree, where two cells' gcov would write the same intermediate files.
+_COVERAGE = "--coverage"
+_ABS_PATHS = "-fprofile-abs-path"
+
+
+# A build step may import the module it just built (nanobind's stub generator does, measured on
+# mapbox_earcut 2.1.0): an instrumented module in an uninstrumented build interpreter. The ASan
+# runtime then arrives after libc ("ASan runtime does not come first") and must not check the
+# link order, nor report the build's leaks; the TSan runtime needs room in the static TLS block
+# (glibc's surplus, 512 bytes by default) to be loaded late at all ("cannot allocate memory in
+# static TLS block"). Neither changes what the compiler does.
+_IMPORTABLE_UNDER_ASAN = {"ASAN_OPTIONS": "verify_asan_link_order=0:detect_leaks=0"}
+_IMPORTABLE_UNDER_TSAN = {"GLIBC_TUNABLES": "glibc.rtld.optional_static_tls=8388608"}
 
 
 def _flags(compile_flags: str, link_flags: str = "") -> dict[str, str]:
@@ -79,8 +116,9 @@ VARIANTS: dict[str, Variant] = {
                 f"-Dc_args={_FP}",
                 f"-Dcpp_args={_FP}",
             ),
-            "AddressSanitizer + LeakSanitizer + UBSan (halting at run time), frame pointers",
+            "AddressSanitizer + LeakSanitizer + UBSan (recoverable: every report collected), frame pointers",
             _flags(f"{_DEBUG_O1} {_FP} {_ASAN}", _ASAN),
+            build_env=_IMPORTABLE_UNDER_ASAN,
         ),
         Variant(
             "relwithdebinfo",
@@ -99,6 +137,22 @@ VARIANTS: dict[str, Variant] = {
             ),
             "ThreadSanitizer, frame pointers",
             _flags(f"{_DEBUG_O1} {_FP} {_TSAN}", _TSAN),
+            build_env=_IMPORTABLE_UNDER_TSAN,
+        ),
+        Variant(
+            "coverage",
+            (
+                "-Dbuildtype=debug",
+                "-Db_coverage=true",
+                "-Db_ndebug=true",
+                f"-Dc_args={_FP} {_ABS_PATHS}",
+                f"-Dcpp_args={_FP} {_ABS_PATHS}",
+            ),
+            "gcc --coverage, unoptimised (-O0 -g), frame pointers, asserts off",
+            _flags(f"-g -O0 {_FP} {_ABS_PATHS} -DNDEBUG {_COVERAGE}", _COVERAGE),
+            # ccache 4.7 compiles the preprocessed source elsewhere: its notes kept the
+            # relative paths whatever -fprofile-abs-path said (measured).
+            build_env={"CCACHE_DISABLE": "1"},
         ),
     )
 }
@@ -151,6 +205,21 @@ TOOLS: dict[str, Tool] = {
             "pip install memray",
             "memray, Python and native allocations with hybrid stacks",
             4.0,
+        ),
+        Tool(
+            "coverage",
+            "coverage",
+            "gcovr",
+            "pip install gcovr (and gcc's gcov, beside the compiler)",
+            "native line and branch coverage (gcc's gcov counters, read by gcovr)",
+            # Measured (median of 3 subject times against plain): connections 1.1x, messages 1.0x,
+            # stability 1.2x, hostile 0.8x, pytest 1.0x; gcovr adds about a second per cell.
+            1.5,
+            gated=(
+                Gated("lines_covered_percent", "higher-is-better"),
+                Gated("branches_covered_percent", "higher-is-better"),
+            ),
+            deterministic=True,
         ),
     )
 }

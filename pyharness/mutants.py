@@ -17,8 +17,13 @@ builds the variants and runs every tool on those workloads. A mutant is
 *caught* by a tool when one of its cells fails with a verdict (a finding, or a
 workload check); a cell that errs (a timeout, a crash) is no verdict and is a
 mismatch. Every expected tool must catch it; other tools catching it too is
-reported, not a mismatch. The table (mutant, expected, caught by, where) is
-printed, written with ``--json``, and generated into the docs.
+reported, not a mismatch. The table (mutant, expected, caught by, where, and
+the test each tool's first finding was reported during, when a pytest
+workload caught it) is printed, written with ``--json``, and generated into
+the docs. ``--merge`` updates only the rows of the mutants run in an existing
+results file, and of a row only what the run measured (its tests, where a
+tool's finding was): a run of a few tools or workloads fills in a column
+without rewriting the rest.
 """
 
 from __future__ import annotations
@@ -160,6 +165,7 @@ class Outcome:
     errors: dict[str, str]  # tool -> why a cell erred (no verdict)
     seconds: float
     problem: str = ""  # the patch did not apply, the build failed...
+    tests: dict[str, str] = field(default_factory=dict)  # tool -> the test its first finding was during
 
     @property
     def missed(self) -> tuple[str, ...]:
@@ -177,20 +183,42 @@ def _where(report: CellReport) -> str:
     return report.reason
 
 
+def _test(report: CellReport) -> str | None:
+    """The test the cell's first counted finding was reported during (a pytest workload's)."""
+    counted = [f for f in report.findings if f.counts]
+    return counted[0].during if counted else None
+
+
 def judge(mutant: Mutant, reports: Sequence[CellReport], seconds: float) -> Outcome:
     caught: dict[str, str] = {}
     errors: dict[str, str] = {}
+    tests: dict[str, str] = {}
     for report in reports:
         if report.status == "fail" and report.tool not in caught:
             caught[report.tool] = f"{report.workload}: {_where(report)}"
+            if (test := _test(report)) is not None:
+                tests[report.tool] = f"{report.workload}: {test}"
         elif report.status == "error":
             errors.setdefault(report.tool, f"{report.workload}: {report.reason}")
     order = list(TOOLS)
-    return Outcome(mutant, tuple(sorted(caught, key=order.index)), caught, errors, seconds)
+    return Outcome(mutant, tuple(sorted(caught, key=order.index)), caught, errors, seconds, tests=tests)
 
 
-def run_one(project: Project, mutant: Mutant, tools: Sequence[str], work: Path, *, progress: bool) -> Outcome:
+def run_one(
+    project: Project,
+    mutant: Mutant,
+    tools: Sequence[str],
+    work: Path,
+    *,
+    progress: bool,
+    workloads: Sequence[str] = (),
+    timeout_s: float | None = None,
+) -> Outcome:
     started = time.monotonic()
+    reach = mutant.workloads or project.matrix
+    chosen = tuple(w for w in reach if w in workloads) if workloads else mutant.workloads
+    if workloads and not chosen:
+        return Outcome(mutant, (), {}, {}, 0.0, problem=f"reaches none of {', '.join(workloads)}")
     tree = work / mutant.name / "src"
     try:
         sync(project, tree)
@@ -202,8 +230,9 @@ def run_one(project: Project, mutant: Mutant, tools: Sequence[str], work: Path, 
         )
         plans = runs.matrix_plans(
             scratch,
-            runs.Selection(tuple(tools), mutant.workloads),
+            runs.Selection(tuple(tools), chosen),
             work / mutant.name / "reports" / "latest-run",
+            timeout_s=timeout_s,
         )
         # The scratch tree's builds live in its own build root, kept between runs: incremental.
         summary, _ = runs.run_plans(scratch, plans, plans[0].cell_dir.parent, progress=progress)
@@ -217,10 +246,21 @@ def run_one(project: Project, mutant: Mutant, tools: Sequence[str], work: Path, 
 
 
 def run(
-    project: Project, mutants: Sequence[Mutant], tools: Sequence[str], *, progress: bool = True
+    project: Project,
+    mutants: Sequence[Mutant],
+    tools: Sequence[str],
+    *,
+    progress: bool = True,
+    workloads: Sequence[str] = (),
+    timeout_s: float | None = None,
 ) -> list[Outcome]:
+    """Each mutant through ``tools`` on the workloads that reach it (``workloads``: only those;
+    ``timeout_s``: every cell's time limit, as it is)."""
     work = build.build_root(project) / "mutants"
-    return [run_one(project, m, tools, work, progress=progress) for m in mutants]
+    return [
+        run_one(project, m, tools, work, progress=progress, workloads=workloads, timeout_s=timeout_s)
+        for m in mutants
+    ]
 
 
 # -- the table -----------------------------------------------------------------------------------
@@ -237,6 +277,7 @@ def to_json(outcomes: Sequence[Outcome], tools: Sequence[str]) -> dict[str, Any]
                 "expected": sorted(o.mutant.expect, key=list(TOOLS).index),
                 "caught_by": list(o.caught_by),
                 "where": o.where,
+                "tests": o.tests,
                 "errors": o.errors,
                 "problem": o.problem,
                 "seconds": round(o.seconds, 1),
@@ -263,8 +304,45 @@ def render(outcomes: Sequence[Outcome], stream: TextIO) -> None:
             stream.write(f"  missed by {tool}: {why}\n")
         for tool, where in o.where.items():
             stream.write(f"  {tool:<10} {where}\n")
+            if tool in o.tests:
+                stream.write(f"  {'':<10} during {o.tests[tool].split(': ', 1)[-1]}\n")
     good = sum(1 for o in outcomes if o.ok)
     stream.write(f"mutants: {good} of {len(outcomes)} caught by every tool expected to catch them\n")
+
+
+def merge(doc: dict[str, Any], outcomes: Sequence[Outcome], tools: Sequence[str]) -> dict[str, Any]:
+    """``doc`` (a results file) with what ``outcomes`` measured: in the row of each mutant run,
+    the tests its tools' findings were reported during and where they were, for the tools
+    that caught it; a mutant the file has no row for gets a whole row. Nothing else changes."""
+    fresh = to_json(outcomes, tools)["mutants"]
+    rows = list(doc.get("mutants", ()))
+    index = {row.get("name"): i for i, row in enumerate(rows)}
+    for new in fresh:
+        if new["name"] not in index or new["problem"]:
+            if new["name"] not in index:
+                rows.append(new)
+            continue
+        row = dict(rows[index[new["name"]]])
+        where = dict(row.get("where", {}))
+        where.update(new["where"])
+        order = list(TOOLS)
+        found = {**row.get("tests", {}), **new["tests"]}
+        tests = {
+            t: found[t] for t in sorted(found, key=lambda t: order.index(t) if t in order else len(order))
+        }
+        merged: dict[str, Any] = {}
+        for key, value in row.items():  # the row's own order, "tests" right after "where"
+            if key == "tests":
+                continue
+            merged[key] = where if key == "where" else value
+            if key == "where":
+                merged["tests"] = tests
+        rows[index[new["name"]]] = merged
+    return {
+        **doc,
+        "schema": doc.get("schema", "pyharness.mutants/1"),
+        "mutants": sorted(rows, key=lambda r: str(r.get("name"))),
+    }
 
 
 @dataclass(frozen=True)

@@ -217,30 +217,14 @@ def _stop_group(popen: subprocess.Popen[bytes], grace_s: float) -> None:
         raise
 
 
-def run(
-    spec: LaunchSpec,
-    *,
-    sample_interval: float | None = DEFAULT_SAMPLE_INTERVAL_S,
-    grace_s: float = DEFAULT_GRACE_S,
-    on_tick: TickCallback | None = None,
-    interruptible: bool = True,
-) -> ProcResult:
-    """Run ``spec`` to completion (or timeout) and say how it went.
-
-    ``sample_interval=None`` disables RSS sampling (for short helper commands).
-    ``interruptible=False`` lets a short query finish even while the run is
-    stopping (the report's git facts, written after an interrupt).
-    ``on_tick(elapsed_s, latest_sample)`` is called after every sample, from
-    this thread, e.g. to update a progress line. Raises ``SubjectError`` only
-    when the process cannot be started at all.
-    """
+def _start(spec: LaunchSpec) -> tuple[subprocess.Popen[bytes], dict[str, _Drain]]:
+    """Start the process in a session of its own, with a drain per captured pipe."""
     argv = list(spec.argv)
     if not argv:
         raise SubjectError("empty command line")
     log.info("%s: %s", spec.label or "run", shlex.join(argv))
     stdout_file = spec.stdout_path.open("wb") if spec.stdout_path else None
     stderr_file = spec.stderr_path.open("wb") if spec.stderr_path else None
-    started = time.monotonic()
     try:
         popen = subprocess.Popen(
             argv,
@@ -259,54 +243,90 @@ def run(
             if f is not None:
                 f.close()
     interrupt.track_group(popen.pid)
-    drains = {
-        name: _Drain(stream, limit)
-        for name, stream, limit in (
-            ("stdout", popen.stdout, _STDOUT_LIMIT),
-            ("stderr", popen.stderr, _TAIL_BYTES),
-        )
-        if stream is not None
-    }
+    pipes = (("stdout", popen.stdout, _STDOUT_LIMIT), ("stderr", popen.stderr, _TAIL_BYTES))
+    drains = {name: _Drain(stream, limit) for name, stream, limit in pipes if stream is not None}
     for d in drains.values():
         d.start()
+    return popen, drains
 
-    samples: list[RssSample] = []
-    timed_out = False
+
+@dataclass
+class _Watch:
+    """What watching a running process saw: its samples, and why it was stopped, if it was."""
+
+    samples: list[RssSample]
+    timed_out: bool = False
     interrupted: Interrupted | None = None
+
+
+def _watch(
+    spec: LaunchSpec,
+    popen: subprocess.Popen[bytes],
+    started: float,
+    *,
+    sample_interval: float | None,
+    grace_s: float,
+    on_tick: TickCallback | None,
+    interruptible: bool,
+) -> _Watch:
+    """Sample, tick and wait until the process ends, its time runs out or the run is stopped."""
+    watch = _Watch([])
+    name = spec.label or spec.argv[0]
     deadline = started + spec.timeout_s
     try:
         ps: psutil.Process | None = psutil.Process(popen.pid)
     except psutil.Error:
         ps = None
+    while True:
+        sample = _sample(ps) if ps is not None and sample_interval is not None else None
+        if sample is not None:
+            watch.samples.append(sample)
+        if on_tick is not None:
+            on_tick(time.monotonic() - started, sample)
+        stop = requested() if interruptible else None
+        if stop is not None:
+            watch.interrupted = Interrupted(stop)
+            log.warning("%s: interrupted (%s): stopping pid %d", name, stop.name, popen.pid)
+            _stop_group(popen, grace_s)
+            return watch
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            watch.timed_out = True
+            log.warning("%s: timed out after %.0f s: sending SIGTERM", name, spec.timeout_s)
+            _stop_group(popen, grace_s)
+            return watch
+        try:
+            # Short waits even without sampling: an interrupt is noticed within one.
+            popen.wait(timeout=min(sample_interval or _POLL_S, remaining))
+            return watch
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def run(
+    spec: LaunchSpec,
+    *,
+    sample_interval: float | None = DEFAULT_SAMPLE_INTERVAL_S,
+    grace_s: float = DEFAULT_GRACE_S,
+    on_tick: TickCallback | None = None,
+    interruptible: bool = True,
+) -> ProcResult:
+    """Run ``spec`` to completion (or timeout) and say how it went.
+
+    ``sample_interval=None`` disables RSS sampling (for short helper commands).
+    ``interruptible=False`` lets a short query finish even while the run is
+    stopping (the report's git facts, written after an interrupt).
+    ``on_tick(elapsed_s, latest_sample)`` is called after every sample, from
+    this thread, e.g. to update a progress line. Raises ``SubjectError`` only
+    when the process cannot be started at all.
+    """
+    started = time.monotonic()
+    popen, drains = _start(spec)
     try:
-        while True:
-            sample = _sample(ps) if ps is not None and sample_interval is not None else None
-            if sample is not None:
-                samples.append(sample)
-            if on_tick is not None:
-                on_tick(time.monotonic() - started, sample)
-            stop = requested() if interruptible else None
-            if stop is not None:
-                interrupted = Interrupted(stop)
-                log.warning(
-                    "%s: interrupted (%s): stopping pid %d", spec.label or argv[0], stop.name, popen.pid
-                )
-                _stop_group(popen, grace_s)
-                break
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                timed_out = True
-                log.warning(
-                    "%s: timed out after %.0f s: sending SIGTERM", spec.label or argv[0], spec.timeout_s
-                )
-                _stop_group(popen, grace_s)
-                break
-            try:
-                # Short waits even without sampling: an interrupt is noticed within one.
-                popen.wait(timeout=min(sample_interval or _POLL_S, remaining))
-                break
-            except subprocess.TimeoutExpired:
-                continue
+        watch = _watch(
+            spec, popen, started, sample_interval=sample_interval, grace_s=grace_s, on_tick=on_tick,
+            interruptible=interruptible,
+        )  # fmt: skip
     finally:
         if popen.poll() is None:  # an exception (KeyboardInterrupt): never leave it running
             _stop_group(popen, grace_s)
@@ -316,33 +336,32 @@ def run(
     duration = time.monotonic() - started
     for d in drains.values():
         d.join(timeout=5.0)
-
-    rc = popen.returncode
-    sig = -rc if rc < 0 else None
     if "stderr" in drains:
         stderr_tail = _tail_lines(drains["stderr"].text())
     elif spec.stderr_path is not None:
         stderr_tail = _file_tail(spec.stderr_path)
     else:
         stderr_tail = ""
+    rc = popen.returncode
     result = ProcResult(
-        argv=tuple(argv),
+        argv=tuple(spec.argv),
         label=spec.label,
         pid=popen.pid,
         returncode=rc,
-        signal=sig,
-        timed_out=timed_out,
+        signal=-rc if rc < 0 else None,
+        timed_out=watch.timed_out,
         started=started,
         duration_s=duration,
         stdout=drains["stdout"].text() if "stdout" in drains else "",
         stderr_tail=stderr_tail,
-        samples=tuple(samples),
+        samples=tuple(watch.samples),
         success_codes=spec.success_codes,
-        interrupted=interrupted is not None,
+        interrupted=watch.interrupted is not None,
     )
-    log.info("%s: %s after %.2f s", spec.label or argv[0], result.describe(), duration)
-    if interrupted is not None:
-        raise interrupted
+    log.info("%s: %s after %.2f s", spec.label or spec.argv[0], result.describe(), duration)
+    if watch.interrupted is not None:
+        watch.interrupted.pid, watch.interrupted.duration_s = popen.pid, duration
+        raise watch.interrupted
     return result
 
 

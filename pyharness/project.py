@@ -15,9 +15,12 @@ The keys (all optional)::
     sources = ["src", "csrc"]        # attribution: frames with a file under these count
     modules = ["_mylib"]             # extension objects whose file-less frames count
     namespaces = ["mylib::"]         # C++ namespaces whose file- and object-less frames count
-    suppressions = "suppressions"    # folder of lsan.supp / valgrind.supp / tsan.supp
-    build = "meson-python"           # or "setuptools", or "none" (you build it yourself)
+    suppressions = "suppressions"    # folder of lsan.supp / ubsan.supp / valgrind.supp / tsan.supp
+    known-findings = "known-findings.toml"  # findings accepted with a reason (pyharness accept)
+    field = "field"                  # folder of field definitions (see pyharness.field)
+    build = "meson-python"           # or "setuptools", "scikit-build-core", or "none" (you build it)
     setup-args = ["-Dx={variant}"]   # meson-python: added to every variant ({variant} expands)
+    python = ".venv-ft/bin/python"   # the subject's interpreter (default: the orchestrator's)
     build-env = { FOO = "1" }        # added to the environment of every build
     tools = ["asan", "valgrind"]     # the matrix's tools (default: every tool)
     matrix = ["pytest"]              # the matrix's workloads (default: every workload)
@@ -29,7 +32,18 @@ The keys (all optional)::
 
     [tool.pyharness.variants.asan]   # override (or add) a variant's build recipe
     setup-args = ["-Db_sanitize=address,undefined"]   # meson-python
-    env = { CFLAGS = "-fsanitize=address" }            # setuptools (pip-built, not meson-python)
+    env = { CFLAGS = "-fsanitize=address" }            # setuptools and scikit-build-core
+
+The build backends (``build``; default from ``[build-system] build-backend``):
+``meson-python`` (``mesonpy``: the variant's meson options), ``setuptools``
+(``setuptools.build_meta``: the variant's ``CFLAGS``/``CXXFLAGS``/``LDFLAGS``),
+``scikit-build-core`` (``scikit_build_core.build``: the same flags as CMake
+definitions), ``none`` (you build the extension; nothing is built). A Cython
+project builds through setuptools or meson-python. See ``pyharness.build``.
+
+Test dependencies, named before a pytest cell runs when the subject's
+interpreter lacks them: ``[project.optional-dependencies]`` ``test`` or
+``tests``, and ``[dependency-groups]`` ``test`` or ``tests`` (PEP 735).
 
     [tool.pyharness.workloads.pytest]
     command = ["python", "-m", "pytest", "-q"]   # or: scenario = "pkg.mod:NAME"
@@ -37,41 +51,47 @@ The keys (all optional)::
     expected = { quick = 60, sweep = 600 }      # native seconds (the cell's time limit follows)
     sizes = { valgrind = { env = { SCALE = "0.1" }, expected = 20 }, sweep = { args = ["--sweep"] } }
     gated = { rss = ["rss_peak"], heaptrack = ["allocation_calls"] }
+    parallel-threads = 4   # a pytest workload under tsan: each test in 4 threads at once
+                           # (pytest-run-parallel; its thread_unsafe marks are honoured)
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 import re
+import shutil
+import sys
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, get_args
 
 from pyharness.errors import ConfigError
-from pyharness.matrix import TOOLS, VARIANTS, Variant
+from pyharness.matrix import DIRECTIONS, TOOLS, VARIANTS, Gated, Variant
 
 PYPROJECT = "pyproject.toml"
 TABLE = "tool.pyharness"
 
-BuildBackend = Literal["meson-python", "setuptools", "none"]
+BuildBackend = Literal["meson-python", "setuptools", "scikit-build-core", "none"]
 BUILD_BACKENDS: tuple[BuildBackend, ...] = get_args(BuildBackend)
 # [build-system] build-backend -> our backend, for projects that do not say.
 _BACKENDS_BY_PEP517 = {
     "mesonpy": "meson-python",
     "setuptools.build_meta": "setuptools",
     "setuptools.build_meta:__legacy__": "setuptools",
+    "scikit_build_core.build": "scikit-build-core",
 }
+TEST_EXTRAS = ("test", "tests")  # [project.optional-dependencies] and [dependency-groups] names
 PRESETS = ("quick", "sweep")
+KNOWN_FINDINGS_FILE = "known-findings.toml"
 DEFAULT_WORKLOAD = "pytest"
 DEFAULT_PYTEST = ("python", "-m", "pytest", "-q")
 # A command workload's expected native duration when the table does not say (seconds).
 DEFAULT_EXPECTED_S: Mapping[str, float] = {"quick": 120.0, "sweep": 1200.0}
 _ENTRY = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 _WORKLOAD_ID = re.compile(r"^[a-z][a-z0-9_-]*$")
-Direction = Literal["lower-is-better", "higher-is-better", "both"]
-DIRECTIONS: tuple[Direction, ...] = get_args(Direction)
 
 
 @dataclass(frozen=True)
@@ -83,14 +103,6 @@ class Size:
     # What the workload takes natively at this size, in seconds (None: the workload's own
     # expectation for the preset); the cell's expected duration is this times the tool's slowdown.
     expected_s: float | None = None
-
-
-@dataclass(frozen=True)
-class Gated:
-    """A metric recorded in the baselines and gated in every cell that reports it."""
-
-    name: str
-    direction: Direction = "lower-is-better"
 
 
 @dataclass(frozen=True)
@@ -108,6 +120,9 @@ class Workload:
     expected_s: Mapping[str, float] = field(default_factory=dict)  # only what the table says
     sizes: Mapping[str, Size] = field(default_factory=dict)  # "<tool>", "sweep", "sweep.<tool>"
     gated: Mapping[str, tuple[Gated, ...]] = field(default_factory=dict)  # tool -> metrics
+    # Under tsan, each test of a pytest command run in this many threads at once
+    # (pytest-run-parallel): races between two Python threads calling the extension.
+    parallel_threads: int | None = None
 
     def runs_under(self, tool: str) -> bool:
         return self.tools is None or tool in self.tools
@@ -144,6 +159,22 @@ class Project:
     sweep_baselines: tuple[str, ...] = ()
     baseline_probes: tuple[str, ...] = ()
     build_requires: tuple[str, ...] = ()  # [build-system] requires
+    known_findings: Path | None = None  # the known-findings file (None: <root>/known-findings.toml)
+    field: Path | None = None  # the folder of field definitions (pyharness field)
+
+    pep517_backend: str = ""  # [build-system] build-backend, as written
+    backend_path: tuple[str, ...] = ()  # [build-system] backend-path
+    test_requires: tuple[str, ...] = ()  # the test extra's and the test group's requirements
+    python: str | None = None  # the subject's interpreter (None: the orchestrator's)
+
+    @property
+    def known_path(self) -> Path:
+        return self.known_findings or self.root / KNOWN_FINDINGS_FILE
+
+    @property
+    def interpreter(self) -> str:
+        """The interpreter that builds the variants and runs the subject."""
+        return self.python or sys.executable
 
     def workload(self, workload_id: str) -> Workload:
         try:
@@ -175,16 +206,30 @@ def find(start: Path | None = None) -> Path:
     )
 
 
-def load(root: Path | None = None, *, search: bool = True) -> Project:
-    """The project at ``root`` (or found by walking up from the current directory)."""
-    directory = find(root) if search else (root or Path.cwd()).resolve()
-    path = directory / PYPROJECT
+def _read_toml(path: Path) -> dict[str, Any]:
     try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as err:
-        raise ConfigError(f"no {PYPROJECT} in {directory}") from err
+        raise ConfigError(f"no {path.name} in {path.parent}") from err
     except (OSError, tomllib.TOMLDecodeError) as err:
         raise ConfigError(f"{path}: cannot read it as TOML: {err}") from err
+
+
+def load(root: Path | None = None, *, search: bool = True, config: Path | None = None) -> Project:
+    """The project at ``root`` (or found by walking up from the current directory).
+
+    ``config`` is a TOML file whose ``[tool.pyharness]`` keys replace the project's own
+    (a project tried as it is, with the table kept elsewhere: ``pyharness matrix --config``).
+    """
+    directory = find(root) if search else (root or Path.cwd()).resolve()
+    doc = _read_toml(directory / PYPROJECT)
+    if config is not None:
+        extra = _read_toml(config).get("tool", {}).get("pyharness")
+        if not isinstance(extra, dict):
+            raise ConfigError(f"{config}: no [tool.pyharness] table to apply to {directory}")
+        tool = dict(doc.get("tool", {}))
+        tool["pyharness"] = {**tool.get("pyharness", {}), **extra}
+        doc = {**doc, "tool": tool}
     return from_table(directory, doc)
 
 
@@ -196,7 +241,7 @@ def from_table(root: Path, doc: Mapping[str, Any]) -> Project:
     t.check_keys(
         "sources", "modules", "namespaces", "suppressions", "build", "setup-args", "build-env", "tools",
         "matrix", "baselines", "selftest", "mutants", "variants", "workloads", "sweep-baselines",
-        "baseline-probes",
+        "baseline-probes", "known-findings", "field", "python",
     )  # fmt: skip
     build_system = doc.get("build-system", {})
     name = str(doc.get("project", {}).get("name") or root.name)
@@ -208,34 +253,8 @@ def from_table(root: Path, doc: Mapping[str, Any]) -> Project:
     )
     variants = _variants(t)
     workloads = _workloads(t)
-    tools = t.strings("tools", default=tuple(TOOLS))
-    for tool in tools:
-        if tool not in TOOLS:
-            t.fail("tools", f"unknown tool {tool!r}", f"tool ids: {', '.join(TOOLS)}")
-    matrix = t.strings("matrix", default=tuple(workloads))
-    for workload_id in matrix:
-        if workload_id not in workloads:
-            t.fail("matrix", f"unknown workload {workload_id!r}", f"workloads: {', '.join(workloads)}")
-    suppressions = t.string("suppressions", default=None)
-    suppression_dir = root / suppressions if suppressions is not None else root / "suppressions"
-    if suppressions is not None and not suppression_dir.is_dir():
-        t.fail(
-            "suppressions", f"no folder {suppression_dir}", "a folder of lsan.supp, valgrind.supp, tsan.supp"
-        )
-    selftest = t.string("selftest", default=None)
-    if selftest is not None and not _ENTRY.match(selftest):
-        t.fail("selftest", f"{selftest!r}", "an import path 'package.module:NAME'")
+    selftest = t.entries("selftest", default=None)
     mutants = t.string("mutants", default=None)
-    sweep_baselines = t.strings("sweep-baselines", default=())
-    for workload_id in sweep_baselines:
-        if workload_id not in workloads:
-            t.fail(
-                "sweep-baselines", f"unknown workload {workload_id!r}", f"workloads: {', '.join(workloads)}"
-            )
-    probes = t.strings("baseline-probes", default=())
-    for entry in probes:
-        if not _ENTRY.match(entry):
-            t.fail("baseline-probes", f"{entry!r}", "import paths 'package.module:NAME'")
     return Project(
         root=root,
         name=name,
@@ -243,19 +262,94 @@ def from_table(root: Path, doc: Mapping[str, Any]) -> Project:
         attribution=attribution,
         variants=variants,
         workloads=workloads,
-        tools=tools,
-        matrix=matrix,
-        suppressions=suppression_dir if suppression_dir.is_dir() else None,
+        tools=t.members("tools", TOOLS, default=tuple(TOOLS), what="tool"),
+        matrix=t.members("matrix", workloads, default=tuple(workloads), what="workload"),
+        suppressions=_suppression_dir(t, root),
         baselines=root / t.string("baselines", default="baselines"),
         setup_args=t.strings("setup-args", default=()),
         build_env=t.string_table("build-env"),
-        selftest=selftest,
+        selftest=selftest[0] if selftest else None,
         mutants=root / mutants if mutants is not None else None,
         configured=configured,
-        sweep_baselines=sweep_baselines,
-        baseline_probes=probes,
+        sweep_baselines=t.members("sweep-baselines", workloads, default=(), what="workload"),
+        baseline_probes=t.entries("baseline-probes", default=()),
         build_requires=tuple(str(r) for r in build_system.get("requires", ()) if isinstance(r, str)),
+        known_findings=root / t.string("known-findings", default=KNOWN_FINDINGS_FILE),
+        field=root / field_dir if (field_dir := t.string("field", default=None)) else None,
+        pep517_backend=str(build_system.get("build-backend", "")),
+        backend_path=tuple(str(p) for p in build_system.get("backend-path", ()) if isinstance(p, str)),
+        test_requires=test_requirements(doc),
+        python=_python(t, root),
     )
+
+
+def test_requirements(doc: Mapping[str, Any]) -> tuple[str, ...]:
+    """The requirements of the ``test``/``tests`` extra and dependency group (includes resolved)."""
+    out: list[str] = []
+    extras = doc.get("project", {}).get("optional-dependencies", {})
+    groups = doc.get("dependency-groups", {})
+    for name in TEST_EXTRAS:
+        out.extend(r for r in extras.get(name, ()) if isinstance(r, str))
+        out.extend(_group(groups, name, ()))
+    return tuple(dict.fromkeys(out))
+
+
+def _group(groups: Mapping[str, Any], name: str, seen: tuple[str, ...]) -> list[str]:
+    if name in seen or not isinstance(groups.get(name), list):
+        return []
+    out: list[str] = []
+    for item in groups[name]:
+        if isinstance(item, str):
+            out.append(item)
+        elif isinstance(item, dict) and isinstance(item.get("include-group"), str):
+            out.extend(_group(groups, item["include-group"], (*seen, name)))
+    return out
+
+
+def resolve_python(text: str, base: Path) -> str:
+    """An interpreter named by a path (relative to ``base``) or a command on PATH, made absolute
+    but not resolved (a virtual environment's ``bin/python`` is a symlink; following it loses
+    the environment). ConfigError when it is not an executable file."""
+    candidate = Path(text).expanduser()
+    if not candidate.is_absolute() and os.sep not in text:
+        found = shutil.which(text)
+        candidate = Path(found) if found else base / candidate
+    elif not candidate.is_absolute():
+        candidate = base / candidate
+    if not candidate.is_file() or not os.access(candidate, os.X_OK):
+        raise ConfigError(f"no Python interpreter at {candidate} (from {text!r})")
+    return os.path.abspath(candidate)
+
+
+def with_python(project: Project, text: str | None, base: Path | None = None) -> Project:
+    """``project`` with its subject interpreter replaced (``--python``); unchanged for None."""
+    if text is None:
+        return project
+    return replace(project, python=resolve_python(text, base or Path.cwd()))
+
+
+def _python(t: _Table, root: Path) -> str | None:
+    text = t.string("python", default=None)
+    if text is None:
+        return None
+    try:
+        return resolve_python(text, root)
+    except ConfigError as err:
+        return t.fail("python", repr(text), f"a Python interpreter's path or command ({err})")  # type: ignore[no-any-return]
+
+
+def _suppression_dir(t: _Table, root: Path) -> Path | None:
+    """The project's suppressions folder: the one the table names (it must exist), else
+    ``suppressions/`` when there is one."""
+    named = t.string("suppressions", default=None)
+    folder = root / (named or "suppressions")
+    if named is not None and not folder.is_dir():
+        t.fail(
+            "suppressions",
+            f"no folder {folder}",
+            "a folder of lsan.supp, ubsan.supp, valgrind.supp, tsan.supp",
+        )
+    return folder if folder.is_dir() else None
 
 
 def _backend_of(build_system: Mapping[str, Any]) -> BuildBackend:
@@ -316,50 +410,70 @@ def _workload(t: _Table, wid: str, body: Any) -> Workload:
         t.fail(key, "a bad workload id", "lower-case letters, digits, - and _, starting with a letter")
     w = _Table(t.path, f"{t.name}.{key}", _as_table(t, key, body))
     w.check_keys(
-        "command", "scenario", "description", "args", "env", "cwd", "tools", "expected", "sizes", "gated"
-    )
+        "command", "scenario", "description", "args", "env", "cwd", "tools", "expected", "sizes", "gated",
+        "parallel-threads",
+    )  # fmt: skip
     command = w.strings("command", default=None)
-    scenario = w.string("scenario", default=None)
+    scenario = w.entries("scenario", default=None)
     if (command is None) == (scenario is None):
         t.fail(key, "both or neither of 'command' and 'scenario'", "exactly one of them")
     if command is not None and not command:
         w.fail("command", "an empty list", "a command line, e.g. ['python', '-m', 'pytest']")
-    if scenario is not None and not _ENTRY.match(scenario):
-        w.fail("scenario", f"{scenario!r}", "an import path 'package.module:NAME'")
-    tools = w.strings("tools", default=None)
-    for tool in tools or ():
-        if tool not in TOOLS:
-            w.fail("tools", f"unknown tool {tool!r}", f"tool ids: {', '.join(TOOLS)}")
-    expected: dict[str, float] = {}
+    return Workload(
+        id=wid,
+        description=w.string("description", default=None) or (" ".join(command) if command else ""),
+        command=command,
+        scenario=scenario[0] if scenario else None,
+        args=w.strings("args", default=()),
+        env=w.string_table("env"),
+        cwd=w.string("cwd", default="."),
+        tools=w.members("tools", TOOLS, default=None, what="tool") if "tools" in w.data else None,
+        expected_s=_expected(w),
+        sizes={size_key: _size(w, size_key, size_body) for size_key, size_body in w.table("sizes").items()},
+        gated=_gated_metrics(w),
+        parallel_threads=_parallel_threads(w, command is not None),
+    )
+
+
+def _seconds(t: _Table, key: str, value: Any, accepts: str = "a positive number of seconds") -> float:
+    if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+        t.fail(key, repr(value), accepts)
+    return float(value)
+
+
+def _expected(w: _Table) -> dict[str, float]:
+    """``expected = { quick = 60, sweep = 600 }``: native seconds per preset."""
+    out = {}
     for preset, seconds in w.table("expected").items():
-        if preset not in PRESETS or not isinstance(seconds, int | float) or isinstance(seconds, bool):
+        if preset not in PRESETS:
             w.fail(
                 f"expected.{preset}", repr(seconds), f"seconds (a number) for a preset: {', '.join(PRESETS)}"
             )
-        if seconds <= 0:
-            w.fail(f"expected.{preset}", repr(seconds), "a positive number of seconds")
-        expected[preset] = float(seconds)
-    sizes = {}
-    for size_key, size_body in w.table("sizes").items():
-        tool = size_key.removeprefix("sweep.") if size_key.startswith("sweep.") else size_key
-        if size_key != "sweep" and tool not in TOOLS:
-            w.fail(
-                f"sizes.{size_key}",
-                "an unknown key",
-                f"a tool id, 'sweep' or 'sweep.<tool>' ({', '.join(TOOLS)})",
-            )
-        s = _Table(w.path, f"{w.name}.sizes.{size_key}", _as_table(w, f"sizes.{size_key}", size_body))
-        s.check_keys("args", "env", "expected")
-        expected_at = s.data.get("expected")
-        if expected_at is not None and (
-            not isinstance(expected_at, int | float) or isinstance(expected_at, bool) or expected_at <= 0
-        ):
-            s.fail("expected", repr(expected_at), "a positive number of seconds")
-        sizes[size_key] = Size(
-            s.strings("args", default=()),
-            s.string_table("env"),
-            float(expected_at) if expected_at is not None else None,
+        out[preset] = _seconds(w, f"expected.{preset}", seconds)
+    return out
+
+
+def _size(w: _Table, size_key: str, body: Any) -> Size:
+    """One of ``sizes``: a tool id, ``sweep`` or ``sweep.<tool>``."""
+    tool = size_key.removeprefix("sweep.")
+    if size_key != "sweep" and tool not in TOOLS:
+        w.fail(
+            f"sizes.{size_key}",
+            "an unknown key",
+            f"a tool id, 'sweep' or 'sweep.<tool>' ({', '.join(TOOLS)})",
         )
+    s = _Table(w.path, f"{w.name}.sizes.{size_key}", _as_table(w, f"sizes.{size_key}", body))
+    s.check_keys("args", "env", "expected")
+    expected = s.data.get("expected")
+    return Size(
+        s.strings("args", default=()),
+        s.string_table("env"),
+        _seconds(s, "expected", expected) if expected is not None else None,
+    )
+
+
+def _gated_metrics(w: _Table) -> dict[str, tuple[Gated, ...]]:
+    """``gated = { rss = ["rss_peak"] }``: tool id -> the metrics its cells gate."""
     gated: dict[str, tuple[Gated, ...]] = {}
     for tool, names in w.table("gated").items():
         if tool not in TOOLS:
@@ -367,19 +481,20 @@ def _workload(t: _Table, wid: str, body: Any) -> Workload:
                 f"gated.{tool}", "an unknown tool", f"a table of tool id -> metric names ({', '.join(TOOLS)})"
             )
         gated[tool] = tuple(_gated(w, f"gated.{tool}", n) for n in _as_strings(w, f"gated.{tool}", names))
-    return Workload(
-        id=wid,
-        description=w.string("description", default=None) or (" ".join(command) if command else ""),
-        command=command,
-        scenario=scenario,
-        args=w.strings("args", default=()),
-        env=w.string_table("env"),
-        cwd=w.string("cwd", default="."),
-        tools=tools,
-        expected_s=expected,
-        sizes=sizes,
-        gated=gated,
-    )
+    return gated
+
+
+def _parallel_threads(w: _Table, is_command: bool) -> int | None:
+    threads = w.data.get("parallel-threads")
+    if threads is not None and (
+        not isinstance(threads, int) or isinstance(threads, bool) or threads < 2 or not is_command
+    ):
+        w.fail(
+            "parallel-threads",
+            repr(threads) if is_command else "a scenario workload",
+            "a whole number of threads, 2 or more, for a command (pytest) workload",
+        )
+    return threads
 
 
 def _gated(t: _Table, key: str, text: str) -> Gated:
@@ -391,8 +506,14 @@ def _gated(t: _Table, key: str, text: str) -> Gated:
     return Gated(name, direction or "lower-is-better")  # type: ignore[arg-type]
 
 
-def resolve_entry(entry: str) -> Any:
-    """The object an import path ``package.module:NAME`` names (ConfigError when it does not resolve)."""
+def resolve_entry(entry: str, root: Path | None = None) -> Any:
+    """The object an import path ``package.module:NAME`` names (ConfigError when it does not resolve).
+
+    ``root``, the project's directory, is searched last: a project's own scenarios, probes
+    and self-test plans live beside its sources, importable without its build.
+    """
+    if root is not None and str(root) not in sys.path:
+        sys.path.append(str(root))
     module_name, _, attr = entry.partition(":")
     try:
         module = importlib.import_module(module_name)
@@ -438,6 +559,26 @@ class _Table:
         if key not in self.data:
             return default
         return _as_strings(self, key, self.data[key])
+
+    def members(self, key: str, allowed: Iterable[str], *, default: Any, what: str) -> tuple[str, ...]:
+        """A list of ``allowed`` ids (tools, workloads), each checked."""
+        known = list(allowed)
+        values: tuple[str, ...] = self.strings(key, default=default)
+        for value in values:
+            if value not in known:
+                self.fail(key, f"unknown {what} {value!r}", f"{what}s: {', '.join(known)}")
+        return values
+
+    def entries(self, key: str, *, default: Any) -> Any:
+        """Import paths ``package.module:NAME``: one (a string) or several (a list), each checked."""
+        if key not in self.data:
+            return default
+        one = isinstance(self.data[key], str)
+        values = (self.string(key, default=None),) if one else self.strings(key, default=default)
+        for entry in values:
+            if not _ENTRY.match(entry):
+                self.fail(key, f"{entry!r}", "an import path 'package.module:NAME'")
+        return values
 
     def string(self, key: str, *, default: Any) -> Any:
         if key not in self.data:

@@ -6,7 +6,10 @@ unknown id fails at once. ``run_plans`` runs planned cells, one or more at a
 time, and after every cell rewrites the run's summary and renderings, so an
 interrupted run still leaves the report of the cells that finished (and the
 interrupted cell's ``error: interrupted``); the interrupt is then re-raised for
-the CLI to turn into an exit code. Each variant is staged once per run.
+the CLI to turn into an exit code. Each variant is staged once per run. The
+native (``rss``) cells run first, alone: each measures its subject's native
+duration, and a later cell of the same subject is planned again to take its
+time limit from it.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pyharness import build, cell, interrupt
+from pyharness.cell.durations import NATIVE_TOOL
 from pyharness.cell.plan import CellPlan, CellRequest, plan
 from pyharness.collect import finish_run
 from pyharness.errors import ConfigError
@@ -116,6 +120,7 @@ def run_plans(
         return finish_run(run_dir, project=project, baselines_file=baselines_file)
 
     def one(i: int, cell_plan: CellPlan) -> CellReport:
+        cell_plan = cell.replan(cell_plan)  # a native run of its subject may have ended meanwhile
         label = f"{i}/{len(plans)} {cell_plan.id}"
         options = options_for(cell_plan) if options_for else cell.Options(reuse=reuse)
         if options.stage is None:
@@ -130,22 +135,30 @@ def run_plans(
                     written.append(finish())
         return report
 
+    # The native cells first, one at a time: each measures its subject, and the slow tools'
+    # cells of the same workload then take their time limits from it (pyharness.cell.durations).
+    first = [p for p in plans if p.tool.id == NATIVE_TOOL]
+    rest = [p for p in plans if p.tool.id != NATIVE_TOOL]
     try:
+        for i, cell_plan in enumerate(first, 1):
+            interrupt.check()
+            one(i, cell_plan)
         if jobs <= 1:
-            for i, cell_plan in enumerate(plans, 1):
+            for i, cell_plan in enumerate(rest, len(first) + 1):
                 interrupt.check()
                 one(i, cell_plan)
         else:
             # Cells gated against baselines run alone afterwards, as their baselines were
             # measured: a neighbouring cell cut the rss messages cell's frames/s by 80%. The
             # others run `jobs` at a time, longest expected first, so the last to end is short.
-            shared = sorted((p for p in plans if not p.gated), key=lambda p: -p.expected_s)
-            alone = [p for p in plans if p.gated]
+            # A deterministic tool's counts (coverage) do not move beside a neighbour.
+            shared = sorted((p for p in rest if not runs_alone(p)), key=lambda p: -p.expected_s)
+            alone = [p for p in rest if runs_alone(p)]
             with ThreadPoolExecutor(max_workers=jobs) as pool:
-                futures = [pool.submit(one, i, p) for i, p in enumerate(shared, 1)]
+                futures = [pool.submit(one, i, p) for i, p in enumerate(shared, len(first) + 1)]
                 for future in futures:
                     future.result()
-            for i, cell_plan in enumerate(alone, len(shared) + 1):
+            for i, cell_plan in enumerate(alone, len(first) + len(shared) + 1):
                 interrupt.check()
                 one(i, cell_plan)
     except (Interrupted, KeyboardInterrupt):
@@ -153,6 +166,11 @@ def run_plans(
         print(f"pyharness: interrupted; the finished cells are reported in {run_dir}", file=sys.stderr)
         raise
     return written[-1]
+
+
+def runs_alone(cell_plan: CellPlan) -> bool:
+    """True for a cell gated on numbers a neighbouring cell could move (time, memory)."""
+    return bool(cell_plan.gated) and not cell_plan.tool.deterministic
 
 
 def _staging() -> cell.Stager:

@@ -28,9 +28,10 @@ from typing import Any, NoReturn
 
 from pyharness.errors import ConfigError, HarnessError
 from pyharness.events import Event, EventLog
+from pyharness.matrix import Gated
 from pyharness.model import Metric, Status
 from pyharness.proc import RssSample
-from pyharness.project import Gated, Size, resolve_entry
+from pyharness.project import Size, resolve_entry
 
 
 @dataclass(frozen=True)
@@ -74,9 +75,10 @@ class Scenario:
     internal: bool = False  # a helper process of another scenario, not a workload of its own
 
 
-def load(entry: str) -> Scenario:
-    """The ``Scenario`` an import path names (ConfigError when it is something else)."""
-    obj = resolve_entry(entry)
+def load(entry: str, root: Path | None = None) -> Scenario:
+    """The ``Scenario`` an import path names (ConfigError when it is something else); ``root``,
+    the project's directory, is searched last (``project.resolve_entry``)."""
+    obj = resolve_entry(entry, root)
     if not isinstance(obj, Scenario):
         raise ConfigError(f"{entry!r} is a {type(obj).__name__}, not a pyharness.scenario.Scenario")
     return obj

@@ -75,7 +75,7 @@ def load_plan(project: Project) -> Plan:
         raise ConfigError(
             f"{project.name} has no self-test: name its plan in [tool.pyharness] selftest = 'pkg.mod:NAME'"
         )
-    obj = resolve_entry(project.selftest)
+    obj = resolve_entry(project.selftest, project.root)
     if not isinstance(obj, Plan):
         raise ConfigError(f"{project.selftest!r} is a {type(obj).__name__}, not a pyharness.selftest.Plan")
     return obj

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pyharness import build, cell
 from pyharness.cell.plan import CellRequest
 from pyharness.events import read_events
-from pyharness.model import CellReport
+from pyharness.model import CellReport, ParsedCell
 from pyharness.project import Workload
 from tests.conftest import THIS
 
@@ -77,3 +79,17 @@ def one(events: list[dict[str, Any]], kind: str, label: str | None = None) -> di
     found = [e for e in events if e["event"] == kind and (label is None or e.get("label") == label)]
     assert len(found) == 1, f"expected one {kind} {label or ''} event, got {found}"
     return found[0]
+
+
+@dataclass(frozen=True)
+class StubParser:
+    """A parser (``pyharness.parsers.base.Parser``) that answers with ``read(cell_dir)``."""
+
+    id: str
+    read: Callable[[Path], ParsedCell]
+
+    def artifacts(self, cell_dir: Path) -> Sequence[Path]:
+        return ()
+
+    def parse(self, cell_dir: Path) -> ParsedCell:
+        return self.read(cell_dir)

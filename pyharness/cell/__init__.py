@@ -1,4 +1,4 @@
-"""One cell, end to end: plan -> build -> execute -> parse -> attribute -> judge -> report.
+"""One cell, end to end: plan -> build -> preflight -> execute -> parse -> attribute -> judge -> report.
 
 Each stage hands typed values to the next (``plan.CellPlan``, ``build.Staged``,
 ``execute.Execution``, ``model.ParsedCell``, the attributed findings,
@@ -10,45 +10,47 @@ missing tool outside CI; only a bad request raises (``ConfigError``, from the
 plan). An interrupted run writes its cell as ``error: interrupted`` and
 re-raises ``Interrupted`` for the caller to finish the run's report.
 
-ASan allocation stacks are unwound with frame pointers. When that leaves a
-foreign-only finding whose stack was cut short (the interpreter has no frame
-pointers), the cell runs again with full unwinding before its verdict; the
-first run's artifacts are kept in ``fast-unwind/``.
+The stages live beside this module: ``plan``, ``observe`` (execute, parse,
+attribute, mark the known findings), ``unwind`` (the full-unwinding re-run
+when the verdict depends on stacks the fast unwinder cut), ``narrow`` (a
+re-run of the tests a leak check covered together, to name the test of each
+failing leak, unwound as the run it narrows was), ``judge`` and ``cache``.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from pyharness import build
+from pyharness import build, known
 from pyharness.attribution import Policy
-from pyharness.cell import cache
+from pyharness.cell import cache, durations, narrow, preflight, unwind
 from pyharness.cell import judge as judging
-from pyharness.cell.execute import Execution, execute
-from pyharness.cell.plan import CellPlan, CellRequest, plan
-from pyharness.errors import ConfigError, HarnessError, ParseError, ToolMissingError
+from pyharness.cell.execute import Execution, subject_env
+from pyharness.cell.observe import Observation, Readers, observe
+from pyharness.cell.plan import CellPlan, CellRequest, plan, replan
+from pyharness.cell.plan import store_dir as plan_store_dir
+from pyharness.errors import ConfigError, HarnessError, ToolMissingError
 from pyharness.files import write_atomic
 from pyharness.interrupt import Interrupted
-from pyharness.model import CellReport, Finding, Metric, Omitted, ParsedCell, Status, TestOutcome
-from pyharness.parsers import junit
+from pyharness.model import LEFT_KINDS, CellReport, Coverage, Finding, Metric, Omitted, Status, TestOutcome
 from pyharness.parsers.base import Parser
 from pyharness.progress import Progress
 from pyharness.project import Project
 from pyharness.registry import parser_for, runner_for
 from pyharness.scenario import Evidence, Judgement
 
-CELL_FILE = "cell.json"
-FAST_UNWIND_DIR = "fast-unwind"
+CELL_FILE = unwind.CELL_FILE
+FAST_UNWIND_DIR = unwind.FAST_UNWIND_DIR
 # Uncounted findings (foreign or suppressed) kept in a report; the rest are counted in
 # ``CellReport.omitted`` (a heaptrack messages cell had ~850 of them).
 UNCOUNTED_FINDINGS_KEPT = 20
 LEAK_TOOLS = frozenset({"asan", "valgrind", "heaptrack", "memray"})
+PERCENT = "%"  # the coverage percentages' unit (the baselines' floors know it)
 
 Phase = Callable[[str], None]
 Stager = Callable[[Project, str, Phase], build.Staged]
@@ -108,54 +110,102 @@ def run_plan(
 
 
 def _stages(cell_plan: CellPlan, options: Options, progress: Progress, started: float) -> CellReport:
-    project = cell_plan.project
-    if cell_plan.build:
-        progress.phase(f"building {cell_plan.variant}")
-        stager = options.stage or (lambda p, v, phase: build.stage(p, v, phase=phase))
-        staged = stager(project, cell_plan.variant, progress.phase)
-        progress.built()
-    else:
-        staged = build.unbuilt(cell_plan.variant)
+    staged = _stage(cell_plan, options, progress)
     runner = runner_for(cell_plan.tool.id)
     runner.check_available()
-    parser = options.parser or parser_for(cell_plan.tool.id)
-    policy = Policy.of(project, staged.objects)
+    project = cell_plan.project
+    readers = Readers(
+        runner,
+        options.parser or parser_for(cell_plan.tool.id),
+        Policy.of(project, staged.objects),
+        known.load(project.known_path),
+    )
     cell_key = cache.key(cell_plan, staged, runner) if options.reuse and options.parser is None else None
     if cell_key is not None:
         hit = cache.lookup(cell_plan, staged, cell_key)
         if hit is not None:
             progress.phase(f"inputs unchanged: reusing the cell of {hit.cached_from}")
             return replace(hit, artifacts=_artifacts(cell_plan.cell_dir))
-
-    execution = execute(cell_plan, staged, runner, progress)
-    parsed, problem = _parse(parser, cell_plan, execution, progress)
-    findings = policy.attribute_all(parsed.findings)
-    if _needs_full_unwind(cell_plan, execution, findings):
-        progress.phase("stacks cut short: running again with full unwinding")
-        _keep_first_run(cell_plan.cell_dir)
-        execution = execute(cell_plan, staged, runner, progress, full_unwind=True)
-        parsed, problem = _parse(parser, cell_plan, execution, progress)
-        findings = policy.attribute_all(parsed.findings)
-
+    progress.phase("checking the subject's imports")
+    preflight.check(cell_plan, staged, subject_env(cell_plan, staged), ci=in_ci())
+    seen = observe(cell_plan, staged, readers, progress)
+    if unwind.needed(cell_plan, seen):
+        seen = unwind.rerun(cell_plan, staged, readers, progress, seen)
+    # After the full unwinding: a leak whose cut stack reached no project frame may now fail.
+    if narrow.needed(cell_plan, seen):
+        seen = narrow.rerun(cell_plan, staged, readers, progress, seen)
+    _record_duration(cell_plan, seen.execution, seen.tests)
     progress.phase("judging")
-    tests = _tests(cell_plan)
-    judgement: Judgement | None
+    report = _report(cell_plan, seen, started)
+    if cell_key is not None:
+        cache.store(cell_plan, staged, cell_key, report, run_id=cell_plan.cell_dir.parent.name)
+    return report
+
+
+def _record_duration(cell_plan: CellPlan, execution: Execution, tests: TestOutcome | None) -> None:
+    """A subject that ran to its end measures itself for later limits (``pyharness.cell.durations``).
+    Not a run cut short, nor one a tool's report code ended (ASan halts at its first error),
+    nor a command that failed without a test report (it may have stopped at its first step)."""
+    r = execution.result
+    if r.timed_out or r.interrupted or r.signal is not None or execution.look:
+        return
+    if r.returncode != 0 and (tests is None or r.returncode in r.success_codes):
+        return
+    store = plan_store_dir(cell_plan.project)
+    entry = durations.tool_key(cell_plan.native_key, cell_plan.tool.id)
+    durations.record(store, entry, cell_plan.workload.id, r.duration_s, cell_plan.cell_dir.parent.name)
+
+
+def _stage(cell_plan: CellPlan, options: Options, progress: Progress) -> build.Staged:
+    if not cell_plan.build:
+        return build.unbuilt(cell_plan.variant)
+    progress.phase(f"building {cell_plan.variant}")
+    stager = options.stage or (lambda p, v, phase: build.stage(p, v, phase=phase))
+    staged = stager(cell_plan.project, cell_plan.variant, progress.phase)
+    progress.built()
+    return staged
+
+
+def _judgement(cell_plan: CellPlan, seen: Observation) -> Judgement:
+    execution = seen.execution
     if cell_plan.scenario is not None:
         evidence = Evidence(
-            cell_plan.tool.id, cell_plan.preset, execution.events, execution.result.samples, parsed.metrics
+            cell_plan.tool.id,
+            cell_plan.preset,
+            execution.events,
+            execution.result.samples,
+            seen.parsed.metrics,
         )
-        judgement = cell_plan.scenario.judge(evidence)
-    else:
-        judgement = judging.command_judgement(cell_plan, execution, tests)
-    verdict = judging.decide(cell_plan, execution, findings, judgement, problem or execution.followup_error)
-    metrics = (*(judgement.metrics if judgement else ()), *parsed.metrics, *_derived(cell_plan, findings))
-    kept, omitted = cap_uncounted(findings)
-    report = CellReport(
+        return cell_plan.scenario.judge(evidence)
+    return judging.command_judgement(cell_plan, execution, seen.tests)
+
+
+def _report(cell_plan: CellPlan, seen: Observation, started: float) -> CellReport:
+    """The cell's report from what was observed: the verdict, metrics and findings kept."""
+    execution = seen.execution
+    judgement = _judgement(cell_plan, seen)
+    verdict = judging.decide(
+        cell_plan,
+        execution,
+        seen.findings,
+        judgement,
+        seen.problem or execution.followup_error,
+        tests=seen.tests,
+    )
+    reason = f"{verdict.reason}; {seen.note}" if seen.note else verdict.reason
+    metrics = (
+        *judgement.metrics,
+        *seen.parsed.metrics,
+        *_derived(cell_plan, seen.findings),
+        *(coverage_metrics(seen.coverage) if seen.coverage is not None else ()),
+    )
+    kept, omitted = cap_uncounted(seen.findings)
+    return CellReport(
         variant=cell_plan.variant,
         tool=cell_plan.tool.id,
         workload=cell_plan.workload.id,
         status=verdict.status,
-        reason=verdict.reason,
+        reason=reason,
         duration_s=time.monotonic() - started,
         metrics=tuple(metrics),
         findings=kept,
@@ -165,50 +215,10 @@ def _stages(cell_plan: CellPlan, options: Options, progress: Progress, started: 
         series=execution.series(),
         marks=execution.marks(),
         omitted=omitted,
-        tests=tests,
-        details=dict(judgement.details) if judgement else {},
+        tests=seen.tests,
+        coverage=seen.coverage,
+        details=dict(judgement.details),
     )
-    if cell_key is not None:
-        cache.store(cell_plan, staged, cell_key, report, run_id=cell_plan.cell_dir.parent.name)
-    return report
-
-
-def _parse(
-    parser: Parser | None, cell_plan: CellPlan, execution: Execution, progress: Progress
-) -> tuple[ParsedCell, str | None]:
-    if parser is None:
-        return ParsedCell(()), None
-    progress.phase("analysing")
-    try:
-        return parser.parse(cell_plan.cell_dir), None
-    except ParseError as err:
-        if not execution.result.ok:
-            return ParsedCell(()), None  # a run cut short leaves cut artifacts: its end is the reason
-        return ParsedCell(()), str(err)
-
-
-def _needs_full_unwind(cell_plan: CellPlan, execution: Execution, findings: Sequence[Finding]) -> bool:
-    if cell_plan.tool.id != "asan" or execution.full_unwind:
-        return False
-    return any(f.truncated and f.project_frame is None for f in findings)
-
-
-def _keep_first_run(cell_dir: Path) -> None:
-    kept = cell_dir / FAST_UNWIND_DIR
-    shutil.rmtree(kept, ignore_errors=True)
-    kept.mkdir()
-    for path in cell_dir.iterdir():
-        if path.is_file() and path.name != CELL_FILE:
-            shutil.move(str(path), kept / path.name)
-
-
-def _tests(cell_plan: CellPlan) -> TestOutcome | None:
-    if cell_plan.junit_path is None or not cell_plan.junit_path.is_file():
-        return None
-    try:
-        return junit.parse_file(cell_plan.junit_path)
-    except ParseError:
-        return None  # a suite cut short: its end (timeout, crash) is the reason
 
 
 def _derived(cell_plan: CellPlan, findings: Sequence[Finding]) -> tuple[Metric, ...]:
@@ -219,16 +229,33 @@ def _derived(cell_plan: CellPlan, findings: Sequence[Finding]) -> tuple[Metric, 
     return (Metric("leaked_project", float(leaked), "bytes"),)
 
 
+def coverage_metrics(coverage: Coverage) -> tuple[Metric, ...]:
+    """A coverage cell's metrics: the percentages (the tool gates them) and the counts behind them."""
+    t = coverage.totals()
+    return (
+        Metric("lines_covered_percent", round(t.lines_percent, 3), PERCENT),
+        Metric("branches_covered_percent", round(t.branches_percent, 3), PERCENT),
+        Metric("functions_covered_percent", round(t.functions_percent, 3), PERCENT),
+        Metric("lines_covered", float(t.lines_covered), "lines"),
+        Metric("lines_total", float(t.lines_total), "lines"),
+        Metric("branches_covered", float(t.branches_covered), "branches"),
+        Metric("branches_total", float(t.branches_total), "branches"),
+        Metric("functions_covered", float(t.functions_covered), "functions"),
+        Metric("functions_total", float(t.functions_total), "functions"),
+    )
+
+
 def cap_uncounted(
     findings: Sequence[Finding], keep: int = UNCOUNTED_FINDINGS_KEPT
 ) -> tuple[tuple[Finding, ...], Omitted]:
-    """Every counted finding and the ``keep`` largest uncounted ones; a count of the rest."""
-    uncounted = [f for f in findings if not f.counts]
+    """Every counted finding, what tests left open (``pertest.LEFT_KINDS``: few, and named),
+    and the ``keep`` largest uncounted ones; a count of the rest."""
+    uncounted = [f for f in findings if not f.counts and f.kind not in LEFT_KINDS]
     if len(uncounted) <= keep:
         return tuple(findings), Omitted()
     largest = sorted(range(len(uncounted)), key=lambda i: (-(uncounted[i].bytes or 0), i))[:keep]
     kept_ids = {id(uncounted[i]) for i in largest}
-    kept = tuple(f for f in findings if f.counts or id(f) in kept_ids)
+    kept = tuple(f for f in findings if f.counts or f.kind in LEFT_KINDS or id(f) in kept_ids)
     dropped = [f for f in uncounted if id(f) not in kept_ids]
     return kept, Omitted(
         count=len(dropped),
@@ -279,6 +306,7 @@ __all__ = [
     "cap_uncounted",
     "in_ci",
     "plan",
+    "replan",
     "run_cell",
     "run_plan",
 ]

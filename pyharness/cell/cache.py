@@ -12,7 +12,7 @@ and artifacts), keyed by everything its verdict depends on:
 - the tool's id and whatever its runner's ``identity()`` adds (no runner has one
   yet: an upgraded valgrind does not re-run a cell; ``--fresh`` does), the
   interpreter, and pyharness (its version and its own files);
-- the suppression files, the toolkit's and the project's.
+- the suppression files, the toolkit's and the project's, and its known-findings file.
 
 Only passing cells are stored: a failure or an error is always run again, so a
 flaky or fixed defect is seen afresh. A reused cell says so (``cached_from``:
@@ -97,11 +97,13 @@ def key(
         "preset": cell_plan.preset,
         "argv": [a.replace(cell_dir, "<cell>") for a in cell_plan.argv],
         "plan_env": dict(cell_plan.env),
+        "python_path": list(cell_plan.python_path),
         "cwd": str(cell_plan.cwd).replace(cell_dir, "<cell>"),
         "env": inherited,
-        "python": [os.path.realpath(sys.executable), sys.version],
+        "python": [os.path.realpath(sys.executable), sys.version, cell_plan.project.interpreter],
         "harness": _harness_files(),
         "suppressions": suppressions,
+        "known": _file_identity(str(cell_plan.project.known_path)),  # an accepted finding changes a verdict
     }
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
 

@@ -21,12 +21,25 @@ import sys
 from collections.abc import Sequence
 
 from pyharness import __version__, interrupt
-from pyharness.cli import baseline, build, diff, matrix, mutants, report, run, scenario, selftest, wrap
+from pyharness.cli import (
+    accept,
+    baseline,
+    build,
+    diff,
+    field,
+    matrix,
+    mutants,
+    report,
+    run,
+    scenario,
+    selftest,
+    wrap,
+)
 from pyharness.cli.common import EXIT_CODES_HELP, EXIT_ERROR
 from pyharness.errors import HarnessError
 from pyharness.interrupt import Interrupted
 
-COMMANDS = (run, matrix, wrap, report, diff, build, baseline, selftest, mutants, scenario)
+COMMANDS = (run, matrix, wrap, report, diff, accept, build, baseline, selftest, mutants, field, scenario)
 # Commands whose arguments after `--` go, untouched, to the workload or the wrapped command.
 PASS_THROUGH = frozenset({"run", "matrix", "wrap"})
 

@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from pyharness import baselines, calibrate
+from pyharness import baselines, calibrate, runs
 from pyharness.cli.common import (
     EXIT_OK,
     add_progress_option,
@@ -29,6 +29,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "value is the median of the runs and its tolerance comes from their spread; the file "
         "<project>/baselines/<platform>.json is written. Fails without writing when a cell does not pass.",
     )
+    p.add_argument(
+        "select",
+        nargs="*",
+        metavar="TOOL|WORKLOAD",
+        help="measure only these tools' and workloads' cells, keeping the file's other entries "
+        "(the probes are not run); none: everything",
+    )
     p.add_argument("--runs", type=int, default=5, help="repetitions (default 5; 3 or more)")
     p.add_argument("--out", type=Path, metavar="PATH", help="default <project>/baselines/<platform>.json")
     p.add_argument(
@@ -48,7 +55,13 @@ def handle(args: argparse.Namespace, rest: Sequence[str]) -> int:
     out = args.out or baselines.baseline_path(project.baselines)
     work_dir = run_dir(args, project, "work_dir", prefix="baseline-")
     written = calibrate.calibrate(
-        project, args.runs, out, work_dir, use_probes=not args.no_probes, progress=not args.no_progress
+        project,
+        args.runs,
+        out,
+        work_dir,
+        use_probes=not args.no_probes,
+        progress=not args.no_progress,
+        selection=runs.parse_selection(project, args.select),
     )
     print_lines([f"baselines written: {written} ({args.runs} runs; cells in {work_dir})"])
     return EXIT_OK

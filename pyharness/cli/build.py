@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Sequence
 
 from pyharness import build
@@ -16,8 +17,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "build",
         help="build and stage variants; print where they are",
         description="Build (when its inputs changed) and stage each named variant of the project, or every "
-        "variant, and print `VARIANT PATH` per line: PATH is the staged package directory to put first on "
-        'PYTHONPATH (with --path, only the paths): PYTHONPATH="$(pyharness build asan --path)" python ...',
+        "variant, and print `VARIANT PATH` per line: PATH is the staged package directory, after the "
+        "import hook's folder that makes it win over a source tree on sys.path, to put first on PYTHONPATH "
+        '(with --path, only the paths): PYTHONPATH="$(pyharness build asan --path)" python ...',
     )
     p.add_argument("variants", nargs="*", metavar="VARIANT", help="variants to build (default: all)")
     p.add_argument("--path", action="store_true", help="print only the staged paths, one per line")
@@ -34,6 +36,7 @@ def handle(args: argparse.Namespace, rest: Sequence[str]) -> int:
     lines = []
     for variant in args.variants or list(project.variants):
         staged = build.stage(project, variant)
-        lines.append(str(staged.site_dir) if args.path else f"{variant} {staged.site_dir}")
+        path = os.pathsep.join(str(p) for p in (staged.hook_dir, staged.site_dir) if p is not None)
+        lines.append(path if args.path else f"{variant} {path}")
     print_lines(lines)
     return EXIT_OK

@@ -49,6 +49,23 @@ def add_project_option(p: argparse.ArgumentParser) -> None:
         help="the project's directory (default: the nearest one at or above the current directory "
         "with a pyproject.toml)",
     )
+    p.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help="a TOML file whose [tool.pyharness] keys replace the project's own (try a project as it is, "
+        "its table kept elsewhere)",
+    )
+
+
+def add_python_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--python",
+        metavar="PATH",
+        help="the subject's interpreter (a path or a command on PATH; default [tool.pyharness] python, "
+        "else this one): the variants are built with it and `python` in a command means it, e.g. a "
+        "free-threaded or TSan-built CPython, another virtual environment's bin/python",
+    )
 
 
 def add_baselines_option(p: argparse.ArgumentParser) -> None:
@@ -67,9 +84,12 @@ def add_progress_option(p: argparse.ArgumentParser) -> None:
 def load_project(args: argparse.Namespace) -> Project:
     """The project the command works on (``--project DIR``, else found from the current directory)."""
     directory: Path | None = getattr(args, "project", None)
+    config: Path | None = getattr(args, "config", None)
     if directory is not None:
-        return projects.load(directory.resolve(), search=False)
-    return projects.load()
+        found = projects.load(directory.resolve(), search=False, config=config)
+    else:
+        found = projects.load(config=config)
+    return projects.with_python(found, getattr(args, "python", None))
 
 
 def run_dir(args: argparse.Namespace, project: Project, attr: str = "run_dir", prefix: str = "") -> Path:

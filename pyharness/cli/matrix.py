@@ -11,6 +11,7 @@ from pyharness.cli.common import (
     add_baselines_option,
     add_progress_option,
     add_project_option,
+    add_python_option,
     command_parser,
     load_project,
     print_run,
@@ -57,6 +58,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "suit 2 cores: memcheck runs a subject's threads one at a time",
     )
     add_project_option(p)
+    add_python_option(p)
     add_baselines_option(p)
     add_progress_option(p)
     p.set_defaults(handler=handle)

@@ -50,10 +50,28 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="tools to run (default: the project's)",
     )
     p.add_argument(
+        "--workloads",
+        nargs="+",
+        metavar="WORKLOAD",
+        help="run only these of the workloads each mutant reaches (default: all it reaches)",
+    )
+    p.add_argument(
+        "--timeout",
+        type=float,
+        metavar="S",
+        help="every cell's time limit in seconds, as it is (default: each workload's, under its tool)",
+    )
+    p.add_argument(
         "--json",
         type=Path,
         metavar="PATH",
         help="write the results (the docs' table reads docs/mutants-results.json)",
+    )
+    p.add_argument(
+        "--merge",
+        action="store_true",
+        help="with --json: update the file's rows of the mutants run with what this run measured "
+        "(the tests, where each tool caught it), leaving every other row and field as it is",
     )
     add_project_option(p)
     add_progress_option(p)
@@ -71,13 +89,28 @@ def handle(args: argparse.Namespace, rest: Sequence[str]) -> int:
             )
         found = [m for m in found if m.name in args.names]
     tools = tuple(args.tools or project.tools)
-    outcomes = mutants.run(project, found, tools, progress=not args.no_progress)
+    if args.merge and not args.json:
+        raise ConfigError("--merge updates a results file: name it with --json PATH")
+    for workload in args.workloads or ():
+        project.workload(workload)  # ConfigError for an unknown one
+    outcomes = mutants.run(
+        project,
+        found,
+        tools,
+        progress=not args.no_progress,
+        workloads=tuple(args.workloads or ()),
+        timeout_s=args.timeout,
+    )
     text = io.StringIO()
     mutants.render(outcomes, text)
     print_lines(text.getvalue().splitlines())
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(args.json, json.dumps(mutants.to_json(outcomes, tools), indent=2) + "\n")
+        if args.merge:
+            doc = mutants.merge(mutants.Results.load(args.json).doc, outcomes, tools)
+        else:
+            doc = mutants.to_json(outcomes, tools)
+        write_atomic(args.json, json.dumps(doc, indent=2) + "\n")
     if any(o.problem for o in outcomes):
         return EXIT_ERROR
     return EXIT_OK if all(o.ok for o in outcomes) else EXIT_FAIL

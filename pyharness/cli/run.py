@@ -12,6 +12,7 @@ from pyharness.cli.common import (
     STATUS_EXIT,
     add_progress_option,
     add_project_option,
+    add_python_option,
     command_parser,
     load_project,
     print_lines,
@@ -67,7 +68,14 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument(
         "--no-build", action="store_true", help="build nothing: run against the environment as it is"
     )
+    p.add_argument(
+        "--no-per-test",
+        action="store_true",
+        help="a pytest workload without pyharness's plugin: no per-test findings, no journal "
+        "(the suite's findings are then the cell's, as one)",
+    )
     add_project_option(p)
+    add_python_option(p)
     add_progress_option(p)
     p.set_defaults(handler=handle)
 
@@ -85,6 +93,7 @@ def handle(args: argparse.Namespace, rest: Sequence[str]) -> int:
         json_path=args.json,
         sample_interval_s=args.sample_interval,
         build=not args.no_build,
+        per_test=not args.no_per_test,
     )
     cell_plan = cell.plan(project, request)
     report = cell.run_plan(cell_plan, progress=Progress(cell_plan.id, enabled=not args.no_progress))

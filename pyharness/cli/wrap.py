@@ -1,8 +1,8 @@
 """``pyharness wrap``: any command under a tool, judged into the same cell report as a workload's.
 
-This is how users put their own test suite under ASan or Valgrind (DESIGN
-section 5): ``pyharness wrap --tool asan -- python -m pytest``. The command
-runs in the current directory. When it sits in a project with a build
+This is how users put their own test suite under ASan or Valgrind:
+``pyharness wrap --tool asan -- python -m pytest``. The command runs in the
+current directory. When it sits in a project with a build
 backend, the tool's variant of that project is built first and put ahead on
 ``PYTHONPATH``; ``--no-build`` (or ``build = "none"``, or no project at all)
 runs it against the environment as it is: the user built the extension.
@@ -25,6 +25,7 @@ from pyharness.cli.common import (
     STATUS_EXIT,
     add_progress_option,
     add_project_option,
+    add_python_option,
     command_parser,
     print_lines,
     run_dir,
@@ -64,6 +65,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--json", type=Path, metavar="PATH", help="also write the cell report to PATH")
     p.add_argument("--timeout", type=float, metavar="S", help="the time limit in seconds, as it is")
     add_project_option(p)
+    add_python_option(p)
     add_progress_option(p)
     p.set_defaults(handler=handle)
 
@@ -81,12 +83,14 @@ def workload_id(command: Sequence[str]) -> str:
 def wrap_project(args: argparse.Namespace, cwd: Path) -> Project:
     """The project around ``cwd`` (or ``--project``); without one, ``cwd`` with nothing to build."""
     if args.project is not None:
-        return projects.load(args.project.resolve(), search=False)
-    try:
-        return projects.load(cwd)
-    except ConfigError:
-        bare = projects.from_table(cwd, {"tool": {"pyharness": {"build": "none"}}})
-        return replace(bare, configured=False)
+        found = projects.load(args.project.resolve(), search=False, config=getattr(args, "config", None))
+    else:
+        try:
+            found = projects.load(cwd, config=getattr(args, "config", None))
+        except ConfigError:
+            bare = projects.from_table(cwd, {"tool": {"pyharness": {"build": "none"}}})
+            found = replace(bare, configured=False)
+    return projects.with_python(found, getattr(args, "python", None))
 
 
 def handle(args: argparse.Namespace, rest: Sequence[str]) -> int:

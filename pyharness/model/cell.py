@@ -12,7 +12,15 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from pyharness.model.coverage import Coverage
+
 SCHEMA = "pyharness.cell/1"
+
+# The kinds of the informational findings that name what a test left open to the end of its
+# session (pyharness's pytest plugin sees them): not defects, never failing a cell.
+LEFT_FD = "descriptor-left-open"
+LEFT_THREAD = "thread-left-running"
+LEFT_KINDS = frozenset({LEFT_FD, LEFT_THREAD})
 
 Status = Literal["pass", "fail", "error", "skipped"]
 STATUSES: tuple[Status, ...] = ("pass", "fail", "error", "skipped")
@@ -51,12 +59,14 @@ class Trace:
     label: str
     stack: tuple[Frame, ...]
     project_frame: Frame | None = None  # set by attribution, like the finding's own
+    truncated: bool = False  # the unwinder stopped early (see ``Finding.truncated``)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "label": self.label,
             "frame": self.project_frame.to_json() if self.project_frame else None,
             "stack": [f.to_json() for f in self.stack],
+            "truncated": self.truncated,
         }
 
     @classmethod
@@ -66,6 +76,7 @@ class Trace:
             str(d.get("label", "")),
             tuple(Frame.from_json(f) for f in d.get("stack", [])),
             Frame.from_json(frame) if frame else None,
+            bool(d.get("truncated", False)),
         )
 
 
@@ -73,10 +84,17 @@ class Trace:
 class Finding:
     """One defect a tool reported: a leak, an invalid access, UB, a data race, growth...
 
-    Parsers fill in what the tool said and leave ``project_frame`` unset; attribution
-    (the project's policy, applied once per cell) sets it. ``suppressed`` from a parser
-    means the tool itself discounts the finding (a suppression matched, a leak kind that
-    does not count); attribution also sets it for a finding with no project frame.
+    Its life (docs/ARCHITECTURE.md, "A finding's life"): a parser fills in what the
+    tool said, every stack of the report included (``stack``, then ``related``), and
+    leaves ``project_frame`` unset; attribution (the project's policy, applied once per
+    cell) looks for the project in every stack and sets ``project_frame``, and ``via``
+    when the stack that reached the project is a related one ("freed by thread T0
+    here"). The finding then *counts*; the judge marks a counted finding ``known`` when
+    the project's known-findings file accepts it with a reason, and only a counted
+    finding that is not known *fails* the cell. ``suppressed`` from a parser means the
+    tool itself discounts the finding (a suppression matched, a leak kind that does not
+    count); attribution also sets it for a finding with no project frame. ``test`` is
+    the test during which the tool reported it, when a test runner marked boundaries.
     """
 
     tool: str
@@ -94,11 +112,35 @@ class Finding:
     # Not a defect: context a profiler reports (memray's allocation sites at the peak).
     # Attributed like any finding, shown in the report, never fails a cell.
     informational: bool = False
+    test: str | None = None  # the test id (pytest's node id) during which it was reported
+    via: str | None = None  # the label of the related stack that reached the project, if not the first
+    known: str | None = None  # the reason it was accepted (the project's known-findings file)
+    # A runtime that owns the block (a leak allocated inside tracemalloc's hook, a thread's stack
+    # cached by glibc): set by attribution, certainly not the project's, however cut its stack.
+    owner: str | None = None
+    # A leak first seen by a check that covered several tests (``test`` is then None): their
+    # ids, in order. The leak is one of theirs; a re-run of only them, checked after each,
+    # names it (``pyharness.cell.narrow``) and leaves ``span`` empty.
+    span: tuple[str, ...] = ()
+
+    @property
+    def during(self) -> str | None:
+        """The test it was reported during, or for a span "one of N tests (first … last)"."""
+        if self.test is not None or not self.span:
+            return self.test
+        if len(self.span) == 1:
+            return self.span[0]
+        return f"one of {len(self.span)} tests ({self.span[0]} … {self.span[-1]})"
 
     @property
     def counts(self) -> bool:
-        """True when this finding fails the cell: a defect, attributed to the project, not suppressed."""
+        """True when this finding is the project's: a defect, attributed to it, not suppressed."""
         return self.project_frame is not None and not self.suppressed and not self.informational
+
+    @property
+    def fails(self) -> bool:
+        """True when this finding fails its cell: it counts and is not a known, accepted one."""
+        return self.counts and self.known is None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -113,6 +155,11 @@ class Finding:
             "related": [t.to_json() for t in self.related],
             "truncated": self.truncated,
             "informational": self.informational,
+            "test": self.test,
+            "via": self.via,
+            "known": self.known,
+            "owner": self.owner,
+            "span": list(self.span),
         }
 
     @classmethod
@@ -130,6 +177,11 @@ class Finding:
             related=tuple(Trace.from_json(t) for t in d.get("related", [])),
             truncated=bool(d.get("truncated", False)),
             informational=bool(d.get("informational", False)),
+            test=d.get("test"),
+            via=d.get("via"),
+            known=d.get("known"),
+            owner=d.get("owner"),
+            span=tuple(str(t) for t in d.get("span", ())),
         )
 
 
@@ -170,6 +222,21 @@ class Metric:
         )
 
 
+# What set a cell's time limit (pyharness.cell.plan): the user's --timeout as it is, this tool's
+# own last complete run of the same subject, a measured native run of it times the tool's
+# slowdown, the project's table (or a size of it), the scenario's own estimate, or the toolkit's
+# default guess for a command.
+LimitBasis = Literal["timeout", "measured-tool", "measured", "table", "scenario", "default"]
+LIMIT_BASES: dict[LimitBasis, str] = {
+    "timeout": "--timeout, as given",
+    "measured-tool": "this tool's last complete run of the same subject",
+    "measured": "a measured native run",
+    "table": "the project's table",
+    "scenario": "the scenario's estimate",
+    "default": "pyharness's guess for a command",
+}
+
+
 @dataclass(frozen=True)
 class SubjectRun:
     """How the subject process went: the facts a later reader needs to trust the verdict."""
@@ -189,6 +256,9 @@ class SubjectRun:
     sample_interval_s: float | None
     stderr_tail: str = ""  # kept only when it did not end as expected
     full_unwind: bool = False  # re-run with full stack unwinding (see pyharness.cell)
+    track_origins: bool = False  # re-run with memcheck's origins of uninitialised values
+    limit_basis: LimitBasis = "default"  # what set limit_s
+    native_s: float | None = None  # the native duration the expectation came from (None: --timeout)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -207,6 +277,9 @@ class SubjectRun:
             "sample_interval_s": self.sample_interval_s,
             "stderr_tail": self.stderr_tail,
             "full_unwind": self.full_unwind,
+            "track_origins": self.track_origins,
+            "limit_basis": self.limit_basis,
+            "native_s": None if self.native_s is None else round(self.native_s, 3),
         }
 
     @classmethod
@@ -227,6 +300,9 @@ class SubjectRun:
             sample_interval_s=d.get("sample_interval_s"),
             stderr_tail=str(d.get("stderr_tail", "")),
             full_unwind=bool(d.get("full_unwind", False)),
+            track_origins=bool(d.get("track_origins", False)),
+            limit_basis=d["limit_basis"] if d.get("limit_basis") in LIMIT_BASES else "default",
+            native_s=None if d.get("native_s") is None else float(d["native_s"]),
         )
 
 
@@ -250,15 +326,32 @@ class Omitted:
 
 @dataclass(frozen=True)
 class TestOutcome:
-    """What a test-suite workload's own report (JUnit XML) said."""
+    """What a test-suite workload's tests did: its JUnit report, or the journal pyharness's
+    pytest plugin wrote as they ran (which outlives a run killed at its time limit or crashed:
+    then ``complete`` is False, the counts are those of the tests that ended, and ``running``
+    names the test that was running when the process ended)."""
 
     __test__ = False  # not a pytest test class, whatever its name
 
-    tests: int
+    tests: int  # tests that ran (to their end)
     failures: int
     errors: int
     skipped: int
     failed: tuple[str, ...] = ()  # ids of the failed and erred tests (the first few)
+    collected: int | None = None  # tests the suite meant to run (None: not known)
+    running: str | None = None  # the test running when the process ended, if it ended in one
+    complete: bool = True  # False: the suite did not run to its end
+
+    @property
+    def passed(self) -> int:
+        return max(self.tests - self.failures - self.errors - self.skipped, 0)
+
+    @property
+    def not_run(self) -> int | None:
+        """Tests collected that never started (None when the collected count is not known)."""
+        if self.collected is None:
+            return None
+        return max(self.collected - self.tests - (1 if self.running else 0), 0)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -267,17 +360,34 @@ class TestOutcome:
             "errors": self.errors,
             "skipped": self.skipped,
             "failed": list(self.failed),
+            "collected": self.collected,
+            "running": self.running,
+            "complete": self.complete,
         }
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> TestOutcome:
+        collected = d.get("collected")
         return cls(
             int(d.get("tests", 0)),
             int(d.get("failures", 0)),
             int(d.get("errors", 0)),
             int(d.get("skipped", 0)),
             tuple(d.get("failed", ())),
+            collected=int(collected) if collected is not None else None,
+            running=d.get("running"),
+            complete=bool(d.get("complete", True)),
         )
+
+    def counts_text(self) -> str:
+        """``8 passed, 1 failed, 1 skipped`` (only the counts that are not zero)."""
+        parts = [
+            (self.passed, "passed"),
+            (self.failures, "failed"),
+            (self.errors, "erred"),
+            (self.skipped, "skipped"),
+        ]
+        return ", ".join(f"{n} {word}" for n, word in parts if n) or "none ran"
 
 
 Preset = Literal["quick", "sweep", "custom"]
@@ -310,6 +420,8 @@ class CellReport:
     omitted: Omitted = field(default_factory=Omitted)
     tests: TestOutcome | None = None
     cached_from: str | None = None  # the run whose identical cell this report reuses
+    # The project's native coverage by this cell (the coverage tool; None for every other).
+    coverage: Coverage | None = None
     details: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -336,6 +448,7 @@ class CellReport:
             "series": [[round(t, 3), rss] for t, rss in self.series],
             "marks": [{"t": round(m.t, 3), "label": m.label} for m in self.marks],
             "cached_from": self.cached_from,
+            "coverage": self.coverage.to_json() if self.coverage else None,
             "details": self.details,
         }
 
@@ -363,6 +476,7 @@ class CellReport:
             series=tuple((float(t), int(rss)) for t, rss in d.get("series", [])),
             marks=tuple(Mark(float(m["t"]), str(m.get("label", ""))) for m in d.get("marks", [])),
             cached_from=d.get("cached_from"),
+            coverage=Coverage.from_json(d["coverage"]) if d.get("coverage") else None,
             details=dict(d.get("details", {})),
         )
 
@@ -388,3 +502,4 @@ class ParsedCell:
     findings: tuple[Finding, ...]
     metrics: tuple[Metric, ...] = ()
     suppressions: Mapping[str, int] = field(default_factory=dict)
+    coverage: Coverage | None = None  # unattributed: every file the tool reported

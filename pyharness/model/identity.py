@@ -13,7 +13,8 @@ as one defect with several occurrences.
 from __future__ import annotations
 
 import hashlib
-from typing import NamedTuple
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 from pyharness.model.cell import Finding
 
@@ -45,3 +46,24 @@ def finding_key(finding: Finding) -> FindingKey | None:
     # Whitespace inside a demangled name differs between tools' demanglers.
     function = " ".join(frame.function.split())
     return FindingKey(finding.tool, finding.kind, (frame.file or "").strip(), function)
+
+
+@dataclass(frozen=True)
+class KnownEntry:
+    """A finding a project accepted with a reason (its known-findings file, ``pyharness.known``)."""
+
+    key: FindingKey
+    reason: str
+    date: str  # ISO 8601 day
+
+    def describe(self) -> str:
+        where = self.key.file or "no file"
+        return f"{self.key.rule} in {self.key.function} ({where})"
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.key._asdict(), "reason": self.reason, "date": self.date}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> KnownEntry:
+        key = FindingKey(str(d["tool"]), str(d["kind"]), str(d.get("file", "")), str(d["function"]))
+        return cls(key, str(d.get("reason", "")), str(d.get("date", "")))

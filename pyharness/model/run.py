@@ -16,6 +16,8 @@ from typing import Any, TypeVar
 
 from pyharness.errors import ConfigError
 from pyharness.model.cell import STATUSES, CellReport, Status
+from pyharness.model.coverage import Coverage
+from pyharness.model.identity import KnownEntry
 
 SUMMARY_SCHEMA = "pyharness.summary/1"
 
@@ -72,6 +74,10 @@ class Summary:
     git: GitFacts
     cells: tuple[CellReport, ...]
     schema: str = field(default=SUMMARY_SCHEMA)
+    # Known findings no judged cell of this run saw, of the tools it ran: their entries can go.
+    gone: tuple[KnownEntry, ...] = ()
+    # The run's native coverage: every coverage cell's counters merged (None without one).
+    coverage: Coverage | None = None
 
     def counts(self) -> dict[Status, int]:
         """How many cells ended in each status (every status present, zeros included)."""
@@ -104,6 +110,8 @@ class Summary:
             "counts": self.counts(),
             "exit_code": self.exit_code(),
             "cells": [cell.to_json() for cell in self.cells],
+            "known_gone": [e.to_json() for e in self.gone],
+            "coverage": self.coverage.to_json() if self.coverage else None,
         }
 
     @classmethod
@@ -117,6 +125,8 @@ class Summary:
                 host=_facts(HostFacts, d.get("host", {})),
                 git=_facts(GitFacts, d.get("git", {})),
                 cells=tuple(CellReport.from_json(c) for c in d["cells"]),
+                gone=tuple(KnownEntry.from_json(e) for e in d.get("known_gone", [])),
+                coverage=Coverage.from_json(d["coverage"]) if d.get("coverage") else None,
             )
         except (KeyError, TypeError, ValueError) as err:
             raise ConfigError(f"malformed {SUMMARY_SCHEMA} document: {err}") from err

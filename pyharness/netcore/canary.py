@@ -16,11 +16,9 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-from pyharness.errors import SubjectError
-from pyharness.events import EventLog
+from pyharness.api import EventLog, Scenario, SubjectError
 from pyharness.netcore import judges
 from pyharness.netcore.common import KIB, positive_int, prepare
-from pyharness.scenario import Scenario
 
 ID = "canary"
 ENTRY = "pyharness.netcore.canary:SCENARIO"

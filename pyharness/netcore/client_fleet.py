@@ -1,6 +1,6 @@
 """The client fleet: a helper process that holds the connections workload's clients.
 
-One process may hold at most 20,000 descriptors here (DESIGN section 9), and
+One process may hold at most 20,000 descriptors here (docs/ARCHITECTURE.md, "Facts"), and
 it is the server's memory we size, so the clients live in this separate
 process. The subject drives it over a line protocol on stdin/stdout, one JSON
 object per line each way:
@@ -26,11 +26,8 @@ import sys
 import time
 from typing import Any
 
-from pyharness import proc
-from pyharness.errors import SubjectError
-from pyharness.events import EventLog
+from pyharness.api import EventLog, Evidence, Judgement, Scenario, SubjectError, start_helper
 from pyharness.netcore.common import LOOPBACK, load_netcore, need_fds, port_number, prepare, self_stats
-from pyharness.scenario import Evidence, Judgement, Scenario
 
 ID = "client-fleet"
 ENTRY = "pyharness.netcore.client_fleet:SCENARIO"
@@ -113,7 +110,7 @@ class FleetHandle:
 
     def __init__(self, port: int, env: dict[str, str]) -> None:
         argv = [sys.executable, "-P", "-m", "pyharness", "scenario", ENTRY, "--port", str(port)]
-        self._popen = proc.start_piped(argv, env)
+        self._popen = start_helper(argv, env)
 
     def request(self, op: str, **fields: Any) -> dict[str, Any]:
         """Send one command; return the reply (SubjectError if the fleet failed or died)."""

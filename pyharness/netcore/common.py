@@ -17,8 +17,7 @@ from typing import Any, TypeVar
 import psutil
 
 import pyharness
-from pyharness.errors import ConfigError, SubjectError
-from pyharness.project import Size
+from pyharness.api import ConfigError, Size, SubjectError
 
 LOOPBACK = "127.0.0.1"  # workloads never leave the machine
 FD_HEADROOM = 64  # descriptors a process needs besides its sockets (stdio, epoll, eventfd, imports)

@@ -13,8 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from pyharness.errors import ConfigError, SubjectError
-from pyharness.events import EventLog
+from pyharness.api import ConfigError, EventLog, Gated, Scenario, SubjectError
 from pyharness.netcore import judges
 from pyharness.netcore.client_fleet import FleetHandle
 from pyharness.netcore.common import (
@@ -28,8 +27,6 @@ from pyharness.netcore.common import (
     sizes_by_tool,
     start_server,
 )
-from pyharness.project import Gated
-from pyharness.scenario import Scenario
 
 ID = "connections"
 QUICK_CHECKPOINTS = (100, 1000, 2500, 5000)  # 1,000 up: enough points for a stable slope

@@ -14,12 +14,7 @@ import json
 import os
 from typing import Any
 
-from pyharness import proc
-from pyharness.baselines import BaselineKey, Direction
-from pyharness.build import Staged
-from pyharness.calibrate import ProbeContext
-from pyharness.errors import HarnessError
-from pyharness.proc import LaunchSpec
+from pyharness.api import BaselineKey, Direction, HarnessError, LaunchSpec, ProbeContext, Staged, run_command
 
 DEMO = "memory_profile_demo"
 DEMO_TIMEOUT_S = 300.0
@@ -69,7 +64,7 @@ def run_demo(staged: Staged, mode: str) -> dict[str, Any]:
         DEMO_TIMEOUT_S,
         label=DEMO,
     )
-    result = proc.run(spec, sample_interval=None)
+    result = run_command(spec, sample_interval=None)
     if not result.ok:
         raise HarnessError(f"{DEMO} {mode}: {result.describe()}: {result.stderr_tail.strip()}")
     try:

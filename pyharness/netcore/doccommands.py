@@ -15,8 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from pyharness import proc
-from pyharness.runners.base import LaunchSpec
+from pyharness.api import LaunchSpec, ProcResult, run_command
 
 FENCE = re.compile(r"^```bash\n(?P<body>.*?)^```$", re.DOTALL | re.MULTILINE)
 EXPECT = re.compile(r"^# expect-exit: (?P<code>\d+)$", re.MULTILINE)
@@ -75,7 +74,7 @@ def nox_sessions_named(block: DocBlock) -> list[str]:
 
 def run(
     block: DocBlock, *, cwd: Path, env: Mapping[str, str] | None = None, timeout_s: float = DEFAULT_TIMEOUT_S
-) -> proc.ProcResult:
+) -> ProcResult:
     """Execute a block with bash (``-e``: a failing line ends it), from ``cwd``."""
     spec = LaunchSpec(
         ("bash", "-e", "-o", "pipefail", "-c", block.script),
@@ -84,10 +83,10 @@ def run(
         cwd=cwd,
         label=f"doc {block.id}",
     )
-    return proc.run(spec, sample_interval=None)
+    return run_command(spec, sample_interval=None)
 
 
-def verdict(block: DocBlock, result: proc.ProcResult) -> str | None:
+def verdict(block: DocBlock, result: ProcResult) -> str | None:
     """None when the block behaved as documented, else what went wrong."""
     if result.timed_out or result.signal is not None:
         return f"{block.id}: {result.describe()}"

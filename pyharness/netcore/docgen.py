@@ -5,6 +5,8 @@ Inputs: ``baselines/<platform>.json`` (expected memory, throughput, stability),
 ``docs/mutants-results.json`` (``nox -s mutants``: ``pyharness mutants --json docs/mutants-results.json``),
 ``docs/sweep-results.json`` (the cells of one ``--sweep`` matrix run, kept by
 ``python -m pyharness.netcore.docs --keep-sweep RUN_DIR``),
+``docs/coverage-results.json`` (the merged coverage of one quick run's coverage
+cells, kept by ``--keep-coverage RUN_DIR``; ``pyharness.netcore.coverage_doc``),
 ``pyharness.matrix`` (tools, variants) and the project's table (workloads).
 
 A generated block in a Markdown file sits between two markers::
@@ -30,15 +32,23 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pyharness import mutants as mutant_patches
-from pyharness.baselines import BaselineEntry, BaselineKey, Baselines
-from pyharness.cell.plan import expected_seconds, size_for
-from pyharness.errors import ConfigError
-from pyharness.matrix import TOOLS, VARIANTS
-from pyharness.model import format_quantity
+from pyharness.api import (
+    TOOLS,
+    VARIANTS,
+    BaselineEntry,
+    BaselineKey,
+    Baselines,
+    ConfigError,
+    Project,
+    Size,
+    expected_seconds,
+    format_quantity,
+    load_mutants,
+    load_scenario,
+    size_for,
+)
+from pyharness.netcore import coverage_doc
 from pyharness.netcore.bench import markdown as bench_markdown
-from pyharness.project import Project, Size
-from pyharness.scenario import load as load_scenario
 
 BLOCK = re.compile(
     r"(?P<open><!-- generated: (?P<name>[a-z0-9-]+) \(python -m pyharness\.netcore\.docs --write\) -->\n)"
@@ -83,6 +93,7 @@ class DocInputs:
     bench: dict[str, Any] | None = None
     mutants: dict[str, Any] | None = None
     sweep: dict[str, Any] | None = None
+    coverage: dict[str, Any] | None = None
 
 
 def _results(path: Path) -> dict[str, Any] | None:
@@ -107,6 +118,7 @@ def load_inputs(project: Project, table: Baselines) -> DocInputs:
         _results(docs / BENCH_RESULTS),
         _results(docs / MUTANTS_RESULTS),
         _results(docs / SWEEP_RESULTS),
+        _results(docs / coverage_doc.COVERAGE_RESULTS),
     )
 
 
@@ -301,9 +313,10 @@ def _tools(names: object) -> str:
     return " ".join(f"`{t}`" for t in names) if isinstance(names, list | tuple) and names else "-"
 
 
-def _result_columns(m: dict[str, Any]) -> tuple[str, str, str, str]:
-    """(caught by, where, verdict, time) of one mutant's measured result."""
+def _result_columns(m: dict[str, Any]) -> tuple[str, str, str, str, str]:
+    """(caught by, where, during which test, verdict, time) of one mutant's measured result."""
     where = "; ".join(f"`{t}`: {_md(w)}" for t, w in m.get("where", {}).items())
+    tests = "; ".join(f"`{t}`: `{_md(w)}`" for t, w in m.get("tests", {}).items()) or "-"
     where += "".join(f"; `{t}` erred: {_md(w)}" for t, w in m.get("errors", {}).items())
     missed = [t for t in m.get("expected", ()) if t not in m.get("caught_by", ())]
     if m.get("problem"):
@@ -315,13 +328,13 @@ def _result_columns(m: dict[str, Any]) -> tuple[str, str, str, str]:
     else:
         verdict = "MISMATCH"
     caught_by = _tools(m.get("caught_by")) if m.get("caught_by") else "none"
-    return caught_by, where.removeprefix("; ") or "-", verdict, f"{float(m.get('seconds', 0)):.0f} s"
+    return caught_by, where.removeprefix("; ") or "-", tests, verdict, f"{float(m.get('seconds', 0)):.0f} s"
 
 
 def mutants(inputs: DocInputs) -> str:
     """The project's mutants (their patch headers) with the measured results, or how to measure them."""
     project = inputs.project
-    defined = mutant_patches.load_all(project) if project.mutants is not None else []
+    defined = load_mutants(project) if project.mutants is not None else []
     doc = inputs.mutants
     if doc is not None and doc.get("schema") != MUTANTS_SCHEMA:
         raise ConfigError(
@@ -345,15 +358,16 @@ def mutants(inputs: DocInputs) -> str:
     lines = [
         head,
         "",
-        "| mutant | the defect | must be caught by | workloads | caught by | where | verdict | time |",
-        "|---|---|---|---|---|---|---|---:|",
+        "| mutant | the defect | must be caught by | workloads | caught by | where | during test "
+        "| verdict | time |",
+        "|---|---|---|---|---|---|---|---|---:|",
     ]
     order = list(TOOLS)
     for mutant in defined:
         expected = _tools(sorted(mutant.expect, key=order.index))
         reach = _tools(list(mutant.workloads)) if mutant.workloads else "the matrix"
         measured = results.pop(mutant.name, None)
-        columns = _result_columns(measured) if measured else ("-", "-", "no result yet", "-")
+        columns = _result_columns(measured) if measured else ("-", "-", "-", "no result yet", "-")
         lines.append(
             f"| `{mutant.name}` | {_md(mutant.description)} | {expected} | {reach} | {' | '.join(columns)} |"
         )
@@ -465,8 +479,14 @@ def keep_sweep(run_dir: Path, docs: Path) -> Path:
     return out
 
 
+def coverage(inputs: DocInputs) -> str:
+    """The core's native coverage by the quick matrix, and the paths no workload reaches."""
+    return coverage_doc.coverage_block(inputs.coverage, inputs.project.root)
+
+
 GENERATORS: dict[str, Callable[[DocInputs], str]] = {
     "bench": bench,
+    "coverage": coverage,
     "cost": cost,
     "sweep": sweep,
     "mutants": mutants,

@@ -15,10 +15,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from pyharness import baselines
-from pyharness import project as projects
-from pyharness.errors import HarnessError
-from pyharness.netcore import doccommands, docgen
+from pyharness.api import HarnessError, baseline_path, load_baselines, load_project
+from pyharness.netcore import coverage_doc, doccommands, docgen
 
 EXIT_OK, EXIT_FAIL, EXIT_ERROR = 0, 1, 2
 
@@ -36,13 +34,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="RUN_DIR",
         help=f"first keep the cells of this --sweep matrix run as docs/{docgen.SWEEP_RESULTS}",
     )
+    p.add_argument(
+        "--keep-coverage",
+        type=Path,
+        metavar="RUN_DIR",
+        help=f"first keep the merged coverage of this quick run as docs/{coverage_doc.COVERAGE_RESULTS}",
+    )
     args = p.parse_args(argv)
     try:
-        project = projects.load()
+        project = load_project()
         paths = sorted((project.root / "docs").glob("*.md"))
         if args.keep_sweep:
             print(f"kept {docgen.keep_sweep(args.keep_sweep, project.root / 'docs')}")
-        table = baselines.load(args.baselines or baselines.baseline_path(project.baselines))
+        if args.keep_coverage:
+            print(f"kept {coverage_doc.keep_coverage(args.keep_coverage, project.root / 'docs')}")
+        table = load_baselines(args.baselines or baseline_path(project.baselines))
         inputs = docgen.load_inputs(project, table)
         if args.write:
             changed = docgen.write_docs(paths, inputs)

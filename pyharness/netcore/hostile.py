@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from pyharness.events import EventLog
+from pyharness.api import EventLog, Scenario, Size
 from pyharness.netcore import judges
 from pyharness.netcore.common import (
     LOOPBACK,
@@ -36,8 +36,6 @@ from pyharness.netcore.common import (
     prepare,
     self_stats,
 )
-from pyharness.project import Size
-from pyharness.scenario import Scenario
 
 ID = "hostile"
 KIB = 1 << 10

@@ -34,17 +34,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from pyharness.events import Event
-from pyharness.model import Metric, Status
-from pyharness.proc import RssSample
-from pyharness.scenario import Evidence, Judgement
-from pyharness.stats import least_squares, theil_sen
+from pyharness.api import Event, Evidence, Judgement, Metric, RssSample, Status, least_squares, theil_sen
 
 KIB = 1024
 SLOPE_FROM = 1000  # connections: fit bytes/connection from this many clients up (fixed costs settle below it)
-# DESIGN section 10 targets <= 256 B per idle connection (user space, server side).
+# The target: <= 256 B per idle connection (user space, server side; docs/PERFORMANCE.md).
 SERVER_BYTES_PER_CONNECTION_LIMIT = 256.0
-# DESIGN section 10: RSS drift over 10,000 cycles after warm-up <= 64 KiB.
+# The target: RSS drift over 10,000 cycles after warm-up <= 64 KiB (docs/PERFORMANCE.md).
 STABILITY_DRIFT_LIMIT_BYTES = 64.0 * KIB
 MIN_GROWTH_SAMPLES = 10  # fewer samples after warm-up cannot support a slope
 NO_LIMIT = -1.0  # a limit option's value meaning "measure, do not gate"

@@ -14,8 +14,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from pyharness.errors import ConfigError
-from pyharness.events import EventLog
+from pyharness.api import ConfigError, EventLog, Gated, Scenario
 from pyharness.netcore import judges
 from pyharness.netcore.common import (
     KIB,
@@ -30,8 +29,6 @@ from pyharness.netcore.common import (
     sizes_by_tool,
     start_server,
 )
-from pyharness.project import Gated
-from pyharness.scenario import Scenario
 
 ID = "messages"
 QUICK_MESSAGES = 100_000

@@ -11,10 +11,9 @@ platform.
 
 from __future__ import annotations
 
+from pyharness.api import CANARY_PREFIX, Canary, Plan, Size, Workload
 from pyharness.netcore.canary import ENTRY as CANARY_ENTRY
 from pyharness.netcore.canary import LEAK_BYTES
-from pyharness.project import Size, Workload
-from pyharness.selftest import CANARY_PREFIX, Canary, Plan
 
 CONNECTIONS = "pyharness.netcore.connections:SCENARIO"
 MESSAGES = "pyharness.netcore.messages:SCENARIO"

@@ -22,8 +22,7 @@ import os
 import time
 from typing import Any
 
-from pyharness.errors import ConfigError, SubjectError
-from pyharness.events import EventLog
+from pyharness.api import ConfigError, EventLog, Gated, Scenario, SubjectError
 from pyharness.netcore import judges
 from pyharness.netcore.common import (
     KIB,
@@ -38,8 +37,6 @@ from pyharness.netcore.common import (
     sizes_by_tool,
     start_server,
 )
-from pyharness.project import Gated
-from pyharness.scenario import Scenario
 
 ID = "stability"
 QUICK_CYCLES = 1_000

@@ -27,6 +27,26 @@ interpreter built without frame pointers stops it): its finding is marked
 ``truncated``, so a foreign verdict on it is never taken as proof. UBSan prints its summary only with
 ``print_summary=1`` (the runner sets it); a UBSan report without one is
 accepted when its stack is complete, i.e. followed by another report or the end.
+
+The full-unwinding re-run's allocation shim (``pyharness.runners.asan``) shows
+in allocation stacks as a frame of its own, right below the runtime's::
+
+    #0 0x7faab90b89cf in __interceptor_malloc ../../../../src/libsanitizer/asan/asan_malloc_linux.cpp:69
+    #1 0x7faab96bd41b in malloc /.../pyharness/native/asan_shift.c:137
+
+Its frames are taken off every stack (they still count towards the unwinder's
+depth), and a leak allocated through it has the shim's padding taken off its
+size (``Direct leak of 348 byte(s) in 3 object(s)`` is 300 bytes of the
+project's), so a leak reads the same with the shim as without it.
+Under pyharness's pytest plugin the reports of each test and of each leak check
+between tests are in files of their own (``pertest/asan/``, named in
+``pyharness.parsers.journal.report_files``), so each finding names its test. A
+leak check then also lists the leaked objects (``report_objects=1``)::
+
+    Objects leaked above:
+    0x602000052f70 (64 bytes)
+
+which are not part of any stack and are skipped.
 """
 
 from __future__ import annotations
@@ -37,9 +57,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from pyharness.errors import ParseError
-from pyharness.model import Finding, Frame, ParsedCell
-from pyharness.parsers.base import FileParser, read_text
-from pyharness.runners.asan import MALLOC_CONTEXT_SIZE, log_files
+from pyharness.model import Finding, Frame, ParsedCell, Trace
+from pyharness.parsers import journal as journals
+from pyharness.parsers.base import PartialParse, read_text
+from pyharness.pertest import DIR, JOURNAL
+from pyharness.runners.asan import MALLOC_CONTEXT_SIZE, SHIFT_BYTES, SHIFT_HELPER, SHIFT_SOURCE, log_files
 
 TOOL = "asan"
 # Where every complete stack ends: the process's entry or a thread's (glibc 2.34+ symbolizes
@@ -48,6 +70,8 @@ STACK_ROOTS = frozenset(
     {"_start", "__libc_start_main", "__libc_start_main_impl", "__libc_start_call_main", "start_thread",
      "clone", "clone3", "main", "Py_BytesMain"}
 )  # fmt: skip
+
+UNWIND_SLACK = 2  # frames the slow unwinder drops from a full stack (truncated())
 
 _ASAN_ERROR = re.compile(r"^==(?P<pid>\d+)==ERROR: AddressSanitizer: (?P<what>.*)$")
 _LSAN_ERROR = re.compile(r"^==(?P<pid>\d+)==ERROR: LeakSanitizer: (?P<what>.*)$")
@@ -68,6 +92,12 @@ _FRAME = re.compile(r"^\s*#(?P<n>\d+) (?P<pc>0x[0-9a-fA-F]+)(?: in)?\s*(?P<rest>
 _FRAME_OBJ = re.compile(r"\s*\((?P<obj>[^()\s]+?)\+0x[0-9a-fA-F]+\)$")
 _FRAME_FILE = re.compile(r"\s(?P<file>\S+?):(?P<line>\d+)(?::\d+)?$")
 _BUILD_ID = re.compile(r"\s*\(BuildId: [0-9a-fA-F]+\)$")
+# LSan's table of matched suppressions (print_suppressions=1), printed before the SUMMARY line:
+#     Suppressions used:
+#       count      bytes template
+#           2         96 suppressed_leak
+_SUPPRESSIONS_USED = "Suppressions used:"
+_SUPPRESSION_ROW = re.compile(r"^\s+(?P<count>\d+)\s+(?P<bytes>\d+)\s+(?P<template>\S.*)$")
 
 
 def parse_frame(line: str) -> Frame | None:
@@ -102,11 +132,21 @@ def truncated(stack: Sequence[Frame], depth: int = MALLOC_CONTEXT_SIZE, *, pcs: 
     ``depth`` counts return addresses (``pcs``, default one per frame): the frames of
     functions inlined into one caller are printed on lines of their own, one address.
     Any root frame makes the stack complete: below it may come an unsymbolized ``_start``
-    (``#9 0x55d0 (/usr/bin/python3.11+0x1080)``, a stripped interpreter).
+    (``#9 0x55d0 (/usr/bin/python3.11+0x1080)``, a stripped interpreter). The slow
+    (full) unwinder collects ``depth`` frames and then drops the runtime's own from the
+    top, so a stack it cut at the context size shows ``UNWIND_SLACK`` fewer (measured:
+    28 return addresses of 30, free and allocation stacks alike).
     """
-    if not stack or (len(stack) if pcs is None else pcs) >= depth:
+    if not stack or (len(stack) if pcs is None else pcs) >= depth - UNWIND_SLACK:
         return False
     return not any(_bare_name(f.function) in STACK_ROOTS for f in stack)
+
+
+def is_shim_frame(frame: Frame) -> bool:
+    """A frame of the re-run's allocation shim (its source, or its object ``asan_shift-<digest>.so``)."""
+    if frame.file is not None:
+        return frame.file.rsplit("/", 1)[-1] == SHIFT_SOURCE
+    return frame.object is not None and frame.object.rsplit("/", 1)[-1].startswith(f"{SHIFT_HELPER}-")
 
 
 def _bare_name(function: str) -> str:
@@ -118,6 +158,7 @@ class _Stack:
     intro: str  # the line before the frames ("Direct leak of ... allocated from:")
     frames: list[Frame] = field(default_factory=list)
     pcs: int = 0  # distinct return addresses (inlined frames share their caller's)
+    shifted: bool = False  # it went through the allocation shim (its frames are not kept)
 
 
 def _stacks(lines: list[str]) -> list[_Stack]:
@@ -133,7 +174,11 @@ def _stacks(lines: list[str]) -> list[_Stack]:
                 current = _Stack(intro)
                 out.append(current)
                 last_pc = ""
-            current.frames.append(_frame(m))
+            frame = _frame(m)
+            if is_shim_frame(frame):
+                current.shifted = True
+            else:
+                current.frames.append(frame)
             current.pcs += m["pc"] != last_pc
             last_pc = m["pc"]
         else:
@@ -150,6 +195,13 @@ def _close(report: _Open, summary: str) -> list[Finding]:
     kind = words[0] if words else "undefined-behavior"
     stacks = _stacks(report.lines)
     stack = tuple(stacks[0].frames) if stacks else ()
+    # The report's further stacks: where the block was freed, where it was allocated,
+    # the frame of a stack object. Allocation and free stacks are unwound like a
+    # malloc's (fast, frame pointers); the access itself, a fatal stack, fully.
+    related = tuple(
+        Trace(s.intro.removesuffix(":"), tuple(s.frames), truncated=truncated(s.frames, pcs=s.pcs))
+        for s in stacks[1:]
+    )
     size: int | None = None
     message = report.header
     for line in report.lines:
@@ -157,7 +209,7 @@ def _close(report: _Open, summary: str) -> list[Finding]:
             size = int(access["size"])
             message = f"{report.header}; {line.strip()}"
             break
-    return [Finding(TOOL, kind, message, bytes=size, blocks=None, stack=stack)]  # fatal stacks: full unwind
+    return [Finding(TOOL, kind, message, bytes=size, blocks=None, stack=stack, related=related)]
 
 
 def _leaks(report: _Open) -> list[Finding]:
@@ -166,13 +218,18 @@ def _leaks(report: _Open) -> list[Finding]:
         m = _LEAK.match(stack.intro)
         if m is None:
             continue
+        size, blocks = int(m["bytes"]), int(m["blocks"])
+        message = stack.intro.removesuffix(" allocated from:")
+        if stack.shifted:  # each block carried the shim's padding
+            size -= SHIFT_BYTES * blocks
+            message = f"{m['kind']} leak of {size} byte(s) in {blocks} object(s)"
         findings.append(
             Finding(
                 TOOL,
                 f"leak.{m['kind'].lower()}",
-                stack.intro.removesuffix(" allocated from:"),
-                bytes=int(m["bytes"]),
-                blocks=int(m["blocks"]),
+                message,
+                bytes=size,
+                blocks=blocks,
                 stack=tuple(stack.frames),
                 truncated=truncated(stack.frames, pcs=stack.pcs),
             )
@@ -180,11 +237,13 @@ def _leaks(report: _Open) -> list[Finding]:
     return findings
 
 
-def _unsummarised(report: _Open, source: str) -> list[Finding]:
-    """A report cut off before its SUMMARY: acceptable only for UBSan with a whole stack."""
-    if report.tool == "ubsan" and _stacks(report.lines):
-        return _close(report, "undefined-behavior")
-    raise ParseError(f"{source}:{report.lineno}: report {report.header!r} has no SUMMARY line (truncated?)")
+def _lost_stack(report: _Open, check: str) -> list[Finding]:
+    """An ASan report whose printing the runtime's own CHECK cut short, at the stack it could not print."""
+    kind = report.header.removeprefix("AddressSanitizer: ").split(" ", 1)[0] or "unknown"
+    (finding,) = _close(report, kind)
+    lost = next((line.strip() for line in reversed(report.lines) if line.strip().endswith(":")), "a stack")
+    missing = Trace(f"{lost.removesuffix(':')} (not printed: CHECK failed: {check})", (), truncated=True)
+    return [replace(finding, related=(*finding.related, missing), truncated=True)]
 
 
 @dataclass
@@ -194,19 +253,57 @@ class _Parsed:
     open_ubsan: dict[str, int]
     # UBSan SUMMARY lines with no report before them: (kind, location).
     orphan_summaries: list[tuple[str, str]]
+    suppressions: dict[str, int] = field(default_factory=dict)  # LSan's "Suppressions used" table
+    cut: str | None = None  # why the file's last report is incomplete
+
+
+def _suppression_row(line: str, counts: dict[str, int]) -> bool:
+    """Count one row of LSan's "Suppressions used" table; False once the table has ended."""
+    if (used := _SUPPRESSION_ROW.match(line)) is not None:
+        counts[used["template"]] = counts.get(used["template"], 0) + int(used["count"])
+        return True
+    return line.strip().startswith("count")  # the table's own header row
+
+
+def _header(line: str, lineno: int) -> _Open | None:
+    """The report a line opens, if it opens one."""
+    if (m := _ASAN_ERROR.match(line)) is not None:
+        return _Open("asan", f"AddressSanitizer: {m['what']}", lineno)
+    if (m := _LSAN_ERROR.match(line)) is not None:
+        return _Open("lsan", f"LeakSanitizer: {m['what']}", lineno)
+    if (m := _UBSAN_ERROR.match(line.strip())) is not None:
+        return _Open("ubsan", f"{m['where']}: runtime error: {m['what']}", lineno)
+    return None
 
 
 def _parse(text: str, source: str) -> _Parsed:
     out = _Parsed([], {}, [])
     report: _Open | None = None
+    in_suppressions = False
 
     def unsummarised(r: _Open) -> None:
-        out.open_ubsan[r.header.split(": runtime error:", 1)[0]] = len(out.findings)
-        out.findings.extend(_unsummarised(r, source))
+        if r.tool == "ubsan" and _stacks(r.lines):  # UBSan without its summary: a whole stack will do
+            out.open_ubsan[r.header.split(": runtime error:", 1)[0]] = len(out.findings)
+            out.findings.extend(_close(r, "undefined-behavior"))
+        else:
+            out.cut = f"{source}:{r.lineno}: report {r.header!r} has no SUMMARY line (truncated?)"
 
     for lineno, raw in enumerate(text.splitlines(), start=1):
         line = raw.rstrip("\n")
+        if line.strip() == _SUPPRESSIONS_USED:
+            in_suppressions = True
+            continue
+        if in_suppressions:
+            in_suppressions = _suppression_row(line, out.suppressions)
+            if in_suppressions:
+                continue
         if (check := _CHECK_FAILED.match(line)) is not None:
+            if report is not None and report.tool == "asan":
+                # The runtime died printing a report, e.g. "asan_descriptions.cpp:176 ((res.trace)) != (0)":
+                # the fast unwinder recorded no free stack through the interpreter's frames. The
+                # report is as whole as it will get; its missing stack is marked cut short.
+                out.findings.extend(_lost_stack(report, check["what"]))
+                return out
             hint = " (preload libstdc++ after the ASan runtime)" if "cxa_throw" in check["what"] else ""
             raise ParseError(
                 f"{source}:{lineno}: the sanitizer runtime itself failed: CHECK failed: {check['what']}{hint}"
@@ -224,16 +321,12 @@ def _parse(text: str, source: str) -> _Parsed:
             else:
                 raise ParseError(f"{source}:{lineno}: SUMMARY line with no report before it: {line!r}")
             continue
-        header = None
-        if (m := _ASAN_ERROR.match(line)) is not None:
-            header = _Open("asan", f"AddressSanitizer: {m['what']}", lineno)
-        elif (m := _LSAN_ERROR.match(line)) is not None:
-            header = _Open("lsan", f"LeakSanitizer: {m['what']}", lineno)
-        elif (m := _UBSAN_ERROR.match(line.strip())) is not None:
-            header = _Open("ubsan", f"{m['where']}: runtime error: {m['what']}", lineno)
+        header = _header(line, lineno)
         if header is not None:
             if report is not None:
                 unsummarised(report)
+                if out.cut:
+                    return out  # a report that never ended: nothing after it can be trusted
             report = header
         elif report is not None:
             report.lines.append(line)
@@ -266,17 +359,87 @@ def _merge(parsed: list[_Parsed]) -> tuple[Finding, ...]:
     return tuple(findings)
 
 
+def _result(parsed: Sequence[tuple[str, _Parsed]]) -> ParsedCell:
+    """Every file's findings, UBSan halves joined. Each process's "Suppressions used" table is
+    cumulative (a leak check per test prints it again with every check): the largest count
+    a process printed per entry, summed over processes."""
+    by_process: dict[str, dict[str, int]] = {}
+    for process, p in parsed:
+        table = by_process.setdefault(process, {})
+        for name, count in p.suppressions.items():
+            table[name] = max(table.get(name, 0), count)
+    suppressions: dict[str, int] = {}
+    for table in by_process.values():
+        for name, count in table.items():
+            suppressions[name] = suppressions.get(name, 0) + count
+    files = [p for _, p in parsed]
+    result = ParsedCell(_merge(files), suppressions=suppressions)
+    cut = [p.cut for p in files if p.cut]
+    if cut:
+        raise PartialParse("; ".join(cut), result)
+    return result
+
+
+def _process(path: Path) -> str:
+    """The pid a per-process file is named by (``asan.4242``, ``t00003.4242``), else its name."""
+    suffix = path.name.rsplit(".", 1)[-1]
+    return suffix if suffix.isdigit() else path.name
+
+
 def parse_text(text: str, source: str = "<text>") -> ParsedCell:
     """Every report in ``text`` as (unattributed) findings; lines outside reports are ignored."""
-    return ParsedCell(_merge([_parse(text, source)]))
+    return _result([(source, _parse(text, source))])
 
 
 def parse_files(paths: Iterable[Path]) -> ParsedCell:
     """Findings from every file (per-pid logs, then the subject's stderr), UBSan halves joined."""
-    return ParsedCell(_merge([_parse(read_text(path), str(path)) for path in paths]))
+    return _result([(_process(path), _parse(read_text(path), str(path))) for path in paths])
 
 
-def make_parser() -> FileParser:
-    """The asan parser: the runner's per-pid logs and the subject's stderr. The subject's exit
-    code is not needed: the reports, not the exit code, classify."""
-    return FileParser(TOOL, log_files, parse_files)
+def parse_cell(cell_dir: Path) -> ParsedCell:
+    """The runner's logs and, under pyharness's pytest plugin, the per-test report files, each
+    finding marked with the test it was reported during (``pyharness.parsers.journal``). A
+    memory error in a process log, in a process that died during a test, is that test's: a
+    deadly signal's report goes to the process log whatever the per-test path (measured).
+    Another process's log (a test's subprocess: a C++ test binary the suite runs) is the
+    test's during which it was written."""
+    journal = journals.read(cell_dir / DIR / JOURNAL)
+    parsed: list[tuple[str, _Parsed]] = []
+    for path in log_files(cell_dir):
+        p = _parse(read_text(path), str(path))
+        process = _process(path)
+        if journal is not None and process.isdigit() and int(process) not in journal.pids:
+            p.findings = journals.tag(p.findings, journal.written_during(path))
+            parsed.append((process, p))
+            continue
+        running = journal.running_in(int(process)) if journal is not None and process.isdigit() else None
+        if running is not None:
+            p.findings = [
+                replace(f, test=running.id) if f.message.startswith("AddressSanitizer: ") else f
+                for f in p.findings
+            ]
+        parsed.append((process, p))
+    for report in journals.report_files(cell_dir, TOOL):
+        p = _parse(read_text(report.path), str(report.path))
+        p.findings = journals.tag(p.findings, report.test, report.span)
+        parsed.append((str(report.pid), p))
+    return _result(parsed)
+
+
+@dataclass(frozen=True)
+class AsanParser:
+    """The asan parser: the runner's per-pid logs, the subject's stderr and the per-test files."""
+
+    id: str = TOOL
+
+    def artifacts(self, cell_dir: Path) -> Sequence[Path]:
+        return [*log_files(cell_dir), *(r.path for r in journals.report_files(cell_dir, TOOL))]
+
+    def parse(self, cell_dir: Path) -> ParsedCell:
+        return parse_cell(cell_dir)
+
+
+def make_parser() -> AsanParser:
+    """The asan parser. The subject's exit code is not needed: the reports, not the exit code,
+    classify."""
+    return AsanParser()

@@ -6,7 +6,9 @@ Every tool but ``rss`` has a module ``pyharness/parsers/<tool>.py`` defining
 said, as a ``ParsedCell`` (findings with their stacks, the tool's metrics, how
 often each suppression matched). Attribution is applied once, by the cell,
 with the project's policy. A truncated or corrupt artifact is a ``ParseError``
-naming the file and line; a missing one too, when the tool always writes it.
+naming the file and line (a ``PartialParse`` carrying the complete reports read
+before the cut, when there were any); a missing one too, when the tool always
+writes it.
 
 Each module also offers ``parse_text(text, source)`` and ``parse_files(paths)``,
 both returning a ``ParsedCell``, for tests on captured real output.
@@ -21,6 +23,15 @@ from typing import Protocol
 
 from pyharness.errors import ParseError
 from pyharness.model import Finding, Metric, ParsedCell
+
+
+class PartialParse(ParseError):
+    """An artifact cut short (a killed or crashed run): ``partial`` holds the complete
+    reports read before the cut, so a finding the tool wrote before the end is not lost."""
+
+    def __init__(self, message: str, partial: ParsedCell) -> None:
+        super().__init__(message)
+        self.partial = partial
 
 
 class Parser(Protocol):
@@ -73,6 +84,25 @@ def read_text(path: Path) -> str:
         raise ParseError(f"cannot read {path}: {err}") from err
 
 
+def parse_each(paths: Iterable[Path], parse_text: Callable[[str, str], ParsedCell]) -> ParsedCell:
+    """Every file parsed and merged; a file cut short (or corrupt) does not hide the others:
+    what was read is raised in a ``PartialParse`` naming each bad file."""
+    parts: list[ParsedCell] = []
+    problems: list[str] = []
+    for path in paths:
+        try:
+            parts.append(parse_text(read_text(path), str(path)))
+        except PartialParse as err:
+            parts.append(err.partial)
+            problems.append(str(err))
+        except ParseError as err:
+            problems.append(str(err))
+    merged = merge(parts)
+    if problems:
+        raise PartialParse("; ".join(problems), merged)
+    return merged
+
+
 def merge(parts: Iterable[ParsedCell]) -> ParsedCell:
     """Several files' results as one: findings in order, the first metrics, suppression counts summed."""
     findings: list[Finding] = []
@@ -86,4 +116,4 @@ def merge(parts: Iterable[ParsedCell]) -> ParsedCell:
     return ParsedCell(tuple(findings), metrics, suppressions)
 
 
-__all__ = ["BlindParser", "FileParser", "Parser", "merge", "read_text"]
+__all__ = ["BlindParser", "FileParser", "Parser", "PartialParse", "merge", "parse_each", "read_text"]

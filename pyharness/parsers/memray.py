@@ -47,6 +47,11 @@ still referenced, the interpreter's own unfreed memory and the glibc caches
 included. Findings are left unattributed; of memray's leaks only a raw
 allocation by native project code counts (``parsers.attribution``).
 
+Under pyharness's pytest plugin, each leak site is split by the test that
+allocated what it still holds, by time (``_by_test``): memray's capture has
+no reachability, so a cache filled by the first test that uses it reads like
+that test's leak; which one it is, LSan and memcheck say.
+
 Completeness is checked before memray reads a file, because memray may not
 say: a capture cut near its end was read as a shorter run, with only "Memray
 ERROR: Failed to process allocation record" on stderr. A complete capture of
@@ -70,7 +75,8 @@ from typing import Any, BinaryIO
 
 from pyharness.errors import ParseError
 from pyharness.model import Finding, Frame, Metric, ParsedCell
-from pyharness.parsers.base import FileParser
+from pyharness.parsers import journal as journals
+from pyharness.pertest import DIR, JOURNAL
 from pyharness.runners.memray import CAPTURE_FILE, captures
 
 TOOL = "memray"
@@ -99,8 +105,9 @@ class Capture:
     trace_python_allocators: bool
     aggregated: bool
     duration_s: float
-    leaks: tuple[Finding, ...]
+    leaks: tuple[Finding, ...]  # one per site, or per site and test (split by the journal)
     peaks: tuple[Finding, ...]
+    leak_sites: int = 0  # distinct stacks with memory still allocated
 
 
 def frame_of(element: Sequence[Any]) -> Frame:
@@ -129,8 +136,11 @@ class _Records:
             frames.append(frame)
         return tuple(frames), len(elements) > self._max
 
-    def finding(self, record: Any, kind: str, what: str) -> Finding:
-        size, blocks = int(record.size), int(record.n_allocations)
+    def finding(
+        self, record: Any, kind: str, what: str, size: int | None = None, blocks: int | None = None
+    ) -> Finding:
+        size = int(record.size) if size is None else size
+        blocks = int(record.n_allocations) if blocks is None else blocks
         allocator = self._names.get(int(record.allocator), str(record.allocator))
         stack, _cut = self._stack(record)
         return Finding(
@@ -205,8 +215,54 @@ def _check_finalised(path: Path, start: float, end: float) -> None:
         )
 
 
-def read_capture(path: Path, *, peak_sites: int = PEAK_SITES, max_frames: int = MAX_FRAMES) -> Capture:
-    """One capture file: its leak sites, its largest peak sites and its totals."""
+def _by_test(
+    reader: Any, records: _Records, journal: journals.Journal, pid: int
+) -> tuple[tuple[Finding, ...], int]:
+    """The leak sites split by the test that allocated what is still allocated.
+
+    memray's temporal records say, for each site, "n bytes allocated before snapshot k,
+    freed before snapshot j, or never"; a snapshot is taken every 10 ms
+    (``get_memory_snapshots``: times in ms since the epoch). What was never freed and
+    allocated between snapshot k-1 and k is the test's whose interval overlaps that window
+    (the plugin pauses between tests for longer than that, so at most one does); none: no
+    test's; several (a pause too short): the span. Returns the findings and how many sites.
+    """
+    snaps = [float(s.time) / 1000.0 for s in reader.get_memory_snapshots()]
+    tests = [t for t in journal.tests if t.pid == pid]
+    out: list[Finding] = []
+    sites = 0
+    for record in reader.get_temporal_allocation_records(merge_threads=True):
+        per: dict[tuple[str, ...], list[int]] = {}
+        for interval in record.intervals:
+            if interval.deallocated_before_snapshot is not None:
+                continue
+            k = int(interval.allocated_before_snapshot)
+            low = snaps[k - 1] if 0 < k <= len(snaps) else (float("-inf") if k <= 0 else snaps[-1])
+            high = snaps[k] if 0 <= k < len(snaps) else float("inf")
+            during = tuple(
+                t.id
+                for t in tests
+                if t.start <= high and (t.end if t.end is not None else float("inf")) >= low
+            )
+            acc = per.setdefault(during, [0, 0])
+            acc[0] += int(interval.n_bytes)
+            acc[1] += int(interval.n_allocations)
+        sites += bool(per)
+        for during, (size, blocks) in per.items():
+            found = records.finding(record, "leak", "still allocated when tracking stopped", size, blocks)
+            out.extend(journals.tag([found], None, during))
+    return tuple(out), sites
+
+
+def read_capture(
+    path: Path,
+    *,
+    peak_sites: int = PEAK_SITES,
+    max_frames: int = MAX_FRAMES,
+    journal: journals.Journal | None = None,
+) -> Capture:
+    """One capture file: its leak sites, its largest peak sites and its totals. With the
+    journal of pyharness's pytest plugin, each leak site is split by test (``_by_test``)."""
     try:
         import memray  # noqa: PLC0415
     except ImportError as err:
@@ -236,10 +292,15 @@ def read_capture(path: Path, *, peak_sites: int = PEAK_SITES, max_frames: int = 
         names = {int(a): a.name.lower() for a in memray.AllocatorType}
         records = _Records(names, suffix, max_frames)
         try:
-            leaks = tuple(
-                records.finding(r, "leak", "still allocated when tracking stopped")
-                for r in reader.get_leaked_allocation_records(merge_threads=True)
-            )
+            aggregated = meta.file_format == memray.FileFormat.AGGREGATED_ALLOCATIONS
+            if journal is not None and journal.tests and not aggregated:
+                leaks, sites = _by_test(reader, records, journal, int(meta.pid))
+            else:
+                leaks = tuple(
+                    records.finding(r, "leak", "still allocated when tracking stopped")
+                    for r in reader.get_leaked_allocation_records(merge_threads=True)
+                )
+                sites = len(leaks)
             peak_records = sorted(
                 reader.get_high_watermark_allocation_records(merge_threads=True),
                 key=lambda r: (-int(r.size), -int(r.n_allocations)),
@@ -254,9 +315,10 @@ def read_capture(path: Path, *, peak_sites: int = PEAK_SITES, max_frames: int = 
             total_allocations=int(meta.total_allocations),
             python_allocator=str(meta.python_allocator),
             trace_python_allocators=bool(meta.trace_python_allocators),
-            aggregated=meta.file_format == memray.FileFormat.AGGREGATED_ALLOCATIONS,
+            aggregated=aggregated,
             duration_s=max(end - start, 0.0),
             leaks=leaks,
+            leak_sites=sites,
             peaks=peaks,
         )
     finally:
@@ -274,7 +336,7 @@ def metrics_of(main: Capture, children: Sequence[Capture] = ()) -> tuple[Metric,
         # Everything unfreed when tracking stopped, the interpreter's own memory included.
         Metric("leaked_bytes_total", float(sum(f.bytes or 0 for f in leaks)), "bytes"),
         Metric("leaked_blocks_total", float(sum(f.blocks or 0 for f in leaks)), "blocks"),
-        Metric("leak_sites", float(len(leaks)), "sites"),
+        Metric("leak_sites", float(sum(c.leak_sites for c in (main, *children))), "sites"),
         Metric("tracked_duration", round(main.duration_s, 3), "s"),
     ]
     if children:
@@ -282,9 +344,11 @@ def metrics_of(main: Capture, children: Sequence[Capture] = ()) -> tuple[Metric,
     return tuple(out)
 
 
-def parse_captures(paths: Iterable[Path], *, peak_sites: int = PEAK_SITES) -> ParsedCell:
+def parse_captures(
+    paths: Iterable[Path], *, peak_sites: int = PEAK_SITES, journal: journals.Journal | None = None
+) -> ParsedCell:
     """Findings from every capture (the first is the main process), metrics from the main one."""
-    read = [read_capture(p, peak_sites=peak_sites) for p in paths]
+    read = [read_capture(p, peak_sites=peak_sites, journal=journal) for p in paths]
     if not read:
         raise ParseError("no memray capture to read")
     main, *children = read
@@ -300,6 +364,20 @@ def artifacts(cell_dir: Path) -> list[Path]:
     return paths
 
 
-def make_parser() -> FileParser:
-    """The memray parser: unattributed leak and peak findings, and heap metrics."""
-    return FileParser(TOOL, artifacts, parse_captures)
+@dataclass(frozen=True)
+class MemrayParser:
+    """The memray parser: unattributed leak and peak findings, and heap metrics; under
+    pyharness's pytest plugin, leaks split by the test that allocated them."""
+
+    id: str = TOOL
+
+    def artifacts(self, cell_dir: Path) -> Sequence[Path]:
+        return artifacts(cell_dir)
+
+    def parse(self, cell_dir: Path) -> ParsedCell:
+        return parse_captures(artifacts(cell_dir), journal=journals.read(cell_dir / DIR / JOURNAL))
+
+
+def make_parser() -> MemrayParser:
+    """The parser ``pyharness.registry.parser_for("memray")`` returns."""
+    return MemrayParser()

@@ -44,18 +44,27 @@ process, a cut file) raises ParseError, and so do the runtime's own failures
 CHECK failure, the runtime not preloaded): a run TSan could not watch is no
 evidence of a clean one. Findings are returned unattributed; attribution
 (``parsers.attribution.attribute``) sets their project frames later.
+
+Under pyharness's pytest plugin the reports of each test are in a file of
+their own (``pertest/tsan/t<i>.<pid>``, ``pyharness.parsers.journal.report_files``):
+a finding names the test during which it *fired*. TSan reports a race when its
+second access happens, and each pair of stacks once per process: a thread an
+earlier test left running can race during a later test, and a race two tests
+share is reported in the first.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pyharness.errors import ParseError
 from pyharness.model import Finding, Frame, ParsedCell, Trace
-from pyharness.parsers.base import FileParser, merge, read_text
+from pyharness.parsers import journal as journals
+from pyharness.parsers.base import PartialParse, merge, parse_each, read_text
+from pyharness.pertest import DIR, JOURNAL
 from pyharness.runners.tsan import log_files
 
 TOOL = "tsan"
@@ -253,11 +262,53 @@ def parse_text(text: str, source: str = "<text>") -> ParsedCell:
 
 def parse_files(paths: Iterable[Path]) -> ParsedCell:
     """Findings from every file (per-pid logs, then the subject's stderr)."""
-    return merge(parse_text(read_text(path), str(path)) for path in paths)
+    return parse_each(paths, parse_text)
 
 
-def make_parser() -> FileParser:
-    """The tsan parser: the runner's per-pid logs and the subject's stderr. The subject's exit
-    is not needed: TSan's exit code replaces the subject's own whenever it reported, so the
-    reports, not the code, classify."""
-    return FileParser(TOOL, log_files, parse_files)
+def parse_cell(cell_dir: Path) -> ParsedCell:
+    """The runner's logs, then the plugin's per-test files with each finding's test; a file
+    cut short does not hide the others (as ``parse_each``)."""
+    journal = journals.read(cell_dir / DIR / JOURNAL)
+    files: list[tuple[Path, str | None, tuple[str, ...]]] = []
+    for path in log_files(cell_dir):
+        pid = path.name.rsplit(".", 1)[-1]
+        other = journal is not None and pid.isdigit() and int(pid) not in journal.pids
+        # Another process's log (a test's subprocess) is the test's during which it was written.
+        files.append((path, journal.written_during(path) if other and journal else None, ()))
+    files += [(r.path, r.test, r.span) for r in journals.report_files(cell_dir, TOOL)]
+    parsed: list[ParsedCell] = []
+    problems: list[str] = []
+    for path, test, span in files:
+        try:
+            one = parse_text(read_text(path), str(path))
+        except PartialParse as err:
+            one = err.partial
+            problems.append(str(err))
+        except ParseError as err:
+            problems.append(str(err))
+            continue
+        parsed.append(ParsedCell(tuple(journals.tag(one.findings, test, span))))
+    merged = merge(parsed)
+    if problems:
+        raise PartialParse("; ".join(problems), merged)
+    return merged
+
+
+@dataclass(frozen=True)
+class TsanParser:
+    """The tsan parser: the runner's per-pid logs, the subject's stderr and the per-test files.
+    The subject's exit is not needed: TSan's exit code replaces the subject's own whenever it
+    reported, so the reports, not the code, classify."""
+
+    id: str = TOOL
+
+    def artifacts(self, cell_dir: Path) -> Sequence[Path]:
+        return [*log_files(cell_dir), *(r.path for r in journals.report_files(cell_dir, TOOL))]
+
+    def parse(self, cell_dir: Path) -> ParsedCell:
+        return parse_cell(cell_dir)
+
+
+def make_parser() -> TsanParser:
+    """The parser ``pyharness.registry.parser_for("tsan")`` returns."""
+    return TsanParser()

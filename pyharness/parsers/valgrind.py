@@ -19,18 +19,42 @@ Possibly-lost and still-reachable leaks (shown only when the runner asks for
 them) stay visible but are marked suppressed: they are CPython's GC objects and
 globals, not the project's losses. A file that is not well-formed XML, or not
 closed by ``</valgrindoutput>`` (a killed run), raises ParseError.
+
+Under pyharness's pytest plugin the XML also holds its markers
+(``VALGRIND_PRINTF``), in stream order with the errors::
+
+    <clientmsg><tid>1</tid><text>pyharness-pertest test 4 tests/test_rle.py::test_x
+    </text></clientmsg>
+    <clientmsg>...<text>pyharness-pertest check 3 4
+    </text></clientmsg>
+    <error>...<kind>Leak_DefinitelyLost</kind><xwhat><text>96 (+32) bytes in 3 (+1) blocks
+      are definitely lost in loss record 12 of 40</text><leakedbytes>96</leakedbytes>...
+    <clientmsg>...<text>pyharness-pertest session
+    </text></clientmsg>
+
+An error belongs to the marker before it: ``test <i> <id>`` (errors during
+that test), ``check <first> <last>`` (a leak search after test ``last``
+covering ``first``..``last``: its records are the loss records that grew, by
+the ``(+N)`` of their text, ``<leakedbytes>`` being the record's total),
+``session`` (the exit-time search, which prints every record again with its
+total: only what no earlier search reported is kept, as no test's).
 """
 
 from __future__ import annotations
 
+import io
 import os
+import re
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pyharness.errors import ParseError
-from pyharness.model import Finding, Frame, ParsedCell
-from pyharness.parsers.base import FileParser, merge, read_text
+from pyharness.model import Finding, Frame, ParsedCell, Trace
+from pyharness.parsers import journal as journals
+from pyharness.parsers.base import PartialParse, merge, parse_each, read_text
+from pyharness.pertest import DIR, JOURNAL, MARKER
 from pyharness.runners.valgrind import xml_files
 
 TOOL = "valgrind"
@@ -89,24 +113,147 @@ def _error(elem: ET.Element) -> Finding:
     if aux:
         message = f"{message}; {aux}"
     leaked_bytes, leaked_blocks = _text(xwhat, "leakedbytes"), _text(xwhat, "leakedblocks")
-    stack_elem = elem.find("stack")  # the first stack is where it happened; later ones say where it came from
-    stack = tuple(_frame(f) for f in stack_elem.findall("frame")) if stack_elem is not None else ()
+    stacks = _stacks(elem)
     return Finding(
         TOOL,
         kind,
         message,
         bytes=int(leaked_bytes) if leaked_bytes else None,
         blocks=int(leaked_blocks) if leaked_blocks else None,
-        stack=stack,
+        stack=stacks[0][1] if stacks else (),
+        related=tuple(Trace(label, stack) for label, stack in stacks[1:]),
         # memcheck reports the leak kinds it was told to show; only these count.
         suppressed=kind.startswith("leak.") and kind not in COUNTED_LEAKS,
     )
 
 
+def _stacks(elem: ET.Element) -> list[tuple[str, tuple[Frame, ...]]]:
+    """Every ``<stack>`` of an error, each labelled by the ``<auxwhat>`` before it.
+
+    The first is where it happened; an ``<auxwhat>`` then introduces each further one::
+
+        <stack>...the invalid read...</stack>
+        <auxwhat>Address 0x4a8e068 is 8 bytes inside a block of size 32 free'd</auxwhat>
+        <stack>...the free...</stack>
+        <auxwhat>Block was alloc'd at</auxwhat>
+        <stack>...the allocation...</stack>
+    """
+    out: list[tuple[str, tuple[Frame, ...]]] = []
+    label = ""
+    for child in elem:
+        if child.tag == "auxwhat":
+            label = (child.text or "").strip()
+        elif child.tag == "stack":
+            out.append((label if out else "", tuple(_frame(f) for f in child.findall("frame"))))
+            label = ""
+    return out
+
+
+_GROWTH = re.compile(
+    r"^(?P<bytes>[\d,]+) (?:\(\+(?P<more_bytes>[\d,]+)\) )?bytes in (?P<blocks>[\d,]+) "
+    r"(?:\(\+(?P<more_blocks>[\d,]+)\) )?blocks?"
+)
+_TEST = re.compile(rf"^{MARKER} test (?P<index>\d+) (?P<id>.*)$")
+_CHECK = re.compile(rf"^{MARKER} check (?P<first>\d+) (?P<last>\d+)$")
+_SESSION = f"{MARKER} session"
+
+
+def _number(text: str | None) -> int | None:
+    return int(text.replace(",", "")) if text else None
+
+
+class _Tests:
+    """The plugin's markers, read in stream order: what the current error belongs to."""
+
+    def __init__(self) -> None:
+        self.ids: dict[int, str] = {}
+        self.test: str | None = None
+        self.span: tuple[str, ...] = ()
+        self.checking = False  # in a leak search between tests: leak records carry (+N)
+        self.at_exit = False
+        self.marked = False
+        # What the searches between tests reported, per loss record (kind and stack): the
+        # exit-time search repeats every record whole.
+        self.reported: dict[tuple[object, ...], tuple[int, int]] = {}
+
+    def marker(self, text: str) -> None:
+        text = text.strip()
+        if (test := _TEST.match(text)) is not None:
+            self.marked = True
+            index = int(test["index"])
+            self.ids[index] = test["id"]
+            self.test, self.span, self.checking = test["id"], (), False
+        elif (check := _CHECK.match(text)) is not None:
+            self.marked = True
+            covered = tuple(
+                self.ids[i] for i in range(int(check["first"]), int(check["last"]) + 1) if i in self.ids
+            )
+            one = covered[0] if len(covered) == 1 else None
+            self.test, self.span, self.checking = one, covered if one is None else (), True
+        elif text == _SESSION:
+            self.marked = True
+            self.test, self.span, self.checking, self.at_exit = None, (), False, True
+
+    def place(self, finding: Finding, xwhat_text: str | None) -> Finding | None:
+        """``finding`` with its test, its size the growth a search reported (None: nothing new)."""
+        if not self.marked:
+            return finding
+        if not finding.kind.startswith("leak."):
+            return replace(finding, test=self.test, span=self.span)
+        key = (finding.kind, finding.stack)
+        growth = _GROWTH.match(xwhat_text or "")
+        if self.at_exit or not self.checking:
+            # The exit-time search (or one the plugin did not mark): totals. Keep what is new.
+            seen_bytes, seen_blocks = self.reported.get(key, (0, 0))
+            left = (finding.bytes or 0) - seen_bytes
+            if left <= 0:
+                return None
+            blocks = max((finding.blocks or 0) - seen_blocks, 1)
+            return replace(finding, bytes=left, blocks=blocks, test=self.test, span=self.span)
+        more_bytes = _number(growth["more_bytes"]) if growth else None
+        more_blocks = _number(growth["more_blocks"]) if growth else None
+        size = more_bytes if more_bytes is not None else (finding.bytes or 0)
+        blocks = more_blocks if more_blocks is not None else (finding.blocks or 0)
+        seen_bytes, seen_blocks = self.reported.get(key, (0, 0))
+        self.reported[key] = (seen_bytes + size, seen_blocks + blocks)
+        return replace(finding, bytes=size, blocks=blocks, test=self.test, span=self.span)
+
+
+def _findings(elements: Iterable[ET.Element]) -> tuple[Finding, ...]:
+    """The ``<error>`` elements as findings, each placed by the plugin's markers before it."""
+    tests = _Tests()
+    out: list[Finding] = []
+    for elem in elements:
+        if elem.tag == "clientmsg":
+            tests.marker(_text(elem, "text") or "")
+        elif elem.tag == "error":
+            placed = tests.place(_error(elem), _text(elem.find("xwhat"), "text"))
+            if placed is not None:
+                out.append(placed)
+    return tuple(out)
+
+
+def _salvage(text: str) -> tuple[Finding, ...]:
+    """The complete ``<error>`` elements of a document cut short (a killed or crashed run)."""
+    elements: list[ET.Element] = []
+    try:
+        for _event, elem in ET.iterparse(io.StringIO(text), events=("end",)):
+            if elem.tag in ("error", "clientmsg"):
+                elements.append(elem)
+    except ET.ParseError:
+        pass  # the cut: everything complete before it is kept
+    return _findings(elements)
+
+
 def parse_text(text: str, source: str = "<text>") -> ParsedCell:
-    """One memcheck XML document."""
+    """One memcheck XML document (a ``PartialParse`` with its complete errors when cut short)."""
     if "</valgrindoutput>" not in text:
-        raise ParseError(f"{source}: Valgrind XML is not closed by </valgrindoutput> (run cut short?)")
+        found = _salvage(text)
+        raise PartialParse(
+            f"{source}: Valgrind XML is not closed by </valgrindoutput> (run cut short?) after "
+            f"{len(found)} complete error(s)",
+            ParsedCell(found),
+        )
     try:
         root = ET.fromstring(text)
     except ET.ParseError as err:
@@ -116,7 +263,7 @@ def parse_text(text: str, source: str = "<text>") -> ParsedCell:
     tool = _text(root, "tool")
     if tool is not None and tool != "memcheck":
         raise ParseError(f"{source}: XML from Valgrind tool {tool!r}, expected memcheck")
-    findings = tuple(_error(e) for e in root.findall("error"))
+    findings = _findings(e for e in root if e.tag in ("error", "clientmsg"))
     suppressed: dict[str, int] = {}
     for pair in root.findall("suppcounts/pair"):
         name, count = _text(pair, "name"), _text(pair, "count")
@@ -127,9 +274,57 @@ def parse_text(text: str, source: str = "<text>") -> ParsedCell:
 
 def parse_files(paths: Iterable[Path]) -> ParsedCell:
     """Every per-process XML file merged into one result."""
-    return merge(parse_text(read_text(path), str(path)) for path in paths)
+    return parse_each(paths, parse_text)
 
 
-def make_parser() -> FileParser:
+def parse_cell(cell_dir: Path) -> ParsedCell:
+    """Every per-process XML file; one with no plugin markers, under a suite that has a journal
+    (a test's subprocess, traced too), is the test's during which it was written."""
+    journal = journals.read(cell_dir / DIR / JOURNAL)
+    if journal is None:
+        return parse_files(xml_files(cell_dir))
+    parts: list[ParsedCell] = []
+    problems: list[str] = []
+    for path in xml_files(cell_dir):
+        try:
+            one = parse_text(read_text(path), str(path))
+        except PartialParse as err:
+            one = err.partial
+            problems.append(str(err))
+        except ParseError as err:
+            problems.append(str(err))
+            continue
+        if one.findings and all(f.test is None and not f.span for f in one.findings) and _unmarked(path):
+            one = ParsedCell(
+                tuple(journals.tag(one.findings, journal.written_during(path))), one.metrics, one.suppressions
+            )
+        parts.append(one)
+    merged = merge(parts)
+    if problems:
+        raise PartialParse("; ".join(problems), merged)
+    return merged
+
+
+def _unmarked(path: Path) -> bool:
+    try:
+        return MARKER.encode() not in path.read_bytes()
+    except OSError:
+        return False
+
+
+@dataclass(frozen=True)
+class ValgrindParser:
     """The valgrind parser: one XML file per traced process (the exit code is not needed)."""
-    return FileParser(TOOL, xml_files, parse_files)
+
+    id: str = TOOL
+
+    def artifacts(self, cell_dir: Path) -> Sequence[Path]:
+        return xml_files(cell_dir)
+
+    def parse(self, cell_dir: Path) -> ParsedCell:
+        return parse_cell(cell_dir)
+
+
+def make_parser() -> ValgrindParser:
+    """The parser ``pyharness.registry.parser_for("valgrind")`` returns."""
+    return ValgrindParser()

@@ -1,11 +1,17 @@
 """``report.html``: the whole run in one self-contained file (no scripts, no external assets).
 
-A summary table links to one section per cell: its RSS over time as an inline
-SVG plot, its metrics with baseline gating, and its findings with their stacks
+It opens with a tool x workload grid, each cell's status colour-coded and
+linked to its section, then a summary table, then the run's native coverage
+when it has coverage cells (per file, every function never executed and every
+branch never taken, with its source line), then one section per cell: its RSS
+over time as an inline SVG plot, its metrics with baseline gating, and its findings with their stacks
 and, for each frame in the project's own code, the source lines around it.
 Source is read only from under ``source_root`` (a report is often shared; it
 must not quote arbitrary files named by a tool's stack), and everything is
-HTML-escaped. Stacks fold with ``<details>``, which needs no script.
+HTML-escaped. Stacks fold with ``<details>``, which needs no script. Findings
+are grouped by the test during which they were reported; known (accepted)
+ones are listed apart with their reason, and the run's known findings no
+longer seen close the page.
 
 Per cell it plots ``CellReport.series`` (RSS over seconds since the subject
 started) with ``CellReport.marks`` (the subject's checkpoints) as labelled
@@ -18,18 +24,24 @@ from __future__ import annotations
 import html
 import math
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 from urllib.parse import quote
 
-from pyharness.model import CellReport, Finding, Frame, Summary
+from pyharness.model import LEFT_KINDS, CellReport, Coverage, Finding, Frame, Summary, Totals
 from pyharness.render import (
     STACK_FRAMES_SHOWN,
+    by_test,
     counted,
+    coverage_headline,
     duration_text,
     finding_headline,
     frame_text,
-    ignored,
+    known,
+    left_behind,
+    limit_text,
     metric_columns,
+    short_function,
+    tally,
 )
 
 SOURCE_CONTEXT_LINES = 3  # lines shown either side of a project frame's line
@@ -43,6 +55,9 @@ body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}
 table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:2px 8px;text-align:left}
 td.num{text-align:right;font-variant-numeric:tabular-nums}
 .pass{color:#1a7f37}.fail,.error{color:#cf222e;font-weight:bold}.skipped,.info{color:#777}
+table.grid td{text-align:center}table.grid td.pass{background:#dafbe1}table.grid td.fail{background:#ffebe9}
+table.grid td.error{background:#fff1c2;color:#7d4e00}table.grid td.skipped{background:#eee}
+table.grid a{color:inherit;text-decoration:none;display:block}
 section{border-top:2px solid #ddd;margin-top:2em}pre{background:#f6f8fa;padding:.5em;overflow-x:auto}
 pre.src span.hit{background:#ffe08a;display:inline-block;width:100%}li.project{font-weight:bold}
 svg text{font:11px sans-serif;fill:#333}
@@ -193,15 +208,36 @@ def _snippet(root: Path | None, frame: Frame, cache: dict[str, list[str] | None]
 # -- sections ------------------------------------------------------------------
 
 
+def grid(summary: Summary) -> str:
+    """Tools (with their variant) down, workloads across: each cell's status, linked to its section."""
+    rows: dict[str, dict[str, CellReport]] = {}
+    workloads: list[str] = []
+    for cell in summary.cells:
+        rows.setdefault(f"{cell.tool} ({cell.variant})", {})[cell.workload] = cell
+        if cell.workload not in workloads:
+            workloads.append(cell.workload)
+    out = ['<table class="grid"><tr><th>tool \\ workload', *(f"<th>{_e(w)}" for w in workloads), "</tr>"]
+    for label, cells in rows.items():
+        out.append(f"<tr><th>{_e(label)}")
+        for workload in workloads:
+            found = cells.get(workload)
+            if found is None:
+                out.append("<td>")
+                continue
+            title = _e(f"{found.status}: {found.reason}")
+            link = f'<a href="#{_e(found.id)}" title="{title}">{found.status}</a>'
+            out.append(f'<td class="{found.status}">{link}')
+        out.append("</tr>")
+    return "".join(out) + "</table>"
+
+
 def _summary_table(summary: Summary) -> str:
     rows = ["<table><tr><th>cell<th>status<th>duration<th>findings<th>metrics failing<th>reason</tr>"]
     for cell in summary.cells:
-        suppressed, foreign = ignored(cell)
         failing = sum(1 for m in cell.metrics if m.verdict == "fail")
         rows.append(
             f'<tr><td><a href="#{_e(cell.id)}">{_e(cell.id)}</a><td class="{cell.status}">{cell.status}'
-            f'<td class="num">{duration_text(cell.duration_s)}'
-            f'<td class="num">{len(counted(cell))} (+{suppressed} suppressed, {foreign} foreign)'
+            f'<td class="num">{duration_text(cell.duration_s)}<td class="num">{_e(tally(cell))}'
             f'<td class="num">{failing}/{len(cell.metrics)}<td>{_e(cell.reason)}</tr>'
         )
     return "".join(rows) + "</table>"
@@ -222,6 +258,8 @@ def _finding(finding: Finding, root: Path | None, cache: dict[str, list[str] | N
     out = [f"<li><b>{_e(finding_headline(finding))}</b>"]
     if finding.suppressed:
         out.append(" <span class=info>(suppressed)</span>")
+    if finding.known:
+        out.append(f" <span class=info>(known, accepted: {_e(finding.known)})</span>")
     out.append(f"<pre>{_e(finding.message)}</pre>")
     if finding.project_frame is not None:
         out.append(_snippet(root, finding.project_frame, cache))
@@ -244,14 +282,22 @@ def _cell_section(cell: CellReport, root: Path | None, cache: dict[str, list[str
         f'<section id="{_e(cell.id)}">',
         f'<h2>{_e(cell.id)}: <span class="{cell.status}">{cell.status}</span></h2>',
         f"<p>{_e(cell.reason)} ({duration_text(cell.duration_s)})</p>",
+        f'<p class="limit">{_e(limit_text(cell))}</p>' if cell.subject else "",
         rss_svg(cell),
         _metrics_table(cell),
     ]
     shown = counted(cell)
-    others = [f for f in cell.findings if not f.counts]
+    accepted = known(cell)
+    others = [f for f in cell.findings if not f.counts and f.kind not in LEFT_KINDS]
     if shown:
-        out.append(f"<h3>Findings ({len(shown)})</h3><ul>")
-        out.extend(_finding(f, root, cache) for f in shown)
+        out.append(f"<h3>Findings ({len(shown)})</h3>")
+        for test, findings in by_test(shown):
+            if test is not None:
+                out.append(f"<h4>{_e(test)}</h4>")
+            out.append("<ul>" + "".join(_finding(f, root, cache) for f in findings) + "</ul>")
+    if accepted:
+        out.append(f"<h3>Known findings ({len(accepted)}, accepted: not failing)</h3><ul>")
+        out.extend(_finding(f, root, cache) for f in accepted)
         out.append("</ul>")
     if others:
         out.append(
@@ -273,9 +319,19 @@ def _tests(cell: CellReport) -> str:
     t = cell.tests
     if t is None:
         return ""
-    text = f"<p>Test suite: {t.tests} tests, {t.failures} failed, {t.errors} errors, {t.skipped} skipped.</p>"
+    text = f"<p>Test suite: {t.tests} tests, {t.failures} failed, {t.errors} errors, {t.skipped} skipped."
+    if not t.complete:
+        text += " <b class=error>It did not run to its end</b>"
+        text += f": running when it ended: {_e(t.running)}." if t.running else "."
+        if t.not_run:
+            text += f" {t.not_run} of {t.collected} collected tests never ran."
+    text += "</p>"
     if t.failed:
         text += "<ul>" + "".join(f"<li class=fail>{_e(name)}</li>" for name in t.failed) + "</ul>"
+    left = left_behind(cell)
+    if left:
+        text += "<p>Left open by tests to the end of the session (informational):</p><ul>"
+        text += "".join(f"<li>{_e(f.message)}</li>" for f in left) + "</ul>"
     return text
 
 
@@ -291,23 +347,81 @@ def _artifact_links(cell: CellReport) -> str:
     return "<p>Artifacts: " + " · ".join(links) + "</p>"
 
 
+def _source_line(root: Path | None, file: str, line: int, cache: dict[str, list[str] | None]) -> str:
+    """The one source line of a path no tool saw, quoted (empty when it cannot be read)."""
+    if root is None:
+        return ""
+    if file not in cache:
+        path = _source_file(root, file)
+        try:
+            cache[file] = path.read_text(encoding="utf-8", errors="replace").splitlines() if path else None
+        except OSError:
+            cache[file] = None
+    lines = cache[file]
+    return f" <code>{_e(lines[line - 1].strip())}</code>" if lines and 0 < line <= len(lines) else ""
+
+
+def _totals_cells(t: Totals, tag: str) -> str:
+    return "".join(
+        f"<{tag} class=num>{pct:.1f}% ({covered}/{total})"
+        for pct, covered, total in (
+            (t.lines_percent, t.lines_covered, t.lines_total),
+            (t.branches_percent, t.branches_covered, t.branches_total),
+            (t.functions_percent, t.functions_covered, t.functions_total),
+        )
+    )
+
+
+def _coverage_section(coverage: Coverage, root: Path | None, cache: dict[str, list[str] | None]) -> str:
+    out = [f'<section id="coverage"><h2>Native coverage</h2><p>{_e(coverage_headline(coverage))}</p>']
+    out.append("<table><tr><th>file<th>lines<th>branches<th>functions</tr>")
+    for folder, totals in coverage.folders():
+        out.append(f"<tr><th>{_e(folder)}/{_totals_cells(totals, 'th')}</tr>")
+        for f in coverage.files:
+            if (f.file.rsplit("/", 1)[0] if "/" in f.file else ".") == folder:
+                out.append(f"<tr><td>{_e(f.file)}{_totals_cells(Coverage((f,)).totals(), 'td')}</tr>")
+    out.append("</table>")
+    functions = coverage.functions_never_executed()
+    out.append(f"<h3>Paths no tool saw: {len(functions)} functions never executed</h3><ul>")
+    out.extend(
+        f"<li><code>{_e(file)}:{fn.line}</code> {_e(short_function(fn.name))}</li>" for file, fn in functions
+    )
+    branches = coverage.branches_never_taken()
+    out.append(
+        f"</ul><h3>Paths no tool saw: {len(branches)} lines with an error branch never taken</h3>"
+        "<p>The condition ran; one way of it never did.</p><ul>"
+    )
+    out.extend(
+        f"<li><code>{_e(file)}:{b.line}</code> {len(b.missed)} of {b.total} never taken in "
+        f"{_e(short_function(b.function))}{_source_line(root, file, b.line, cache)}</li>"
+        for file, b in branches
+    )
+    return "".join(out) + "</ul></section>"
+
+
 def render(summary: Summary, stream: TextIO, source_root: Path | None = None) -> None:
     """Write the HTML report of ``summary`` to ``stream``; quote source from ``source_root``."""
     cache: dict[str, list[str] | None] = {}
-    git: dict[str, Any] = {
-        "commit": summary.git.commit,
-        "branch": summary.git.branch,
-        "dirty": summary.git.dirty,
-    }
     counts = ", ".join(f"{n} {status}" for status, n in summary.counts().items() if n) or "no cells"
     stream.write(
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         f"<title>pyharness {_e(summary.run_id)}</title><style>{_CSS}</style></head><body>"
         f"<h1>pyharness {_e(summary.run_id)}: {_e(summary.verdict())}</h1>"
         f"<p>{_e(counts)} · created {_e(summary.created)} · {_e(summary.host.platform_id)} on "
-        f"{_e(summary.host.hostname)} · git {_e(git)}</p>"
+        f"{_e(summary.host.hostname)} · {_e(summary.git.text())}</p>"
     )
+    stream.write(grid(summary))
     stream.write(_summary_table(summary))
+    if summary.coverage is not None:
+        stream.write(_coverage_section(summary.coverage, source_root, cache))
     for cell in summary.cells:
         stream.write(_cell_section(cell, source_root, cache))
+    if summary.gone:
+        stream.write("<section id=gone><h2>Known findings no longer seen (their entries can go)</h2><ul>")
+        stream.write(
+            "".join(
+                f"<li>{_e(e.describe())}, accepted {_e(e.date)}: {_e(e.reason)}</li>" for e in summary.gone
+            )
+        )
+        stream.write("</ul></section>")
     stream.write("</body></html>\n")

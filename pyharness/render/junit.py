@@ -1,10 +1,16 @@
-"""``junit.xml``: one test case per cell, for CI systems that chart test results.
+"""``junit.xml``: one test case per cell, and one per test that caused findings, for CI's test view.
 
 The shape is the common JUnit dialect (the one Jenkins, GitLab and the GitHub
 test-report actions read): ``<testsuites>`` > ``<testsuite>`` > ``<testcase
 classname="variant.tool" name="workload" time="s">`` with a ``<failure>``,
 ``<error>`` or ``<skipped>`` child. A failure's text is the findings and the
 out-of-tolerance metrics, worded as in ``summary.md``.
+
+Findings reported during a test of a test-suite workload each name that test
+as a case of its own, ``classname="variant.tool.workload" name="<test id>"``,
+failing with ``test_x: asan leak.definite of 96 bytes at csrc/x.cpp:71``, so a
+CI test view reads which test leaked. A known (accepted) finding is a skipped
+case whose message is its reason: seen, and not failing.
 """
 
 from __future__ import annotations
@@ -13,8 +19,8 @@ import re
 import xml.etree.ElementTree as ET
 from typing import TextIO
 
-from pyharness.model import CellReport, Summary
-from pyharness.render import counted, finding_lines, ignored, metric_columns
+from pyharness.model import CellReport, Finding, Summary
+from pyharness.render import by_test, counted, finding_lines, finding_short, ignored, known, metric_columns
 
 # XML 1.0 forbids most control characters, and tool output carries them (ANSI
 # colour escapes in sanitizer logs); ElementTree would write them unescaped.
@@ -72,6 +78,36 @@ def _testcase(suite: ET.Element, cell: CellReport) -> None:
         ET.SubElement(case, "system-out").text = _x(_metrics_out(cell))
 
 
+def _finding_case(
+    suite: ET.Element, classname: str, name: str, failing: list[Finding], accepted: list[Finding]
+) -> None:
+    case = ET.SubElement(suite, "testcase", classname=classname, name=_x(name), time="0")
+    if failing:
+        message = f"{name}: " + "; ".join(finding_short(f) for f in failing)
+        failure = ET.SubElement(case, "failure", message=_x(message), type="finding")
+        failure.text = _x("\n\n".join("\n".join(finding_lines(f, test=False)) for f in (*failing, *accepted)))
+    else:
+        reasons = "; ".join(f"{finding_short(f)} (known: {f.known})" for f in accepted)
+        ET.SubElement(case, "skipped", message=_x(reasons))
+
+
+def _finding_cases(suite: ET.Element, cell: CellReport) -> int:
+    """A case per test with findings (failing or known), and one per known finding outside tests."""
+    classname = _x(f"{cell.variant}.{cell.tool}.{cell.workload}")
+    added = 0
+    for test, findings in by_test([*counted(cell), *known(cell)]):
+        failing = [f for f in findings if f.fails]
+        accepted = [f for f in findings if not f.fails]
+        if test is not None:
+            _finding_case(suite, classname, test, failing, accepted)
+            added += 1
+            continue
+        for finding in accepted:  # failing ones outside any test are the cell's own case
+            _finding_case(suite, classname, f"known: {finding_short(finding)}", [], [finding])
+            added += 1
+    return added
+
+
 def build(summary: Summary) -> ET.ElementTree[ET.Element]:
     """The JUnit document as an element tree (``render`` serialises it)."""
     counts = summary.counts()
@@ -102,8 +138,17 @@ def build(summary: Summary) -> ET.ElementTree[ET.Element]:
     }
     for name, value in facts.items():
         ET.SubElement(properties, "property", name=name, value=value)
+    extra = 0
     for cell in summary.cells:
         _testcase(suite, cell)
+        extra += _finding_cases(suite, cell)
+    if extra:
+        failing = sum(1 for case in suite.iter("testcase") if case.find("failure") is not None)
+        skipped = sum(1 for case in suite.iter("testcase") if case.find("skipped") is not None)
+        for element in (root, suite):
+            element.set("tests", str(len(summary.cells) + extra))
+            element.set("failures", str(failing))
+            element.set("skipped", str(skipped))
     return ET.ElementTree(root)
 
 

@@ -29,6 +29,14 @@ Layout, chosen for what GitHub code scanning does with an upload:
   product, not a source), with the function as a ``logicalLocation``. A frame
   with neither file nor object (attributed by its namespace) is anchored at
   ``pyproject.toml``, the project's configuration that names those namespaces.
+- **Known and gone findings**: each result has a ``baselineState`` against the
+  project's known-findings file, as code scanning expects: ``new`` (it fails its
+  cell), ``unchanged`` (known: it also carries an ``external`` suppression,
+  ``accepted``, whose justification is the reason given), and ``absent`` for a
+  known finding the run no longer saw (level ``none``, at its file, or its
+  function when it has none).
+- **Tests**: ``properties.tests`` lists the tests during which the finding was
+  reported, when the workload marked them.
 - **Related traces** (a data race's other access, where a used block was freed)
   with a project frame become ``relatedLocations``, linked from the message.
 - **Fingerprints and merging**: ``partialFingerprints`` hold a digest of
@@ -49,7 +57,7 @@ from typing import Any, TextIO
 from urllib.parse import quote
 
 from pyharness import __version__
-from pyharness.model import Finding, Frame, Summary, Trace
+from pyharness.model import Finding, Frame, KnownEntry, Summary, Trace
 from pyharness.model.identity import FINGERPRINT_VERSION, FindingKey, finding_key
 from pyharness.render import size_text
 
@@ -61,7 +69,7 @@ DRIVER = "pyharness"
 SRCROOT = "%SRCROOT%"
 FINGERPRINT_KEY = f"pyharnessFinding/{FINGERPRINT_VERSION}"
 # Where a frame with neither file nor object points: the file that declares the
-# project's namespaces (DESIGN section 11), so the alert opens a real file.
+# project's namespaces ([tool.pyharness] namespaces), so the alert opens a real file.
 NAMESPACE_ANCHOR = "pyproject.toml"
 
 RULE_HELP = (
@@ -99,6 +107,7 @@ class _Merged:
     first: Finding
     cells: tuple[str, ...]
     occurrences: int
+    tests: tuple[str, ...] = ()
 
 
 def _merge(summary: Summary) -> tuple[list[_Merged], dict[str, int]]:
@@ -107,6 +116,7 @@ def _merge(summary: Summary) -> tuple[list[_Merged], dict[str, int]]:
     first: dict[FindingKey, Finding] = {}
     cells: dict[FindingKey, list[str]] = {}
     occurrences: dict[FindingKey, int] = {}
+    tests: dict[FindingKey, list[str]] = {}
     omitted = {"suppressed": 0, "foreign": 0, "informational": 0}
     for cell in summary.cells:
         for finding in cell.findings:
@@ -126,10 +136,14 @@ def _merge(summary: Summary) -> tuple[list[_Merged], dict[str, int]]:
                 first[key] = finding
                 cells[key] = []
                 occurrences[key] = 0
+                tests[key] = []
             occurrences[key] += 1
+            for test in (finding.test,) if finding.test else finding.span:
+                if test not in tests[key]:
+                    tests[key].append(test)
             if cell.id not in cells[key]:
                 cells[key].append(cell.id)
-    merged = [_Merged(k, first[k], tuple(cells[k]), occurrences[k]) for k in order]
+    merged = [_Merged(k, first[k], tuple(cells[k]), occurrences[k], tuple(tests[k])) for k in order]
     return merged, omitted
 
 
@@ -238,14 +252,35 @@ def _result(merged: _Merged, rule_index: int, source_root: Path | None) -> dict[
         "message": {"text": _message(merged, related)},
         "locations": [_location(frame, source_root)],
         "partialFingerprints": {FINGERPRINT_KEY: merged.key.fingerprint()},
+        "baselineState": "new" if finding.known is None else "unchanged",
         "properties": {"cells": list(merged.cells), "occurrences": merged.occurrences},
     }
+    if finding.known is not None:
+        result["suppressions"] = [{"kind": "external", "status": "accepted", "justification": finding.known}]
+    if merged.tests:
+        result["properties"]["tests"] = list(merged.tests)
     for name in ("bytes", "blocks"):
         if (value := getattr(finding, name)) is not None:
             result["properties"][name] = value
     if related:
         result["relatedLocations"] = related
     return result
+
+
+def _absent(entry: KnownEntry, rule_index: int) -> dict[str, Any]:
+    """A known finding this run no longer saw: code scanning may close its alert."""
+    key = entry.key
+    frame = Frame(key.function, key.file or None)
+    text = f"known finding no longer seen: {entry.describe()} (accepted: {entry.reason})"
+    return {
+        "ruleId": key.rule,
+        "ruleIndex": rule_index,
+        "level": "none",
+        "message": {"text": _escape(text)},
+        "locations": [_location(frame, None)],
+        "partialFingerprints": {FINGERPRINT_KEY: key.fingerprint()},
+        "baselineState": "absent",
+    }
 
 
 def _invocation(summary: Summary) -> dict[str, Any]:
@@ -263,9 +298,10 @@ def _invocation(summary: Summary) -> dict[str, Any]:
 def document(summary: Summary, *, source_root: Path | None = None) -> dict[str, Any]:
     """The SARIF log of ``summary``'s counted findings (see the module docstring)."""
     merged, omitted = _merge(summary)
-    rule_ids = sorted({m.key.rule for m in merged})
+    keys = [m.key for m in merged] + [e.key for e in summary.gone]
+    rule_ids = sorted({k.rule for k in keys})
     index = {rule: i for i, rule in enumerate(rule_ids)}
-    rules = [_rule(next(m.key for m in merged if m.key.rule == rule)) for rule in rule_ids]
+    rules = [_rule(next(k for k in keys if k.rule == rule)) for rule in rule_ids]
     run: dict[str, Any] = {
         "tool": {
             "driver": {
@@ -276,7 +312,10 @@ def document(summary: Summary, *, source_root: Path | None = None) -> dict[str, 
             }
         },
         "invocations": [_invocation(summary)],
-        "results": [_result(m, index[m.key.rule], source_root) for m in merged],
+        "results": [
+            *(_result(m, index[m.key.rule], source_root) for m in merged),
+            *(_absent(e, index[e.key.rule]) for e in summary.gone),
+        ],
         "properties": {"run_id": summary.run_id, "omitted": omitted},
     }
     if source_root is not None:

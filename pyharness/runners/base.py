@@ -5,6 +5,13 @@ tool (``launch``), names the artifacts its parser will read, and lists the
 commands to run after the subject (``followups``). It never spawns and never
 parses; the time limit it is given is the cell's, already computed for the
 tool (``pyharness.cell.plan``), and it uses it as it is.
+
+When the subject is a pytest suite with pyharness's plugin loaded, the
+context's ``tests`` says so, and the runner adds the plugin's environment for
+its tool (``pyharness.pertest.TestRun.environment``: report paths, the
+journal, the leak-check budget). A runner that needs a native helper in the
+subject names it in ``subject_helpers``; the cell builds it before the subject
+starts and passes its path in ``tests.helpers``.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from pyharness.pertest import TestRun
 from pyharness.proc import LaunchSpec
 
 # Suppressions that belong to no project: CPython's and glibc's own noise (each entry explained).
@@ -29,6 +37,17 @@ class RunContext:
     suppressions: Path | None = None  # the project's folder of lsan.supp, valgrind.supp, tsan.supp
     # Full (slow) unwinding of allocation stacks, for a re-run whose first stacks were cut short.
     full_unwind: bool = False
+    # The staged variant's build tree (its objects and gcc's coverage notes); None when nothing
+    # was built. The tool reads it; only the build writes it.
+    build_dir: Path | None = None
+    project_root: Path | None = None  # the project under test (where its sources are)
+    # A built allocation shim to preload ahead of the tool's runtime (the asan re-run's
+    # pyharness/native/asan_shift.c); None: the tool's own allocator as it is.
+    alloc_shim: Path | None = None
+    # memcheck: where each uninitialised value was created (--track-origins), for a re-run whose
+    # findings are all uninitialised values (see pyharness.cell.unwind).
+    track_origins: bool = False
+    tests: TestRun | None = None  # a pytest suite with pyharness's plugin loaded (pyharness.pertest)
 
     def suppression_files(self, name: str) -> tuple[Path, ...]:
         """The toolkit's ``name`` (the interpreter's and libc's noise, the same for every project),
@@ -84,10 +103,16 @@ class NullRunner:
         return None
 
     def launch(self, subject: Sequence[str], env: Mapping[str, str], ctx: RunContext) -> LaunchSpec:
-        return LaunchSpec(tuple(subject), {**env, **self.extra_env}, ctx.limit_s, label=self.id)
+        plugin = ctx.tests.environment(self.id) if ctx.tests is not None else {}
+        return LaunchSpec(tuple(subject), {**env, **self.extra_env, **plugin}, ctx.limit_s, label=self.id)
 
     def followups(self, ctx: RunContext) -> Sequence[Followup]:
         return ()
 
 
-__all__ = ["Followup", "LaunchSpec", "NullRunner", "RunContext", "Runner"]
+def subject_helpers(runner: Runner) -> tuple[str, ...]:
+    """The native helpers (``pyharness.native``) the runner's subject loads, when it names any."""
+    return tuple(getattr(runner, "subject_helpers", ()))
+
+
+__all__ = ["Followup", "LaunchSpec", "NullRunner", "RunContext", "Runner", "subject_helpers"]

@@ -61,7 +61,9 @@ class HeaptrackRunner:
         return LaunchSpec(
             argv=argv,
             # With pymalloc heaptrack would see 256 KiB arenas, not the objects in them.
-            env=tool_env(env, PYTHONMALLOC="malloc"),
+            # Under pyharness's pytest plugin: its journal and probes (heaptrack's leaks are
+            # read at exit, for the whole run).
+            env=tool_env(env, PYTHONMALLOC="malloc", **(ctx.tests.environment(self.id) if ctx.tests else {})),
             timeout_s=ctx.limit_s,
             success_codes=frozenset({0}),  # heaptrack passes the subject's exit code through
             label=self.id,

@@ -21,6 +21,12 @@ lets the parser tell a cut capture (its LZ4 frame has no end) and a killed
 subject's (uncompressed, never finalised) from a whole one. ``-q`` keeps
 memray's banner out of the subject's output. memray passes the subject's exit
 code through and uses 1 for its own errors, so only 0 is success.
+
+Under pyharness's pytest plugin (``ctx.tests``) the capture stays the one
+``memray run`` makes (it covers import time and session fixtures; a tracker
+per test cannot start inside it); the plugin pauses before each test
+(``MEMRAY_GAP_MS``, longer than memray's 10 ms between snapshots) so the
+parser can tell from the capture's times which test allocated what.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pyharness.errors import ConfigError, ToolMissingError
+from pyharness.pertest import GAP_ENV, MEMRAY_GAP_MS
 from pyharness.runners._common import tool_env
 from pyharness.runners.base import Followup, LaunchSpec, RunContext
 
@@ -157,9 +164,10 @@ class MemrayRunner:
             str(ctx.cell_dir / CAPTURE_FILE),
             *cmd.target,
         )
+        plugin = ctx.tests.environment(self.id, **{GAP_ENV: f"{MEMRAY_GAP_MS:g}"}) if ctx.tests else {}
         return LaunchSpec(
             argv=argv,
-            env=tool_env(env),
+            env=tool_env(env, **plugin),
             timeout_s=ctx.limit_s,
             success_codes=frozenset({0}),  # the subject's own code; memray's errors are 1
             stderr_path=ctx.cell_dir / STDERR_FILE,

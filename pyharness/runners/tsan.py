@@ -19,7 +19,9 @@ helper processes (which inherit the environment) each write their own; the
 subject's stderr is kept in ``<cell_dir>/subject.stderr`` for the parser too.
 TSan's ``exitcode`` replaces the subject's own exit status whenever it reported
 anything (``sys.exit(3)`` after a race exits 66 by default, measured): the
-parser, not the status, says what was found.
+parser, not the status, says what was found. Under pyharness's pytest plugin
+(``ctx.tests``) the reports of each test go to a file of its own
+(``pertest/tsan/``): each race names the test during which it fired.
 
 gcc 12's runtime aborts with "FATAL: ThreadSanitizer: unexpected memory
 mapping" when ``/proc/sys/vm/mmap_rnd_bits`` is above 28 (reported on such
@@ -214,6 +216,8 @@ class TsanRunner:
             PYTHONMALLOC="malloc",
             TSAN_OPTIONS=_options(**opts),
         )
+        if ctx.tests is not None:
+            new_env.update(ctx.tests.environment(self.id))
         return LaunchSpec(
             argv=argv,
             env=new_env,

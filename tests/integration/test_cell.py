@@ -32,7 +32,7 @@ from pyharness.model import CellReport, Finding, Frame, ParsedCell
 from pyharness.proc import LaunchSpec
 from pyharness.project import Workload
 from tests.conftest import THIS, require_tool
-from tests.support import run_cell
+from tests.support import StubParser, run_cell
 
 CELL_KEYS = {
     "variant",
@@ -157,7 +157,9 @@ def test_a_finding_fails_a_cell_whose_subject_was_halted(plain_build: build.Stag
     )
     report = cell.run_cell(
         THIS, req,
-        options=cell.Options(stage=lambda _p, _v, _f: plain_build, parser=lambda _d: ParsedCell((finding,))),
+        options=cell.Options(
+            stage=lambda _p, _v, _f: plain_build, parser=StubParser("rss", lambda _d: ParsedCell((finding,)))
+        ),
     )  # fmt: skip
     assert report.status == "fail", report.reason
     assert report.reason.startswith(
@@ -201,9 +203,9 @@ def test_an_interrupt_stops_the_subject_and_reports_the_cell(
     finally:
         timer.cancel()
         interrupt.reset()
-    result = stopped.value.result
-    assert result is not None and result.interrupted
-    assert not psutil.pid_exists(result.pid) or psutil.Process(result.pid).status() == psutil.STATUS_ZOMBIE
+    pid = stopped.value.pid
+    assert pid is not None
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
     written = CellReport.from_json(json.loads((tmp_path / "cell" / "cell.json").read_text()))
     assert (written.status, written.reason) == ("error", "interrupted by SIGTERM")
 
@@ -265,7 +267,7 @@ def test_gateway_stops_on_an_interrupt_request() -> None:
         timer.cancel()
         interrupt.reset()
     assert stopped.value.signum == signal.SIGINT
-    assert stopped.value.result is not None and stopped.value.result.duration_s < 10
+    assert stopped.value.duration_s is not None and stopped.value.duration_s < 10
 
 
 def test_gateway_reports_a_missing_program() -> None:
@@ -297,7 +299,9 @@ def test_a_stack_cut_short_is_run_again_with_full_unwinding(
         "asan", "stability", tmp_path, variant="plain", options=("--cycles", "20"), cell_dir=tmp_path / "c"
     )
     report = cell.run_cell(
-        THIS, req, options=cell.Options(stage=lambda _p, _v, _f: plain_build, parser=parser)
+        THIS,
+        req,
+        options=cell.Options(stage=lambda _p, _v, _f: plain_build, parser=StubParser("asan", parser)),
     )
     assert seen == [False, True]
     assert report.status == "fail" and "leak.direct at csrc/bindings/netcore_module.cpp:82" in report.reason
@@ -314,6 +318,8 @@ def test_a_stack_still_cut_short_is_never_a_silent_pass(plain_build: build.Stage
     report = cell.run_cell(
         THIS,
         req,
-        options=cell.Options(stage=lambda _p, _v, _f: plain_build, parser=lambda _d: ParsedCell((cut,))),
+        options=cell.Options(
+            stage=lambda _p, _v, _f: plain_build, parser=StubParser("asan", lambda _d: ParsedCell((cut,)))
+        ),
     )
     assert report.status == "error" and "cut short by the unwinder" in report.reason

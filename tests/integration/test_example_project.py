@@ -89,7 +89,7 @@ def test_the_installed_cli_finds_the_examples_planted_defects(
     assert isinstance(cells, list) and [c["id"] for c in cells] == [
         f"{'asan' if tool == 'asan' else 'relwithdebinfo'}-{tool}-pytest"
     ]
-    assert cells[0]["tests"]["tests"] == 9 and counted(summary) == []  # the example's whole suite ran
+    assert cells[0]["tests"]["tests"] == 11 and counted(summary) == []  # the whole suite ran
     # ASan halts at its first error, so each defect gets a run of its own; memcheck reports
     # every error, so one run with both (the leak in encode(), the overflow in decode()) shows each.
     plants = ["leak", "overflow"] if tool == "asan" else ["leak,overflow"]

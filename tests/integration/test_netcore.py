@@ -164,12 +164,15 @@ def test_hundred_thousand_frames_arrive_exactly(netcore: ModuleType, server) -> 
     assert stats["bytes_received"] == n * KIB
 
 
-def test_send_repeated_delivers_exactly(netcore: ModuleType, server) -> None:  # type: ignore[no-untyped-def]
+# A 1 KiB frame goes straight to the socket while the queue is empty; a 100 B one is always
+# queued in batches (below the direct-write size): each size takes its own path every time.
+@pytest.mark.parametrize("size", [100, KIB])
+def test_send_repeated_delivers_exactly(netcore: ModuleType, server, size: int) -> None:  # type: ignore[no-untyped-def]
     client = connect(netcore, server.port)
-    client.send_repeated(b"r" * KIB, 50_000)
+    client.send_repeated(b"r" * size, 50_000)
     client.disconnect(timeout=30)
     assert server.wait_for(messages=50_000, sessions=0, timeout=30)
-    assert server.stats()["bytes_received"] == 50_000 * KIB
+    assert server.stats()["bytes_received"] == 50_000 * size
     assert client.stats()["messages_sent"] == 50_000
 
 
@@ -232,11 +235,19 @@ def test_backpressure_when_the_peer_never_reads(netcore: ModuleType) -> None:
                 client.send(b"b" * 64 * KIB)  # timeout 0: reported at once
             with pytest.raises(TimeoutError, match="still queued"):
                 client.flush(timeout=0.3)
-        client.abort()
+            with pytest.raises(netcore.BackpressureError, match="did not drain"):
+                client.send_repeated(b"r" * 64 * KIB, 10, timeout=0.3)
+            with pytest.raises(netcore.NetcoreError, match="already connected"):
+                client.connect(HOST, listener.getsockname()[1])
+            # What is still queued when the time is up is dropped, and said so.
+            with pytest.raises(TimeoutError, match=r"were still queued after .* and were dropped"):
+                client.disconnect(timeout=0.3)
+            assert not client.connected
 
 
 def test_echo_returns_every_frame_in_order(netcore: ModuleType, echo_server) -> None:  # type: ignore[no-untyped-def]
-    client = connect(netcore, echo_server.port)
+    client = connect(netcore, echo_server.port, name="echo-client")
+    assert (echo_server.name, client.name, echo_server.running) == ("echo-server", "echo-client", True)
     frames = [b"frame-%06d" % i * (1 + i % 7) for i in range(5000)]
     for f in frames:
         client.send(f, timeout=5.0)
@@ -419,8 +430,21 @@ for what, attempt in (("server", start_server), ("client", connect_client)):
         results[what].append(outcome(attempt))
 print(json.dumps(results))
 sys.stdout.flush()
-os._exit(0)  # skip interpreter teardown (and a sanitizer's exit-time leak scan of this child)
+for fd in held:
+    os.close(fd)
+resource.setrlimit(resource.RLIMIT_NOFILE, (resource.getrlimit(resource.RLIMIT_NOFILE)[1],) * 2)
+{LEAVE}
 """
+# How the children end: the coverage variant writes its counters at a normal exit (with
+# descriptors to open them); the others skip interpreter teardown (and a sanitizer's
+# exit-time leak scan of the child).
+LEAVE = r"""
+from pyharness import _build_config
+if _build_config.VARIANT == "coverage":
+    sys.exit(0)
+os._exit(0)
+"""
+FD_EXHAUSTION_CHILD = FD_EXHAUSTION_CHILD.replace("{LEAVE}", LEAVE)
 
 
 def test_reactor_errors_are_os_errors_with_errno(plain_build: build.StagedBuild) -> None:
@@ -447,6 +471,80 @@ def test_reactor_errors_are_os_errors_with_errno(plain_build: build.StagedBuild)
         messages = " ".join(r["message"] for r in failures)
         assert "epoll_create1" in messages, f"{what}: {failures}"
         assert "eventfd" in messages, f"{what}: {failures}"
+
+
+# Run in a child: a server whose process has no descriptor left when peers connect. It
+# prints its port, waits for "done" on stdin, then prints its counters.
+ACCEPT_EMFILE_CHILD = (
+    r"""
+import json, os, resource, socket, sys
+from pyharness import _netcore as n
+
+server = n.MessagingServer("fd-full")
+port = server.start("127.0.0.1", 0)
+# One session with descriptors to spare first (a sanitizer's first checks open a pipe).
+with socket.create_connection(("127.0.0.1", port)):
+    assert server.wait_for(sessions=1, timeout=10.0)
+hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))
+held = []
+while True:
+    try:
+        held.append(os.open("/dev/null", os.O_RDONLY))
+    except OSError:
+        break
+print(port, flush=True)
+sys.stdin.readline()  # the parent's peers were each accepted and dropped
+stats = server.stats()
+for fd in held:
+    os.close(fd)
+resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+# Descriptors again: the next peer is served.
+with socket.create_connection(("127.0.0.1", port)) as peer:
+    peer.sendall(b"\x00\x00\x00\x02hi")
+    served = server.wait_for(messages=1, timeout=10.0)
+server.stop()
+valgrind = "vgpreload" in os.environ.get("LD_PRELOAD", "")
+print(json.dumps({"stats": stats, "served": served, "valgrind": valgrind}), flush=True)
+"""
+    + LEAVE
+)
+
+
+def test_server_out_of_descriptors_drops_the_peer_and_serves_later(plain_build: build.Staged) -> None:
+    """accept4 failing with EMFILE: the server frees its spare descriptor to accept and drop the
+    peer (no busy loop on the level-triggered listener, no peer left hanging), counts an accept
+    error, and serves the next peer once descriptors are free again."""
+    import json  # noqa: PLC0415
+
+    peers = 3
+    with subprocess.Popen(
+        [sys.executable, "-P", "-c", ACCEPT_EMFILE_CHILD],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=plain_build.env(),
+    ) as child:
+        assert child.stdin is not None and child.stdout is not None
+        try:
+            port = int(child.stdout.readline())
+            for _ in range(peers):
+                with socket.create_connection((HOST, port), timeout=30.0) as peer:
+                    assert peer.recv(1) == b"", "an fd-starved server must drop the peer, not keep it"
+            child.stdin.write("done\n")
+            child.stdin.flush()
+            out, err = child.communicate(timeout=120)
+        finally:
+            if child.poll() is None:
+                child.kill()
+    assert child.returncode == 0, out + err
+    report = json.loads(out.strip().splitlines()[-1])
+    # Under memcheck the tool itself closes a descriptor above its client's limit and returns
+    # EMFILE: the kernel had accepted the peer, so the core finds nobody to drop.
+    assert report["stats"]["accept_errors"] == (0 if report["valgrind"] else peers), report
+    assert report["stats"]["sessions_total"] == 1, report
+    assert report["served"], report
 
 
 def test_send_arguments(netcore: ModuleType, server) -> None:  # type: ignore[no-untyped-def]

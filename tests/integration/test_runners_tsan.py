@@ -54,7 +54,7 @@ def test_registry_runs_tsan_and_its_parser_leaves_attribution_to_the_cell() -> N
     assert registry.runner_for("tsan").id == "tsan"
     parse = registry.parser_for("tsan")
     assert parse is not None
-    (race,) = parse(CAPTURES / "race").findings
+    (race,) = parse.parse(CAPTURES / "race").findings
     assert race.project_frame is None  # the cell attributes, with the project's policy
     attributed = Policy.of(THIS).attribute(race)
     assert attributed.counts and attributed.related[0].project_frame is not None

@@ -280,3 +280,70 @@ def test_what_glibc_keeps_from_an_address_lookup_is_its_own() -> None:
     resolve = Frame("netcore::(anonymous namespace)::resolve", "../../csrc/core/socket_util.cpp", 35)
     own = (Frame("malloc"), resolve)
     assert POLICY.attribute(Finding("heaptrack", "leak", "x", bytes=64, stack=own)).counts
+
+
+def test_cython_sources_and_the_c_generated_from_them_are_the_projects(tmp_path: Path) -> None:
+    for rel in ("cpkg/_cy.pyx", "cpkg/helper.c", "src/spkg/_s.pyx"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("")
+    policy = Policy(root=tmp_path, sources=(".",))
+    src = Policy(root=tmp_path, sources=("src",))
+    meson_c = "build/asan/meson/_cy.cpython-311-x86_64-linux-gnu.so.p/_cy.pyx.c"
+    elsewhere = "/work/buildroots/p-1234/asan/meson/_s.cpython-311-x86_64-linux-gnu.so.p/_s.pyx.c"
+    # #line directives: the .pyx relative to its package root, joined to the build directory.
+    assert policy.project_path(f"{tmp_path}/build/asan/meson/cpkg/_cy.pyx") == "cpkg/_cy.pyx"
+    assert src.project_path("/work/buildroots/p-1234/asan/meson/spkg/_s.pyx") == "src/spkg/_s.pyx"
+    # No directives: the generated C, in a build tree under the project or anywhere else.
+    assert policy.project_path(f"{tmp_path}/{meson_c}") == meson_c
+    assert src.project_path(elsewhere) == elsewhere
+    temp_c = "build/asan/setuptools/temp.linux-x86_64-cpython-311/cpkg/_cy.c"
+    assert policy.project_path(f"{tmp_path}/{temp_c}") == temp_c
+    # Not Cython's: a C file of a build tree, an installed package's generated C.
+    assert policy.project_path(f"{tmp_path}/build/asan/meson/other.c") is None
+    assert policy.project_path("/venv/lib/python3.11/site-packages/x/_cy.pyx.c") is None
+    assert policy.project_path(f"{tmp_path}/cpkg/helper.c") == "cpkg/helper.c"
+
+
+# CPython's tracemalloc records (captured in msgpack 1.2.4's suite, the field trial): the
+# interpreter's own, even when a project's allocation ran the hook.
+TRACEMALLOC = Path(__file__).resolve().parents[1] / "data" / "captures"
+MSGPACK = Policy(root=None, sources=("msgpack",))
+
+
+def test_tracemalloc_records_are_the_interpreters_under_valgrind() -> None:
+    from pyharness.parsers import valgrind  # noqa: PLC0415
+
+    parsed = valgrind.parse_files([TRACEMALLOC / "valgrind" / "tracemalloc_records" / "valgrind.xml"])
+    findings = MSGPACK.attribute_all(parsed.findings)
+    through = [f for f in findings if any("unpack_callback" in fr.function for fr in f.stack)]
+    assert through, "some records pass through msgpack's unpack_callback_map"
+    assert all(not f.counts and f.owner == "raw_malloc" for f in findings), [
+        (f.kind, f.project_frame, f.owner) for f in findings
+    ]
+
+
+def test_a_cut_tracemalloc_stack_is_owned_not_unknowable() -> None:
+    from pyharness.parsers import asan  # noqa: PLC0415
+
+    (leak,) = asan.parse_files([TRACEMALLOC / "asan" / "tracemalloc_records" / "asan.log"]).findings
+    attributed = MSGPACK.attribute(leak)
+    assert leak.truncated and not attributed.counts and attributed.owner == "raw_malloc"  # _tracemalloc.c
+
+
+SIMPLEJSON = Policy(root=None, sources=("simplejson",))
+
+
+def test_an_uninitialised_value_cpython_made_is_the_interpreters_by_its_origin() -> None:
+    """simplejson's first Py_INCREF of an int CPython's PyLong_FromString made (captured with
+    --track-origins): reported in simplejson, created by the interpreter."""
+    from pyharness.parsers import valgrind  # noqa: PLC0415
+
+    capture = TRACEMALLOC / "valgrind" / "interpreter_taint" / "valgrind.xml"
+    findings = valgrind.parse_files([capture]).findings
+    assert findings and all(f.kind == "uninitialised-value" for f in findings)
+    assert all(any(fr.file and "simplejson" in fr.file for fr in f.stack[:4]) for f in findings)
+    attributed = SIMPLEJSON.attribute_all(findings)
+    assert all(not f.counts and f.owner == "PyLong_FromString" for f in attributed)
+    # Without its origin (memcheck's default), the same report is simplejson's: the re-run decides.
+    bare = [replace(f, related=()) for f in findings]
+    assert all(f.counts for f in SIMPLEJSON.attribute_all(bare))

@@ -110,3 +110,59 @@ def test_the_model_and_the_renderers_stay_in_their_layers() -> None:
     allowed |= {"pyharness"}  # __version__
     stray = {m: sorted(d for d in deps if package_of(d) not in allowed) for m, deps in render.items()}
     assert {m: d for m, d in stray.items() if d} == {}
+
+
+# What a project's own modules may import of pyharness: the public API, and (for this
+# repository, whose subject lives inside the package) the subject's own modules.
+SUBJECT_OWN = frozenset({"pyharness", "pyharness._netcore", "pyharness._canaries", "pyharness._build_config"})
+
+
+def imports_of(path: Path) -> set[str]:
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            if node.module == "pyharness":
+                found.update(f"pyharness.{a.name}" for a in node.names)
+            else:
+                found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+    return {m for m in found if m == "pyharness" or m.startswith("pyharness.")}
+
+
+def strays(folder: Path, own: str) -> dict[str, list[str]]:
+    out = {}
+    for path in sorted(folder.rglob("*.py")):
+        bad = sorted(
+            m
+            for m in imports_of(path)
+            if m != "pyharness.api" and not m.startswith(own) and m not in SUBJECT_OWN
+        )
+        if bad:
+            out[str(path.relative_to(folder))] = bad
+    return out
+
+
+def test_the_first_subject_imports_only_the_public_api() -> None:
+    assert strays(PACKAGE / "netcore", "pyharness.netcore") == {}
+
+
+def test_the_api_check_catches_an_internal_import(tmp_path: Path) -> None:
+    (tmp_path / "scenario.py").write_text(
+        "from pyharness.cell.plan import plan\nfrom pyharness.api import Size\n"
+        "def f():\n    from pyharness import proc\n"
+    )
+    assert strays(tmp_path, "mine") == {"scenario.py": ["pyharness.cell.plan", "pyharness.proc"]}
+
+
+def test_the_toolkit_imports_nothing_of_the_subject() -> None:
+    toolkit = {m: d for m, d in graph().items() if not m.startswith("pyharness.netcore")}
+    assert {m: sorted(x for x in d if x.startswith("pyharness.netcore")) for m, d in toolkit.items()} == {
+        m: [] for m in toolkit
+    }
+
+
+def test_the_second_examples_scenario_imports_only_the_public_api() -> None:
+    examples = PACKAGE.parent / "examples" / "tally"
+    assert (examples / "tally_workloads.py").is_file()
+    assert strays(examples, "tally") == {}

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from pyharness import registry
-from pyharness.errors import ConfigError, ToolMissingError
+from pyharness.cell import unwind
+from pyharness.errors import BuildError, ConfigError, ToolMissingError
 from pyharness.matrix import TOOLS
 from pyharness.runners import asan, heaptrack, valgrind
 from pyharness.runners.base import TOOLKIT_SUPPRESSIONS, RunContext, Runner
@@ -57,7 +58,10 @@ def test_asan_launch(tools_present: None, tmp_path: Path) -> None:
     lsan_opts = dict(kv.split("=", 1) for kv in env["LSAN_OPTIONS"].split(":"))
     assert lsan_opts["suppressions"] == str(SUPPRESSIONS_DIR / "lsan.supp")
     ubsan_opts = dict(kv.split("=", 1) for kv in env["UBSAN_OPTIONS"].split(":"))
-    assert ubsan_opts["print_stacktrace"] == "1" and ubsan_opts["halt_on_error"] == "1"
+    assert (
+        ubsan_opts["print_stacktrace"] == "1" and ubsan_opts["halt_on_error"] == "0"
+    )  # every report collected
+    assert lsan_opts["print_suppressions"] == "1"  # what each entry hid, said
     assert ubsan_opts["exitcode"] == str(asan.UBSAN_EXITCODE) != asan_opts["exitcode"]
     assert spec.success_codes == {0, asan.ASAN_EXITCODE, asan.UBSAN_EXITCODE}
     assert spec.stderr_path == tmp_path / "subject.stderr"
@@ -66,6 +70,12 @@ def test_asan_launch(tools_present: None, tmp_path: Path) -> None:
     assert asan.AsanRunner().followups(ctx(tmp_path)) == ()
     full = asan.AsanRunner().launch(SUBJECT, BASE_ENV, ctx(tmp_path, full_unwind=True))
     assert "fast_unwind_on_malloc=0" in full.env["ASAN_OPTIONS"]
+    assert "verify_asan_link_order" not in full.env["ASAN_OPTIONS"]  # no shim: the runtime comes first
+    shim = tmp_path / "asan_shift-0123.so"
+    shifted = asan.AsanRunner().launch(SUBJECT, BASE_ENV, ctx(tmp_path, full_unwind=True, alloc_shim=shim))
+    # The shim ahead of the runtime (else ASan's malloc wins), and the runtime told that is on purpose.
+    assert shifted.env["LD_PRELOAD"].split()[:2] == [str(shim), "/usr/lib/gcc/12/libasan.so"]
+    assert "verify_asan_link_order=0" in shifted.env["ASAN_OPTIONS"]
     bare = asan.AsanRunner().launch(SUBJECT, BASE_ENV, RunContext(tmp_path, 10.0, None))
     assert "suppressions" not in dict(kv.split("=", 1) for kv in bare.env["LSAN_OPTIONS"].split(":"))
 
@@ -185,3 +195,21 @@ def test_suppression_files_exist_and_explain_every_entry() -> None:
 def test_registry_finds_runner_and_parser(tool: str) -> None:
     assert registry.runner_for(tool).id == tool
     assert registry.parser_for(tool) is not None
+
+
+def test_the_rerun_builds_the_allocation_shim_or_says_why_not(monkeypatch: pytest.MonkeyPatch) -> None:
+    asked: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = []
+
+    def helper(name: str, *, cflags: tuple[str, ...] = (), libs: tuple[str, ...] = ()) -> Path:
+        asked.append((name, tuple(cflags), tuple(libs)))
+        return Path(f"/cache/{name}-0123.so")
+
+    monkeypatch.setattr(unwind.native, "helper", helper)
+    assert unwind.alloc_shim() == (Path("/cache/asan_shift-0123.so"), None)
+    assert asked == [("asan_shift", ("-fno-omit-frame-pointer",), ("-ldl",))]
+
+    def broken(name: str, **_: object) -> Path:
+        raise BuildError(f"building pyharness's {name} helper failed (exit 1):\ncc: error")
+
+    monkeypatch.setattr(unwind.native, "helper", broken)
+    assert unwind.alloc_shim() == (None, "building pyharness's asan_shift helper failed (exit 1):")

@@ -7,7 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-from pyharness.errors import HarnessError
+from pyharness.api import HarnessError
 from pyharness.netcore.bench import runner, table
 from pyharness.netcore.bench.catalogue import DEFAULT, PEER_IDS, QUICK, SCENARIOS
 

@@ -27,7 +27,7 @@ from typing import Any
 
 import psutil
 
-from pyharness.errors import HarnessError
+from pyharness.api import HarnessError
 
 log = logging.getLogger("pyharness.netcore.bench")
 STDERR_TAIL_LINES = 20

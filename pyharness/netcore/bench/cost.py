@@ -37,15 +37,24 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pyharness
-from pyharness import baselines, proc
-from pyharness.errors import ConfigError, HarnessError
-from pyharness.proc import LaunchSpec
-
-if TYPE_CHECKING:
-    from pyharness.calibrate import ProbeContext
+from pyharness.api import (
+    BaselineKey,
+    BaselineSamples,
+    Baselines,
+    ConfigError,
+    HarnessError,
+    LaunchSpec,
+    ProbeContext,
+    baseline_path,
+    beyond_tolerance,
+    build_variant,
+    load_baselines,
+    load_project,
+    run_command,
+    write_baselines,
+)
 
 # Sizes: large enough that per-unit cost dominates noise, small enough for valgrind (~50x slower).
 FRAMES = (20_000, 60_000)
@@ -144,7 +153,7 @@ def run_once(netcore: Path, what: str, count: int, plant: int, workdir: Path) ->
     env["PYTHONHASHSEED"] = "0"
     package_parent = str(Path(pyharness.__file__).resolve().parent.parent)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH", "")) if p)
-    result = proc.run(LaunchSpec(argv, env, TIMEOUT_S, label="callgrind"), sample_interval=None)
+    result = run_command(LaunchSpec(argv, env, TIMEOUT_S, label="callgrind"), sample_interval=None)
     if not result.ok:
         raise HarnessError(f"callgrind run failed ({result.describe()}): {result.stderr_tail}")
     files = sorted(workdir.glob(f"{out.name}.*"))
@@ -180,8 +189,8 @@ GATED = {
 KEY_VARIANT, KEY_TOOL, KEY_WORKLOAD = "plain", "callgrind", "cost"
 
 
-def key(what: str) -> baselines.BaselineKey:
-    return baselines.BaselineKey(KEY_VARIANT, KEY_TOOL, KEY_WORKLOAD, GATED[what][0])
+def key(what: str) -> BaselineKey:
+    return BaselineKey(KEY_VARIANT, KEY_TOOL, KEY_WORKLOAD, GATED[what][0])
 
 
 def measure(netcore: Path, plant: float = 0.0, only: str | None = None) -> dict[str, float]:
@@ -221,16 +230,14 @@ def rebaseline(path: Path, runs: int) -> list[str]:
     a core change that moves the instruction counts, the cost entries are
     measured again and the others (RSS, rates, allocations) are left as they were.
     """
-    from pyharness import build, calibrate, project  # noqa: PLC0415 - a checkout's project and builds
-
-    proj = project.load()
-    samples = calibrate.Samples()
-    ctx = calibrate.ProbeContext(proj, lambda variant: build.stage(proj, variant), samples.add)
+    proj = load_project()
+    samples = BaselineSamples()
+    ctx = ProbeContext(proj, lambda variant: build_variant(proj, variant), samples.add)
     for _ in range(runs):
         probe(ctx)
-    table = baselines.load(path)
+    table = load_baselines(path)
     fresh = samples.derive()
-    baselines.write(path, {**table.entries, **fresh}, platform_name=table.platform)
+    write_baselines(path, {**table.entries, **fresh}, platform_name=table.platform)
     lines = []
     for k, entry in fresh.items():
         old = table.entries.get(k)
@@ -239,7 +246,7 @@ def rebaseline(path: Path, runs: int) -> list[str]:
     return lines
 
 
-def gate(counts: dict[str, float], table: baselines.Baselines) -> tuple[list[str], bool]:
+def gate(counts: dict[str, float], table: Baselines) -> tuple[list[str], bool]:
     """Lines for people, and whether every count is within its baseline's tolerance."""
     lines, ok = [], True
     for what, value in counts.items():
@@ -249,7 +256,7 @@ def gate(counts: dict[str, float], table: baselines.Baselines) -> tuple[list[str
             lines.append(f"{metric}: {value:,.0f} {unit}, no baseline (measure one: nox -s baseline)")
             ok = False
             continue
-        worse = baselines.beyond_tolerance(value, entry.value, entry.tolerance, entry.direction)
+        worse = beyond_tolerance(value, entry.value, entry.tolerance, entry.direction)
         ok = ok and not worse
         delta = 100.0 * (value - entry.value) / entry.value
         lines.append(
@@ -295,20 +302,16 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         if args.rebaseline is not None:
-            from pyharness import project  # noqa: PLC0415
-
             if args.runs < 3:
                 parser.error("--rebaseline needs --runs 3 or more (the tolerance comes from their spread)")
-            where = project.load().baselines
-            path = Path(args.rebaseline) if args.rebaseline else baselines.baseline_path(where)
+            where = load_project().baselines
+            path = Path(args.rebaseline) if args.rebaseline else baseline_path(where)
             print("\n".join([*rebaseline(path, args.runs), f"written: {path}"]))
             return 0
         netcore = _netcore_dir()
         if args.gate is not None:
-            from pyharness import project  # noqa: PLC0415
-
-            path = Path(args.gate) if args.gate else baselines.baseline_path(project.load().baselines)
-            table = baselines.load(path)
+            path = Path(args.gate) if args.gate else baseline_path(load_project().baselines)
+            table = load_baselines(path)
             lines, ok = gate(measure(netcore, args.plant, args.only), table)
             print("\n".join([*lines, f"cost gate ({path.name}): {'pass' if ok else 'FAIL'}"]))
             return 0 if ok else 1

@@ -15,11 +15,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from pyharness.api import least_squares, theil_sen
 from pyharness.netcore.bench import threads
 from pyharness.netcore.bench.catalogue import FRAME_SIZE, Peer, Scenario, Sizes
 from pyharness.netcore.bench.control import BenchError, Child, child_env, python_child
 from pyharness.netcore.bench.model import Measurement, quantile
-from pyharness.stats import least_squares, theil_sen
 
 CONTROL_TIMEOUT_S = 30.0  # start-up and quick commands
 

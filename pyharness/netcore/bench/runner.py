@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pyharness
+from pyharness.api import build_variant, load_project
 from pyharness.netcore.bench.catalogue import (
     FRAME_SIZE,
     LIMIT_EXECUTABLE,
@@ -57,9 +58,7 @@ def netcore_dir() -> Path | None:
     try:
         from pyharness import _netcore  # noqa: PLC0415 - a probe: an installed package has the core
     except ImportError:
-        from pyharness import build, project  # noqa: PLC0415 - building needs a checkout; installed copies skip it
-
-        staged = build.stage(project.load(), "plain")
+        staged = build_variant(load_project(), "plain")  # a checkout: installed copies have the core
         assert staged.site_dir is not None
         path = str(staged.site_dir / "pyharness")
         if path not in pyharness.__path__:
