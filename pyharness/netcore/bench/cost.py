@@ -41,8 +41,8 @@ from pathlib import Path
 import pyharness
 from pyharness.api import (
     BaselineKey,
-    BaselineSamples,
     Baselines,
+    BaselineSamples,
     ConfigError,
     HarnessError,
     LaunchSpec,
