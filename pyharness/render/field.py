@@ -121,7 +121,7 @@ def _problems(results: FieldResults, stream: TextIO) -> None:
         return
     stream.write("\n## Projects that did not run\n\n")
     for p in failed:
-        stream.write(f"### {p.name} {p.version}\n\n```text\n{p.problem.strip()}\n```\n\n")
+        stream.write(f"### {p.name} {p.version}\n\n```text\n{(p.problem or '').strip()}\n```\n\n")
 
 
 def _plants(results: FieldResults, stream: TextIO) -> None:

@@ -47,7 +47,7 @@ def test_every_committed_definition_reads_and_stays_within_three_lines() -> None
     ("text", "message"),
     [
         ("[field]\nname = 'x'\n", "version must be a non-empty string"),
-        (f"[field]\nname='x'\nversion='1'\nsha256='abc'\nkind='k'\n", "sha256 is not 64 hex digits"),
+        ("[field]\nname='x'\nversion='1'\nsha256='abc'\nkind='k'\n", "sha256 is not 64 hex digits"),
         (
             f"[field]\nname='x'\nversion='1'\nsha256='{SHA}'\nkind='k'\ntools=['nope']\n",
             "unknown tool 'nope'",
@@ -110,7 +110,8 @@ def test_unexplained_lists_counted_findings_without_an_investigation(tmp_path: P
     path = _write(
         tmp_path,
         f"[field]\nname='pkg'\nversion='1.0'\nsha256='{SHA}'\nkind='k'\n"
-        "[[finding]]\nkey='asan/leak.direct pkg/_ext.c grow'\nverdict='defect'\nevidence='grow() never frees'\n",
+        "[[finding]]\nkey='asan/leak.direct pkg/_ext.c grow'\n"
+        "verdict='defect'\nevidence='grow() never frees'\n",
     )
     assert unexplained(results, []) == [("pkg", "asan/leak.direct pkg/_ext.c grow")]
     assert unexplained(results, [field.read(path)]) == []
