@@ -122,6 +122,10 @@ def test_the_committed_field_doc_follows_its_results_and_explains_every_finding(
     results = FieldResults.from_json(json.loads(RESULTS.read_text(encoding="utf-8")))
     defs = field.definitions(FIELD)
     assert not unexplained(results, defs), "investigate these in field/<project>.toml: [[finding]]"
+    assert {p.name for p in results.projects} == {d.name for d in defs}, "a field project did not run"
+    assert not [p.name for p in results.projects if p.problem], "a field project did not run to its end"
+    missed = [(p.name, x.tool) for p in results.projects for x in p.plant if not x.found]
+    assert not missed, f"planted defects not found at their line: {missed}"
     out = io.StringIO()
     render(results, defs, out)
     assert DOC.read_text(encoding="utf-8") == out.getvalue(), (
