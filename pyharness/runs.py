@@ -112,60 +112,82 @@ def run_plans(
     if not plans:
         raise ConfigError("no cells to run")
     run_dir.mkdir(parents=True, exist_ok=True)
-    written: list[tuple[Summary, WrittenRun]] = []
-    lock = threading.Lock()  # one report rewrite at a time
-    stage = _staging()
-
-    def finish() -> tuple[Summary, WrittenRun]:
-        return finish_run(run_dir, project=project, baselines_file=baselines_file)
-
-    def one(i: int, cell_plan: CellPlan) -> CellReport:
-        cell_plan = cell.replan(cell_plan)  # a native run of its subject may have ended meanwhile
-        label = f"{i}/{len(plans)} {cell_plan.id}"
-        options = options_for(cell_plan) if options_for else cell.Options(reuse=reuse)
-        if options.stage is None:
-            options = cell.Options(stage=stage, parser=options.parser, reuse=options.reuse)
-        try:
-            report = cell.run_plan(
-                cell_plan, progress=Progress(label, enabled=progress, inline=jobs == 1), options=options
-            )
-        finally:
-            with lock:
-                if any(run_dir.glob(f"*/{cell.CELL_FILE}")):
-                    written.append(finish())
-        return report
-
-    # The native cells first, one at a time: each measures its subject, and the slow tools'
-    # cells of the same workload then take their time limits from it (pyharness.cell.durations).
-    first = [p for p in plans if p.tool.id == NATIVE_TOOL]
-    rest = [p for p in plans if p.tool.id != NATIVE_TOOL]
+    runner = _Runner(
+        project, run_dir, total=len(plans), baselines_file=baselines_file, progress=progress,
+        inline=jobs == 1, options_for=options_for, reuse=reuse,
+    )  # fmt: skip
     try:
-        for i, cell_plan in enumerate(first, 1):
-            interrupt.check()
-            one(i, cell_plan)
-        if jobs <= 1:
-            for i, cell_plan in enumerate(rest, len(first) + 1):
-                interrupt.check()
-                one(i, cell_plan)
-        else:
-            # Cells gated against baselines run alone afterwards, as their baselines were
-            # measured: a neighbouring cell cut the rss messages cell's frames/s by 80%. The
-            # others run `jobs` at a time, longest expected first, so the last to end is short.
-            # A deterministic tool's counts (coverage) do not move beside a neighbour.
-            shared = sorted((p for p in rest if not runs_alone(p)), key=lambda p: -p.expected_s)
-            alone = [p for p in rest if runs_alone(p)]
-            with ThreadPoolExecutor(max_workers=jobs) as pool:
-                futures = [pool.submit(one, i, p) for i, p in enumerate(shared, len(first) + 1)]
-                for future in futures:
-                    future.result()
-            for i, cell_plan in enumerate(alone, len(first) + len(shared) + 1):
-                interrupt.check()
-                one(i, cell_plan)
+        _schedule(runner, plans, jobs)
     except (Interrupted, KeyboardInterrupt):
         interrupt.request(interrupt.requested() or signal.SIGINT)  # every worker stops too
         print(f"pyharness: interrupted; the finished cells are reported in {run_dir}", file=sys.stderr)
         raise
-    return written[-1]
+    return runner.written[-1]
+
+
+class _Runner:
+    """Runs one cell of a run and rewrites the run's report after it, one rewrite at a time."""
+
+    def __init__(
+        self,
+        project: Project,
+        run_dir: Path,
+        *,
+        total: int,
+        baselines_file: Path | None,
+        progress: bool,
+        inline: bool,
+        options_for: OptionsFor | None,
+        reuse: bool,
+    ) -> None:
+        self.project, self.run_dir, self.total = project, run_dir, total
+        self.baselines_file, self.progress, self.inline = baselines_file, progress, inline
+        self.options_for, self.reuse = options_for, reuse
+        self.written: list[tuple[Summary, WrittenRun]] = []
+        self.lock = threading.Lock()
+        self.stage = _staging()
+
+    def one(self, i: int, cell_plan: CellPlan) -> CellReport:
+        interrupt.check()
+        cell_plan = cell.replan(cell_plan)  # a native run of its subject may have ended meanwhile
+        label = f"{i}/{self.total} {cell_plan.id}"
+        options = self.options_for(cell_plan) if self.options_for else cell.Options(reuse=self.reuse)
+        if options.stage is None:
+            options = cell.Options(stage=self.stage, parser=options.parser, reuse=options.reuse)
+        progress = Progress(label, enabled=self.progress, inline=self.inline)
+        try:
+            return cell.run_plan(cell_plan, progress=progress, options=options)
+        finally:
+            with self.lock:
+                if any(self.run_dir.glob(f"*/{cell.CELL_FILE}")):
+                    self.written.append(
+                        finish_run(self.run_dir, project=self.project, baselines_file=self.baselines_file)
+                    )
+
+
+def _schedule(runner: _Runner, plans: Sequence[CellPlan], jobs: int) -> None:
+    """The order of a run's cells, and which run beside another.
+
+    The native cells first, one at a time: each measures its subject, and the slow tools' cells
+    of the same workload then take their time limits from it (pyharness.cell.durations). Cells
+    gated against baselines run alone afterwards, as their baselines were measured: a
+    neighbouring cell cut the rss messages cell's frames/s by 80%. The others run ``jobs`` at a
+    time, longest expected first, so the last to end is short. A deterministic tool's counts
+    (coverage) do not move beside a neighbour.
+    """
+    first = [p for p in plans if p.tool.id == NATIVE_TOOL]
+    rest = [p for p in plans if p.tool.id != NATIVE_TOOL]
+    shared = sorted((p for p in rest if not runs_alone(p)), key=lambda p: -p.expected_s) if jobs > 1 else []
+    alone = [p for p in rest if jobs <= 1 or runs_alone(p)]
+    for i, cell_plan in enumerate(first, 1):
+        runner.one(i, cell_plan)
+    if shared:
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            futures = [pool.submit(runner.one, i, p) for i, p in enumerate(shared, len(first) + 1)]
+            for future in futures:
+                future.result()
+    for i, cell_plan in enumerate(alone, len(first) + len(shared) + 1):
+        runner.one(i, cell_plan)
 
 
 def runs_alone(cell_plan: CellPlan) -> bool:

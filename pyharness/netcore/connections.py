@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from typing import Any
 
 from pyharness.api import ConfigError, EventLog, Gated, Scenario, SubjectError
 from pyharness.netcore import judges
@@ -111,7 +112,6 @@ def run(args: argparse.Namespace, events: EventLog) -> None:
         fleet = FleetHandle(server.port, dict(os.environ))
         reply = fleet.request("status")
         start = self_stats()
-        start_fds = start["fds"]
         events.checkpoint(
             "0 connected",
             step=True,
@@ -122,51 +122,8 @@ def run(args: argparse.Namespace, events: EventLog) -> None:
             client_pid=reply["pid"],
             **start,
         )
-        reached = 0
-        for n in counts:
-            events.phase(f"connecting {n}")
-            reply = fleet.request("grow", to=n, timeout=args.connect_timeout)
-            settled = server.wait_for(sessions=n, timeout=args.settle_timeout)
-            sessions = server.stats()["sessions"]
-            events.checkpoint(
-                f"{n} connected",
-                step=True,
-                connections=n,
-                sessions=sessions,
-                settled=settled,
-                client_rss=reply["rss"],
-                client_fds=reply["fds"],
-                **self_stats(),
-            )
-            if not settled:
-                break  # the analysis fails the cell on the sessions mismatch; growing further is moot
-            reached = n
-        events.phase("disconnecting")
-        failure = ""
-        try:
-            reply = fleet.request("close", timeout=args.connect_timeout)
-        except SubjectError as err:
-            # A server that does not close its end stalls every graceful disconnect:
-            # the fleet stops at the first and says so, instead of waiting on each.
-            failure = str(err)
-            reply = fleet.request("status")
-        settled = server.wait_for(sessions=0, timeout=args.settle_timeout)
-        stats = server.stats()
-        after = self_stats()
-        events.checkpoint(
-            "after cleanup",
-            connections=0,
-            sessions=stats["sessions"],
-            settled=settled,
-            client_rss=reply["rss"],
-            client_fds=reply["fds"],
-            **after,
-        )
-        if not failure and after["fds"] > start_fds + FD_SLACK:
-            failure = (
-                f"fds {start_fds} -> {after['fds']} after every client left: "
-                "the server's sockets are not closed"
-            )
+        reached = _grow(fleet, server, counts, args, events)
+        stats, failure = _disconnect(fleet, server, start["fds"], args, events)
         events.emit(
             "result",
             target=target,
@@ -181,6 +138,63 @@ def run(args: argparse.Namespace, events: EventLog) -> None:
         if fleet is not None:
             fleet.stop()
         server.stop()
+
+
+def _grow(
+    fleet: FleetHandle, server: Any, counts: tuple[int, ...], args: argparse.Namespace, events: EventLog
+) -> int:
+    """Connect up to each checkpoint in turn, a checkpoint event at each: the last count reached."""
+    reached = 0
+    for n in counts:
+        events.phase(f"connecting {n}")
+        reply = fleet.request("grow", to=n, timeout=args.connect_timeout)
+        settled = server.wait_for(sessions=n, timeout=args.settle_timeout)
+        events.checkpoint(
+            f"{n} connected",
+            step=True,
+            connections=n,
+            sessions=server.stats()["sessions"],
+            settled=settled,
+            client_rss=reply["rss"],
+            client_fds=reply["fds"],
+            **self_stats(),
+        )
+        if not settled:
+            break  # the analysis fails the cell on the sessions mismatch; growing further is moot
+        reached = n
+    return reached
+
+
+def _disconnect(
+    fleet: FleetHandle, server: Any, start_fds: int, args: argparse.Namespace, events: EventLog
+) -> tuple[dict[str, Any], str]:
+    """Every client leaves: the server's stats after, and what went wrong ("" when nothing)."""
+    events.phase("disconnecting")
+    failure = ""
+    try:
+        reply = fleet.request("close", timeout=args.connect_timeout)
+    except SubjectError as err:
+        # A server that does not close its end stalls every graceful disconnect:
+        # the fleet stops at the first and says so, instead of waiting on each.
+        failure = str(err)
+        reply = fleet.request("status")
+    settled = server.wait_for(sessions=0, timeout=args.settle_timeout)
+    stats = server.stats()
+    after = self_stats()
+    events.checkpoint(
+        "after cleanup",
+        connections=0,
+        sessions=stats["sessions"],
+        settled=settled,
+        client_rss=reply["rss"],
+        client_fds=reply["fds"],
+        **after,
+    )
+    if not failure and after["fds"] > start_fds + FD_SLACK:
+        failure = (
+            f"fds {start_fds} -> {after['fds']} after every client left: the server's sockets are not closed"
+        )
+    return stats, failure
 
 
 # Measured native durations (s): quick ~6, sweep ~20; under the slow tools the checkpoints shrink.

@@ -97,6 +97,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="under the rss tool, fail when RSS grows more than this after warm-up "
         f"(default {judges.STABILITY_DRIFT_LIMIT_BYTES:.0f}; -1: measure only)",
     )
+    _add_test_hooks(parser)
+
+
+def _add_test_hooks(parser: argparse.ArgumentParser) -> None:
+    """The self-test's deliberate defects, injected from Python (no rebuild of the core)."""
     parser.add_argument(
         "--inject-growth-bytes",
         type=non_negative_int,
@@ -128,11 +133,7 @@ def run(args: argparse.Namespace, events: EventLog) -> None:
     if warmup >= cycles:
         raise ConfigError(f"--warmup {warmup} leaves no cycles to judge out of {cycles}")
     netcore = load_netcore()
-    payload = b"\x5a" * args.size
-    timeout: float = args.cycle_timeout
-    kept: list[bytes] = []  # the injected leak, if any
-    leaked: list[int] = []  # the injected descriptors, if any
-    grow = _native_grower() if args.inject_native_growth_bytes else None
+    injected = _Injected(args)
     server = start_server(netcore, "stability", args.port)
     try:
         start = server.stats()
@@ -143,34 +144,9 @@ def run(args: argparse.Namespace, events: EventLog) -> None:
         failure = ""
         done = 0
         for cycle in range(1, cycles + 1):
-            client = netcore.MessagingClient("stability")
-            client.connect(LOOPBACK, server.port, timeout=timeout)
-            for _ in range(args.frames):
-                client.send(payload, timeout=timeout)
-            client.flush(timeout=timeout)
             expected_frames += args.frames
-            if not server.wait_for(messages=expected_frames, timeout=timeout):
-                failure = (
-                    f"cycle {cycle}: server counted {server.stats()['messages_received']} frames, "
-                    f"expected {expected_frames}"
-                )
-            began = time.monotonic()
-            client.disconnect(timeout=timeout)
-            stalled = time.monotonic() - began >= timeout * STALLED_FRACTION
-            del client
-            if not failure and stalled:
-                failure = (
-                    f"cycle {cycle}: the server did not close its end within {timeout:g} s of the "
-                    "client's half-close"
-                )
-            if not failure and not server.wait_for(sessions=0, timeout=timeout):
-                failure = f"cycle {cycle}: the server still holds {server.stats()['sessions']} sessions"
-            if args.inject_growth_bytes:
-                kept.append(b"\xa5" * args.inject_growth_bytes)  # written, so its pages are resident
-            if grow is not None:
-                grow(args.inject_native_growth_bytes)  # touches every page: resident too
-            if args.inject_fd_leak:
-                leaked.append(os.open(os.devnull, os.O_RDONLY))
+            failure = _cycle(netcore, server, cycle, expected_frames, args)
+            injected.add()
             done = cycle
             if failure:
                 break
@@ -198,7 +174,56 @@ def run(args: argparse.Namespace, events: EventLog) -> None:
         )
     finally:
         server.stop()
-        for fd in leaked:
+        injected.release()
+
+
+def _cycle(netcore: Any, server: Any, cycle: int, expected_frames: int, args: argparse.Namespace) -> str:
+    """One connect, send, flush and disconnect: what went wrong in it ("" when nothing)."""
+    timeout: float = args.cycle_timeout
+    payload = b"\x5a" * args.size
+    failure = ""
+    client = netcore.MessagingClient("stability")
+    client.connect(LOOPBACK, server.port, timeout=timeout)
+    for _ in range(args.frames):
+        client.send(payload, timeout=timeout)
+    client.flush(timeout=timeout)
+    if not server.wait_for(messages=expected_frames, timeout=timeout):
+        failure = (
+            f"cycle {cycle}: server counted {server.stats()['messages_received']} frames, "
+            f"expected {expected_frames}"
+        )
+    began = time.monotonic()
+    client.disconnect(timeout=timeout)
+    stalled = time.monotonic() - began >= timeout * STALLED_FRACTION
+    del client
+    if not failure and stalled:
+        failure = (
+            f"cycle {cycle}: the server did not close its end within {timeout:g} s of the client's half-close"
+        )
+    if not failure and not server.wait_for(sessions=0, timeout=timeout):
+        failure = f"cycle {cycle}: the server still holds {server.stats()['sessions']} sessions"
+    return failure
+
+
+class _Injected:
+    """The deliberate growth the self-test asks for, one step per cycle: bytes, native bytes, descriptors."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.kept: list[bytes] = []
+        self.leaked: list[int] = []
+        self.grow = _native_grower() if args.inject_native_growth_bytes else None
+
+    def add(self) -> None:
+        if self.args.inject_growth_bytes:
+            self.kept.append(b"\xa5" * self.args.inject_growth_bytes)  # written, so its pages are resident
+        if self.grow is not None:
+            self.grow(self.args.inject_native_growth_bytes)  # touches every page: resident too
+        if self.args.inject_fd_leak:
+            self.leaked.append(os.open(os.devnull, os.O_RDONLY))
+
+    def release(self) -> None:
+        for fd in self.leaked:
             os.close(fd)
 
 

@@ -142,78 +142,95 @@ def _int(value: Any, default: int = 0) -> int:
 
 
 def parse_lines(lines: Iterable[str | bytes]) -> Journal:
-    tests: dict[tuple[int, int], TestRecord] = {}
-    checks: list[Check] = []
-    collected: dict[int, int] = {}
-    started: set[int] = set()
-    ended: set[int] = set()
-    left: list[Left] = []
-    signum: int | None = None
-    tool = ""
-    problems: list[str] = []
+    reader = _Reader()
     for line in lines:
         try:
             record = json.loads(line)
         except ValueError:
             continue
-        if not isinstance(record, dict):
-            continue
-        event, pid, t = record.get("ev"), _int(record.get("pid")), float(record.get("t", 0.0))
-        if event == "session_start":
-            tool = str(record.get("tool") or tool)
-            if record.get("problem"):
-                problems.append(str(record["problem"]))
-        elif event == "collected":
-            collected[pid] = _int(record.get("n"))
-        elif event == "test_start":
-            index = _int(record.get("i"))
-            tests[(pid, index)] = TestRecord(pid, index, str(record.get("id", "?")), t)
-            started.add(pid)
-        elif event == "test_end":
-            key = (pid, _int(record.get("i")))
-            begun = tests.get(key)
-            rss = record.get("rss")
-            tests[key] = TestRecord(
-                pid,
-                key[1],
-                str(record.get("id", begun.id if begun else "?")),
-                begun.start if begun else t,
-                end=t,
-                outcome=str(record.get("outcome", "passed")),
-                seconds=float(record.get("s", 0.0)),
-                rss=(int(rss[0]), int(rss[1])) if isinstance(rss, list) and len(rss) == 2 else None,
-                fds={str(k): str(v) for k, v in (record.get("fds") or {}).items()},
-                threads={str(k): str(v) for k, v in (record.get("threads") or {}).items()},
-            )
-        elif event == "check":
-            checks.append(
-                Check(
-                    pid, _int(record.get("first")), _int(record.get("last")), t, float(record.get("s", 0.0))
-                )
-            )
-        elif event == "signal":
-            signum = _int(record.get("signum")) or None
-        elif event == "session_end":
-            ended.add(pid)
-            found = record.get("left") or {}
-            for fd in found.get("fds", ()):
-                what = f"descriptor {fd.get('fd')} ({fd.get('target')})"
-                left.append(Left(pid, _int(fd.get("i")), what, LEFT_FD))
-            for thread in found.get("threads", ()):
-                what = f"{thread.get('name')} (tid {thread.get('tid')})"
-                left.append(Left(pid, _int(thread.get("i")), what, LEFT_THREAD))
-    ordered = tuple(sorted(tests.values(), key=lambda r: (r.start, r.pid, r.index)))
-    return Journal(
-        tests=ordered,
-        checks=tuple(checks),
-        # Workers of one suite each collect all of it: the largest count is the suite's.
-        collected=max(collected.values()) if collected else None,
-        finished=(started <= ended) if started else bool(ended),
-        signal=signum,
-        left=tuple(left),
-        tool=tool,
-        problems=tuple(problems),
-    )
+        if isinstance(record, dict):
+            reader.take(record)
+    return reader.journal()
+
+
+class _Reader:
+    """The journal as its records arrive: one method per event, the rest ignored."""
+
+    def __init__(self) -> None:
+        self.tests: dict[tuple[int, int], TestRecord] = {}
+        self.checks: list[Check] = []
+        self.collected: dict[int, int] = {}
+        self.started: set[int] = set()
+        self.ended: set[int] = set()
+        self.left: list[Left] = []
+        self.signum: int | None = None
+        self.tool = ""
+        self.problems: list[str] = []
+
+    def take(self, record: dict[str, Any]) -> None:
+        handler = getattr(self, f"_on_{record.get('ev')}", None)
+        if handler is not None:
+            handler(record, _int(record.get("pid")), float(record.get("t", 0.0)))
+
+    def _on_session_start(self, record: dict[str, Any], pid: int, t: float) -> None:
+        self.tool = str(record.get("tool") or self.tool)
+        if record.get("problem"):
+            self.problems.append(str(record["problem"]))
+
+    def _on_collected(self, record: dict[str, Any], pid: int, t: float) -> None:
+        self.collected[pid] = _int(record.get("n"))
+
+    def _on_test_start(self, record: dict[str, Any], pid: int, t: float) -> None:
+        index = _int(record.get("i"))
+        self.tests[(pid, index)] = TestRecord(pid, index, str(record.get("id", "?")), t)
+        self.started.add(pid)
+
+    def _on_test_end(self, record: dict[str, Any], pid: int, t: float) -> None:
+        key = (pid, _int(record.get("i")))
+        begun = self.tests.get(key)
+        rss = record.get("rss")
+        self.tests[key] = TestRecord(
+            pid,
+            key[1],
+            str(record.get("id", begun.id if begun else "?")),
+            begun.start if begun else t,
+            end=t,
+            outcome=str(record.get("outcome", "passed")),
+            seconds=float(record.get("s", 0.0)),
+            rss=(int(rss[0]), int(rss[1])) if isinstance(rss, list) and len(rss) == 2 else None,
+            fds={str(k): str(v) for k, v in (record.get("fds") or {}).items()},
+            threads={str(k): str(v) for k, v in (record.get("threads") or {}).items()},
+        )
+
+    def _on_check(self, record: dict[str, Any], pid: int, t: float) -> None:
+        first, last = _int(record.get("first")), _int(record.get("last"))
+        self.checks.append(Check(pid, first, last, t, float(record.get("s", 0.0))))
+
+    def _on_signal(self, record: dict[str, Any], pid: int, t: float) -> None:
+        self.signum = _int(record.get("signum")) or None
+
+    def _on_session_end(self, record: dict[str, Any], pid: int, t: float) -> None:
+        self.ended.add(pid)
+        found = record.get("left") or {}
+        for fd in found.get("fds", ()):
+            what = f"descriptor {fd.get('fd')} ({fd.get('target')})"
+            self.left.append(Left(pid, _int(fd.get("i")), what, LEFT_FD))
+        for thread in found.get("threads", ()):
+            what = f"{thread.get('name')} (tid {thread.get('tid')})"
+            self.left.append(Left(pid, _int(thread.get("i")), what, LEFT_THREAD))
+
+    def journal(self) -> Journal:
+        return Journal(
+            tests=tuple(sorted(self.tests.values(), key=lambda r: (r.start, r.pid, r.index))),
+            checks=tuple(self.checks),
+            # Workers of one suite each collect all of it: the largest count is the suite's.
+            collected=max(self.collected.values()) if self.collected else None,
+            finished=(self.started <= self.ended) if self.started else bool(self.ended),
+            signal=self.signum,
+            left=tuple(self.left),
+            tool=self.tool,
+            problems=tuple(self.problems),
+        )
 
 
 def read(path: Path) -> Journal | None:

@@ -90,7 +90,8 @@ def render(results: FieldResults, defs: Sequence[Definition], stream: TextIO) ->
     for p in results.projects:
         label = f"{p.name} {p.version}"
         if p.problem:
-            stream.write(f"| {label} | {p.kind} | - | - | - | - | - | - | error: {p.problem} |\n")
+            first = p.problem.strip().splitlines()[0] if p.problem.strip() else "error"
+            stream.write(f"| {label} | {p.kind} | - | - | - | - | - | - | error: {_cell(first)} (below) |\n")
         for t in p.tools:
             tests = (
                 "-"
@@ -106,6 +107,21 @@ def render(results: FieldResults, defs: Sequence[Definition], stream: TextIO) ->
     _plants(results, stream)
     _findings(results, by_name, stream)
     _notes(results, by_name, stream)
+    _problems(results, stream)
+
+
+def _cell(text: str) -> str:
+    """``text`` safe inside a Markdown table cell."""
+    return text.replace("|", "\\|")
+
+
+def _problems(results: FieldResults, stream: TextIO) -> None:
+    failed = [p for p in results.projects if p.problem]
+    if not failed:
+        return
+    stream.write("\n## Projects that did not run\n\n")
+    for p in failed:
+        stream.write(f"### {p.name} {p.version}\n\n```text\n{(p.problem or '').strip()}\n```\n\n")
 
 
 def _plants(results: FieldResults, stream: TextIO) -> None:
