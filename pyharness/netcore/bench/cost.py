@@ -271,7 +271,7 @@ def spread(values: list[float]) -> float:
     return 100.0 * (max(values) - min(values)) / statistics.median(values)
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m pyharness.netcore.bench.cost", description=__doc__.splitlines()[0]
     )
@@ -296,6 +296,11 @@ def main(argv: list[str] | None = None) -> int:
         help="re-measure only these counts (--runs of them, 3 or more) into the baselines file (default "
         "baselines/<platform>.json), the other entries kept",
     )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
     args = parser.parse_args(argv)
     if shutil.which("valgrind") is None:
         print("cost: valgrind is not installed (apt-get install valgrind)", file=sys.stderr)
@@ -315,39 +320,44 @@ def main(argv: list[str] | None = None) -> int:
             lines, ok = gate(measure(netcore, args.plant, args.only), table)
             print("\n".join([*lines, f"cost gate ({path.name}): {'pass' if ok else 'FAIL'}"]))
             return 0 if ok else 1
-        with tempfile.TemporaryDirectory(prefix="pyharness-cost-") as tmp:
-            workdir = Path(tmp)
-            for what, sizes in (("frames", FRAMES), ("cycles", CYCLES)):
-                if args.only and what != args.only:
-                    continue
-                plant = 0
-                if args.plant:
-                    # Calibrate: the cost of 1,000 bytes of planted work, then as many as PCT% needs.
-                    base, _ = per_unit(netcore, what, sizes, 0, workdir)
-                    with_1000, _ = per_unit(netcore, what, sizes, 1000, workdir)
-                    unit = (with_1000 - base) / 1000
-                    plant = max(1, round(base * args.plant / 100 / unit))
-                    print(f"{what}: base {base:,.0f} instructions per unit; planting {plant} bytes of work")
-                mains, totals = [], []
-                for _ in range(args.runs):
-                    m, t = per_unit(netcore, what, sizes, plant, workdir)
-                    mains.append(m)
-                    totals.append(t)
-                label = "frame" if what == "frames" else "cycle"
-                print(
-                    f"instructions per {label} (calling thread): "
-                    + ", ".join(f"{v:,.0f}" for v in mains)
-                    + f"  (spread {spread(mains):.2f}%)"
-                )
-                print(
-                    f"instructions per {label} (all threads, not deterministic): "
-                    + ", ".join(f"{v:,.0f}" for v in totals)
-                    + f"  (spread {spread(totals):.2f}%)"
-                )
+        _report(netcore, args)
     except (HarnessError, ConfigError) as err:
         print(f"cost: {err}", file=sys.stderr)
         return 2
     return 0
+
+
+def _report(netcore: Path, args: argparse.Namespace) -> None:
+    """Measure and print each count ``args.runs`` times, with their spread (no gate)."""
+    with tempfile.TemporaryDirectory(prefix="pyharness-cost-") as tmp:
+        workdir = Path(tmp)
+        for what, sizes in (("frames", FRAMES), ("cycles", CYCLES)):
+            if args.only and what != args.only:
+                continue
+            plant = 0
+            if args.plant:
+                # Calibrate: the cost of 1,000 bytes of planted work, then as many as PCT% needs.
+                base, _ = per_unit(netcore, what, sizes, 0, workdir)
+                with_1000, _ = per_unit(netcore, what, sizes, 1000, workdir)
+                unit = (with_1000 - base) / 1000
+                plant = max(1, round(base * args.plant / 100 / unit))
+                print(f"{what}: base {base:,.0f} instructions per unit; planting {plant} bytes of work")
+            mains, totals = [], []
+            for _ in range(args.runs):
+                m, t = per_unit(netcore, what, sizes, plant, workdir)
+                mains.append(m)
+                totals.append(t)
+            label = "frame" if what == "frames" else "cycle"
+            print(
+                f"instructions per {label} (calling thread): "
+                + ", ".join(f"{v:,.0f}" for v in mains)
+                + f"  (spread {spread(mains):.2f}%)"
+            )
+            print(
+                f"instructions per {label} (all threads, not deterministic): "
+                + ", ".join(f"{v:,.0f}" for v in totals)
+                + f"  (spread {spread(totals):.2f}%)"
+            )
 
 
 if __name__ == "__main__":
