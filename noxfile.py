@@ -31,6 +31,7 @@ nox.needs_version = ">=2025.2.9"
 nox.options.default_venv_backend = "venv"
 nox.options.reuse_venv = "yes"
 nox.options.sessions = ["matrix"]
+TEST_WORKERS = min(2, os.cpu_count() or 1)  # pytest-xdist workers of `nox -s tests`
 
 PYPROJECT = nox.project.load_toml("pyproject.toml")
 PYTHON = "3.11"
@@ -148,8 +149,12 @@ def tests(session: nox.Session) -> None:
         "python", "-P", "-c", "import pyharness._netcore, pyharness._build_config as b; print(b.VARIANT)"
     )
     session.run("memory_profile_demo", "connections", "--connections", "1000")
-    # The tests keep their own build trees: the harness environment's stay as they are.
-    session.run("pytest", *session.posargs, env={"PYHARNESS_BUILD_ROOT": str(ROOT / "build" / "tests")})
+    # The tests keep their own build trees: the harness environment's stay as they are. Two
+    # workers (pytest-xdist), one per core: the builds they share are staged once, under a lock
+    # (pyharness.build.stage), and the longest test (the self-test's canary table) runs beside
+    # the rest instead of before it. `nox -s tests -- -n 0 ...` runs them one at a time.
+    args = session.posargs or ["-n", str(TEST_WORKERS)]
+    session.run("pytest", *args, env={"PYHARNESS_BUILD_ROOT": str(ROOT / "build" / "tests")})
 
 
 @nox.session(python=PYTHON, default=False)

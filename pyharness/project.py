@@ -284,14 +284,43 @@ def from_table(root: Path, doc: Mapping[str, Any]) -> Project:
 
 
 def test_requirements(doc: Mapping[str, Any]) -> tuple[str, ...]:
-    """The requirements of the ``test``/``tests`` extra and dependency group (includes resolved)."""
+    """The requirements of the ``test``/``tests`` extra and dependency group (includes resolved).
+
+    An extra that names the project itself (``contourpy[test-no-images]`` in contourpy's
+    ``test``) brings that extra's requirements, as pip reads it, never the project: the
+    variant under test is the staged one, not a wheel from the index.
+    """
     out: list[str] = []
     extras = doc.get("project", {}).get("optional-dependencies", {})
     groups = doc.get("dependency-groups", {})
-    for name in TEST_EXTRAS:
-        out.extend(r for r in extras.get(name, ()) if isinstance(r, str))
-        out.extend(_group(groups, name, ()))
+    name = str(doc.get("project", {}).get("name", ""))
+    for wanted in TEST_EXTRAS:
+        out.extend(_extra(extras, wanted, name, ()))
+        out.extend(_group(groups, wanted, ()))
     return tuple(dict.fromkeys(out))
+
+
+_SELF = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[([^\]]*)\])?")
+
+
+def _normal(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _extra(extras: Mapping[str, Any], wanted: str, project: str, seen: tuple[str, ...]) -> list[str]:
+    if wanted in seen or not isinstance(extras.get(wanted), list):
+        return []
+    out: list[str] = []
+    for item in extras[wanted]:
+        if not isinstance(item, str):
+            continue
+        match = _SELF.match(item)
+        if match and project and _normal(match.group(1)) == _normal(project):
+            for inner in (match.group(2) or "").split(","):
+                out.extend(_extra(extras, inner.strip(), project, (*seen, wanted)))
+        else:
+            out.append(item)
+    return out
 
 
 def _group(groups: Mapping[str, Any], name: str, seen: tuple[str, ...]) -> list[str]:

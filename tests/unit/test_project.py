@@ -237,3 +237,27 @@ def test_a_config_file_replaces_the_projects_table_keys(tmp_path: Path) -> None:
     config.write_text("[other]\n")
     with pytest.raises(ConfigError, match=r"no \[tool\.pyharness\] table"):
         project.load(tmp_path, search=False, config=config)
+
+
+def test_test_requirements_follow_the_projects_own_extras_and_groups() -> None:
+    doc = {
+        "project": {
+            "name": "ContourPy",  # names compare as pip compares them
+            "optional-dependencies": {
+                "test": ["contourpy[test-no-images, extra-b]", "matplotlib", "contourpy"],
+                "test-no-images": ["pytest", "wurlitzer", "contourpy[test]"],  # a cycle: read once
+                "extra-b": ["pillow>=10"],
+                "docs": ["sphinx"],
+            },
+        },
+        "dependency-groups": {"test": ["hypothesis", {"include-group": "lint"}], "lint": ["ruff"]},
+    }
+    # The project itself never: the staged variant is the one under test.
+    assert project.test_requirements(doc) == (
+        "pytest",
+        "wurlitzer",
+        "pillow>=10",
+        "matplotlib",
+        "hypothesis",
+        "ruff",
+    )
