@@ -348,7 +348,9 @@ def run(
     results = []
     for d in chosen:
         print(f"field: {d.name} {d.version} ({d.kind})", file=sys.stderr, flush=True)
-        results.append(run_one(d, work / f"{d.name}-{d.version}", native.cache_dir() / "sdists"))
+        began = time.monotonic()
+        one = run_one(d, work / f"{d.name}-{d.version}", native.cache_dir() / "sdists")
+        results.append(replace(one, seconds=round(time.monotonic() - began, 1)))
     return FieldResults(started, round(time.monotonic() - t0, 1), tuple(results))
 
 

@@ -6,6 +6,7 @@ import argparse
 import io
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from pyharness import field
@@ -20,7 +21,7 @@ from pyharness.cli.common import (
 )
 from pyharness.errors import ConfigError
 from pyharness.files import write_atomic
-from pyharness.model.field import FieldResults
+from pyharness.model.field import FieldResults, merged
 from pyharness.render import field as field_doc
 
 
@@ -43,6 +44,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "--fresh", action="store_true", help="unpack and build from nothing (build times mean that)"
     )
     p.add_argument("--json", type=Path, metavar="PATH", help="write the results here")
+    p.add_argument(
+        "--merge",
+        action="store_true",
+        help="keep the other projects of the --json file, replacing only those this run ran",
+    )
     p.add_argument("--doc", type=Path, metavar="PATH", help="write the document (FIELD.md) here")
     p.add_argument(
         "--from", dest="source", type=Path, metavar="RESULTS", help="render from this results file"
@@ -61,6 +67,13 @@ def handle(args: argparse.Namespace, rest: Sequence[str]) -> int:
         results = FieldResults.from_json(json.loads(args.source.read_text(encoding="utf-8")))
     else:
         results = field.run(project, args.names, work=args.work, fresh=args.fresh)
+        if args.merge and args.json is not None and args.json.is_file():
+            old = FieldResults.from_json(json.loads(args.json.read_text(encoding="utf-8")))
+            results = merged(old, results)
+            order = {d.name: i for i, d in enumerate(defs)}
+            results = replace(
+                results, projects=tuple(sorted(results.projects, key=lambda p: order.get(p.name, 99)))
+            )
         if args.json is not None:
             write_atomic(args.json, json.dumps(results.to_json(), indent=1) + "\n")
     text = io.StringIO()

@@ -87,6 +87,16 @@ class ProjectResult:
     tools: tuple[ToolResult, ...] = ()
     plant: tuple[PlantResult, ...] = ()
     problem: str | None = None  # a step that failed before any cell (download, checksum, unpack)
+    seconds: float | None = None  # this project's whole trial, wall clock
+
+
+def merged(old: FieldResults, new: FieldResults) -> FieldResults:
+    """``old`` with the projects ``new`` ran replaced by theirs (a re-run of some projects):
+    its start is the earlier one, its time the sum of every project's own."""
+    ran = {p.name for p in new.projects}
+    projects = (*(p for p in old.projects if p.name not in ran), *new.projects)
+    seconds = sum(p.seconds or 0.0 for p in projects) or old.seconds + new.seconds
+    return FieldResults(min(old.started, new.started), round(seconds, 1), tuple(projects))
 
 
 @dataclass(frozen=True)

@@ -477,7 +477,7 @@ def test_reactor_errors_are_os_errors_with_errno(plain_build: build.StagedBuild)
 # prints its port, waits for "done" on stdin, then prints its counters.
 ACCEPT_EMFILE_CHILD = (
     r"""
-import json, os, resource, socket, sys
+import json, os, resource, socket, sys, time
 from pyharness import _netcore as n
 
 server = n.MessagingServer("fd-full")
@@ -485,14 +485,20 @@ port = server.start("127.0.0.1", 0)
 # One session with descriptors to spare first (a sanitizer's first checks open a pipe).
 with socket.create_connection(("127.0.0.1", port)):
     assert server.wait_for(sessions=1, timeout=10.0)
+# The server closes that session's socket on its loop, after the batch: a descriptor it frees
+# after the filling below would let the next accept succeed. Wait for the close, fill, and
+# fill again after a pause to take any descriptor freed late.
+assert server.wait_for(sessions=0, timeout=10.0)
 hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
 resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))
 held = []
-while True:
-    try:
-        held.append(os.open("/dev/null", os.O_RDONLY))
-    except OSError:
-        break
+for _ in range(2):
+    while True:
+        try:
+            held.append(os.open("/dev/null", os.O_RDONLY))
+        except OSError:
+            break
+    time.sleep(0.5)
 print(port, flush=True)
 sys.stdin.readline()  # the parent's peers were each accepted and dropped
 stats = server.stats()

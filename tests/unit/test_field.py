@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import io
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from pyharness import field
 from pyharness.errors import ConfigError
-from pyharness.model.field import FieldResults, PlantResult, ProjectResult, ToolResult
+from pyharness.model.field import FieldResults, PlantResult, ProjectResult, ToolResult, merged
 from pyharness.render.field import render, unexplained
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -131,3 +132,13 @@ def test_the_committed_field_doc_follows_its_results_and_explains_every_finding(
     assert DOC.read_text(encoding="utf-8") == out.getvalue(), (
         "regenerate: python -m pyharness field --from docs/field-results.json --doc docs/FIELD.md"
     )
+
+
+def test_a_rerun_of_one_project_replaces_only_its_entry() -> None:
+    old = _results()
+    fixed = replace(old.projects[1], problem=None, seconds=120.0)
+    new = FieldResults("2026-12-03T00:00:00Z", 120.0, (fixed,))
+    both = merged(replace(old, projects=(replace(old.projects[0], seconds=300.0), old.projects[1])), new)
+    assert [p.name for p in both.projects] == ["pkg", "other"]
+    assert both.projects[1].problem is None
+    assert both.started == old.started and both.seconds == 420.0
