@@ -89,7 +89,7 @@ _SUMMARY = re.compile(
     r"^SUMMARY: (?P<tool>AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer): (?P<rest>.*)$"
 )
 _FRAME = re.compile(r"^\s*#(?P<n>\d+) (?P<pc>0x[0-9a-fA-F]+)(?: in)?\s*(?P<rest>.*)$")
-_FRAME_OBJ = re.compile(r"\s*\((?P<obj>[^()\s]+?)\+0x[0-9a-fA-F]+\)$")
+_FRAME_OBJ = re.compile(r"\s*\((?P<obj>[^()\s]+?)\+0x(?P<off>[0-9a-fA-F]+)\)$")
 _FRAME_FILE = re.compile(r"\s(?P<file>\S+?):(?P<line>\d+)(?::\d+)?$")
 _BUILD_ID = re.compile(r"\s*\(BuildId: [0-9a-fA-F]+\)$")
 # LSan's table of matched suppressions (print_suppressions=1), printed before the SUMMARY line:
@@ -109,7 +109,7 @@ def parse_frame(line: str) -> Frame | None:
 def _frame(m: re.Match[str]) -> Frame:
     rest = _BUILD_ID.sub("", m["rest"].rstrip())
     if (obj := _FRAME_OBJ.search(rest)) is not None:
-        return Frame(rest[: obj.start()].strip() or "??", object=obj["obj"])
+        return Frame(rest[: obj.start()].strip() or "??", object=obj["obj"], offset=int(obj["off"], 16))
     if (loc := _FRAME_FILE.search(" " + rest)) is not None:
         fn = (" " + rest)[: loc.start()].strip()
         return Frame(fn or "??", loc["file"], int(loc["line"]))
