@@ -24,7 +24,8 @@ per project::
     evidence = "the line, and why it is undefined behaviour or a leak"
 
 ``run`` downloads each sdist once into the cache (``pip download``), checks its
-sha256, unpacks it, installs what its tests need, builds each tool's variant
+sha256, unpacks it, installs what its tests need into its own virtual environment
+(its interpreter is the subject's: ``--python``), builds each tool's variant
 (timed), runs the tools' matrix on it as it is (``pyharness matrix --config``)
 and then on a copy with the planted defect, which must be found at the planted
 ``file:line``. Every step goes through the gateway, as a separate pyharness
@@ -221,17 +222,35 @@ def _pyharness(*args: str) -> list[str]:
     return [sys.executable, "-m", "pyharness", *args]
 
 
-def _on(d: Definition, tree: Path) -> tuple[str, ...]:
-    """The project, and its definition's table when it has one (zero config: none)."""
-    return ("--project", str(tree), *(("--config", str(d.path)) if d.table_lines else ()))
+def _on(d: Definition, tree: Path, python: Path) -> tuple[str, ...]:
+    """The project, its own interpreter, and its definition's table when it has one (zero config: none)."""
+    config = ("--config", str(d.path)) if d.table_lines else ()
+    return ("--project", str(tree), "--python", str(python), *config)
 
 
-def _matrix(d: Definition, tree: Path, tool: str, run_dir: Path) -> Summary:
+def _environment(work: Path, needed: Sequence[str], name: str) -> Path:
+    """The project's own virtual environment with what its tests need, its interpreter's path.
+
+    One per project: a suite runs with its own requirements only (contourpy's test extra brings
+    pytest-cov, pytest-xdist and pytest-rerunfailures, whose plugins would load into every
+    later project's suite in a shared environment)."""
+    venv = work / "venv"
+    python = venv / "bin" / "python"
+    if not python.is_file():
+        _step([sys.executable, "-m", "venv", str(venv)], f"python -m venv for {name}")
+    pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    _step([*pip, "pytest", *needed], f"pip install {name}'s test requirements")
+    return python
+
+
+def _matrix(d: Definition, tree: Path, tool: str, run_dir: Path, python: Path) -> Summary:
     """``pyharness matrix TOOL`` on ``tree`` with the definition's table; its cells fail or err as
     they will (the summary says how), so only a summary that was never written is a problem."""
     shutil.rmtree(run_dir, ignore_errors=True)
     # --fresh: a field run measures; nothing is reused from an earlier one.
-    argv = _pyharness("matrix", tool, *_on(d, tree), "--run-dir", str(run_dir), "--fresh", "--no-progress")
+    argv = _pyharness(
+        "matrix", tool, *_on(d, tree, python), "--run-dir", str(run_dir), "--fresh", "--no-progress"
+    )
     result = _launch(argv, f"{d.name} {tool}")
     if not (run_dir / "summary.json").is_file():
         raise HarnessError(
@@ -245,7 +264,7 @@ def _places(findings: Sequence[Finding]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(f.project_frame.where() for f in findings if f.counts and f.project_frame))
 
 
-def _tool_results(d: Definition, tree: Path, work: Path) -> tuple[ToolResult, ...]:
+def _tool_results(d: Definition, tree: Path, work: Path, python: Path) -> tuple[ToolResult, ...]:
     out = []
     built: set[str] = set()
     for tool in d.tools:
@@ -253,10 +272,10 @@ def _tool_results(d: Definition, tree: Path, work: Path) -> tuple[ToolResult, ..
         build_s = None
         if variant not in built:  # each variant is built once, from nothing, and timed
             started = time.monotonic()
-            _step(_pyharness("build", variant, *_on(d, tree)), f"build {variant}")
+            _step(_pyharness("build", variant, *_on(d, tree, python)), f"build {variant}")
             build_s = round(time.monotonic() - started, 1)
             built.add(variant)
-        for cell in _matrix(d, tree, tool, work / "runs" / "clean" / tool).cells:
+        for cell in _matrix(d, tree, tool, work / "runs" / "clean" / tool, python).cells:
             counted = [f for f in cell.findings if f.counts]
             keys = list(dict.fromkeys(k for f in counted if (k := key_text(f))))
             out.append(
@@ -280,7 +299,7 @@ def _tool_results(d: Definition, tree: Path, work: Path) -> tuple[ToolResult, ..
     return tuple(out)
 
 
-def _plant_results(d: Definition, tree: Path, work: Path) -> tuple[PlantResult, ...]:
+def _plant_results(d: Definition, tree: Path, work: Path, python: Path) -> tuple[PlantResult, ...]:
     if d.plant is None:
         return ()
     planted = work / "planted" / tree.name
@@ -292,7 +311,7 @@ def _plant_results(d: Definition, tree: Path, work: Path) -> tuple[PlantResult, 
     expected = planted_line(planted, d.plant)
     out = []
     for tool in d.plant_tools:
-        for cell in _matrix(d, planted, tool, work / "runs" / "planted" / tool).cells:
+        for cell in _matrix(d, planted, tool, work / "runs" / "planted" / tool, python).cells:
             where = tuple(
                 dict.fromkeys(f.project_frame.where() for f in cell.findings if f.counts and f.project_frame)
             )
@@ -322,10 +341,10 @@ def run_one(d: Definition, work: Path, cache: Path) -> ProjectResult:
         # (the variant under test is the staged one).
         needed = [*_dependencies(tree), *project.test_requires, *d.test_requires]
         needed = [r for r in needed if not _names_itself(r, d.name)]
-        if needed:
-            _step([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *needed],
-                  f"pip install {d.name}'s test requirements")  # fmt: skip
-        return replace(base, tools=_tool_results(d, tree, work), plant=_plant_results(d, tree, work))
+        python = _environment(work, needed, d.name)
+        return replace(
+            base, tools=_tool_results(d, tree, work, python), plant=_plant_results(d, tree, work, python)
+        )
     except HarnessError as err:
         return replace(base, problem=str(err))
 

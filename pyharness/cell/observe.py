@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from pyharness import symbolize
 from pyharness.attribution import Policy
 from pyharness.build import Staged
 from pyharness.cell.execute import Execution, Look, execute
@@ -93,7 +94,8 @@ def observe(
     journal = journals.read(execution.tests.journal) if execution.tests is not None else None
     left = journals.left_behind(journal, plan.tool.id) if journal is not None else ()
     policy = readers.policy
-    findings = readers.known.mark(policy.attribute_all((*parsed.findings, *left)))
+    # Frames the runtime left unplaced get their file:line from addr2line before attribution.
+    findings = readers.known.mark(policy.attribute_all((*symbolize.fill(parsed.findings), *left)))
     coverage = None if parsed.coverage is None else policy.attribute_coverage(parsed.coverage, plan.id)
     outcome = journals.combined(read_tests(plan.junit_path), journal)
     notes = [*execution.notes, *(_plugin_problems(journal) if journal is not None else ())]

@@ -7,7 +7,14 @@ import os
 from collections.abc import Sequence
 
 from pyharness import build
-from pyharness.cli.common import EXIT_OK, add_project_option, command_parser, load_project, print_lines
+from pyharness.cli.common import (
+    EXIT_OK,
+    add_project_option,
+    add_python_option,
+    command_parser,
+    load_project,
+    print_lines,
+)
 from pyharness.errors import ConfigError
 
 
@@ -24,6 +31,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("variants", nargs="*", metavar="VARIANT", help="variants to build (default: all)")
     p.add_argument("--path", action="store_true", help="print only the staged paths, one per line")
     add_project_option(p)
+    add_python_option(p)
     p.set_defaults(handler=handle)
 
 

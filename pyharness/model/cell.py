@@ -34,13 +34,15 @@ class Frame:
     file: str | None = None
     line: int | None = None
     object: str | None = None  # shared object / module the frame lives in
+    offset: int | None = None  # the pc's offset in ``object``, when the tool gave no file:line
 
     def to_json(self) -> dict[str, Any]:
-        return {"function": self.function, "file": self.file, "line": self.line, "object": self.object}
+        out = {"function": self.function, "file": self.file, "line": self.line, "object": self.object}
+        return out if self.offset is None else {**out, "offset": self.offset}
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Frame:
-        return cls(d["function"], d.get("file"), d.get("line"), d.get("object"))
+        return cls(d["function"], d.get("file"), d.get("line"), d.get("object"), d.get("offset"))
 
     def where(self) -> str:
         """``file:line`` when known, else the function name."""

@@ -89,7 +89,7 @@ _SUMMARY = re.compile(
     r"^SUMMARY: (?P<tool>AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer): (?P<rest>.*)$"
 )
 _FRAME = re.compile(r"^\s*#(?P<n>\d+) (?P<pc>0x[0-9a-fA-F]+)(?: in)?\s*(?P<rest>.*)$")
-_FRAME_OBJ = re.compile(r"\s*\((?P<obj>[^()\s]+?)\+0x[0-9a-fA-F]+\)$")
+_FRAME_OBJ = re.compile(r"\s*\((?P<obj>[^()\s]+?)\+0x(?P<off>[0-9a-fA-F]+)\)$")
 _FRAME_FILE = re.compile(r"\s(?P<file>\S+?):(?P<line>\d+)(?::\d+)?$")
 _BUILD_ID = re.compile(r"\s*\(BuildId: [0-9a-fA-F]+\)$")
 # LSan's table of matched suppressions (print_suppressions=1), printed before the SUMMARY line:
@@ -109,7 +109,7 @@ def parse_frame(line: str) -> Frame | None:
 def _frame(m: re.Match[str]) -> Frame:
     rest = _BUILD_ID.sub("", m["rest"].rstrip())
     if (obj := _FRAME_OBJ.search(rest)) is not None:
-        return Frame(rest[: obj.start()].strip() or "??", object=obj["obj"])
+        return Frame(rest[: obj.start()].strip() or "??", object=obj["obj"], offset=int(obj["off"], 16))
     if (loc := _FRAME_FILE.search(" " + rest)) is not None:
         fn = (" " + rest)[: loc.start()].strip()
         return Frame(fn or "??", loc["file"], int(loc["line"]))
@@ -249,8 +249,8 @@ def _lost_stack(report: _Open, check: str) -> list[Finding]:
 @dataclass
 class _Parsed:
     findings: list[Finding]
-    # UBSan reports that had no SUMMARY in their own file, by "file:line:col" location.
-    open_ubsan: dict[str, int]
+    # UBSan reports that had no SUMMARY in their own file, by "file:line:col" location, in order.
+    open_ubsan: dict[str, list[int]]
     # UBSan SUMMARY lines with no report before them: (kind, location).
     orphan_summaries: list[tuple[str, str]]
     suppressions: dict[str, int] = field(default_factory=dict)  # LSan's "Suppressions used" table
@@ -283,7 +283,7 @@ def _parse(text: str, source: str) -> _Parsed:
 
     def unsummarised(r: _Open) -> None:
         if r.tool == "ubsan" and _stacks(r.lines):  # UBSan without its summary: a whole stack will do
-            out.open_ubsan[r.header.split(": runtime error:", 1)[0]] = len(out.findings)
+            out.open_ubsan.setdefault(r.header.split(": runtime error:", 1)[0], []).append(len(out.findings))
             out.findings.extend(_close(r, "undefined-behavior"))
         else:
             out.cut = f"{source}:{r.lineno}: report {r.header!r} has no SUMMARY line (truncated?)"
@@ -338,14 +338,16 @@ def _parse(text: str, source: str) -> _Parsed:
 def _merge(parsed: list[_Parsed]) -> tuple[Finding, ...]:
     """Join UBSan reports with summaries found in other files (matched by location)."""
     findings: list[Finding] = []
-    open_reports: dict[str, tuple[int, int]] = {}
+    # One site can report more than once (per-test logs: once in each test's file), so the
+    # reports of a location wait in order, and each summary takes the first still waiting.
+    open_reports: dict[str, list[tuple[int, int]]] = {}
     for i, p in enumerate(parsed):
-        for where, index in p.open_ubsan.items():
-            open_reports[where] = (i, index)
+        for where, indices in p.open_ubsan.items():
+            open_reports.setdefault(where, []).extend((i, index) for index in indices)
     for p in parsed:
         for kind, where in p.orphan_summaries:
-            if where in open_reports:
-                i, index = open_reports.pop(where)
+            if open_reports.get(where):
+                i, index = open_reports[where].pop(0)
                 parsed[i].findings[index] = replace(parsed[i].findings[index], kind=kind)
             else:  # the report body is lost (stderr not kept): the summary alone still names the site
                 file, _, rest = where.partition(":")

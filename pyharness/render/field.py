@@ -25,8 +25,10 @@ table its definition gives (applied with `--config`, never written into their tr
 
 
 LEGEND = """
-Build: the tool's variant built from nothing (once per variant). Counted: distinct findings in the
-project's own code (fingerprints); foreign: reports in the interpreter, libc or other libraries.
+Build: the tool's variant built in a fresh tree (once per variant; meson and CMake compile through
+ccache when it is installed, so a warm cache makes these short). Each project runs in a virtual
+environment of its own, with its own test requirements. Counted: distinct findings in the project's
+own code (fingerprints); foreign: reports in the interpreter, libc or other libraries.
 """
 PLANTS = """
 ## Planted defects

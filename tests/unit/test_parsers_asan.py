@@ -91,6 +91,20 @@ def test_ubsan_report_on_stderr_is_joined_with_its_summary_in_the_log() -> None:
     assert finding.stack[0].function == "canaries::signed_overflow(int)"
 
 
+def test_one_site_reported_twice_gives_two_joined_findings_and_no_orphan(tmp_path: Path) -> None:
+    """Per-test logs: the same UB site fires in two tests, each report on stderr, each SUMMARY
+    in its own test's log. Both summaries join a report (none becomes a frameless finding)."""
+    directory = CAPTURES / "signed_overflow"
+    stderr = (directory / "subject.stderr").read_text()
+    summary = (directory / "asan.log").read_text()
+    (tmp_path / "subject.stderr").write_text(stderr + stderr)
+    (tmp_path / "asan.1.log").write_text(summary)
+    (tmp_path / "asan.2.log").write_text(summary)
+    parsed = asan.parse_files(sorted(tmp_path.iterdir()))
+    assert [f.kind for f in parsed.findings] == ["signed-integer-overflow"] * 2
+    assert all(f.stack[0].function == "canaries::signed_overflow(int)" for f in parsed.findings)
+
+
 @pytest.mark.parametrize("clean", ["clean", "uninitialised_branch"])
 def test_clean_runs_give_no_project_findings(clean: str) -> None:
     directory = CAPTURES / clean
