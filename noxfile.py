@@ -202,7 +202,7 @@ def docs(session: nox.Session) -> None:
 
 @nox.session(python=False, default=False)
 def bench(session: nox.Session) -> None:
-    """Our core against asyncio, uvloop and pyzmq over loopback (`-- --quick`, `-- --runs N`)."""
+    """Our core against asyncio, uvloop, pyzmq and the kernel's own limit, over loopback (`-- --runs N`)."""
     session.run(harness_env(session), "-m", "pyharness.netcore.bench", *session.posargs, external=True)
 
 

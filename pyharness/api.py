@@ -30,7 +30,8 @@ them); a probe's short commands through ``run_command`` with a ``LaunchSpec``.
 **A baseline probe** (``probe(ctx: ProbeContext) -> dict[BaselineKey,
 BaselineEntry]``-like callables; see ``ProbeContext``) measures numbers that
 no cell measures, for ``pyharness baseline``. ``load_baselines``,
-``baseline_path``, ``beyond_tolerance`` read and judge a baselines file.
+``baseline_path``, ``beyond_tolerance`` read and judge a baselines file;
+``BaselineSamples`` derives entries from repeated probes and ``write_baselines`` writes them.
 
 **A self-test plan** (``Plan`` of ``Canary``\\ s) says which deliberate defect
 each tool must catch. **A docs generator** may read the matrix (``TOOLS``,
@@ -51,9 +52,11 @@ from pyharness.baselines import (
     beyond_tolerance,
 )
 from pyharness.baselines import load as load_baselines
+from pyharness.baselines import write as write_baselines
 from pyharness.build import Staged
 from pyharness.build import stage as build_variant
 from pyharness.calibrate import ProbeContext
+from pyharness.calibrate import Samples as BaselineSamples
 from pyharness.cell.plan import expected_seconds, size_for
 from pyharness.errors import ConfigError, HarnessError, SubjectError
 from pyharness.events import Event, EventLog
@@ -77,6 +80,7 @@ __all__ = [
     "VARIANTS",
     "BaselineEntry",
     "BaselineKey",
+    "BaselineSamples",
     "Baselines",
     "Canary",
     "ConfigError",
@@ -117,4 +121,5 @@ __all__ = [
     "start_helper",
     "theil_sen",
     "totals_text",
+    "write_baselines",
 ]

@@ -54,5 +54,15 @@ def test_quick_bench_measures_every_present_peer(
             assert m["detail"]["end"]["sessions"] == 0
             assert m["detail"]["end"]["fds"] <= m["detail"]["start"]["fds"]
     assert set(results["skipped"]) == {p.id for p in PEERS} - set(peers)
+    for r in results["ratios"]:
+        assert len(r["runs"]) == 1 and r["verdict"] in ("met", "MISSED", "inconclusive", ""), r
+    assert {(r["ours"], r["peer"]) for r in results["ratios"] if r["metric"] == "frames_per_s"} >= {
+        ("ours-core", "limit"),
+        ("ours", "limit"),
+    }
+    profiled = {m["peer"] for m in results["measurements"] if "threads" in m["detail"]}
+    assert {"ours", "ours-core", "limit"} <= profiled, "every throughput run records its threads"
+    assert {"loadavg_at_start", "loadavg_at_end", "loadavg_per_run"} <= set(results["meta"])
     table = capsys.readouterr().out
-    assert "DESIGN section 10 target" in table and "ZeroMQ does its own framing" in table
+    assert "in-run comparisons" in table and "ZeroMQ does its own framing" in table
+    assert "load average (1, 5, 15 min) before:" in table and "ns/frame" in table

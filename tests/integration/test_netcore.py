@@ -245,6 +245,40 @@ def test_backpressure_when_the_peer_never_reads(netcore: ModuleType) -> None:
             assert not client.connected
 
 
+def test_a_send_that_waits_for_room_goes_through_once_the_peer_reads(netcore: ModuleType) -> None:
+    """A full queue and a send with time to wait: it blocks until the reactor drains the
+    queue into a peer that has started reading, then returns; no frame is lost."""
+    with socket.socket() as listener:
+        listener.bind((HOST, 0))
+        listener.listen(1)
+        client = netcore.MessagingClient("patient", send_high_water=256 * KIB)
+        client.connect(HOST, listener.getsockname()[1])
+        peer, _ = listener.accept()
+        with peer:
+            sent = 0
+            with pytest.raises(netcore.BackpressureError, match="is full"):
+                for _ in range(2000):  # bounded: 128 MiB at most
+                    client.send(b"w" * 64 * KIB)  # timeout 0: raises once the queue is at its mark
+                    sent += 1
+            received = bytearray()
+            expected = (sent + 1) * (64 * KIB + 4)
+
+            def drain() -> None:
+                while len(received) < expected:
+                    chunk = peer.recv(1 << 20)
+                    if not chunk:
+                        return
+                    received.extend(chunk)
+
+            reader = threading.Thread(target=drain)
+            reader.start()
+            client.send(b"w" * 64 * KIB, timeout=30.0)  # waits for room, then queues
+            client.flush(timeout=30.0)
+            reader.join(timeout=30.0)
+            assert len(received) == expected, (len(received), expected)
+        client.disconnect(timeout=1.0)
+
+
 def test_echo_returns_every_frame_in_order(netcore: ModuleType, echo_server) -> None:  # type: ignore[no-untyped-def]
     client = connect(netcore, echo_server.port, name="echo-client")
     assert (echo_server.name, client.name, echo_server.running) == ("echo-server", "echo-client", True)

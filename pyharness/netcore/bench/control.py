@@ -1,5 +1,9 @@
 """The orchestrator's handle on one child process: spawn, one JSON request at a time, bounded shutdown.
 
+A child is a Python peer (``python -m pyharness.netcore.bench.child``, see
+``python_child``) or a native one (``loopback_limit``); both answer in JSON
+lines on stdout, the first of which carries the child's ``pid``.
+
 Argv lists only, the command logged with ``shlex.join``; every read has a
 deadline; shutdown asks politely (``exit``), then SIGTERM, then SIGKILL.
 A failed child becomes a ``BenchError`` carrying its exit code and stderr tail.
@@ -7,6 +11,7 @@ A failed child becomes a ``BenchError`` carrying its exit code and stderr tail.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -33,6 +38,12 @@ class BenchError(HarnessError):
     """A benchmark child failed, timed out or broke the sent == received check."""
 
 
+def python_child(*args: str) -> list[str]:
+    """The argv of a Python peer's child process."""
+    # -P: the checkout in the current directory must not shadow the package chosen by PYTHONPATH.
+    return [sys.executable, "-P", "-m", "pyharness.netcore.bench.child", *args]
+
+
 def child_env(package_root: Path) -> dict[str, str]:
     """The environment children run in: this very package first on the path, one locale."""
     env = dict(os.environ)
@@ -42,11 +53,10 @@ def child_env(package_root: Path) -> dict[str, str]:
 
 
 class Child:
-    """One ``python -m pyharness.netcore.bench.child`` process."""
+    """One child process speaking JSON lines; its first line (``hello``) carries its ``pid``."""
 
-    def __init__(self, label: str, args: list[str], env: dict[str, str], timeout: float) -> None:
-        # -P: the checkout in the current directory must not shadow the package chosen by PYTHONPATH.
-        self.argv = [sys.executable, "-P", "-m", "pyharness.netcore.bench.child", *args]
+    def __init__(self, label: str, argv: list[str], env: dict[str, str], timeout: float) -> None:
+        self.argv = argv
         self.label = label
         log.info("%s: %s", label, shlex.join(self.argv))
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the child; closed in close()
@@ -74,6 +84,10 @@ class Child:
             self._proc.stdin.flush()
         except BrokenPipeError as err:
             raise self._failure(f"{op}: the child is gone") from err
+        return self._read(deadline, op)
+
+    def read(self, deadline: float, op: str) -> dict[str, Any]:
+        """The child's next reply (a native child answers once, unasked), within ``deadline`` s."""
         return self._read(deadline, op)
 
     def rss(self) -> int:
@@ -109,7 +123,10 @@ class Child:
         self._selector.close()
         for stream in (self._proc.stdin, self._proc.stdout):
             if stream is not None:
-                stream.close()
+                # A child that already exited (a native one ends by itself) leaves the
+                # unflushed exit command in stdin's buffer: closing it says broken pipe.
+                with contextlib.suppress(OSError):
+                    stream.close()
         self._stderr.close()
 
     def _stop(self) -> None:

@@ -23,6 +23,7 @@ against ``baselines/<platform>.json`` (tool ``callgrind``, workload ``cost``,
 recorded by ``pyharness baseline`` through ``probe``, this repository's baseline
 probe), each with a tolerance taken from the runs' spread and a floor of 1%
 (``baselines.RELATIVE_FLOORS``): exit 1 when a count is beyond it.
+``--rebaseline --runs 5`` re-measures just these entries, through the same probe.
 """
 
 from __future__ import annotations
@@ -41,15 +42,18 @@ import pyharness
 from pyharness.api import (
     BaselineKey,
     Baselines,
+    BaselineSamples,
     ConfigError,
     HarnessError,
     LaunchSpec,
     ProbeContext,
     baseline_path,
     beyond_tolerance,
+    build_variant,
     load_baselines,
     load_project,
     run_command,
+    write_baselines,
 )
 
 # Sizes: large enough that per-unit cost dominates noise, small enough for valgrind (~50x slower).
@@ -218,6 +222,30 @@ def probe(ctx: ProbeContext) -> None:
         ctx.add(key(what), value, GATED[what][1], "lower-is-better")
 
 
+def rebaseline(path: Path, runs: int) -> list[str]:
+    """Re-measure this probe's entries only (``runs`` counts each) and write them into the file at ``path``.
+
+    The same probe and the same derivation as ``pyharness baseline``
+    (``calibrate.Samples``), without re-running every cell of the matrix: after
+    a core change that moves the instruction counts, the cost entries are
+    measured again and the others (RSS, rates, allocations) are left as they were.
+    """
+    proj = load_project()
+    samples = BaselineSamples()
+    ctx = ProbeContext(proj, lambda variant: build_variant(proj, variant), samples.add)
+    for _ in range(runs):
+        probe(ctx)
+    table = load_baselines(path)
+    fresh = samples.derive()
+    write_baselines(path, {**table.entries, **fresh}, platform_name=table.platform)
+    lines = []
+    for k, entry in fresh.items():
+        old = table.entries.get(k)
+        was = f"{old.value:,.1f} ± {old.tolerance:,.1f}" if old else "none"
+        lines.append(f"{k.metric}: {entry.value:,.1f} ± {entry.tolerance:,.1f} {entry.unit} (was {was})")
+    return lines
+
+
 def gate(counts: dict[str, float], table: Baselines) -> tuple[list[str], bool]:
     """Lines for people, and whether every count is within its baseline's tolerance."""
     lines, ok = [], True
@@ -243,7 +271,7 @@ def spread(values: list[float]) -> float:
     return 100.0 * (max(values) - min(values)) / statistics.median(values)
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m pyharness.netcore.bench.cost", description=__doc__.splitlines()[0]
     )
@@ -260,11 +288,31 @@ def main(argv: list[str] | None = None) -> int:
         help="compare one count of each with the baselines (default baselines/<platform>.json); exit 1 "
         "when one is beyond its tolerance",
     )
+    parser.add_argument(
+        "--rebaseline",
+        nargs="?",
+        const="",
+        metavar="BASELINES",
+        help="re-measure only these counts (--runs of them, 3 or more) into the baselines file (default "
+        "baselines/<platform>.json), the other entries kept",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
     args = parser.parse_args(argv)
     if shutil.which("valgrind") is None:
         print("cost: valgrind is not installed (apt-get install valgrind)", file=sys.stderr)
         return 2
     try:
+        if args.rebaseline is not None:
+            if args.runs < 3:
+                parser.error("--rebaseline needs --runs 3 or more (the tolerance comes from their spread)")
+            where = load_project().baselines
+            path = Path(args.rebaseline) if args.rebaseline else baseline_path(where)
+            print("\n".join([*rebaseline(path, args.runs), f"written: {path}"]))
+            return 0
         netcore = _netcore_dir()
         if args.gate is not None:
             path = Path(args.gate) if args.gate else baseline_path(load_project().baselines)
@@ -272,39 +320,44 @@ def main(argv: list[str] | None = None) -> int:
             lines, ok = gate(measure(netcore, args.plant, args.only), table)
             print("\n".join([*lines, f"cost gate ({path.name}): {'pass' if ok else 'FAIL'}"]))
             return 0 if ok else 1
-        with tempfile.TemporaryDirectory(prefix="pyharness-cost-") as tmp:
-            workdir = Path(tmp)
-            for what, sizes in (("frames", FRAMES), ("cycles", CYCLES)):
-                if args.only and what != args.only:
-                    continue
-                plant = 0
-                if args.plant:
-                    # Calibrate: the cost of 1,000 bytes of planted work, then as many as PCT% needs.
-                    base, _ = per_unit(netcore, what, sizes, 0, workdir)
-                    with_1000, _ = per_unit(netcore, what, sizes, 1000, workdir)
-                    unit = (with_1000 - base) / 1000
-                    plant = max(1, round(base * args.plant / 100 / unit))
-                    print(f"{what}: base {base:,.0f} instructions per unit; planting {plant} bytes of work")
-                mains, totals = [], []
-                for _ in range(args.runs):
-                    m, t = per_unit(netcore, what, sizes, plant, workdir)
-                    mains.append(m)
-                    totals.append(t)
-                label = "frame" if what == "frames" else "cycle"
-                print(
-                    f"instructions per {label} (calling thread): "
-                    + ", ".join(f"{v:,.0f}" for v in mains)
-                    + f"  (spread {spread(mains):.2f}%)"
-                )
-                print(
-                    f"instructions per {label} (all threads, not deterministic): "
-                    + ", ".join(f"{v:,.0f}" for v in totals)
-                    + f"  (spread {spread(totals):.2f}%)"
-                )
+        _report(netcore, args)
     except (HarnessError, ConfigError) as err:
         print(f"cost: {err}", file=sys.stderr)
         return 2
     return 0
+
+
+def _report(netcore: Path, args: argparse.Namespace) -> None:
+    """Measure and print each count ``args.runs`` times, with their spread (no gate)."""
+    with tempfile.TemporaryDirectory(prefix="pyharness-cost-") as tmp:
+        workdir = Path(tmp)
+        for what, sizes in (("frames", FRAMES), ("cycles", CYCLES)):
+            if args.only and what != args.only:
+                continue
+            plant = 0
+            if args.plant:
+                # Calibrate: the cost of 1,000 bytes of planted work, then as many as PCT% needs.
+                base, _ = per_unit(netcore, what, sizes, 0, workdir)
+                with_1000, _ = per_unit(netcore, what, sizes, 1000, workdir)
+                unit = (with_1000 - base) / 1000
+                plant = max(1, round(base * args.plant / 100 / unit))
+                print(f"{what}: base {base:,.0f} instructions per unit; planting {plant} bytes of work")
+            mains, totals = [], []
+            for _ in range(args.runs):
+                m, t = per_unit(netcore, what, sizes, plant, workdir)
+                mains.append(m)
+                totals.append(t)
+            label = "frame" if what == "frames" else "cycle"
+            print(
+                f"instructions per {label} (calling thread): "
+                + ", ".join(f"{v:,.0f}" for v in mains)
+                + f"  (spread {spread(mains):.2f}%)"
+            )
+            print(
+                f"instructions per {label} (all threads, not deterministic): "
+                + ", ".join(f"{v:,.0f}" for v in totals)
+                + f"  (spread {spread(totals):.2f}%)"
+            )
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """The wire format in pure Python, for the asyncio and uvloop peers: 4-byte big-endian length + payload.
 
-Same contract as the core (DESIGN section 3): a length above ``MAX_FRAME`` is
+Same contract as the core (`csrc/core/frame_decoder.hpp`): a length above ``MAX_FRAME`` is
 a protocol error, raised before anything is buffered for it.
 """
 

@@ -8,14 +8,17 @@ from the client's first send to the moment the server's count was reached.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from pyharness.api import least_squares, theil_sen
+from pyharness.netcore.bench import threads
 from pyharness.netcore.bench.catalogue import FRAME_SIZE, Peer, Scenario, Sizes
-from pyharness.netcore.bench.control import BenchError, Child, child_env
+from pyharness.netcore.bench.control import BenchError, Child, child_env, python_child
 from pyharness.netcore.bench.model import Measurement, quantile
 
 CONTROL_TIMEOUT_S = 30.0  # start-up and quick commands
@@ -28,6 +31,7 @@ class Context:
     package_root: Path
     netcore_dir: Path | None
     sizes: Sizes
+    limit_exe: Path | None = None  # loopback_limit, for the reference peers
 
 
 @contextmanager
@@ -38,7 +42,7 @@ def _pair(ctx: Context, peer: Peer, mode: str) -> Iterator[tuple[Child, Child]]:
         server = stack.enter_context(
             Child(
                 f"{peer.id} server",
-                ["server", "--impl", peer.impl, "--mode", mode, *extra],
+                python_child("server", "--impl", peer.impl, "--mode", mode, *extra),
                 env,
                 CONTROL_TIMEOUT_S,
             )
@@ -47,7 +51,7 @@ def _pair(ctx: Context, peer: Peer, mode: str) -> Iterator[tuple[Child, Child]]:
         client = stack.enter_context(
             Child(
                 f"{peer.id} client",
-                ["client", "--impl", peer.impl, "--port", port, *extra],
+                python_child("client", "--impl", peer.impl, "--port", port, *extra),
                 env,
                 CONTROL_TIMEOUT_S,
             )
@@ -89,15 +93,77 @@ def idle(ctx: Context, peer: Peer, run: int) -> list[Measurement]:
     ]
 
 
+@contextmanager
+def _limit_pair(ctx: Context, peer: Peer) -> Iterator[tuple[Child, Child]]:
+    """The native reference: ``loopback_limit receive`` and ``loopback_limit send``, one process each."""
+    if ctx.limit_exe is None:
+        raise BenchError(f"{peer.id}: loopback_limit was not found")
+    exe, sizes = str(ctx.limit_exe), ctx.sizes
+    common = ["--count", str(sizes.frames), "--size", str(FRAME_SIZE)]
+    env = child_env(ctx.package_root)
+    with ExitStack() as stack:
+        receiver = stack.enter_context(
+            Child(
+                f"{peer.id} receiver",
+                [exe, "receive", *common, "--timeout", str(round(sizes.timeout_s))],
+                env,
+                CONTROL_TIMEOUT_S,
+            )
+        )
+        port = str(receiver.hello["port"])
+        sender = stack.enter_context(
+            Child(
+                f"{peer.id} sender",
+                [exe, "send", "--port", port, *common, "--batch", str(peer.batch)],
+                env,
+                CONTROL_TIMEOUT_S,
+            )
+        )
+        yield receiver, sender
+
+
+def _profile(children: dict[str, Child]) -> tuple[float, dict[str, dict[int, threads.ThreadTime]]]:
+    return time.monotonic(), {role: threads.sample(c.pid) for role, c in children.items()}
+
+
+def _thread_loads(
+    children: dict[str, Child], start: tuple[float, dict[str, dict[int, threads.ThreadTime]]], frames: int
+) -> list[dict[str, Any]]:
+    t0, before = start
+    wall = time.monotonic() - t0
+    out = []
+    for role, child in children.items():
+        after = threads.sample(child.pid)
+        out += [asdict(x) for x in threads.loads(role, child.pid, before[role], after, wall, frames)]
+    return out
+
+
 def throughput(ctx: Context, peer: Peer, run: int) -> list[Measurement]:
-    """Frames of 1 KiB from one client; the rate ends when the server has counted the last one."""
+    """Frames of 1 KiB from one client; the rate ends when the server has counted the last one.
+
+    Each thread's share of the run on a CPU is recorded too (``threads``): the
+    profile that says which one saturates.
+    """
     sizes = ctx.sizes
     count = sizes.frames
-    with _pair(ctx, peer, "count") as (server, client):
-        server.request("expect", CONTROL_TIMEOUT_S, messages=count, timeout=sizes.timeout_s)
-        sent = client.request("throughput", sizes.timeout_s, count=count, size=FRAME_SIZE, sender=peer.sender)
-        done = server.request("expected", sizes.timeout_s + 5, timeout=sizes.timeout_s)
-        _check_delivery(peer, "throughput", done, int(sent["sent"]))
+    if peer.impl == "limit":
+        with _limit_pair(ctx, peer) as (server, client):
+            children = {"server": server, "client": client}
+            start = _profile(children)
+            sent = client.request("throughput", sizes.timeout_s)
+            done = server.read(sizes.timeout_s + 5, "receive")
+            profile = _thread_loads(children, start, count)
+    else:
+        with _pair(ctx, peer, "count") as (server, client):
+            children = {"server": server, "client": client}
+            server.request("expect", CONTROL_TIMEOUT_S, messages=count, timeout=sizes.timeout_s)
+            start = _profile(children)
+            sent = client.request(
+                "throughput", sizes.timeout_s, count=count, size=FRAME_SIZE, sender=peer.sender
+            )
+            done = server.request("expected", sizes.timeout_s + 5, timeout=sizes.timeout_s)
+            profile = _thread_loads(children, start, count)
+    _check_delivery(peer, "throughput", done, int(sent["sent"]))
     seconds = float(done["t"]) - float(sent["t0"])
     return [
         Measurement(
@@ -105,7 +171,13 @@ def throughput(ctx: Context, peer: Peer, run: int) -> list[Measurement]:
             peer.id,
             run,
             count / seconds,
-            {"sent": sent["sent"], "received": done["messages"], "seconds": seconds, "sender": peer.sender},
+            {
+                "sent": sent["sent"],
+                "received": done["messages"],
+                "seconds": seconds,
+                "sender": peer.sender,
+                "threads": profile,
+            },
         )
     ]
 
@@ -144,7 +216,15 @@ def cycles(ctx: Context, peer: Peer, run: int) -> list[Measurement]:
             _check_delivery(peer, "cycles", done, done_total)
             return float(done["t"]) - float(sent["t0"])
 
-        run_batch(sizes.cycles_warmup)
+        # Warm-up, before the first RSS reading: the child's control path (an expect and
+        # an expected per batch) settles over tens of batches, and the first batch of the
+        # measured size sets the server's peak of connections in flight; both moved RSS in
+        # a few one-page steps that do not recur per cycle (measured: 2 pages over 10,000
+        # cycles after a single warm-up batch; none after this).
+        small = max(1, sizes.cycles_warmup // sizes.cycles_warmup_batches)
+        for _ in range(sizes.cycles_warmup_batches):
+            run_batch(small)
+        run_batch(batch)
         start = {"rss": server.rss(), "fds": server.fds()}
         series: list[tuple[int, int]] = [(0, start["rss"])]
         seconds = 0.0
@@ -160,7 +240,7 @@ def cycles(ctx: Context, peer: Peer, run: int) -> list[Measurement]:
     slope = theil_sen([float(c) for c, _ in series], [float(r) for _, r in series]).slope
     detail = {
         "cycles": measured,
-        "warmup": sizes.cycles_warmup,
+        "warmup": small * sizes.cycles_warmup_batches + batch,
         "series": series,
         "start": start,
         "end": end,

@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import platform
+import shutil
 import sys
 import time
 from collections.abc import Sequence
@@ -19,9 +20,19 @@ from typing import Any
 
 import pyharness
 from pyharness.api import build_variant, load_project
-from pyharness.netcore.bench.catalogue import FRAME_SIZE, PEERS, SCENARIOS, Peer, Scenario, Sizes
+from pyharness.netcore.bench.catalogue import (
+    FRAME_SIZE,
+    LIMIT_EXECUTABLE,
+    METRIC_BY_ID,
+    PEERS,
+    SCENARIOS,
+    Peer,
+    Scenario,
+    Sizes,
+    comparisons,
+)
 from pyharness.netcore.bench.measure import SCENARIO_RUNNERS, Context
-from pyharness.netcore.bench.model import Measurement, Results, ratios, summarize
+from pyharness.netcore.bench.model import Measurement, Results, Wanted, ratios, summarize
 
 log = logging.getLogger("pyharness.netcore.bench")
 
@@ -33,6 +44,12 @@ NOTES = (
     "ours-core queues frames from C++ (send_repeated); every other sender is a Python loop, "
     "one call per frame.",
     "Idle connections are plain sockets for every peer (a ZMTP handshake for pyzmq): the server is measured.",
+    "limit: csrc/bench/loopback_limit.cpp, a blocking C++ sender (one write(2) per 1 KiB) and receiver "
+    "(256 KiB recv), no framing, TCP_NODELAY as every peer; limit-writev: the same, 256 x 1 KiB per "
+    "writev(2) from one payload.",
+    "Ratios are taken within each run (peers interleaved), then summarized over the runs; a row is "
+    "inconclusive when the runs' spread (IQR) is wider than its lead over the target; for a ratio both are "
+    "factors: lead = median / target (target / median where lower is better), IQR = q3 / q1.",
 )
 
 
@@ -50,6 +67,16 @@ def netcore_dir() -> Path | None:
     return Path(_netcore.__file__).parent
 
 
+def limit_executable(netcore: Path | None) -> Path | None:
+    """``loopback_limit`` beside the staged core (``stage/bin``), else on ``PATH`` (an installed package)."""
+    if netcore is not None:
+        staged = netcore.parent / "bin" / LIMIT_EXECUTABLE
+        if staged.is_file() and os.access(staged, os.X_OK):
+            return staged
+    found = shutil.which(LIMIT_EXECUTABLE)
+    return Path(found) if found else None
+
+
 def select_peers(ids: Sequence[str] | None) -> tuple[list[Peer], dict[str, str]]:
     """The requested peers that can run here, and why the others are skipped."""
     wanted = [p for p in PEERS if ids is None or p.id in ids]
@@ -65,10 +92,21 @@ def run(
     scenarios: Sequence[Scenario] = SCENARIOS,
 ) -> Results:
     """Measure everything; a failing cell raises (a benchmark that lost frames has no number)."""
-    ctx = Context(Path(pyharness.__file__).resolve().parent.parent, netcore_dir(), sizes)
+    core = netcore_dir()
+    ctx = Context(Path(pyharness.__file__).resolve().parent.parent, core, sizes, limit_executable(core))
+    if ctx.limit_exe is None:
+        missing = [p for p in peers if p.impl == "limit"]
+        skipped = {
+            **skipped,
+            **{p.id: f"{LIMIT_EXECUTABLE} is not built (meson option bench)" for p in missing},
+        }
+        peers = [p for p in peers if p.impl != "limit"]
     started = time.time()
+    load_before = os.getloadavg()
+    load_per_run: list[tuple[float, float, float]] = []
     measurements: list[Measurement] = []
     for r in range(runs):
+        load_per_run.append(os.getloadavg())
         for scenario in scenarios:
             cell_peers = [p for p in peers if scenario in p.scenarios]
             shift = r % len(cell_peers) if cell_peers else 0
@@ -76,14 +114,26 @@ def run(
                 log.info("run %d/%d %s %s", r + 1, runs, scenario, peer.id)
                 measurements.extend(SCENARIO_RUNNERS[scenario](ctx, peer, r))
     summaries = summarize(measurements)
+    meta = _meta(sizes, runs, started, time.time(), ctx)
+    meta["loadavg_at_start"] = load_before
+    meta["loadavg_per_run"] = load_per_run
     return Results(
-        meta=_meta(sizes, runs, started, time.time(), ctx),
+        meta=meta,
         notes=NOTES,
         measurements=tuple(measurements),
         summaries=summaries,
-        ratios=ratios(summaries, [p.id for p in PEERS if p.ours]),
+        ratios=ratios(measurements, wanted()),
         skipped=skipped,
     )
+
+
+def wanted() -> list[Wanted]:
+    """The catalogue's comparisons, with each metric's way of comparing and its good direction."""
+    out = []
+    for c in comparisons():
+        metric = METRIC_BY_ID[c.metric]
+        out.append(Wanted(c.metric, c.ours, c.peer, metric.compare, metric.better, c.target, c.why))
+    return out
 
 
 def _meta(sizes: Sizes, runs: int, started: float, finished: float, ctx: Context) -> dict[str, Any]:
@@ -105,6 +155,7 @@ def _meta(sizes: Sizes, runs: int, started: float, finished: float, ctx: Context
         "cpus": os.cpu_count(),
         "loadavg_at_end": os.getloadavg(),
         "netcore": str(ctx.netcore_dir),
+        "limit": str(ctx.limit_exe) if ctx.limit_exe else None,
         "variant": variant,
     }
 
