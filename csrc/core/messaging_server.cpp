@@ -93,12 +93,12 @@ void messaging_server::accept_ready() {
         spare_fd_.reset();
         unique_fd dropped(::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC));
         const bool had_peer = static_cast<bool>(dropped);
+        if (had_peer) counters_.accept_errors.fetch_add(1);  // before the close the peer sees
         dropped.reset();
         spare_fd_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
         // accept4 fails with EMFILE before it looks for a peer: with none pending, this
         // loop would free and reopen the spare forever (measured: 670,000 times in 2 s).
         if (!had_peer) return;
-        counters_.accept_errors.fetch_add(1);
         ++accepted;  // a dropped peer counts against the batch: others are served in turn
         continue;
       }

@@ -11,6 +11,7 @@ import random
 import select
 import socket
 import struct
+import time
 from collections.abc import Iterator
 from types import ModuleType
 
@@ -134,6 +135,11 @@ def test_thousands_of_abrupt_resets(server, good_client) -> None:  # type: ignor
             if i % 2:
                 s.sendall(struct.pack(">I", 500) + b"r" * 100)  # mid-frame when reset
             reset(s)
+        # The batch may still be in the accept queue (sessions=1 holds before any of it is
+        # accepted, too): wait until the server has taken every one of them, then for their close.
+        deadline = time.monotonic() + 20
+        while server.stats()["sessions_total"] < 1 + 200 * (batch + 1) and time.monotonic() < deadline:
+            time.sleep(0.01)
         assert server.wait_for(sessions=1, timeout=20), f"batch {batch}: {server.stats()}"
     assert server.stats()["sessions_total"] == 1 + 200 * batches
     still_serves(server, good_client)
