@@ -9,7 +9,7 @@ as *unexplained*: ``unexplained`` finds them, and the docs test fails on any.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TextIO
 
 from pyharness.model.field import Definition, FieldResults, Investigated, ToolResult
@@ -167,9 +167,18 @@ def _findings(results: FieldResults, by_name: dict[str, Definition], stream: Tex
                 stream.write("  **unexplained**: no investigation in its field definition yet.\n")
             else:
                 stream.write(f"  **{item.verdict}**: {item.evidence}\n")
+        _unseen(keys, explained.values(), stream)
         stream.write("\n")
     if not any_found:
         stream.write("No finding in any project's own code was counted.\n")
+
+
+def _unseen(keys: list[str], investigated: Iterable[Investigated], stream: TextIO) -> None:
+    """Investigated findings this run did not count: a race TSan sees in some runs only, say."""
+    for item in investigated:
+        if item.key not in keys:
+            stream.write(f"- `{item.key}` (**not seen in this run**; investigated when it was)\n")
+            stream.write(f"  **{item.verdict}**: {item.evidence}\n")
 
 
 def _notes(results: FieldResults, by_name: dict[str, Definition], stream: TextIO) -> None:

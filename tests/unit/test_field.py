@@ -118,7 +118,6 @@ def test_unexplained_lists_counted_findings_without_an_investigation(tmp_path: P
     assert unexplained(results, [field.read(path)]) == []
 
 
-@pytest.mark.skipif(not RESULTS.is_file(), reason="no committed field results yet (nox -s field writes them)")
 def test_the_committed_field_doc_follows_its_results_and_explains_every_finding() -> None:
     results = FieldResults.from_json(json.loads(RESULTS.read_text(encoding="utf-8")))
     defs = field.definitions(FIELD)
