@@ -98,7 +98,11 @@ def observe(
     findings = readers.known.mark(policy.attribute_all((*symbolize.fill(parsed.findings), *left)))
     coverage = None if parsed.coverage is None else policy.attribute_coverage(parsed.coverage, plan.id)
     outcome = journals.combined(read_tests(plan.junit_path), journal)
-    notes = [*execution.notes, *(_plugin_problems(journal) if journal is not None else ())]
+    notes = [
+        *execution.notes,
+        *(_plugin_problems(journal) if journal is not None else ()),
+        *_runtime_crashes(plan),
+    ]
     return Observation(
         execution,
         parsed,
@@ -109,6 +113,27 @@ def observe(
         journal=journal,
         coverage=coverage,
     )
+
+
+LSAN_FATAL = "LeakSanitizer has encountered a fatal error"
+
+
+def _runtime_crashes(plan: CellPlan) -> list[str]:
+    """LeakSanitizer's own failure during a per-test leak check ("Tracer caught signal 11"):
+    the process ends with the runtime's exit code and no report. Said, so that it is not read
+    as the suite's crash; the cell is worth running again."""
+    folder = plan.cell_dir / "pertest"
+    if not folder.is_dir():
+        return []
+    for path in sorted(folder.rglob("*")):
+        if (
+            path.is_file()
+            and path.stat().st_size < 1 << 20
+            and LSAN_FATAL in path.read_text(errors="replace")
+        ):
+            return [f"LeakSanitizer itself failed during a leak check ({path.name}): a crash of the runtime, "
+                    "not a finding; run the cell again"]  # fmt: skip
+    return []
 
 
 def _plugin_problems(journal: journals.Journal) -> list[str]:

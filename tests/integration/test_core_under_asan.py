@@ -26,6 +26,10 @@ def test_core_and_hostile_tests_are_clean_under_asan(tmp_path) -> None:  # type:
             pytest.fail(f"the ASan runtime is missing and CI=true requires it: {err}")
         pytest.skip(str(err))
     report = cell.run_cell(THIS, CellRequest("asan", "pytest", tmp_path))
+    if "LeakSanitizer itself failed" in report.reason:
+        # LSan's tracer crashes now and then while it stops the world for a leak check (seen
+        # once in a clean-clone CI run): a runtime failure, said in the reason; once more.
+        report = cell.run_cell(THIS, CellRequest("asan", "pytest", tmp_path / "again"))
     assert report.status == "pass", report.reason
     assert report.variant == "asan"
     assert [f for f in report.findings if f.counts] == []
