@@ -20,8 +20,8 @@ from pyharness import build, cell
 from pyharness.cell.plan import CellRequest
 from pyharness.events import read_events
 from pyharness.model import CellReport, ParsedCell
-from pyharness.project import Workload
-from tests.conftest import THIS
+from pyharness.project import Project, Workload
+from tests.conftest import CHECKOUT, THIS
 
 SUBJECT_TIMEOUT_S = 120.0
 ENTRIES = {w.id: w.scenario for w in THIS.workloads.values() if w.scenario}
@@ -93,3 +93,32 @@ class StubParser:
 
     def parse(self, cell_dir: Path) -> ParsedCell:
         return self.read(cell_dir)
+
+
+# -- examples/rle, the example with planted defects (tests/integration/test_pertest.py, test_triage.py)
+
+RLE = CHECKOUT / "examples" / "rle"
+RLE_SOURCE = "src/_rle.c"
+
+
+def rle_planted_line(defect: str) -> int:
+    """The line of ``src/_rle.c`` marked ``PLANTED: defect``."""
+    lines = (RLE / RLE_SOURCE).read_text().splitlines()
+    return next(i for i, text in enumerate(lines, 1) if f"PLANTED: {defect}" in text)
+
+
+def rle_copy(into: Path) -> Project:
+    """A scratch copy of examples/rle under ``into``, without its builds and reports."""
+    import shutil  # noqa: PLC0415
+
+    from pyharness import project as projects  # noqa: PLC0415
+
+    copy = into / "rle"
+    shutil.copytree(RLE, copy, ignore=shutil.ignore_patterns("build", "reports", "__pycache__"))
+    return projects.load(copy, search=False)
+
+
+def rle_cell(project: Project, tool: str, run_dir: Path, plant: str, monkeypatch: Any) -> CellReport:
+    """``tool``'s pytest cell on the copy with the defects ``plant`` names (RLE_PLANT)."""
+    monkeypatch.setenv("RLE_PLANT", plant)
+    return cell.run_cell(project, CellRequest(tool, "pytest", run_dir, cell_dir=run_dir / tool))

@@ -23,12 +23,13 @@ from pyharness.cell.plan import CellRequest
 from pyharness.model import LEFT_FD, CellReport, Finding
 from pyharness.parsers import journal
 from pyharness.project import Project
-from tests.conftest import CHECKOUT, require_module, require_tool
+from tests.conftest import require_module, require_tool
+from tests.support import RLE, RLE_SOURCE, rle_cell, rle_copy, rle_planted_line
 
 pytestmark = [pytest.mark.build, pytest.mark.tools, pytest.mark.slow]
 
-EXAMPLE = CHECKOUT / "examples" / "rle"
-SOURCE = "src/_rle.c"
+EXAMPLE = RLE
+SOURCE = RLE_SOURCE
 ENCODE_ALL = "tests/test_rle.py::test_encode_all_keeps_the_callers_items"
 PARALLEL = """
 [tool.pyharness.workloads.pytest]
@@ -38,22 +39,18 @@ parallel-threads = 4
 
 
 def planted_line(defect: str) -> int:
-    lines = (EXAMPLE / SOURCE).read_text().splitlines()
-    return next(i for i, text in enumerate(lines, 1) if f"PLANTED: {defect}" in text)
+    return rle_planted_line(defect)
 
 
 @pytest.fixture(scope="module")
 def rle(tmp_path_factory: pytest.TempPathFactory) -> Project:
-    copy = tmp_path_factory.mktemp("pertest") / "rle"
-    shutil.copytree(EXAMPLE, copy, ignore=shutil.ignore_patterns("build", "reports", "__pycache__"))
-    return projects.load(copy, search=False)
+    return rle_copy(tmp_path_factory.mktemp("pertest"))
 
 
 def run(
     project: Project, tool: str, run_dir: Path, monkeypatch: pytest.MonkeyPatch, plant: str
 ) -> CellReport:
-    monkeypatch.setenv("RLE_PLANT", plant)
-    return cell.run_cell(project, CellRequest(tool, "pytest", run_dir, cell_dir=run_dir / tool))
+    return rle_cell(project, tool, run_dir, plant, monkeypatch)
 
 
 def at(report: CellReport, defect: str) -> list[Finding]:

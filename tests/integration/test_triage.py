@@ -22,33 +22,28 @@ from pyharness.cell.plan import CellRequest
 from pyharness.cli import main
 from pyharness.model import CellReport, Finding, ParsedCell
 from pyharness.project import Project, Workload
-from tests.conftest import CHECKOUT, require_tool
-from tests.support import StubParser
+from tests.conftest import require_tool
+from tests.support import RLE, RLE_SOURCE, StubParser, rle_cell, rle_copy, rle_planted_line
 
 pytestmark = [pytest.mark.build, pytest.mark.tools, pytest.mark.slow]
 
-EXAMPLE = CHECKOUT / "examples" / "rle"
-SOURCE = "src/_rle.c"
+EXAMPLE = RLE
+SOURCE = RLE_SOURCE
 
 
 def planted_line(defect: str) -> int:
-    lines = (EXAMPLE / SOURCE).read_text().splitlines()
-    return next(i for i, text in enumerate(lines, 1) if f"PLANTED: {defect}" in text)
+    return rle_planted_line(defect)
 
 
 @pytest.fixture(scope="module")
 def rle(tmp_path_factory: pytest.TempPathFactory) -> Project:
-    copy = tmp_path_factory.mktemp("triage") / "rle"
-    shutil.copytree(EXAMPLE, copy, ignore=shutil.ignore_patterns("build", "reports", "__pycache__"))
-    return projects.load(copy, search=False)
+    return rle_copy(tmp_path_factory.mktemp("triage"))
 
 
 def run(
     project: Project, tool: str, run_dir: Path, monkeypatch: pytest.MonkeyPatch, plant: str
 ) -> CellReport:
-    monkeypatch.setenv("RLE_PLANT", plant)
-    request = CellRequest(tool, "pytest", run_dir, cell_dir=run_dir / tool)
-    return cell.run_cell(project, request)
+    return rle_cell(project, tool, run_dir, plant, monkeypatch)
 
 
 def counted(report: CellReport) -> list[Finding]:
