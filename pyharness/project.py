@@ -53,6 +53,8 @@ interpreter lacks them: ``[project.optional-dependencies]`` ``test`` or
     gated = { rss = ["rss_peak"], heaptrack = ["allocation_calls"] }
     parallel-threads = 4   # a pytest workload under tsan: each test in 4 threads at once
                            # (pytest-run-parallel; its thread_unsafe marks are honoured)
+    requires = ["pytest", "hypothesis"]   # what this command needs, in place of the project's
+                                          # test extra and group (a part of the suite needs less)
 """
 
 from __future__ import annotations
@@ -67,6 +69,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, get_args
+
+from packaging.requirements import InvalidRequirement, Requirement
 
 from pyharness.errors import ConfigError
 from pyharness.matrix import DIRECTIONS, TOOLS, VARIANTS, Gated, Variant
@@ -123,6 +127,9 @@ class Workload:
     # Under tsan, each test of a pytest command run in this many threads at once
     # (pytest-run-parallel): races between two Python threads calling the extension.
     parallel_threads: int | None = None
+    # What a pytest command needs, when it is not the project's whole test extra and group
+    # (None: those). Named by the preflight when the subject's interpreter lacks them.
+    requires: tuple[str, ...] | None = None
 
     def runs_under(self, tool: str) -> bool:
         return self.tools is None or tool in self.tools
@@ -440,7 +447,7 @@ def _workload(t: _Table, wid: str, body: Any) -> Workload:
     w = _Table(t.path, f"{t.name}.{key}", _as_table(t, key, body))
     w.check_keys(
         "command", "scenario", "description", "args", "env", "cwd", "tools", "expected", "sizes", "gated",
-        "parallel-threads",
+        "parallel-threads", "requires",
     )  # fmt: skip
     command = w.strings("command", default=None)
     scenario = w.entries("scenario", default=None)
@@ -461,6 +468,7 @@ def _workload(t: _Table, wid: str, body: Any) -> Workload:
         sizes={size_key: _size(w, size_key, size_body) for size_key, size_body in w.table("sizes").items()},
         gated=_gated_metrics(w),
         parallel_threads=_parallel_threads(w, command is not None),
+        requires=_requirements(w),
     )
 
 
@@ -524,6 +532,17 @@ def _parallel_threads(w: _Table, is_command: bool) -> int | None:
             "a whole number of threads, 2 or more, for a command (pytest) workload",
         )
     return threads
+
+
+def _requirements(w: _Table) -> tuple[str, ...] | None:
+    """``requires = ["pytest", "hypothesis>=6"]``: each one a PEP 508 requirement."""
+    texts: tuple[str, ...] | None = w.strings("requires", default=None)
+    for text in texts or ():
+        try:
+            Requirement(text)
+        except InvalidRequirement as err:
+            w.fail("requires", repr(text), f"PEP 508 requirements, e.g. 'pytest>=8' ({err})")
+    return texts
 
 
 def _gated(t: _Table, key: str, text: str) -> Gated:

@@ -13,8 +13,9 @@ interpreter start and answers both:
   holds the package's sources), the cell errs before any tool runs, naming
   the module, the directory that shadows the stage and the fix: a run that
   would measure the sources' fallback, or fail to import, measures nothing.
-- **test dependencies** (pytest cells): the project's ``test``/``tests``
-  extra and dependency group (``Project.test_requires``) and pytest itself,
+- **test dependencies** (pytest cells): the workload's ``requires``, or else
+  the project's ``test``/``tests`` extra and dependency group
+  (``Project.test_requires``), and pytest itself,
   evaluated for that interpreter's markers. Missing ones are named with the
   pip command: an error under ``CI=true``, a warning otherwise (a local run
   may go on with what it has: pytest skips what it cannot import).
@@ -72,14 +73,22 @@ class Outcome:
     warnings: tuple[str, ...] = ()
 
 
+def test_requirements(plan: CellPlan) -> tuple[str, ...]:
+    """What a pytest cell's suite needs: the workload's ``requires``, else the project's test
+    extra and group; pytest itself in either case. Nothing for a cell that is not a suite."""
+    if plan.junit_path is None:
+        return ()
+    declared = plan.workload.requires
+    if declared is None:
+        declared = plan.project.test_requires
+    named = {n.lower() for n in interpreter.names_of(declared)}
+    return (*declared, *(() if "pytest" in named else ("pytest",)))
+
+
 def check(plan: CellPlan, staged: Staged, env: Mapping[str, str], *, ci: bool) -> Outcome:
     """Ask the subject's interpreter; PreflightError when the cell cannot run as planned."""
     modules = sorted(staged.extensions) if staged.site_dir is not None else []
-    requires: tuple[str, ...] = ()
-    if plan.junit_path is not None:
-        declared = plan.project.test_requires
-        named = {n.lower() for n in interpreter.names_of(declared)}
-        requires = (*declared, *(() if "pytest" in named else ("pytest",)))
+    requires = test_requirements(plan)
     if not modules and not requires:
         return Outcome()
     subject = subject_of(plan)

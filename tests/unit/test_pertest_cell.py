@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import pytest
 
 from pyharness import mutants, pertest
-from pyharness.cell import judge, narrow, unwind
+from pyharness.cell import judge, narrow, preflight, unwind
 from pyharness.cell.execute import Look
 from pyharness.cell.plan import CellRequest, plan
 from pyharness.errors import ConfigError
@@ -138,3 +138,18 @@ def test_valgrind_looks_again_with_origins_only_when_its_verdict_rests_on_uninit
     assert not unwind.needed(cell_plan, first()), "nothing fails"  # type: ignore[arg-type]
     ran_100_s = SimpleNamespace(execution=SimpleNamespace(result=SimpleNamespace(duration_s=100.0)))
     assert unwind.limit(cell_plan, ran_100_s) == max(cell_plan.limit_s, 360.0)  # type: ignore[arg-type]
+
+
+def test_a_workloads_requires_replace_the_projects_test_dependencies(tmp_path: Path) -> None:
+    table = json.loads(json.dumps(SUITE))
+    table["project"]["optional-dependencies"] = {"test": ["pytest>=8", "hypothesis", "nox"]}
+    project = from_table(tmp_path, table)
+    whole = plan(project, CellRequest("asan", "suite", tmp_path))
+    assert preflight.test_requirements(whole) == ("pytest>=8", "hypothesis", "nox")
+    table["tool"]["pyharness"]["workloads"]["suite"]["requires"] = ["hypothesis>=6"]
+    part = plan(from_table(tmp_path, table), CellRequest("asan", "suite", tmp_path))
+    assert preflight.test_requirements(part) == ("hypothesis>=6", "pytest")
+    assert preflight.test_requirements(plan(project, CellRequest("asan", "script", tmp_path))) == ()
+    table["tool"]["pyharness"]["workloads"]["suite"]["requires"] = ["hypothesis >>= 6"]
+    with pytest.raises(ConfigError, match=r"requires.*PEP 508"):
+        from_table(tmp_path, table)
