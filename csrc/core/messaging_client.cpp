@@ -35,6 +35,13 @@ constexpr std::size_t send_repeated_chunk = 256 * 1024;
 /// Bytes send_repeated lets queue up before it waits for the reactor (see there).
 constexpr std::size_t send_repeated_depth = 1024 * 1024;
 constexpr int reads_per_event = 4;
+/// How long a client's queue stays empty, with no frame sent, before its
+/// buffers are released (see drain): long against the gaps of a busy sender,
+/// short against a person's notion of idle.
+constexpr std::chrono::milliseconds idle_release_delay{50};
+/// Queued bytes at which send() writes the queue from the caller's thread when
+/// the reactor is not writing (see send): a batch per syscall, the queue short.
+constexpr std::size_t caller_write_batch = 64 * 1024;
 /// Smallest frame send_repeated writes straight from the caller's buffer: an
 /// iovec pair per frame pays off once frames are large (small ones are queued,
 /// so each syscall still carries many bytes).
@@ -50,7 +57,7 @@ std::shared_ptr<reactor> shared_client_reactor() {
   std::lock_guard<std::mutex> lock(mutex);
   auto r = current.lock();
   if (!r) {
-    r = std::make_shared<reactor>();
+    r = std::make_shared<reactor>("netcore-client");
     current = r;
   }
   return r;
@@ -68,6 +75,8 @@ messaging_client::~messaging_client() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (quiescent_locked()) return;  // the reactor refers to us nowhere: nothing to wait for
+    // Still open: close it here if the loop sleeps (then nothing refers to us).
+    if (fd_ && close_while_asleep_locked("client destroyed") && quiescent_locked()) return;
   }
   // Still open, or closed so recently that an event or task may refer to us:
   // close on the loop and wait, which also lets every earlier task finish.
@@ -79,7 +88,8 @@ messaging_client::~messaging_client() {
 
 bool messaging_client::quiescent_locked() const {
   if (state_ == state::idle) return true;
-  return state_ == state::closed && !fd_ && tasks_in_flight_.load() == 0 && reactor_->batches_done() > close_batch_;
+  return state_ == state::closed && !fd_ && tasks_in_flight_.load() == 0 &&
+         (closed_unseen_ || reactor_->batches_done() > close_batch_);
 }
 
 template <class Task>
@@ -112,6 +122,9 @@ void messaging_client::connect(const std::string& host, std::uint16_t port, doub
       state_ = state::connected;
       close_reason_.clear();
       read_paused_ = false;
+      kernel_full_ = false;
+      next_send_direct_ = true;
+      closed_unseen_ = false;
       registered_ = true;
       try {
         reactor_->add(fd_.get(), interest_, this);  // publishes the state above to the reactor
@@ -135,6 +148,9 @@ void messaging_client::connect(const std::string& host, std::uint16_t port, doub
       state_ = state::connected;
       close_reason_.clear();
       read_paused_ = false;
+      kernel_full_ = false;
+      next_send_direct_ = true;
+      closed_unseen_ = false;
     }
     interest_ = EPOLLIN | EPOLLRDHUP;
     reactor_->add(fd_.get(), interest_, this);
@@ -199,14 +215,19 @@ void messaging_client::grow_pending_locked(std::size_t more) {
   // Grow geometrically, but never past the high-water mark (plus this frame):
   // the queue's memory stays bounded by what it may hold, not by twice that.
   const std::size_t cap = std::max(options_.send_high_water, want);
-  pending_.reserve(std::min(cap, std::max({want, 2 * pending_.capacity(), initial_queue_capacity})));
+  byte_buffer bigger =
+      reactor_->buffers().take(std::min(cap, std::max({want, 2 * pending_.capacity(), initial_queue_capacity})));
+  bigger.append(pending_.data(), pending_.size());
+  reactor_->buffers().give(std::move(pending_));
+  pending_ = std::move(bigger);
 }
 
 void messaging_client::write_pending_locked() {
   // Every queued byte still in pending_ means the reactor's writing_ is done and
   // it cannot start another write without this lock: this thread may write, in
   // order, without a hand-off. fd_ is open while connected (it closes under the lock).
-  if (state_ != state::connected || direct_writer_ || pending_.empty() || queued_bytes_.load() != pending_.size())
+  if (state_ != state::connected || direct_writer_ || kernel_full_ || pending_.empty() ||
+      queued_bytes_.load() != pending_.size())
     return;
   std::size_t off = 0;
   while (off < pending_.size()) {
@@ -216,7 +237,10 @@ void messaging_client::write_pending_locked() {
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
-    break;  // the kernel is full, or an error: the reactor's drain carries on (and reports it)
+    // The kernel is full (the reactor waits for EPOLLOUT, and this thread tries
+    // no more until the reactor has written), or an error the reactor reports.
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) kernel_full_ = true;
+    break;
   }
   if (off == 0) return;
   pending_.erase_front(off);
@@ -228,15 +252,57 @@ void messaging_client::send(const char* data, std::size_t size, double timeout_s
   std::unique_lock<std::mutex> lock(mutex_);
   const std::size_t need = frame_header_size + size;
   enqueue_locked(lock, need, timeout_s);
-  grow_pending_locked(need);
   char header[frame_header_size];
   encode_frame_header(static_cast<std::uint32_t>(size), header);
-  pending_.append(header, frame_header_size);
-  pending_.append(data, size);
-  queued_bytes_ += need;
+  std::size_t written = 0;
+  if (next_send_direct_ && pending_.empty() && queued_bytes_.load() == 0 && !direct_writer_ && !kernel_full_) {
+    // The first frame after connect() or after a receive(): a request, not part
+    // of a stream. With nothing queued or being written the reactor cannot be
+    // writing (it takes this lock first), so this thread writes the frame
+    // itself: no hand-off to the reactor, no queue buffer. A stream's later
+    // frames are queued and batched as before.
+    next_send_direct_ = false;
+    written = write_frame_now(header, data, size);
+    if (written == need) {
+      ++messages_sent_;
+      bytes_sent_ += size;
+      return;
+    }
+  }
+  // What a direct write left (nothing, or the tail of the frame) is queued.
+  const std::size_t rest = need - written;
+  grow_pending_locked(rest);
+  if (written < frame_header_size) {
+    pending_.append(header + written, frame_header_size - written);
+    pending_.append(data, size);
+  } else {
+    pending_.append(data + (written - frame_header_size), rest);
+  }
+  queued_bytes_ += rest;
   ++messages_sent_;
   bytes_sent_ += size;
-  schedule_flush_locked();
+  // A sender that outpaces the reactor (or runs while the reactor waits for a
+  // core) writes its own queue once it holds a batch: the queue stays short,
+  // in pooled buffers and in cache, instead of growing (a copy per doubling,
+  // fresh pages) until the reactor comes round.
+  if (pending_.size() >= caller_write_batch) write_pending_locked();
+  schedule_flush_locked();  // also when this thread emptied the queue: the drain releases its buffers
+}
+
+std::size_t messaging_client::write_frame_now(const char* header, const char* data, std::size_t size) {
+  iovec iov[2] = {{const_cast<char*>(header), frame_header_size}, {const_cast<char*>(data), size}};
+  msghdr msg{};
+  msg.msg_iov = iov;
+  msg.msg_iovlen = 2;
+  for (;;) {
+    const ssize_t n = ::sendmsg(fd_.get(), &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n >= 0) return static_cast<std::size_t>(n);
+    if (errno == EINTR) continue;
+    // Full: the queue and the reactor take it from here. Any other error: the
+    // reactor's drain meets it too, and closes with its reason.
+    if (errno == EAGAIN || errno == EWOULDBLOCK) kernel_full_ = true;
+    return 0;
+  }
 }
 
 void messaging_client::send_repeated(const char* data, std::size_t size, std::uint64_t count, double timeout_s) {
@@ -401,6 +467,7 @@ std::string messaging_client::receive(double timeout_s) {
   std::string frame(inbox_.front() + frame_header_size, n);
   inbox_.consume(frame_header_size + n);
   --inbox_frames_;
+  next_send_direct_ = true;  // a reply is a request's answer: the next send is likely a request too
   if (read_paused_ && inbox_.size() <= options_.inbox_high_water / 2 && state_ != state::closed) {
     read_paused_ = false;
     post_task([this] { resume_reading(); });
@@ -423,7 +490,9 @@ void messaging_client::disconnect(double timeout_s) {
     close_reason_ = "disconnected";
     if (unsent > 0) close_reason_ += " (" + std::to_string(unsent) + " queued bytes dropped)";
     cv_.notify_all();
-    post_task([this] { close_on_loop("disconnected"); });
+    // Closed on this thread while the loop sleeps (no hand-off, no wake-up),
+    // else on the loop.
+    if (!close_while_asleep_locked("disconnected")) post_task([this] { close_on_loop("disconnected"); });
   }
   if (unsent > 0) {
     throw timeout_error("disconnect: " + std::to_string(unsent) + " bytes of client '" + name_ +
@@ -506,20 +575,18 @@ void messaging_client::drain() {
         set_interest(interest_ & ~std::uint32_t{EPOLLOUT});
         return;
       }
+      kernel_full_ = false;  // the last buffer is written, or none was: callers may write again
       if (pending_.empty()) {
         flush_scheduled_ = false;
         writing_off_ = 0;
         writing_.clear();
-        // An idle client owns no buffer, but a sender that keeps the queue short
-        // empties it between bursts: freeing and regrowing both buffers each time
-        // cost a copy per doubling and fresh pages (page faults). Free them after
-        // this batch, if the queue is still empty then. (A posted task, not a
-        // deferred one: tasks run in order, so one the destructor posts later
-        // runs after this, and tasks_in_flight_ counts it.)
-        if (!release_deferred_) {
-          release_deferred_ = true;
-          post_task([this] { release_if_idle(); });
-        }
+        // An idle client owns no buffer, but a sender that outpaces the reactor
+        // empties its queue every few frames. Freeing both buffers at once (as
+        // this did, one batch later) made the sender refill fresh pages: glibc
+        // trimmed or unmapped them, and the page faults cost the Python send loop
+        // more than the rest of a send. The buffers go once no frame was queued
+        // for idle_release_delay; close_on_loop cancels the timer.
+        if (idle_timer_ == 0) arm_idle_release_locked();
         cv_.notify_all();
         set_interest(interest_ & ~std::uint32_t{EPOLLOUT});
         return;
@@ -606,13 +673,24 @@ bool messaging_client::decode_locked(const char* data, std::size_t size, std::st
   return error.empty();
 }
 
+void messaging_client::arm_idle_release_locked() {
+  sent_at_idle_arm_ = messages_sent_;
+  idle_timer_ = reactor_->post_after(idle_release_delay, [this] {
+    idle_timer_ = 0;
+    release_if_idle();
+  });
+}
+
 void messaging_client::release_if_idle() {
-  release_deferred_ = false;
-  if (writing_off_ < writing_.size()) return;
+  if (writing_off_ < writing_.size()) return;  // writing: the drain that empties the queue re-arms
   std::lock_guard<std::mutex> lock(mutex_);
-  if (!pending_.empty() || direct_writer_) return;  // busy again: the next drain decides
-  writing_.release();
-  pending_.release();
+  if (!pending_.empty() || direct_writer_) return;  // busy again: likewise
+  if (messages_sent_ != sent_at_idle_arm_) {
+    arm_idle_release_locked();  // frames went through meanwhile: not idle yet
+    return;
+  }
+  reactor_->buffers().give(std::move(writing_));
+  reactor_->buffers().give(std::move(pending_));
 }
 
 void messaging_client::read_ready() {
@@ -667,28 +745,54 @@ void messaging_client::read_ready() {
   }
 }
 
-void messaging_client::close_on_loop(const std::string& reason) {
-  if (!fd_) return;
+void messaging_client::release_loop_state() {
   if (registered_) reactor_->remove(fd_.get());
   registered_ = false;
   interest_ = 0;
-  writing_.release();
+  if (idle_timer_ != 0) reactor_->cancel(idle_timer_);
+  idle_timer_ = 0;
+  reactor_->buffers().give(std::move(writing_));
   writing_off_ = 0;
   decoder_ = frame_decoder(options_.max_frame);
-  std::lock_guard<std::mutex> lock(mutex_);
-  fd_.reset();                              // under the lock: a caller writing while connected holds it
-  close_batch_ = reactor_->batches_done();  // this batch's number: it is still running
+}
+
+void messaging_client::close_locked(const std::string& reason) {
+  fd_.reset();  // under the lock: a caller writing while connected holds it
   if (state_ != state::closed) {
     std::string why = reason;
     if (queued_bytes_ > 0) why += " (" + std::to_string(queued_bytes_.load()) + " queued bytes dropped)";
     state_ = state::closed;
     close_reason_ = std::move(why);
   }
-  pending_.release();
+  reactor_->buffers().give(std::move(pending_));
   queued_bytes_ = 0;
   flush_scheduled_ = false;
   read_paused_ = false;
+  kernel_full_ = false;
+  next_send_direct_ = false;
   cv_.notify_all();
+}
+
+void messaging_client::close_on_loop(const std::string& reason) {
+  if (!fd_) return;
+  release_loop_state();
+  std::lock_guard<std::mutex> lock(mutex_);
+  close_locked(reason);
+  close_batch_ = reactor_->batches_done();  // this batch's number: it is still running
+  closed_unseen_ = false;
+}
+
+bool messaging_client::close_while_asleep_locked(const std::string& reason) {
+  return reactor_->run_while_asleep([&] {
+    // The loop is held asleep: this thread may do its part of the close. Not
+    // with a task still queued that refers to us (it runs after, on the loop).
+    if (!fd_ || tasks_in_flight_.load(std::memory_order_acquire) != 0) return false;
+    if (registered_ && !reactor_->forget(this)) return false;
+    release_loop_state();
+    close_locked(reason);
+    closed_unseen_ = true;  // no event of the interrupted wait reaches us: quiescent now
+    return true;
+  });
 }
 
 }  // namespace netcore

@@ -105,6 +105,7 @@ class messaging_client final : public io_handler {
   bool enqueue_locked(std::unique_lock<std::mutex>& lock, std::size_t need, double timeout_s);
   void schedule_flush_locked();
   void write_pending_locked();
+  std::size_t write_frame_now(const char* header, const char* data, std::size_t size);  // mutex_ held
   std::uint64_t write_repeated_locked(std::unique_lock<std::mutex>& lock, const char* header, const char* data,
                                       std::size_t size, std::uint64_t count, double timeout_s);
   bool quiescent_locked() const;
@@ -112,6 +113,7 @@ class messaging_client final : public io_handler {
   void post_task(Task task);
   void grow_pending_locked(std::size_t more);
   void drain();                                                                // reactor thread
+  void arm_idle_release_locked();                                              // reactor thread, mutex_ held
   void release_if_idle();                                                      // reactor thread
   void read_ready();                                                           // reactor thread
   std::size_t read_room_locked() const;                                        // reactor thread, mutex_ held
@@ -119,7 +121,10 @@ class messaging_client final : public io_handler {
   void pause_reading();                                                        // reactor thread
   void resume_reading();                                                       // reactor thread
   void close_on_loop(const std::string& reason);                               // reactor thread
-  void set_interest(std::uint32_t events);                                     // reactor thread
+  void release_loop_state();                                  // reactor thread, or its stand-in (run_while_asleep)
+  void close_locked(const std::string& reason);               // mutex_ held, after release_loop_state
+  bool close_while_asleep_locked(const std::string& reason);  // any thread but the loop's, mutex_ held
+  void set_interest(std::uint32_t events);                    // reactor thread
   [[noreturn]] void throw_not_connected_locked(const char* op) const;
 
   std::string name_;
@@ -134,8 +139,9 @@ class messaging_client final : public io_handler {
   byte_buffer writing_;  ///< bytes being written, swapped out of `pending_`
   std::size_t writing_off_ = 0;
   std::uint32_t interest_ = 0;
-  bool release_deferred_ = false;  ///< release_if_idle is due after this batch
-  bool registered_ = false;        ///< fd_ is in the reactor's epoll set (see pause_reading)
+  reactor::timer_id idle_timer_ = 0;    ///< the pending release_if_idle, or 0
+  std::uint64_t sent_at_idle_arm_ = 0;  ///< messages_sent_ when it was armed (guarded by mutex_)
+  bool registered_ = false;             ///< fd_ is in the reactor's epoll set (see pause_reading)
 
   // Shared state, guarded by mutex_.
   mutable std::mutex mutex_;
@@ -152,11 +158,18 @@ class messaging_client final : public io_handler {
   /// reactor nor another caller writes until it is done, so its frames stay whole.
   bool direct_writer_ = false;
   bool writable_wait_ = false;  ///< that caller waits for EPOLLOUT (the reactor clears it)
+  /// A caller's write found the socket full: callers leave writing to the
+  /// reactor until it has written (it clears this), so no syscall per send fails.
+  bool kernel_full_ = false;
+  /// The next send() may write its frame from the caller's thread (see send):
+  /// set by connect() and receive(), cleared by the send that uses it.
+  bool next_send_direct_ = false;
   bool read_paused_ = false;
   byte_queue inbox_;  ///< received frames as on the wire (header, payload), oldest first
   std::size_t inbox_frames_ = 0;
   std::uint64_t reads_paused_ = 0;
   std::uint64_t close_batch_ = 0;  ///< the reactor batch in which fd_ was last removed
+  bool closed_unseen_ = false;     ///< closed while the loop slept: no event of its batch reaches us
   /// Posted tasks that refer to this client and have not finished (see quiescent_locked).
   std::atomic<int> tasks_in_flight_{0};
   std::uint64_t messages_sent_ = 0, bytes_sent_ = 0;

@@ -40,7 +40,7 @@ std::uint16_t messaging_server::start(const std::string& host, std::uint16_t por
   const std::uint16_t bound = local_port(listener.get());
   // Everything that can fail (the reactor's descriptors, its thread) before any
   // member changes: a failed start leaves a stopped server that can start again.
-  auto loop = std::make_unique<reactor>();
+  auto loop = std::make_unique<reactor>("netcore-server");
   port_ = bound;
   listener_ = std::move(listener);
   spare_fd_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
@@ -80,6 +80,8 @@ namespace {
 /// 10,000 connect/send/disconnect cycles). The listener is level-triggered: the
 /// rest are accepted on the next pass.
 constexpr int accepts_per_event = 32;
+/// Capacity of the closed-connections list kept between batches (8 bytes a slot).
+constexpr std::size_t closed_list_kept = 256;
 }  // namespace
 
 void messaging_server::accept_ready() {
@@ -142,11 +144,28 @@ void messaging_server::on_closed(int fd) noexcept {
   if (slot < by_fd_.size() && by_fd_[slot]) {
     // The connection may still be on the call stack or appear later in this
     // event batch: destroy it after the batch.
-    std::shared_ptr<server_connection> doomed(std::move(by_fd_[slot]));
-    reactor_->defer([doomed] {});
+    try {
+      if (!closed_sweep_deferred_) {
+        reactor_->defer([this] { sweep_closed(); });
+        closed_sweep_deferred_ = true;
+      }
+      closed_.push_back(std::move(by_fd_[slot]));
+    } catch (...) {
+      // Out of memory for the list: the object must still outlive the batch.
+      // (An allocation failure here as well ends the process, as it always did.)
+      std::shared_ptr<server_connection> doomed(std::move(by_fd_[slot]));
+      reactor_->defer([doomed] {});
+    }
   }
   counters_.sessions.fetch_sub(1);
   notify_waiters();
+}
+
+void messaging_server::sweep_closed() noexcept {
+  closed_sweep_deferred_ = false;
+  closed_.clear();
+  // A stop closes every connection in one batch: do not keep a list that size.
+  if (closed_.capacity() > closed_list_kept) std::vector<std::unique_ptr<server_connection>>().swap(closed_);
 }
 
 bool messaging_server::wait_met(std::int64_t messages, std::int64_t sessions) const noexcept {

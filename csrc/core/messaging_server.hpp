@@ -81,6 +81,7 @@ class messaging_server final : private connection_owner {
   void notify_waiters() noexcept;
   bool wait_met(std::int64_t messages, std::int64_t sessions) const noexcept;
   void close_all();
+  void sweep_closed() noexcept;
 
   std::string name_;
   server_options options_;
@@ -90,6 +91,12 @@ class messaging_server final : private connection_owner {
   unique_fd spare_fd_;  ///< released to accept-and-drop when out of descriptors
   std::unique_ptr<acceptor> acceptor_;
   std::vector<std::unique_ptr<server_connection>> by_fd_;  ///< reactor thread only
+  /// Connections closed in the current batch, destroyed after it (they may
+  /// still be on the call stack or have an event later in the batch). One
+  /// vector and one deferred task per batch, where a shared_ptr and a
+  /// std::function per connection were allocated before. Reactor thread only.
+  std::vector<std::unique_ptr<server_connection>> closed_;
+  bool closed_sweep_deferred_ = false;
   std::mutex wait_mutex_;
   std::condition_variable wait_cv_;
   std::atomic<int> waiters_{0};

@@ -62,6 +62,10 @@ REASONS: dict[tuple[str, str, str], str] = {
     ("csrc/core/messaging_client.cpp", "if (errno == EINTR) continue;", "if (n < 0) {"):
         "recv() interrupted by a signal, or failing other than with EAGAIN (a reset reads as the end of "
         "the stream first on loopback)",
+    ("csrc/core/messaging_client.cpp", 'close_on_loop(std::string("recv failed: ") + std::strerror(errno));',
+     "if (errno == EAGAIN || errno == EWOULDBLOCK) break;"):
+        "the client's recv() failing other than with EAGAIN or EINTR (the client now reads until "
+        "EAGAIN, so those two run; a reset reads as the end of the stream first on loopback)",
     ("csrc/core/messaging_server.cpp",
      "wake_always_.store(true);  // targets differ: every change wakes every waiter", "} else {"):
         "two threads waiting on one server for different targets at once: no workload waits from two "
@@ -93,6 +97,33 @@ REASONS: dict[tuple[str, str, str], str] = {
         "seeing the end of the stream with nothing queued, closes it first",
     ("csrc/core/socket_util.cpp", "if (errno == EINTR) continue;", "if (rc < 0) {"):
         "poll() in connect_with_timeout interrupted by a signal, or failing",
+    ("csrc/core/buffer_pool.cpp", "} catch (...) {",
+     "spare_.reserve(max_buffers);  // once: later pushes never allocate"):
+        "reserving the pool's list of spare buffers fails: only when the process is out of memory "
+        "(the buffer is then freed, as without a pool)",
+    ("csrc/core/messaging_client.cpp", "if (errno == EINTR) continue;",
+     "if (n >= 0) return static_cast<std::size_t>(n);"):
+        "the caller's direct sendmsg(MSG_DONTWAIT) interrupted by a signal: a non-blocking send "
+        "does not sleep, so there is no wait for a signal to interrupt",
+    ("csrc/core/messaging_client.cpp", "if (errno == EAGAIN || errno == EWOULDBLOCK) kernel_full_ = true;",
+     "// reactor's drain meets it too, and closes with its reason."):
+        "the direct first write of a frame meets a full kernel buffer: it writes only when the queue "
+        "is empty, and a peer that stops reading fills the queue first (the backpressure tests "
+        "reach the full kernel through the reactor's drain instead)",
+    ("csrc/core/messaging_server.cpp", "} catch (...) {", "closed_.push_back(std::move(by_fd_[slot]));"):
+        "growing the closed-connections list fails (out of memory): the connection is then kept "
+        "alive by a deferred task instead",
+    ("csrc/core/messaging_server.cpp", "std::shared_ptr<server_connection> doomed(std::move(by_fd_[slot]));",
+     "// (An allocation failure here as well ends the process, as it always did.)"):
+        "the rest of the out-of-memory path above",
+    ("csrc/core/reactor.cpp", "} catch (...) {", "timer_deadlines_.emplace(id, deadline);"):
+        "recording a new timer's deadline fails (out of memory): the timer is taken back out and "
+        "the error goes to the caller",
+    ("csrc/core/reactor.cpp",
+     "continue;  // closed (and perhaps destroyed) while we slept: its event is stale",
+     "std::find(forgotten_now_.begin(), forgotten_now_.end(), handler) != forgotten_now_.end()) {"):
+        "an event for a handler another thread closed between epoll_wait's return and the "
+        "event's turn in the batch: a window of microseconds no test can hit without a hook",
 }  # fmt: skip
 
 
