@@ -84,19 +84,26 @@ def read_text(path: Path) -> str:
         raise ParseError(f"cannot read {path}: {err}") from err
 
 
-def parse_each(paths: Iterable[Path], parse_text: Callable[[str, str], ParsedCell]) -> ParsedCell:
+def parse_each(
+    paths: Iterable[Path],
+    parse_text: Callable[[str, str], ParsedCell],
+    then: Callable[[Path, ParsedCell], ParsedCell] | None = None,
+) -> ParsedCell:
     """Every file parsed and merged; a file cut short (or corrupt) does not hide the others:
-    what was read is raised in a ``PartialParse`` naming each bad file."""
+    what was read is raised in a ``PartialParse`` naming each bad file. ``then`` gets each
+    file's result, the part read of a file cut short too (e.g. to give its findings a test)."""
     parts: list[ParsedCell] = []
     problems: list[str] = []
     for path in paths:
         try:
-            parts.append(parse_text(read_text(path), str(path)))
+            one = parse_text(read_text(path), str(path))
         except PartialParse as err:
-            parts.append(err.partial)
+            one = err.partial
             problems.append(str(err))
         except ParseError as err:
             problems.append(str(err))
+            continue
+        parts.append(then(path, one) if then is not None else one)
     merged = merge(parts)
     if problems:
         raise PartialParse("; ".join(problems), merged)

@@ -63,7 +63,7 @@ from pathlib import Path
 from pyharness.errors import ParseError
 from pyharness.model import Finding, Frame, ParsedCell, Trace
 from pyharness.parsers import journal as journals
-from pyharness.parsers.base import PartialParse, merge, parse_each, read_text
+from pyharness.parsers.base import parse_each
 from pyharness.pertest import DIR, JOURNAL
 from pyharness.runners.tsan import log_files
 
@@ -276,22 +276,13 @@ def parse_cell(cell_dir: Path) -> ParsedCell:
         # Another process's log (a test's subprocess) is the test's during which it was written.
         files.append((path, journal.written_during(path) if other and journal else None, ()))
     files += [(r.path, r.test, r.span) for r in journals.report_files(cell_dir, TOOL)]
-    parsed: list[ParsedCell] = []
-    problems: list[str] = []
-    for path, test, span in files:
-        try:
-            one = parse_text(read_text(path), str(path))
-        except PartialParse as err:
-            one = err.partial
-            problems.append(str(err))
-        except ParseError as err:
-            problems.append(str(err))
-            continue
-        parsed.append(ParsedCell(tuple(journals.tag(one.findings, test, span))))
-    merged = merge(parsed)
-    if problems:
-        raise PartialParse("; ".join(problems), merged)
-    return merged
+    tags = {path: (test, span) for path, test, span in files}
+
+    def tagged(path: Path, one: ParsedCell) -> ParsedCell:
+        test, span = tags[path]
+        return ParsedCell(tuple(journals.tag(one.findings, test, span)))
+
+    return parse_each(tags, parse_text, then=tagged)
 
 
 @dataclass(frozen=True)

@@ -53,7 +53,7 @@ from pathlib import Path
 from pyharness.errors import ParseError
 from pyharness.model import Finding, Frame, ParsedCell, Trace
 from pyharness.parsers import journal as journals
-from pyharness.parsers.base import PartialParse, merge, parse_each, read_text
+from pyharness.parsers.base import PartialParse, parse_each
 from pyharness.pertest import DIR, JOURNAL, MARKER
 from pyharness.runners.valgrind import xml_files
 
@@ -283,26 +283,14 @@ def parse_cell(cell_dir: Path) -> ParsedCell:
     journal = journals.read(cell_dir / DIR / JOURNAL)
     if journal is None:
         return parse_files(xml_files(cell_dir))
-    parts: list[ParsedCell] = []
-    problems: list[str] = []
-    for path in xml_files(cell_dir):
-        try:
-            one = parse_text(read_text(path), str(path))
-        except PartialParse as err:
-            one = err.partial
-            problems.append(str(err))
-        except ParseError as err:
-            problems.append(str(err))
-            continue
+
+    def placed(path: Path, one: ParsedCell) -> ParsedCell:
         if one.findings and all(f.test is None and not f.span for f in one.findings) and _unmarked(path):
-            one = ParsedCell(
-                tuple(journals.tag(one.findings, journal.written_during(path))), one.metrics, one.suppressions
-            )
-        parts.append(one)
-    merged = merge(parts)
-    if problems:
-        raise PartialParse("; ".join(problems), merged)
-    return merged
+            written = journal.written_during(path)
+            return ParsedCell(tuple(journals.tag(one.findings, written)), one.metrics, one.suppressions)
+        return one
+
+    return parse_each(xml_files(cell_dir), parse_text, then=placed)
 
 
 def _unmarked(path: Path) -> bool:
