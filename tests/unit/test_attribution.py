@@ -347,3 +347,15 @@ def test_an_uninitialised_value_cpython_made_is_the_interpreters_by_its_origin()
     # Without its origin (memcheck's default), the same report is simplejson's: the re-run decides.
     bare = [replace(f, related=()) for f in findings]
     assert all(f.counts for f in SIMPLEJSON.attribute_all(bare))
+
+
+def test_each_path_is_judged_once_per_policy_and_a_new_policy_looks_again(tmp_path: Path) -> None:
+    (tmp_path / "src").mkdir()
+    policy = Policy(root=tmp_path, sources=("src",))
+    frame = Frame("f", "/build/../src/a.cpp", 3)
+    assert not policy.is_project_frame(frame)  # no such file yet
+    (tmp_path / "src" / "a.cpp").write_text("int f();\n")
+    assert not policy.is_project_frame(frame)  # this policy's (this cell's) answer stands
+    assert Policy(root=tmp_path, sources=("src",)).is_project_frame(frame)
+    again = replace(policy, objects=frozenset({"x.so"}))
+    assert again.project_path(frame.file) == "src/a.cpp" and again == replace(again)
