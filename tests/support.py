@@ -9,6 +9,7 @@ build first on ``PYTHONPATH``.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
@@ -107,14 +108,16 @@ def rle_planted_line(defect: str) -> int:
     return next(i for i, text in enumerate(lines, 1) if f"PLANTED: {defect}" in text)
 
 
-def rle_copy(into: Path) -> Project:
-    """A scratch copy of examples/rle under ``into``, without its builds and reports."""
-    import shutil  # noqa: PLC0415
-
+def rle_copy(into: Path, table: str = "") -> Project:
+    """A scratch copy of examples/rle under ``into``, without its builds and reports; ``table``
+    (TOML) is added to its pyproject.toml."""
     from pyharness import project as projects  # noqa: PLC0415
 
     copy = into / "rle"
     shutil.copytree(RLE, copy, ignore=shutil.ignore_patterns("build", "reports", "__pycache__"))
+    if table:
+        with (copy / "pyproject.toml").open("a", encoding="utf-8") as f:
+            f.write(table)
     return projects.load(copy, search=False)
 
 

@@ -12,7 +12,6 @@ its own whose fourth test sleeps past the cell's limit still reports its tests.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -24,22 +23,18 @@ from pyharness.model import LEFT_FD, CellReport, Finding
 from pyharness.parsers import journal
 from pyharness.project import Project
 from tests.conftest import require_module, require_tool
-from tests.support import RLE, RLE_SOURCE, rle_cell, rle_copy, rle_planted_line
+from tests.support import RLE_SOURCE as SOURCE
+from tests.support import rle_cell, rle_copy
+from tests.support import rle_planted_line as planted_line
 
 pytestmark = [pytest.mark.build, pytest.mark.tools, pytest.mark.slow]
 
-EXAMPLE = RLE
-SOURCE = RLE_SOURCE
 ENCODE_ALL = "tests/test_rle.py::test_encode_all_keeps_the_callers_items"
 PARALLEL = """
 [tool.pyharness.workloads.pytest]
 command = ["python", "-m", "pytest", "-q", "-p", "no:cacheprovider"]
 parallel-threads = 4
 """
-
-
-def planted_line(defect: str) -> int:
-    return rle_planted_line(defect)
 
 
 @pytest.fixture(scope="module")
@@ -95,11 +90,7 @@ def test_a_race_between_two_python_threads_is_found_only_with_parallel_threads(
     require_module("pytest_run_parallel", "pip install pytest-run-parallel")
     alone = run(rle, "tsan", tmp_path / "alone", monkeypatch, "race")
     assert alone.status == "pass", f"one thread at a time, no race: {alone.reason}"
-    threaded = tmp_path / "rle"
-    shutil.copytree(rle.root, threaded, ignore=shutil.ignore_patterns("build", "reports", "__pycache__"))
-    with (threaded / "pyproject.toml").open("a", encoding="utf-8") as f:
-        f.write(PARALLEL)
-    report = run(projects.load(threaded, search=False), "tsan", tmp_path / "threads", monkeypatch, "race")
+    report = run(rle_copy(tmp_path, PARALLEL), "tsan", tmp_path / "threads", monkeypatch, "race")
     assert report.status == "fail", report.reason
     (race,) = at(report, "race")
     assert race.kind == "data-race" and race.test == "tests/test_rle.py::test_a_large_buffer_round_trips"

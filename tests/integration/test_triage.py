@@ -23,16 +23,11 @@ from pyharness.cli import main
 from pyharness.model import CellReport, Finding, ParsedCell
 from pyharness.project import Project, Workload
 from tests.conftest import require_tool
-from tests.support import RLE, RLE_SOURCE, StubParser, rle_cell, rle_copy, rle_planted_line
+from tests.support import RLE_SOURCE as SOURCE
+from tests.support import StubParser, rle_cell, rle_copy
+from tests.support import rle_planted_line as planted_line
 
 pytestmark = [pytest.mark.build, pytest.mark.tools, pytest.mark.slow]
-
-EXAMPLE = RLE
-SOURCE = RLE_SOURCE
-
-
-def planted_line(defect: str) -> int:
-    return rle_planted_line(defect)
 
 
 @pytest.fixture(scope="module")
