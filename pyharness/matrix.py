@@ -66,6 +66,10 @@ class Tool:
 _FP = "-fno-omit-frame-pointer"
 _DEBUG_O1 = "-g -O1"
 _DEBUG_O2 = "-g -O2"
+# The sanitizer variants at -O1, as their manuals advise, on meson (-Doptimization=1 over
+# debugoptimized's -O2) as on the flags of other backends. Measured on the core's pybind11
+# module under ASan+UBSan, gcc 12: 38.2 s to compile at -O2, 25.4 s at -O1.
+_SANITIZER_OPT = "-Doptimization=1"
 # UBSan stays recoverable at compile time, and at run time (the runner's
 # UBSAN_OPTIONS=halt_on_error=0: every report of a run is collected). Measured with
 # gcc 12: with -fno-sanitize-recover for UBSan's null or alignment checks, ASan's shadow
@@ -111,6 +115,7 @@ VARIANTS: dict[str, Variant] = {
             "asan",
             (
                 "-Dbuildtype=debugoptimized",
+                _SANITIZER_OPT,
                 "-Db_sanitize=address,undefined",
                 "-Db_lundef=false",
                 f"-Dc_args={_FP}",
@@ -130,6 +135,7 @@ VARIANTS: dict[str, Variant] = {
             "tsan",
             (
                 "-Dbuildtype=debugoptimized",
+                _SANITIZER_OPT,
                 "-Db_sanitize=thread",
                 "-Db_lundef=false",
                 f"-Dc_args={_FP}",

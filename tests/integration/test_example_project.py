@@ -33,12 +33,17 @@ def planted_line(defect: str) -> int:
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A fresh venv with pyharness installed from this checkout (and pytest): its bin directory."""
+    """A fresh venv with pyharness installed from this checkout (and pytest): its bin directory.
+
+    From the checkout as `pip install .` does, or from the wheel `nox -s tests` built of it
+    (``PYHARNESS_TEST_WHEEL``, the one it installed itself): the same files, compiled once.
+    """
     venv = tmp_path_factory.mktemp("fresh") / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    source = os.environ.get("PYHARNESS_TEST_WHEEL") or str(CHECKOUT)
     done = subprocess.run(
-        [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", str(CHECKOUT), "pytest"],
+        [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", source, "pytest"],
         env=env, capture_output=True, text=True, timeout=INSTALL_TIMEOUT_S, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
