@@ -204,10 +204,17 @@ def test_collect_summary_and_table(tmp_path: Path) -> None:
 def test_a_second_interrupt_ends_at_once(tmp_path: Path) -> None:
     # A subject that ignores SIGTERM holds the first stop for the whole grace period (8 s);
     # the second Ctrl-C must not wait for it.
-    stubborn = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(120)"
+    # It says when SIGTERM is ignored: a subject seen before its handler was set died at the
+    # first stop (seen once under load, the first interrupt then ended the run within 1 s).
+    ready = tmp_path / "ignoring-sigterm"
+    stubborn = (
+        "import pathlib, signal, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+        "pathlib.Path(sys.argv[1]).touch(); time.sleep(120)"
+    )
     argv = [
         *(sys.executable, "-m", "pyharness", "wrap", "--tool", "rss", "--no-build"),
         *("--out-dir", str(tmp_path / "run"), "--no-progress", "--", sys.executable, "-c", stubborn),
+        str(ready),
     ]
     env = {**os.environ, "PYTHONPATH": str(CHECKOUT)}
     top = subprocess.Popen(
@@ -215,7 +222,7 @@ def test_a_second_interrupt_ends_at_once(tmp_path: Path) -> None:
     )
     orchestrator = psutil.Process(top.pid)
     deadline = time.monotonic() + 60
-    while not any("sleep(120)" in _cmdline(k) for k in orchestrator.children(recursive=True)):
+    while not ready.exists():
         assert time.monotonic() < deadline, "the subject never started"
         time.sleep(0.1)
     seen = [top.pid, *(k.pid for k in orchestrator.children(recursive=True))]

@@ -35,6 +35,7 @@ import shutil
 import statistics
 import sys
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -193,23 +194,42 @@ def key(what: str) -> BaselineKey:
     return BaselineKey(KEY_VARIANT, KEY_TOOL, KEY_WORKLOAD, GATED[what][0])
 
 
-def measure(netcore: Path, plant: float = 0.0, only: str | None = None) -> dict[str, float]:
-    """One count of each measurement (or of ``only``): the calling thread's instructions per unit."""
+def measure(
+    netcore: Path, plant: float = 0.0, only: str | None = None, units: Mapping[str, float] | None = None
+) -> dict[str, float]:
+    """One count of each measurement (or of ``only``): the calling thread's instructions per unit.
+
+    ``units``: each measurement's known cost per unit (the baselines'), to calibrate ``plant`` by.
+    """
     out: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="pyharness-cost-") as tmp:
         for what, sizes in (("frames", FRAMES), ("cycles", CYCLES)):
             if only and what != only:
                 continue
-            planted = calibrated_plant(netcore, what, sizes, plant, Path(tmp)) if plant else 0
+            known = (units or {}).get(what)
+            planted = calibrated_plant(netcore, what, sizes, plant, Path(tmp), unit=known) if plant else 0
             out[what], _ = per_unit(netcore, what, sizes, planted, Path(tmp))
     return out
 
 
-def calibrated_plant(netcore: Path, what: str, sizes: tuple[int, int], pct: float, workdir: Path) -> int:
-    """Bytes of planted work that cost about ``pct`` percent of one unit."""
-    base, _ = per_unit(netcore, what, sizes, 0, workdir)
-    with_1000, _ = per_unit(netcore, what, sizes, 1000, workdir)
-    return max(1, round(base * pct / 100 / ((with_1000 - base) / 1000)))
+def calibrated_plant(
+    netcore: Path, what: str, sizes: tuple[int, int], pct: float, workdir: Path, *, unit: float | None = None
+) -> int:
+    """Bytes of planted work that cost about ``pct`` percent of one unit.
+
+    ``unit``: the unit's own instructions (the gate passes its baseline's); measured when None.
+    The planted work's cost comes from the small size alone: it is all that differs between
+    that size's two runs (their start-up counts are the same), so three runs calibrate, or two
+    with ``unit`` given, where both sizes twice took four (the docs' planted gate: six
+    callgrind runs became four).
+    """
+    small = sizes[0]
+    base = run_once(netcore, what, small, 0, workdir).main
+    with_1000 = run_once(netcore, what, small, 1000, workdir).main
+    if unit is None:
+        unit = (run_once(netcore, what, sizes[1], 0, workdir).main - base) / (sizes[1] - small)
+    per_byte = (with_1000 - base) / small / 1000
+    return max(1, round(unit * pct / 100 / per_byte))
 
 
 def probe(ctx: ProbeContext) -> None:
@@ -317,7 +337,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.gate is not None:
             path = Path(args.gate) if args.gate else baseline_path(load_project().baselines)
             table = load_baselines(path)
-            lines, ok = gate(measure(netcore, args.plant, args.only), table)
+            units = {w: e.value for w in GATED if (e := table.entries.get(key(w))) is not None}
+            lines, ok = gate(measure(netcore, args.plant, args.only, units), table)
             print("\n".join([*lines, f"cost gate ({path.name}): {'pass' if ok else 'FAIL'}"]))
             return 0 if ok else 1
         _report(netcore, args)
@@ -336,12 +357,8 @@ def _report(netcore: Path, args: argparse.Namespace) -> None:
                 continue
             plant = 0
             if args.plant:
-                # Calibrate: the cost of 1,000 bytes of planted work, then as many as PCT% needs.
-                base, _ = per_unit(netcore, what, sizes, 0, workdir)
-                with_1000, _ = per_unit(netcore, what, sizes, 1000, workdir)
-                unit = (with_1000 - base) / 1000
-                plant = max(1, round(base * args.plant / 100 / unit))
-                print(f"{what}: base {base:,.0f} instructions per unit; planting {plant} bytes of work")
+                plant = calibrated_plant(netcore, what, sizes, args.plant, workdir)
+                print(f"{what}: planting {plant} bytes of work ({args.plant:g}% of a unit)")
             mains, totals = [], []
             for _ in range(args.runs):
                 m, t = per_unit(netcore, what, sizes, plant, workdir)
