@@ -203,9 +203,8 @@ def test_collect_summary_and_table(tmp_path: Path) -> None:
 
 def test_a_second_interrupt_ends_at_once(tmp_path: Path) -> None:
     # A subject that ignores SIGTERM holds the first stop for the whole grace period (8 s);
-    # the second Ctrl-C must not wait for it.
-    # It says when SIGTERM is ignored: a subject seen before its handler was set died at the
-    # first stop (seen once under load, the first interrupt then ended the run within 1 s).
+    # the second Ctrl-C must not wait for it. The subject touches `ready` once it ignores
+    # SIGTERM: one interrupted before that (seen once under load) died at the first stop.
     ready = tmp_path / "ignoring-sigterm"
     stubborn = (
         "import pathlib, signal, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "

@@ -65,7 +65,8 @@ def test_a_leak_in_one_tests_path_is_that_tests(
         require_tool("valgrind", "apt-get install valgrind")
     if tool == "memray":
         require_module("memray", "pip install memray")
-    if tool != "valgrind":  # the clean suite under memcheck (20 s): test_example_project's to run
+    # test_example_project already runs this suite clean under memcheck (20 s): not twice.
+    if tool != "valgrind":
         clean = run(rle, tool, tmp_path / "clean", monkeypatch, "")
         assert clean.status == "pass", clean.reason
         assert clean.tests is not None and clean.tests.complete and clean.tests.collected == 11

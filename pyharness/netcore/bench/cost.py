@@ -217,11 +217,9 @@ def calibrated_plant(
 ) -> int:
     """Bytes of planted work that cost about ``pct`` percent of one unit.
 
-    ``unit``: the unit's own instructions (the gate passes its baseline's); measured when None.
-    The planted work's cost comes from the small size alone: it is all that differs between
-    that size's two runs (their start-up counts are the same), so three runs calibrate, or two
-    with ``unit`` given, where both sizes twice took four (the docs' planted gate: six
-    callgrind runs became four).
+    The planted work's cost per unit comes from two runs of the small size, with and without
+    it: the start-up is the same count in both. ``unit`` is the unit's own instructions (the
+    gate passes its baseline's); when None, a run of the large size measures it.
     """
     small = sizes[0]
     base = run_once(netcore, what, small, 0, workdir).main
