@@ -19,7 +19,7 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pyharness import build, cell, interrupt
@@ -153,7 +153,7 @@ class _Runner:
         label = f"{i}/{self.total} {cell_plan.id}"
         options = self.options_for(cell_plan) if self.options_for else cell.Options(reuse=self.reuse)
         if options.stage is None:
-            options = cell.Options(stage=self.stage, parser=options.parser, reuse=options.reuse)
+            options = replace(options, stage=self.stage)
         progress = Progress(label, enabled=self.progress, inline=self.inline)
         try:
             return cell.run_plan(cell_plan, progress=progress, options=options)

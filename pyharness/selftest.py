@@ -310,7 +310,8 @@ def run(
 
     def options_for(cell_plan: CellPlan) -> cell.Options:
         blind = cell_plan.tool.id in selection.disabled
-        return cell.Options(parser=BlindParser(cell_plan.tool.id) if blind else None)
+        # Only the verdicts are compared: no follow-up for people (memray's flame graph).
+        return cell.Options(parser=BlindParser(cell_plan.tool.id) if blind else None, for_people=False)
 
     summary, written = runs.run_plans(
         project, cell_plans, run_dir, progress=progress, jobs=jobs, options_for=options_for

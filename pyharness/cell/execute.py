@@ -162,12 +162,14 @@ def execute(
     look: Look | None = None,
     limit_s: float | None = None,
     tests: pertest.TestRun | None = None,
+    for_people: bool = True,
 ) -> Execution:
     """Run the plan's subject under ``runner`` against ``staged``; then the follow-ups.
 
     ``look`` says how closely (a re-run's second look, ``Look``); ``limit_s`` replaces the
     plan's limit (a re-run the plan allowed more time for);
-    ``tests`` replaces the plan's request of the plugin (a re-run of some of the tests).
+    ``tests`` replaces the plan's request of the plugin (a re-run of some of the tests);
+    ``for_people=False`` leaves out the optional follow-ups (``cell.Options.for_people``).
     """
     tests = tests or plan.tests
     notes: tuple[str, ...] = ()
@@ -203,13 +205,18 @@ def execute(
     events = tuple(read_events(plan.events_path)) if plan.events_path is not None else ()
     followup_error = None
     if result.ok or (result.returncode != 0 and not result.timed_out and result.signal is None):
-        followup_error = run_followups(runner, ctx, progress)
+        followup_error = run_followups(runner, ctx, progress, optional=for_people)
     return Execution(result, events, followup_error, look, ctx.limit_s, tests, notes)
 
 
-def run_followups(runner: Runner, ctx: RunContext, progress: Progress) -> str | None:
-    """The runner's follow-ups (heaptrack_print); the reason when a required one failed."""
+def run_followups(
+    runner: Runner, ctx: RunContext, progress: Progress, *, optional: bool = True
+) -> str | None:
+    """The runner's follow-ups (heaptrack_print), the optional ones too unless ``optional`` is
+    False; the reason when a required one failed."""
     for followup in runner.followups(ctx):
+        if not (followup.required or optional):
+            continue
         what = followup.spec.label or followup.spec.argv[0]
         progress.phase(f"running {what}")
         done = proc.run(followup.spec, sample_interval=None)

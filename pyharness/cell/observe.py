@@ -76,10 +76,11 @@ def observe(
     look: Look | None = None,
     limit_s: float | None = None,
     tests: TestRun | None = None,
+    for_people: bool = True,
 ) -> Observation:
     """Run the subject once and read it. ``look`` says how closely (a re-run's second look),
     ``limit_s`` replaces the plan's limit (a slower re-run), ``tests`` replaces the plan's
-    request of the plugin (a re-run of some tests)."""
+    request of the plugin (a re-run of some tests); ``for_people``: the optional follow-ups too."""
     runner = readers.runner
     execution = execute(
         plan,
@@ -89,6 +90,7 @@ def observe(
         look=look,
         limit_s=limit_s,
         tests=tests,
+        for_people=for_people,
     )
     parsed, problem = _parse(readers.parser, plan.cell_dir, execution, progress)
     journal = journals.read(execution.tests.journal) if execution.tests is not None else None

@@ -67,7 +67,7 @@ def test_the_parser_leaves_attribution_to_the_policy(canary: str) -> None:
     assert findings
     assert all(f.project_frame is None and not f.suppressed for f in findings)
     # As the tool printed it: build-relative, not yet made root-relative.
-    assert any(fr.file == "../../csrc/canaries/canaries_module.cpp" for f in findings for fr in f.stack)
+    assert any(_build_relative(fr.file) for f in findings for fr in f.stack)
 
 
 def test_leak_carries_bytes_and_blocks() -> None:
@@ -158,7 +158,7 @@ def test_a_complete_captured_stack_is_not_truncated() -> None:
 
 def test_the_captured_leak_stack_stops_in_libpython_and_is_truncated() -> None:
     (leak,) = parse_capture("leak")
-    assert leak.stack[-1].function == "cfunction_vectorcall_FASTCALL_KEYWORDS"  # CPython, no frame pointers
+    assert leak.stack[-1].function == "cfunction_vectorcall_O"  # CPython (METH_O), no frame pointers
     assert len(leak.stack) < MALLOC_CONTEXT_SIZE
     assert asan.truncated(leak.stack)
     assert leak.truncated
@@ -309,3 +309,9 @@ def test_a_shifted_leak_has_the_shims_padding_taken_off() -> None:
 )
 def test_shim_frames(frame: Frame, shim: bool) -> None:
     assert asan.is_shim_frame(frame) is shim
+
+
+def _build_relative(path: str | None) -> bool:
+    """The canary source as the compiler was given it: relative to the build tree (``../../../csrc/...``
+    for a staged build under ``build/<project>/<variant>/meson``), not yet made root-relative."""
+    return path is not None and path.startswith("../") and path.endswith("/csrc/canaries/canaries_module.cpp")

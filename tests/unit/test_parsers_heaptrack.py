@@ -71,7 +71,7 @@ def test_the_parser_leaves_attribution_to_the_policy() -> None:
     findings = parse_capture("leak").findings
     assert len(findings) > 1
     assert all(f.project_frame is None and not f.suppressed for f in findings)
-    assert any(fr.file == "../../csrc/canaries/canaries_module.cpp" for f in findings for fr in f.stack)
+    assert any(_build_relative(fr.file) for f in findings for fr in f.stack)
 
 
 def test_metrics() -> None:
@@ -155,3 +155,9 @@ def test_parse_cell_needs_both_files(tmp_path: Path) -> None:
     parsed = heaptrack.make_parser().parse(tmp_path)
     assert len(parsed.findings) == len(parse_capture("leak").findings)
     assert {m.name for m in parsed.metrics} >= {"peak_heap", "leaked_total"}
+
+
+def _build_relative(path: str | None) -> bool:
+    """The canary source as the compiler was given it: relative to the build tree (``../../../csrc/...``
+    for a staged build under ``build/<project>/<variant>/meson``), not yet made root-relative."""
+    return path is not None and path.startswith("../") and path.endswith("/csrc/canaries/canaries_module.cpp")

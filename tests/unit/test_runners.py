@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
 from pyharness import registry
-from pyharness.cell import unwind
+from pyharness.cell import execute, unwind
 from pyharness.errors import BuildError, ConfigError, ToolMissingError
 from pyharness.matrix import TOOLS
+from pyharness.proc import LaunchSpec
+from pyharness.progress import Progress
 from pyharness.runners import asan, heaptrack, valgrind
-from pyharness.runners.base import TOOLKIT_SUPPRESSIONS, RunContext, Runner
+from pyharness.runners.base import TOOLKIT_SUPPRESSIONS, Followup, RunContext, Runner
 from tests.conftest import THIS
 
 SUPPRESSIONS_DIR = THIS.root / "suppressions"
@@ -213,3 +217,36 @@ def test_the_rerun_builds_the_allocation_shim_or_says_why_not(monkeypatch: pytes
 
     monkeypatch.setattr(unwind.native, "helper", broken)
     assert unwind.alloc_shim() == (None, "building pyharness's asan_shift helper failed (exit 1):")
+
+
+class _TwoFollowups:
+    """A runner with two follow-ups: one required, one for people."""
+
+    id = "rss"
+
+    def followups(self, ctx: RunContext) -> tuple[Followup, ...]:
+        def named(label: str) -> LaunchSpec:
+            return LaunchSpec(("true",), {}, 30, label=label)
+
+        return (Followup(named("required")), Followup(named("for people"), required=False))
+
+
+@pytest.mark.parametrize(("for_people", "ran"), [(True, ["required", "for people"]), (False, ["required"])])
+def test_optional_followups_run_only_for_people(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, for_people: bool, ran: list[str]
+) -> None:
+    started: list[str] = []
+
+    def fake_run(spec: LaunchSpec, **_: object) -> SimpleNamespace:
+        started.append(spec.label)
+        return SimpleNamespace(ok=True)
+
+    monkeypatch.setattr(execute.proc, "run", fake_run)
+    runner: Any = _TwoFollowups()
+    assert (
+        execute.run_followups(
+            runner, RunContext(tmp_path, 30.0), Progress("t", enabled=False), optional=for_people
+        )
+        is None
+    )
+    assert started == ran
